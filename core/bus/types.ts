@@ -1,0 +1,61 @@
+/**
+ * The bus seam. Everything that moves events between stages goes through `Bus`,
+ * never through a Kafka client directly, so kafkajs (unmaintained since 2023) can be
+ * replaced by another client by writing one more implementation of this file's types.
+ */
+export interface OutgoingMessage {
+  /** Partitioning key: per-key order is guaranteed, across keys it is not. */
+  key: string | null;
+  value: Buffer | string;
+  headers?: Record<string, string>;
+}
+
+export interface BusMessage {
+  topic: string;
+  partition: number;
+  /** Position in the partition, as a decimal string (Kafka offsets exceed 2^53). */
+  offset: string;
+  key: string | null;
+  value: Buffer;
+  headers: Record<string, string>;
+  /** Broker or append time, epoch milliseconds. */
+  timestamp: number;
+}
+
+export interface SubscribeOptions {
+  topics: string[];
+  /** Consumers with the same group share the partitions; each message is handled by one of them. */
+  groupId: string;
+  fromBeginning?: boolean;
+  /**
+   * Called for each message, in order per partition. The message's offset is committed
+   * only after the handler resolved (at-least-once). A handler that throws a
+   * non-retriable error, or keeps failing after `maxAttempts`, sends the message to
+   * `deadLetterTopic` with the reason, and consumption goes on.
+   */
+  handler: (message: BusMessage) => Promise<void>;
+  deadLetterTopic?: string;
+  /** Attempts per message before it is dead-lettered. @default 3 */
+  maxAttempts?: number;
+}
+
+export interface Subscription {
+  /** Stops consuming after the message in hand; committed offsets stay committed. */
+  stop(): Promise<void>;
+}
+
+export interface Bus {
+  readonly kind: 'kafka' | 'memory';
+  /** Resolves once every message is acknowledged by the transport (Kafka: acks=all). */
+  publish(topic: string, messages: OutgoingMessage[]): Promise<void>;
+  subscribe(options: SubscribeOptions): Promise<Subscription>;
+  close(): Promise<void>;
+}
+
+/** Headers put on a dead-lettered message, so the original can be found and replayed. */
+export const DEAD_LETTER_HEADERS = {
+  reason: 'x-glasswatch-dlq-reason',
+  topic: 'x-glasswatch-dlq-topic',
+  partition: 'x-glasswatch-dlq-partition',
+  offset: 'x-glasswatch-dlq-offset',
+} as const;

@@ -1,0 +1,29 @@
+import type { AuditEvent, Source } from '../core/event.js';
+
+/** Where a record came from: enough for a human to open the file and find it. */
+export interface Origin {
+  /** File path, or a collector-specific locator such as `s3://bucket/key` or `okta:/api/v1/logs`. */
+  file: string;
+  /** 1-based line for JSON-lines input; null for a single JSON document. */
+  line: number | null;
+  /** 0-based index of the record inside its envelope (Records[], items[], data.events[], an array). */
+  index: number | null;
+}
+
+export type NormalizeResult =
+  | { kind: 'event'; event: AuditEvent; origin: Origin }
+  /**
+   * Recognised input that is not an audit event we handle: counted, not an error.
+   * `what` is a stable kind such as `cloudtrail-digest`, `eventbridge-non-cloudtrail:GuardDuty Finding`,
+   * `gke-cloud-audit-log`.
+   */
+  | { kind: 'skipped'; source: Source | null; what: string; origin: Origin }
+  /** Input that could not be normalized: goes to the dead-letter store with the reason and the text. */
+  | { kind: 'dead'; source: Source | null; reason: string; origin: Origin; text: string };
+
+export interface NormalizeOptions {
+  /** Cluster name stamped on Kubernetes events (the audit Event itself does not carry it). */
+  cluster?: string;
+  /** Restrict auto-detection to one source (a collector knows what it reads). */
+  source?: Source;
+}
