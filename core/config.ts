@@ -1,0 +1,246 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { GlasswatchError } from './errors.js';
+import type { StoreConfig } from './store/client.js';
+
+/**
+ * The glasswatch configuration file: YAML, validated once at start-up, then frozen.
+ * `${NAME}` in a string value is replaced by the environment variable NAME, so secrets
+ * stay out of the file; an unset variable is an error, never an empty secret.
+ *
+ * Each component owns a section and its validator; this file holds the shared ones and
+ * the registry of known sections, so a typo in a top-level key is caught at the edge.
+ */
+export interface BusConfig {
+  kind: 'memory' | 'kafka';
+  /** host:port list. Required for kafka. */
+  brokers: string[];
+  /** @default "glasswatch" */
+  clientId: string;
+  ssl: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export interface TopicsConfig {
+  /** Normalized events, keyed by identity. @default "glasswatch.events" */
+  events: string;
+  /** Input that could not be normalized, with the reason in a header. @default "glasswatch.dead-letters" */
+  deadLetters: string;
+}
+
+export interface GlasswatchConfig {
+  store: StoreConfig;
+  retentionDays: number;
+  bus: BusConfig;
+  topics: TopicsConfig;
+  ingest: { k8s: { cluster: string | null } };
+  /** Sections owned by later stages (detectors, reports, collectors), validated by them. */
+  sections: Record<string, unknown>;
+  /** File the config came from, for error messages. */
+  file: string | null;
+}
+
+const OWNED_ELSEWHERE = ['identities', 'tickets', 'detector', 'alerts', 'revocation', 'reports', 'schedules', 'smtp', 'collectors', 'rules'];
+
+export class ConfigError extends GlasswatchError {
+  constructor(file: string | null, path: string, message: string) {
+    super('BG_CONFIG', `${file ?? 'config'}: ${path}: ${message}`, { stage: 'config', context: { file, path } });
+  }
+}
+
+/** A typed reader over one config object that names the file and the field in every error. */
+export class Fields {
+  constructor(
+    readonly file: string | null,
+    readonly path: string,
+    readonly value: Record<string, unknown>,
+  ) {}
+
+  static of(file: string | null, path: string, value: unknown): Fields {
+    if (value === undefined || value === null) return new Fields(file, path, {});
+    if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(file, path, `must be a mapping, got ${typeName(value)}`);
+    return new Fields(file, path, value as Record<string, unknown>);
+  }
+
+  #at(key: string): string {
+    return this.path ? `${this.path}.${key}` : key;
+  }
+
+  fail(key: string, message: string): never {
+    throw new ConfigError(this.file, this.#at(key), message);
+  }
+
+  only(keys: string[]): this {
+    for (const k of Object.keys(this.value)) if (!keys.includes(k)) this.fail(k, `unknown key (known: ${keys.join(', ')})`);
+    return this;
+  }
+
+  string(key: string, fallback?: string): string {
+    const v = this.value[key];
+    if (v === undefined || v === null) {
+      if (fallback === undefined) this.fail(key, 'is required');
+      return fallback;
+    }
+    if (typeof v !== 'string' || v === '') this.fail(key, `must be a non-empty string, got ${typeName(v)}`);
+    return v;
+  }
+
+  optionalString(key: string): string | null {
+    const v = this.value[key];
+    return v === undefined || v === null ? null : this.string(key);
+  }
+
+  number(key: string, fallback: number, { min = -Infinity, max = Infinity, integer = false } = {}): number {
+    const v = this.value[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || Number.isNaN(v) || (integer && !Number.isInteger(v))) this.fail(key, `must be ${integer ? 'an integer' : 'a number'}, got ${typeName(v)}`);
+    if (v < min || v > max) this.fail(key, `must be between ${min} and ${max}, got ${v}`);
+    return v;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const v = this.value[key];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${typeName(v)}`);
+    return v;
+  }
+
+  oneOf<T extends string>(key: string, allowed: readonly T[], fallback?: T): T {
+    const v = this.string(key, fallback);
+    if (!(allowed as readonly string[]).includes(v)) this.fail(key, `must be one of ${allowed.join(', ')}, got "${v}"`);
+    return v as T;
+  }
+
+  strings(key: string, fallback?: string[]): string[] {
+    const v = this.value[key];
+    if (v === undefined || v === null) {
+      if (fallback === undefined) this.fail(key, 'is required');
+      return fallback;
+    }
+    const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v;
+    if (!Array.isArray(list) || list.some((s) => typeof s !== 'string' || s === '')) this.fail(key, 'must be a list of non-empty strings');
+    return list as string[];
+  }
+
+  section(key: string): Fields {
+    return Fields.of(this.file, this.#at(key), this.value[key]);
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+export function expandEnv(value: unknown, file: string | null, path = '', env: NodeJS.ProcessEnv = process.env): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) throw new ConfigError(file, path || '(root)', `environment variable ${name} is not set`);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, file, `${path}[${i}]`, env));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, file, path ? `${path}.${k}` : k, env)]));
+  }
+  return value;
+}
+
+export interface ConfigOverrides {
+  /** `--store PATH` on the command line: an embedded store at PATH. */
+  storePath?: string;
+}
+
+export function parseConfig(input: unknown, file: string | null, overrides: ConfigOverrides = {}): GlasswatchConfig {
+  const root = Fields.of(file, '', expandEnv(input, file));
+  root.only(['store', 'bus', 'topics', 'ingest', ...OWNED_ELSEWHERE]);
+
+  const s = root.section('store').only(['path', 'url', 'username', 'password', 'database', 'retentionDays', 'tls']);
+  let store: StoreConfig;
+  if (overrides.storePath) store = { kind: 'chdb', path: overrides.storePath };
+  else if (s.value.url !== undefined) {
+    if (s.value.path !== undefined) s.fail('path', 'give either store.path (embedded chDB) or store.url (ClickHouse server), not both');
+    const tls = s.section('tls').only(['caCertFile', 'certFile', 'keyFile']);
+    const ca = tls.optionalString('caCertFile');
+    store = {
+      kind: 'clickhouse',
+      url: s.string('url'),
+      username: s.string('username', 'default'),
+      password: s.string('password', ''),
+      database: s.string('database', 'glasswatch'),
+      ...(ca
+        ? {
+            tls: {
+              caCert: readFileSync(ca),
+              ...(tls.optionalString('certFile') ? { cert: readFileSync(tls.string('certFile')) } : {}),
+              ...(tls.optionalString('keyFile') ? { key: readFileSync(tls.string('keyFile')) } : {}),
+            },
+          }
+        : {}),
+    };
+  } else store = { kind: 'chdb', path: s.string('path', '.glasswatch/store') };
+
+  const b = root.section('bus').only(['kind', 'brokers', 'clientId', 'ssl', 'sasl']);
+  const kind = b.oneOf('kind', ['memory', 'kafka'] as const, 'memory');
+  const saslFields = b.value.sasl === undefined ? null : b.section('sasl').only(['mechanism', 'username', 'password']);
+  const bus: BusConfig = {
+    kind,
+    brokers: kind === 'kafka' ? b.strings('brokers') : b.strings('brokers', []),
+    clientId: b.string('clientId', 'glasswatch'),
+    ssl: b.boolean('ssl', false),
+    ...(saslFields
+      ? {
+          sasl: {
+            mechanism: saslFields.oneOf('mechanism', ['plain', 'scram-sha-256', 'scram-sha-512'] as const),
+            username: saslFields.string('username'),
+            password: saslFields.string('password'),
+          },
+        }
+      : {}),
+  };
+
+  const t = root.section('topics').only(['events', 'deadLetters']);
+  const topics: TopicsConfig = { events: t.string('events', 'glasswatch.events'), deadLetters: t.string('deadLetters', 'glasswatch.dead-letters') };
+  const k8s = root.section('ingest').only(['k8s']).section('k8s').only(['cluster']);
+
+  const sections: Record<string, unknown> = {};
+  for (const key of OWNED_ELSEWHERE) if (root.value[key] !== undefined) sections[key] = root.value[key];
+
+  return deepFreeze({
+    store,
+    retentionDays: s.number('retentionDays', 400, { min: 1, max: 36_500, integer: true }),
+    bus,
+    topics,
+    ingest: { k8s: { cluster: k8s.optionalString('cluster') } },
+    sections,
+    file,
+  });
+}
+
+export function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): GlasswatchConfig {
+  if (!file) return parseConfig({}, null, overrides);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new GlasswatchError('BG_CONFIG_READ', `cannot read config file "${file}": ${(cause as Error).message}`, { stage: 'config', cause });
+  }
+  let doc: unknown;
+  try {
+    doc = parse(text, { uniqueKeys: true });
+  } catch (cause) {
+    throw new GlasswatchError('BG_CONFIG_YAML', `${file}: not valid YAML: ${(cause as Error).message}`, { stage: 'config', cause });
+  }
+  return parseConfig(doc, file, overrides);
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

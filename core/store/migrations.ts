@@ -1,0 +1,122 @@
+import { createClient } from '@clickhouse/client';
+import { GlasswatchError } from '../errors.js';
+import type { Store } from './client.js';
+
+/**
+ * Versioned schema. A migration is applied once, recorded in `schema_migrations`,
+ * and written so that re-running it is harmless (IF NOT EXISTS), because a crash
+ * between the DDL and the bookkeeping insert must not wedge the next start.
+ *
+ * Tables are ReplacingMergeTree keyed by the record's natural id: re-inserting the
+ * same event or dead letter collapses to one row, and readers that must be exact
+ * before merges happen use `LIMIT 1 BY` on the key rather than FINAL.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: string[];
+}
+
+export interface SchemaOptions {
+  /** Days events and dead letters are kept. @default 400 (13 months: a year of audits plus a margin) */
+  retentionDays?: number;
+}
+
+export function migrations(options: SchemaOptions = {}): Migration[] {
+  const days = options.retentionDays ?? 400;
+  // TTL is DDL and cannot take a query parameter; it is a validated positive integer.
+  if (!Number.isInteger(days) || days <= 0 || days > 36_500) {
+    throw new GlasswatchError('BG_STORE_RETENTION', `store.retentionDays must be a whole number of days in 1..36500, got ${days}`, { stage: 'config' });
+  }
+  return [
+    {
+      version: 1,
+      name: 'events and dead letters',
+      statements: [
+        `CREATE TABLE IF NOT EXISTS events (
+          source LowCardinality(String),
+          id String,
+          time DateTime64(3, 'UTC'),
+          actor_id String,
+          actor_name String,
+          actor_type LowCardinality(String),
+          session_key String,
+          action LowCardinality(String),
+          targets String,
+          outcome LowCardinality(String),
+          outcome_reason String,
+          source_ip String,
+          user_agent String,
+          account String,
+          org String,
+          cluster String,
+          raw String,
+          ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(ingested_at)
+        PARTITION BY toYYYYMM(time)
+        ORDER BY (source, toDate(time), id)
+        TTL toDateTime(time) + INTERVAL ${days} DAY`,
+        `CREATE TABLE IF NOT EXISTS dead_letters (
+          id String,
+          at DateTime64(3, 'UTC'),
+          source LowCardinality(String),
+          stage LowCardinality(String),
+          reason String,
+          file String,
+          line Nullable(UInt32),
+          idx Nullable(UInt32),
+          text String
+        ) ENGINE = ReplacingMergeTree
+        PARTITION BY toYYYYMM(at)
+        ORDER BY id
+        TTL toDateTime(at) + INTERVAL ${days} DAY`,
+      ],
+    },
+  ];
+}
+
+export interface MigrationResult {
+  applied: number[];
+  current: number;
+}
+
+export async function migrate(store: Store, options: SchemaOptions = {}): Promise<MigrationResult> {
+  const { client } = store;
+  if (store.config.kind === 'clickhouse') await ensureDatabase(store);
+  try {
+    await client.command({
+      query: `CREATE TABLE IF NOT EXISTS schema_migrations (
+        version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = ReplacingMergeTree ORDER BY version`,
+    });
+    const rows = await (await client.query({ query: 'SELECT DISTINCT version FROM schema_migrations', format: 'JSONEachRow' })).json<{ version: number }>();
+    const done = new Set(rows.map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const m of migrations(options)) {
+      if (done.has(m.version)) continue;
+      for (const statement of m.statements) await client.command({ query: statement });
+      await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
+      applied.push(m.version);
+    }
+    const all = migrations(options);
+    return { applied, current: all[all.length - 1]?.version ?? 0 };
+  } catch (cause) {
+    if (cause instanceof GlasswatchError) throw cause;
+    throw new GlasswatchError('BG_STORE_MIGRATE', `schema migration failed on ${store.describe}: ${(cause as Error).message}`, {
+      stage: 'storing',
+      cause,
+      retriable: true,
+    });
+  }
+}
+
+async function ensureDatabase(store: Store): Promise<void> {
+  const config = store.config;
+  if (config.kind !== 'clickhouse') return;
+  const admin = createClient({ url: config.url, username: config.username ?? 'default', password: config.password ?? '', database: 'default' });
+  try {
+    await admin.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: config.database ?? 'glasswatch' } });
+  } finally {
+    await admin.close();
+  }
+}

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import type { AuditEvent } from '../event.js';
+import { GlasswatchError, withRetry } from '../errors.js';
+import type { Store } from './client.js';
+
+/** A record that could not be processed, with where it came from and why. */
+export interface DeadLetter {
+  source: string | null;
+  stage: 'receiving' | 'processing' | 'sending' | 'storing';
+  reason: string;
+  file: string;
+  line: number | null;
+  index: number | null;
+  /** The offending text, truncated to 64 KiB so a hostile input cannot bloat the table. */
+  text: string;
+  at?: string;
+}
+
+const MAX_TEXT = 64 * 1024;
+
+export function eventRow(e: AuditEvent): Record<string, unknown> {
+  return {
+    source: e.source,
+    id: e.id,
+    time: e.time,
+    actor_id: e.actor.id ?? '',
+    actor_name: e.actor.name ?? '',
+    actor_type: e.actor.type ?? '',
+    session_key: e.actor.sessionKey ?? '',
+    action: e.action,
+    targets: JSON.stringify(e.targets),
+    outcome: e.outcome,
+    outcome_reason: e.outcomeReason ?? '',
+    source_ip: e.sourceIp ?? '',
+    user_agent: e.userAgent ?? '',
+    account: e.account ?? '',
+    org: e.org ?? '',
+    cluster: e.cluster ?? '',
+    raw: JSON.stringify(e.raw),
+  };
+}
+
+export function deadLetterRow(d: DeadLetter): Record<string, unknown> {
+  const text = d.text.length > MAX_TEXT ? d.text.slice(0, MAX_TEXT) : d.text;
+  // The id makes re-processing the same bad input idempotent.
+  const id = createHash('sha256').update(`${d.file}\u0000${d.line}\u0000${d.index}\u0000${d.reason}\u0000${text}`).digest('hex').slice(0, 32);
+  return { id, at: d.at ?? new Date().toISOString(), source: d.source ?? '', stage: d.stage, reason: d.reason, file: d.file, line: d.line, idx: d.index, text };
+}
+
+export interface WriterOptions {
+  /** Rows per INSERT. @default 5000 */
+  batchSize?: number;
+  retries?: number;
+}
+
+/**
+ * Batches rows per table and inserts them with retry. `flush()` resolves when every
+ * row handed over so far is stored; callers checkpoint only after that.
+ */
+export class StoreWriter {
+  readonly #store: Store;
+  readonly #batchSize: number;
+  readonly #retries: number;
+  readonly #pending = new Map<string, Record<string, unknown>[]>();
+  #rowsWritten = 0;
+
+  constructor(store: Store, options: WriterOptions = {}) {
+    this.#store = store;
+    this.#batchSize = options.batchSize ?? 5000;
+    this.#retries = options.retries ?? 4;
+  }
+
+  get rowsWritten(): number {
+    return this.#rowsWritten;
+  }
+
+  async addEvent(e: AuditEvent): Promise<void> {
+    await this.add('events', eventRow(e));
+  }
+
+  async addDeadLetter(d: DeadLetter): Promise<void> {
+    await this.add('dead_letters', deadLetterRow(d));
+  }
+
+  async add(table: string, row: Record<string, unknown>): Promise<void> {
+    let rows = this.#pending.get(table);
+    if (!rows) {
+      rows = [];
+      this.#pending.set(table, rows);
+    }
+    rows.push(row);
+    if (rows.length >= this.#batchSize) await this.#flushTable(table);
+  }
+
+  async flush(): Promise<void> {
+    for (const table of [...this.#pending.keys()]) await this.#flushTable(table);
+  }
+
+  async #flushTable(table: string): Promise<void> {
+    const rows = this.#pending.get(table);
+    if (!rows || rows.length === 0) return;
+    this.#pending.set(table, []);
+    await insertRows(this.#store, table, rows, this.#retries);
+    this.#rowsWritten += rows.length;
+  }
+}
+
+export async function insertRows(store: Store, table: string, rows: Record<string, unknown>[], retries = 4): Promise<void> {
+  await withRetry(
+    async () => {
+      try {
+        await store.client.insert({ table, values: rows, format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
+      } catch (cause) {
+        throw new GlasswatchError('BG_STORE_INSERT', `insert of ${rows.length} rows into ${table} failed on ${store.describe}: ${(cause as Error).message}`, {
+          stage: 'storing',
+          cause,
+          // A server may be restarting or overloaded; an embedded engine error is not going to heal.
+          retriable: store.config.kind === 'clickhouse',
+        });
+      }
+    },
+    { retries },
+  );
+}
