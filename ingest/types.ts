@@ -8,6 +8,11 @@ export interface Origin {
   line: number | null;
   /** 0-based index of the record inside its envelope (Records[], items[], data.events[], an array). */
   index: number | null;
+  /**
+   * Where the record sits inside the parsed document, e.g. `Records[3]`, `[2].data.Records[0]`,
+   * `input.message`; absent for a record that is the whole document or line.
+   */
+  path?: string;
 }
 
 export type NormalizeResult =
@@ -24,6 +29,14 @@ export type NormalizeResult =
 export interface NormalizeOptions {
   /** Cluster name stamped on Kubernetes events (the audit Event itself does not carry it). */
   cluster?: string;
-  /** Restrict auto-detection to one source (a collector knows what it reads). */
+  /**
+   * Restrict auto-detection to one source (a collector knows what it reads): a record of another
+   * source is dead-lettered, and a record of no recognisable shape goes through this source's
+   * normalizer, so the dead letter names the missing field.
+   */
   source?: Source;
+  /** Okta org host (e.g. `acme.okta.com`) stamped as `org` on Okta events. @default the Event Hook `source` host, else null */
+  oktaOrg?: string;
+  /** AWS Organization id stamped as `org` on CloudTrail events. @default the `o-…` segment of an org-trail S3 key, else null */
+  awsOrg?: string;
 }
