@@ -40,7 +40,18 @@ export interface GlasswatchConfig {
   file: string | null;
 }
 
-const OWNED_ELSEWHERE = ['identities', 'tickets', 'detector', 'alerts', 'revocation', 'reports', 'schedules', 'smtp', 'collectors', 'rules'];
+const OWNED_ELSEWHERE = [
+  'identities',
+  'tickets',
+  'detector',
+  'alerts',
+  'revocation',
+  'reports',
+  'schedules',
+  'smtp',
+  'collectors',
+  'rules',
+];
 
 export class ConfigError extends GlasswatchError {
   constructor(file: string | null, path: string, message: string) {
@@ -93,7 +104,8 @@ export class Fields {
   number(key: string, fallback: number, { min = -Infinity, max = Infinity, integer = false } = {}): number {
     const v = this.value[key];
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || Number.isNaN(v) || (integer && !Number.isInteger(v))) this.fail(key, `must be ${integer ? 'an integer' : 'a number'}, got ${typeName(v)}`);
+    if (typeof v !== 'number' || Number.isNaN(v) || (integer && !Number.isInteger(v)))
+      this.fail(key, `must be ${integer ? 'an integer' : 'a number'}, got ${typeName(v)}`);
     if (v < min || v > max) this.fail(key, `must be between ${min} and ${max}, got ${v}`);
     return v;
   }
@@ -203,7 +215,10 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
   };
 
   const t = root.section('topics').only(['events', 'deadLetters']);
-  const topics: TopicsConfig = { events: t.string('events', 'glasswatch.events'), deadLetters: t.string('deadLetters', 'glasswatch.dead-letters') };
+  const topics: TopicsConfig = {
+    events: t.string('events', 'glasswatch.events'),
+    deadLetters: t.string('deadLetters', 'glasswatch.dead-letters'),
+  };
   const k8s = root.section('ingest').only(['k8s']).section('k8s').only(['cluster']);
 
   const sections: Record<string, unknown> = {};
@@ -226,7 +241,10 @@ export function loadConfig(file: string | undefined, overrides: ConfigOverrides 
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new GlasswatchError('BG_CONFIG_READ', `cannot read config file "${file}": ${(cause as Error).message}`, { stage: 'config', cause });
+    throw new GlasswatchError('BG_CONFIG_READ', `cannot read config file "${file}": ${(cause as Error).message}`, {
+      stage: 'config',
+      cause,
+    });
   }
   let doc: unknown;
   try {

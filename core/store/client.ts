@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { GlasswatchError } from '../errors.js';
@@ -54,7 +54,14 @@ export function openStore(config: StoreConfig): Store {
     username: config.username ?? 'default',
     password: config.password ?? '',
     database: config.database ?? 'glasswatch',
-    ...(config.tls ? { tls: config.tls.cert && config.tls.key ? { ca_cert: config.tls.caCert, cert: config.tls.cert, key: config.tls.key } : { ca_cert: config.tls.caCert } } : {}),
+    ...(config.tls
+      ? {
+          tls:
+            config.tls.cert && config.tls.key
+              ? { ca_cert: config.tls.caCert, cert: config.tls.cert, key: config.tls.key }
+              : { ca_cert: config.tls.caCert },
+        }
+      : {}),
     clickhouse_settings: { date_time_input_format: 'best_effort' },
   });
   return { client, config, describe: `ClickHouse ${url.origin}/${config.database ?? 'glasswatch'}`, close: () => client.close() };

@@ -1,3 +1,3 @@
 export { openStore, type Store, type StoreConfig } from './client.js';
-export { migrate, migrations, type Migration, type MigrationResult, type SchemaOptions } from './migrations.js';
-export { StoreWriter, insertRows, eventRow, deadLetterRow, type DeadLetter, type WriterOptions } from './writer.js';
+export { type Migration, type MigrationResult, migrate, migrations, type SchemaOptions } from './migrations.js';
+export { type DeadLetter, deadLetterRow, eventRow, insertRows, StoreWriter, type WriterOptions } from './writer.js';

@@ -26,7 +26,9 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
   const days = options.retentionDays ?? 400;
   // TTL is DDL and cannot take a query parameter; it is a validated positive integer.
   if (!Number.isInteger(days) || days <= 0 || days > 36_500) {
-    throw new GlasswatchError('BG_STORE_RETENTION', `store.retentionDays must be a whole number of days in 1..36500, got ${days}`, { stage: 'config' });
+    throw new GlasswatchError('BG_STORE_RETENTION', `store.retentionDays must be a whole number of days in 1..36500, got ${days}`, {
+      stage: 'config',
+    });
   }
   return [
     {
@@ -72,6 +74,122 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         TTL toDateTime(at) + INTERVAL ${days} DAY`,
       ],
     },
+    {
+      version: 2,
+      name: 'tickets, sessions, alerts, deliveries, revocations, report deliveries',
+      statements: [
+        // Every version of every ticket: verdicts can be re-derived at report time.
+        `CREATE TABLE IF NOT EXISTS tickets (
+          ticket_id String,
+          updated_at DateTime64(3, 'UTC'),
+          identities Array(String),
+          requester String,
+          approvers Array(String),
+          status LowCardinality(String),
+          not_before DateTime64(3, 'UTC'),
+          not_after DateTime64(3, 'UTC'),
+          scope_accounts Array(String),
+          scope_orgs Array(String),
+          scope_clusters Array(String),
+          reason String,
+          origin LowCardinality(String),
+          received_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = ReplacingMergeTree(received_at)
+        ORDER BY (ticket_id, updated_at)`,
+        // One row per session state; the highest version is the session.
+        `CREATE TABLE IF NOT EXISTS sessions (
+          session_id String,
+          version UInt64,
+          identity LowCardinality(String),
+          source LowCardinality(String),
+          principal String,
+          verdict LowCardinality(String),
+          reason LowCardinality(String),
+          ticket_id String,
+          approvers Array(String),
+          first_event_id String,
+          unauthorized_event_id String,
+          start DateTime64(3, 'UTC'),
+          end DateTime64(3, 'UTC'),
+          events UInt32,
+          activity_command UInt32,
+          activity_data UInt32,
+          activity_config UInt32,
+          source_ips Array(String),
+          account String,
+          org String,
+          cluster String,
+          detected_at Nullable(DateTime64(3, 'UTC'))
+        ) ENGINE = ReplacingMergeTree(version)
+        PARTITION BY toYYYYMM(start)
+        ORDER BY session_id
+        TTL toDateTime(start) + INTERVAL ${days} DAY`,
+        `CREATE TABLE IF NOT EXISTS alerts (
+          alert_id String,
+          type LowCardinality(String),
+          severity LowCardinality(String),
+          identity String,
+          source LowCardinality(String),
+          event_ids Array(String),
+          ticket_id String,
+          reason String,
+          category LowCardinality(String),
+          rule_id String,
+          rule_title String,
+          rule_author String,
+          session_id String,
+          principal String,
+          source_ip String,
+          time DateTime64(3, 'UTC'),
+          detected_at DateTime64(3, 'UTC'),
+          summary String
+        ) ENGINE = ReplacingMergeTree
+        PARTITION BY toYYYYMM(time)
+        ORDER BY alert_id
+        TTL toDateTime(time) + INTERVAL ${days} DAY`,
+        `CREATE TABLE IF NOT EXISTS alert_deliveries (
+          alert_id String,
+          output LowCardinality(String),
+          status LowCardinality(String),
+          attempts UInt16,
+          at DateTime64(3, 'UTC'),
+          message_id String,
+          error String
+        ) ENGINE = ReplacingMergeTree(at)
+        ORDER BY (output, alert_id)`,
+        `CREATE TABLE IF NOT EXISTS revocations (
+          revocation_id String,
+          alert_id String,
+          session_id String,
+          identity LowCardinality(String),
+          target LowCardinality(String),
+          principal String,
+          outcome LowCardinality(String),
+          detail String,
+          attempts UInt16,
+          requested_at DateTime64(3, 'UTC'),
+          completed_at DateTime64(3, 'UTC'),
+          time_to_revoke_ms Int64
+        ) ENGINE = ReplacingMergeTree(completed_at)
+        PARTITION BY toYYYYMM(requested_at)
+        ORDER BY revocation_id`,
+        `CREATE TABLE IF NOT EXISTS report_deliveries (
+          delivery_id String,
+          report LowCardinality(String),
+          schedule String,
+          period_from DateTime64(3, 'UTC'),
+          period_to DateTime64(3, 'UTC'),
+          recipients Array(String),
+          status LowCardinality(String),
+          attempts UInt16,
+          message_id String,
+          digest String,
+          error String,
+          at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree(at)
+        ORDER BY delivery_id`,
+      ],
+    },
   ];
 }
 
@@ -89,7 +207,9 @@ export async function migrate(store: Store, options: SchemaOptions = {}): Promis
         version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
       ) ENGINE = ReplacingMergeTree ORDER BY version`,
     });
-    const rows = await (await client.query({ query: 'SELECT DISTINCT version FROM schema_migrations', format: 'JSONEachRow' })).json<{ version: number }>();
+    const rows = await (await client.query({ query: 'SELECT DISTINCT version FROM schema_migrations', format: 'JSONEachRow' })).json<{
+      version: number;
+    }>();
     const done = new Set(rows.map((r) => Number(r.version)));
     const applied: number[] = [];
     for (const m of migrations(options)) {
@@ -113,7 +233,12 @@ export async function migrate(store: Store, options: SchemaOptions = {}): Promis
 async function ensureDatabase(store: Store): Promise<void> {
   const config = store.config;
   if (config.kind !== 'clickhouse') return;
-  const admin = createClient({ url: config.url, username: config.username ?? 'default', password: config.password ?? '', database: 'default' });
+  const admin = createClient({
+    url: config.url,
+    username: config.username ?? 'default',
+    password: config.password ?? '',
+    database: 'default',
+  });
   try {
     await admin.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: config.database ?? 'glasswatch' } });
   } finally {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { AuditEvent } from '../event.js';
 import { GlasswatchError, withRetry } from '../errors.js';
+import type { AuditEvent } from '../event.js';
 import type { Store } from './client.js';
 
 /** A record that could not be processed, with where it came from and why. */
@@ -43,8 +43,21 @@ export function eventRow(e: AuditEvent): Record<string, unknown> {
 export function deadLetterRow(d: DeadLetter): Record<string, unknown> {
   const text = d.text.length > MAX_TEXT ? d.text.slice(0, MAX_TEXT) : d.text;
   // The id makes re-processing the same bad input idempotent.
-  const id = createHash('sha256').update(`${d.file}\u0000${d.line}\u0000${d.index}\u0000${d.reason}\u0000${text}`).digest('hex').slice(0, 32);
-  return { id, at: d.at ?? new Date().toISOString(), source: d.source ?? '', stage: d.stage, reason: d.reason, file: d.file, line: d.line, idx: d.index, text };
+  const id = createHash('sha256')
+    .update(`${d.file}\u0000${d.line}\u0000${d.index}\u0000${d.reason}\u0000${text}`)
+    .digest('hex')
+    .slice(0, 32);
+  return {
+    id,
+    at: d.at ?? new Date().toISOString(),
+    source: d.source ?? '',
+    stage: d.stage,
+    reason: d.reason,
+    file: d.file,
+    line: d.line,
+    idx: d.index,
+    text,
+  };
 }
 
 export interface WriterOptions {
@@ -109,14 +122,23 @@ export async function insertRows(store: Store, table: string, rows: Record<strin
   await withRetry(
     async () => {
       try {
-        await store.client.insert({ table, values: rows, format: 'JSONEachRow', clickhouse_settings: { date_time_input_format: 'best_effort' } });
-      } catch (cause) {
-        throw new GlasswatchError('BG_STORE_INSERT', `insert of ${rows.length} rows into ${table} failed on ${store.describe}: ${(cause as Error).message}`, {
-          stage: 'storing',
-          cause,
-          // A server may be restarting or overloaded; an embedded engine error is not going to heal.
-          retriable: store.config.kind === 'clickhouse',
+        await store.client.insert({
+          table,
+          values: rows,
+          format: 'JSONEachRow',
+          clickhouse_settings: { date_time_input_format: 'best_effort' },
         });
+      } catch (cause) {
+        throw new GlasswatchError(
+          'BG_STORE_INSERT',
+          `insert of ${rows.length} rows into ${table} failed on ${store.describe}: ${(cause as Error).message}`,
+          {
+            stage: 'storing',
+            cause,
+            // A server may be restarting or overloaded; an embedded engine error is not going to heal.
+            retriable: store.config.kind === 'clickhouse',
+          },
+        );
       }
     },
     { retries },

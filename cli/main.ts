@@ -1,0 +1,52 @@
+import { packageVersion } from '../core/paths.js';
+import { demoCommand } from './demo.js';
+import { fail, say } from './output.js';
+import { replayCommand } from './replay.js';
+import { storeCommand } from './store.js';
+
+const version = packageVersion();
+
+interface Command {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
+  replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
+  store: { summary: 'audit store maintenance: migrate, status', run: storeCommand },
+};
+
+export const HELP = `glasswatch ${version} — break-glass access detection and audit
+
+Usage: glasswatch <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join('\n')}
+
+Run "glasswatch <command> --help" for a command's options.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    say(HELP);
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    say(`glasswatch: unknown command "${name}"`);
+    say('  next: glasswatch --help lists the commands');
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    return fail(err);
+  }
+}

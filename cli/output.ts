@@ -1,0 +1,40 @@
+import { GlasswatchError } from '../core/errors.js';
+import type { ReplaySummary } from '../core/pipeline/replay.js';
+
+/** Human output goes to stderr so stdout stays machine-readable (JSON lines). */
+export function say(line = ''): void {
+  process.stderr.write(`${line}\n`);
+}
+
+export function fail(err: unknown): number {
+  if (err instanceof GlasswatchError) {
+    say(`glasswatch: ${err.message} [${err.code}]`);
+    if (err.hint) say(`  next: ${err.hint}`);
+    if (err.cause instanceof Error && !err.message.includes(err.cause.message)) say(`  cause: ${err.cause.message}`);
+    return err.stage === 'config' ? 2 : 1;
+  }
+  say(`glasswatch: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  return 1;
+}
+
+export function progress(label: string, done: number, total: number): void {
+  if (!process.stderr.isTTY) {
+    if (done === total || done % 25 === 0) say(`${label} ${done}/${total}`);
+    return;
+  }
+  process.stderr.write(`\r${label} ${done}/${total}${done === total ? '\n' : ''}`);
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export function printReplaySummary(s: ReplaySummary): void {
+  const total = s.events.cloudtrail + s.events.okta + s.events.k8s;
+  const skipped = Object.values(s.skipped).reduce((a, b) => a + b, 0);
+  say(`replayed ${fmt(s.files)} files (${fmt(s.bytes)} bytes) in ${fmt(s.durationMs)} ms`);
+  say(`  normalized   ${fmt(total)}  (cloudtrail ${fmt(s.events.cloudtrail)}, okta ${fmt(s.events.okta)}, k8s ${fmt(s.events.k8s)})`);
+  if (s.firstEventTime) say(`  event time   ${s.firstEventTime} .. ${s.lastEventTime}`);
+  say(`  skipped      ${fmt(skipped)}`);
+  for (const [what, n] of Object.entries(s.skipped).sort((a, b) => b[1] - a[1])) say(`    ${String(n).padStart(6)}  ${what}`);
+  say(`  dead-letter  ${fmt(s.deadLetterTotal)}`);
+  for (const [why, n] of Object.entries(s.deadLetters).sort((a, b) => b[1] - a[1])) say(`    ${String(n).padStart(6)}  ${why}`);
+}
