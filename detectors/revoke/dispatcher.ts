@@ -1,0 +1,198 @@
+import { errorMessage, GlasswatchError, withRetry } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Store } from '../../core/store/client.js';
+import { insertRows } from '../../core/store/writer.js';
+import type { RevocationOutcome, RevocationRequest, RevocationTarget } from './types.js';
+
+export type RevocationMode = 'auto' | 'manual' | 'off';
+
+export interface RevocationPolicy {
+  mode: RevocationMode;
+  targets: RevocationTarget[];
+}
+
+export interface RevocationRecord {
+  revocationId: string;
+  alertId: string;
+  sessionId: string;
+  identity: string;
+  target: string;
+  principal: string | null;
+  outcome: RevocationOutcome;
+  detail: string;
+  attempts: number;
+  requestedAt: string;
+  completedAt: string;
+  /** From the triggering event's time to the target's answer. */
+  timeToRevokeMs: number;
+}
+
+/** Remembers final outcomes so the same revocation is never sent twice (replays, restarts, redelivery). */
+export interface RevocationLedger {
+  finished(revocationId: string): Promise<RevocationRecord | null>;
+  record(r: RevocationRecord): Promise<void>;
+}
+
+export class MemoryRevocationLedger implements RevocationLedger {
+  readonly records: RevocationRecord[] = [];
+  async finished(id: string): Promise<RevocationRecord | null> {
+    return this.records.find((r) => r.revocationId === id && r.outcome !== 'failed') ?? null;
+  }
+  async record(r: RevocationRecord): Promise<void> {
+    this.records.push(r);
+  }
+}
+
+export class StoreRevocationLedger implements RevocationLedger {
+  constructor(readonly store: Store) {}
+  async finished(id: string): Promise<RevocationRecord | null> {
+    const rows = await (
+      await this.store.client.query({
+        query: `SELECT revocation_id, alert_id, session_id, identity, target, principal, outcome, detail, attempts,
+                       toString(requested_at) AS requested_at, toString(completed_at) AS completed_at, time_to_revoke_ms
+                FROM revocations WHERE revocation_id = {id:String} AND outcome != 'failed'
+                ORDER BY completed_at DESC LIMIT 1`,
+        query_params: { id },
+        format: 'JSONEachRow',
+      })
+    ).json<Record<string, string | number>>();
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      revocationId: String(r.revocation_id),
+      alertId: String(r.alert_id),
+      sessionId: String(r.session_id),
+      identity: String(r.identity),
+      target: String(r.target),
+      principal: r.principal ? String(r.principal) : null,
+      outcome: r.outcome as RevocationOutcome,
+      detail: String(r.detail),
+      attempts: Number(r.attempts),
+      requestedAt: String(r.requested_at),
+      completedAt: String(r.completed_at),
+      timeToRevokeMs: Number(r.time_to_revoke_ms),
+    };
+  }
+  async record(r: RevocationRecord): Promise<void> {
+    await insertRows(this.store, 'revocations', [
+      {
+        revocation_id: r.revocationId,
+        alert_id: r.alertId,
+        session_id: r.sessionId,
+        identity: r.identity,
+        target: r.target,
+        principal: r.principal ?? '',
+        outcome: r.outcome,
+        detail: r.detail,
+        attempts: r.attempts,
+        requested_at: r.requestedAt,
+        completed_at: r.completedAt,
+        time_to_revoke_ms: r.timeToRevokeMs,
+      },
+    ]);
+  }
+}
+
+export interface RevocationDispatcherOptions {
+  retries?: number;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/**
+ * Calls each revocation target of an identity with retries (exponential backoff, full
+ * jitter), records every outcome with its time-to-revoke, and never sends a revocation
+ * that already finished. Revocation blocks (it is awaited by the detector) and never
+ * sheds: a failed one is recorded `failed` and retried on the next redelivery.
+ */
+export class RevocationDispatcher {
+  readonly totals: Record<RevocationOutcome, number> = { revoked: 0, failed: 0, not_revocable: 0, manual: 0 };
+
+  constructor(
+    readonly policies: ReadonlyMap<string, RevocationPolicy>,
+    readonly ledger: RevocationLedger,
+    readonly log: Logger,
+    readonly options: RevocationDispatcherOptions = {},
+  ) {}
+
+  /**
+   * `detectedAtMs` is when the alert was raised and `eventTimeMs` the triggering event's
+   * time; completion is measured on the same clock as detection.
+   */
+  async revoke(request: RevocationRequest, eventTimeMs: number, detectedAtMs: number): Promise<RevocationRecord[]> {
+    const policy = this.policies.get(request.identity);
+    if (!policy || policy.mode === 'off') return [];
+    const base = { alertId: request.alert.id, sessionId: request.session.id, identity: request.identity, principal: request.principal };
+    if (policy.mode === 'manual') {
+      const rec: RevocationRecord = {
+        ...base,
+        revocationId: `${request.alert.id}:manual`,
+        target: 'manual',
+        outcome: 'manual',
+        detail: 'revocation is manual for this identity: the SOC must cut the session off',
+        attempts: 0,
+        requestedAt: new Date(detectedAtMs).toISOString(),
+        completedAt: new Date(detectedAtMs).toISOString(),
+        timeToRevokeMs: -1,
+      };
+      if (await this.ledger.finished(rec.revocationId)) return [];
+      await this.ledger.record(rec);
+      this.totals.manual++;
+      return [rec];
+    }
+    const out: RevocationRecord[] = [];
+    for (const target of policy.targets) {
+      const revocationId = `${request.alert.id}:${target.kind}`;
+      const done = await this.ledger.finished(revocationId);
+      if (done) {
+        out.push(done);
+        continue;
+      }
+      const started = Date.now();
+      let attempts = 0;
+      let outcome: RevocationOutcome;
+      let detail: string;
+      try {
+        const result = await withRetry(
+          async () => {
+            attempts++;
+            return target.revoke({ ...request, idempotencyKey: revocationId });
+          },
+          {
+            retries: this.options.retries ?? 4,
+            initialDelayMs: this.options.initialDelayMs ?? 200,
+            maxDelayMs: this.options.maxDelayMs ?? 10_000,
+          },
+        );
+        outcome = result.outcome;
+        detail = result.detail;
+      } catch (err) {
+        outcome = 'failed';
+        detail = `${errorMessage(err)}${err instanceof GlasswatchError && err.hint ? ` (${err.hint})` : ''}`;
+        this.log.error('revocation failed', {
+          target: target.kind,
+          identity: request.identity,
+          alertId: request.alert.id,
+          attempts,
+          error: detail,
+        });
+      }
+      const completedMs = detectedAtMs + (Date.now() - started);
+      const rec: RevocationRecord = {
+        ...base,
+        revocationId,
+        target: target.kind,
+        outcome,
+        detail,
+        attempts,
+        requestedAt: new Date(detectedAtMs).toISOString(),
+        completedAt: new Date(completedMs).toISOString(),
+        timeToRevokeMs: completedMs - eventTimeMs,
+      };
+      await this.ledger.record(rec);
+      this.totals[outcome]++;
+      out.push(rec);
+    }
+    return out;
+  }
+}

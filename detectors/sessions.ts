@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import type { AuditEvent } from '../core/event.js';
+import type { UnauthorizedReason } from './tickets/ledger.js';
+
+export type SessionVerdict = 'authorized' | 'unauthorized';
+
+export interface BreakGlassSession {
+  id: string;
+  identity: string;
+  source: AuditEvent['source'];
+  /** Principal seen in the session (IAM user/role ARN, Okta login, Kubernetes user): revocation targets it. */
+  principal: string | null;
+  principalId: string | null;
+  sourceIps: string[];
+  keys: string[];
+  firstEventId: string;
+  startMs: number;
+  endMs: number;
+  events: number;
+  verdict: SessionVerdict;
+  reason: UnauthorizedReason | null;
+  ticketId: string | null;
+  approvers: string[];
+  /** Event that turned the session unauthorized (its first event, or the first one after the ticket stopped covering it). */
+  unauthorizedEventId: string | null;
+  activity: { command: number; data: number; config: number };
+  account: string | null;
+  org: string | null;
+  cluster: string | null;
+  /** Bumped on every change: the store keeps the highest version of a session row. */
+  version: number;
+}
+
+export interface SessionOptions {
+  /** A session ends after this long without events (event time). @default 1800 */
+  idleSeconds?: number;
+}
+
+/**
+ * Groups the events of one break-glass identity into sessions, by event time.
+ * The key is the source's own session handle (AWS access key id, Okta
+ * externalSessionId, Kubernetes user@IP); a new key from the same source IP while a
+ * session of the identity is open joins that session, because a console sign-in, its
+ * temporary console key and an access key created in it are one person at work.
+ */
+export class SessionTracker {
+  readonly #idleMs: number;
+  readonly #open = new Map<string, BreakGlassSession[]>();
+  readonly #byKey = new Map<string, BreakGlassSession>();
+  #closedCount = 0;
+
+  constructor(options: SessionOptions = {}) {
+    this.#idleMs = (options.idleSeconds ?? 1800) * 1000;
+  }
+
+  get openCount(): number {
+    let n = 0;
+    for (const list of this.#open.values()) n += list.length;
+    return n;
+  }
+
+  get closedCount(): number {
+    return this.#closedCount;
+  }
+
+  /** Places an event in a session; `created` is true for the first event of a new session. */
+  assign(identity: string, e: AuditEvent, timeMs: number): { session: BreakGlassSession; created: boolean } {
+    this.#expire(identity, timeMs);
+    const key = `${identity}\u0000${e.actor.sessionKey ?? `ip:${e.sourceIp ?? 'unknown'}`}`;
+    let session = this.#byKey.get(key);
+    if (session && timeMs - session.endMs > this.#idleMs) session = undefined;
+    if (!session && e.sourceIp) {
+      session = this.#open.get(identity)?.find((s) => s.sourceIps.includes(e.sourceIp!) && timeMs - s.endMs <= this.#idleMs);
+    }
+    if (session) {
+      this.#byKey.set(key, session);
+      if (!session.keys.includes(key)) session.keys.push(key);
+      if (e.sourceIp && !session.sourceIps.includes(e.sourceIp)) session.sourceIps.push(e.sourceIp);
+      session.events++;
+      if (timeMs > session.endMs) session.endMs = timeMs;
+      session.version++;
+      return { session, created: false };
+    }
+    const created: BreakGlassSession = {
+      id: `bgs-${createHash('sha256').update(`${identity}\u0000${e.source}\u0000${e.id}`).digest('hex').slice(0, 20)}`,
+      identity,
+      source: e.source,
+      principal: e.actor.name,
+      principalId: e.actor.id,
+      sourceIps: e.sourceIp ? [e.sourceIp] : [],
+      keys: [key],
+      firstEventId: e.id,
+      startMs: timeMs,
+      endMs: timeMs,
+      events: 1,
+      verdict: 'authorized',
+      reason: null,
+      ticketId: null,
+      approvers: [],
+      unauthorizedEventId: null,
+      activity: { command: 0, data: 0, config: 0 },
+      account: e.account,
+      org: e.org,
+      cluster: e.cluster,
+      version: 1,
+    };
+    let list = this.#open.get(identity);
+    if (!list) {
+      list = [];
+      this.#open.set(identity, list);
+    }
+    list.push(created);
+    this.#byKey.set(key, created);
+    return { session: created, created: true };
+  }
+
+  /** Forgets sessions idle past the gap: bounded state whatever the stream length. */
+  #expire(identity: string, nowMs: number): void {
+    const list = this.#open.get(identity);
+    if (!list) return;
+    const keep = list.filter((s) => nowMs - s.endMs <= this.#idleMs);
+    if (keep.length === list.length) return;
+    for (const s of list) {
+      if (keep.includes(s)) continue;
+      this.#closedCount++;
+      for (const k of s.keys) if (this.#byKey.get(k) === s) this.#byKey.delete(k);
+    }
+    this.#open.set(identity, keep);
+  }
+}
