@@ -99,13 +99,23 @@ const breakGlassSession = (key: string): Rec => ({
   accountId: ACCOUNT,
   accessKeyId: key,
   sessionContext: {
-    sessionIssuer: { type: 'Role', principalId: 'AROAEXAMPLEBREAKGLASS', arn: `arn:aws:iam::${ACCOUNT}:role/BreakGlassAdmin`, accountId: ACCOUNT, userName: 'BreakGlassAdmin' },
+    sessionIssuer: {
+      type: 'Role',
+      principalId: 'AROAEXAMPLEBREAKGLASS',
+      arn: `arn:aws:iam::${ACCOUNT}:role/BreakGlassAdmin`,
+      accountId: ACCOUNT,
+      userName: 'BreakGlassAdmin',
+    },
     attributes: { creationDate: '2026-11-20T09:12:03Z', mfaAuthenticated: 'true' },
   },
 });
 
 function cloudtrailBackground(fromMin: number, toMin: number, n: number): Rec[] {
-  const people = [iamUser('carol', 'AKIAEXAMPLECAROL0001'), iamUser('dave', 'AKIAEXAMPLEDAVE00002'), iamUser('ci-deployer', 'AKIAEXAMPLECIDEPLOY3')];
+  const people = [
+    iamUser('carol', 'AKIAEXAMPLECAROL0001'),
+    iamUser('dave', 'AKIAEXAMPLEDAVE00002'),
+    iamUser('ci-deployer', 'AKIAEXAMPLECIDEPLOY3'),
+  ];
   const calls: [string, string, Rec | null][] = [
     ['ec2.amazonaws.com', 'DescribeInstances', { instancesSet: {}, filterSet: {} }],
     ['s3.amazonaws.com', 'ListBuckets', null],
@@ -120,7 +130,12 @@ function cloudtrailBackground(fromMin: number, toMin: number, n: number): Rec[] 
   for (let i = 0; i < n; i++) {
     const [src, name, params] = pick(calls);
     const minute = fromMin + ((toMin - fromMin) * i) / n;
-    out.push(ct(at(clock(minute), Math.floor(rand() * 1000)), src, name, pick(people), { requestParameters: params, sourceIPAddress: pick(['198.51.100.20', '198.51.100.21', '10.20.3.14']) }));
+    out.push(
+      ct(at(clock(minute), Math.floor(rand() * 1000)), src, name, pick(people), {
+        requestParameters: params,
+        sourceIPAddress: pick(['198.51.100.20', '198.51.100.21', '10.20.3.14']),
+      }),
+    );
   }
   return out;
 }
@@ -137,12 +152,21 @@ function cloudtrailMorning(): Rec[] {
       requestParameters: { roleArn: `arn:aws:iam::${ACCOUNT}:role/BreakGlassAdmin`, roleSessionName: 'alice', durationSeconds: 3600 },
       responseElements: {
         credentials: { accessKeyId: bgKey, sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE', expiration: 'Nov 20, 2026, 10:12:03 AM' },
-        assumedRoleUser: { assumedRoleId: 'AROAEXAMPLEBREAKGLASS:alice', arn: `arn:aws:sts::${ACCOUNT}:assumed-role/BreakGlassAdmin/alice` },
+        assumedRoleUser: {
+          assumedRoleId: 'AROAEXAMPLEBREAKGLASS:alice',
+          arn: `arn:aws:sts::${ACCOUNT}:assumed-role/BreakGlassAdmin/alice`,
+        },
       },
       resources: [{ accountId: ACCOUNT, type: 'AWS::IAM::Role', ARN: `arn:aws:iam::${ACCOUNT}:role/BreakGlassAdmin` }],
     }),
-    ct(at('09:13:40'), 'ec2.amazonaws.com', 'DescribeInstances', bg, { sourceIPAddress: ip, requestParameters: { instancesSet: { items: [{ instanceId: 'i-0a1b2c3d4e5f60718' }] } } }),
-    ct(at('09:15:02'), 'ec2.amazonaws.com', 'GetConsoleOutput', bg, { sourceIPAddress: ip, requestParameters: { instanceId: 'i-0a1b2c3d4e5f60718' } }),
+    ct(at('09:13:40'), 'ec2.amazonaws.com', 'DescribeInstances', bg, {
+      sourceIPAddress: ip,
+      requestParameters: { instancesSet: { items: [{ instanceId: 'i-0a1b2c3d4e5f60718' }] } },
+    }),
+    ct(at('09:15:02'), 'ec2.amazonaws.com', 'GetConsoleOutput', bg, {
+      sourceIPAddress: ip,
+      requestParameters: { instanceId: 'i-0a1b2c3d4e5f60718' },
+    }),
     ct(at('09:21:17'), 'ec2.amazonaws.com', 'ModifyInstanceAttribute', bg, {
       sourceIPAddress: ip,
       readOnly: false,
@@ -154,7 +178,11 @@ function cloudtrailMorning(): Rec[] {
       readOnly: false,
       requestParameters: { instancesSet: { items: [{ instanceId: 'i-0a1b2c3d4e5f60718' }] } },
     }),
-    ct(at('09:31:08'), 'ssm.amazonaws.com', 'StartSession', bg, { sourceIPAddress: ip, readOnly: false, requestParameters: { target: 'i-0a1b2c3d4e5f60718' } }),
+    ct(at('09:31:08'), 'ssm.amazonaws.com', 'StartSession', bg, {
+      sourceIPAddress: ip,
+      readOnly: false,
+      requestParameters: { target: 'i-0a1b2c3d4e5f60718' },
+    }),
   ];
 }
 
@@ -171,7 +199,10 @@ function cloudtrailNight(): Rec[] {
       ...(ok ? {} : { errorMessage: 'Failed authentication' }),
       eventType: 'AwsConsoleSignIn',
     });
-  const consoleRoot = { ...root('ASIAEXAMPLEROOTCONS1'), sessionContext: { attributes: { creationDate: '2026-11-20T22:41:52Z', mfaAuthenticated: 'false' } } };
+  const consoleRoot = {
+    ...root('ASIAEXAMPLEROOTCONS1'),
+    sessionContext: { attributes: { creationDate: '2026-11-20T22:41:52Z', mfaAuthenticated: 'false' } },
+  };
   const web = { sourceIPAddress: ATTACKER_IP, userAgent: 'AWS Internal', readOnly: false };
   return [
     consoleLogin(at('22:41:10'), false),
@@ -180,14 +211,18 @@ function cloudtrailNight(): Rec[] {
     ct(at('22:43:05'), 'iam.amazonaws.com', 'CreateAccessKey', consoleRoot, {
       ...web,
       requestParameters: null,
-      responseElements: { accessKey: { accessKeyId: newKey, status: 'Active', userName: ACCOUNT, createDate: 'Nov 20, 2026, 10:43:05 PM' } },
+      responseElements: {
+        accessKey: { accessKeyId: newKey, status: 'Active', userName: ACCOUNT, createDate: 'Nov 20, 2026, 10:43:05 PM' },
+      },
     }),
     ct(at('22:44:12'), 'cloudtrail.amazonaws.com', 'StopLogging', root(newKey), {
       sourceIPAddress: ATTACKER_IP,
       userAgent: 'aws-cli/2.17.0 Python/3.11.9 Linux/6.1 exe/x86_64',
       readOnly: false,
       requestParameters: { name: `arn:aws:cloudtrail:us-east-1:${ACCOUNT}:trail/org-audit-trail` },
-      resources: [{ accountId: ACCOUNT, type: 'AWS::CloudTrail::Trail', ARN: `arn:aws:cloudtrail:us-east-1:${ACCOUNT}:trail/org-audit-trail` }],
+      resources: [
+        { accountId: ACCOUNT, type: 'AWS::CloudTrail::Trail', ARN: `arn:aws:cloudtrail:us-east-1:${ACCOUNT}:trail/org-audit-trail` },
+      ],
     }),
     ct(at('22:45:31'), 'secretsmanager.amazonaws.com', 'GetSecretValue', root(newKey), {
       sourceIPAddress: ATTACKER_IP,
@@ -229,33 +264,69 @@ function okta(time: string, eventType: string, actor: Rec, extra: Rec = {}): Rec
     displayMessage: eventType,
     actor,
     client: {
-      userAgent: { rawUserAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 Safari/605.1.15', os: 'Mac OS X', browser: 'SAFARI' },
+      userAgent: {
+        rawUserAgent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 Safari/605.1.15',
+        os: 'Mac OS X',
+        browser: 'SAFARI',
+      },
       zone: 'null',
       device: 'Computer',
       id: null,
       ipAddress: '198.51.100.30',
-      geographicalContext: { city: 'Amsterdam', state: 'North Holland', country: 'Netherlands', postalCode: '1012', geolocation: { lat: 52.37, lon: 4.89 } },
+      geographicalContext: {
+        city: 'Amsterdam',
+        state: 'North Holland',
+        country: 'Netherlands',
+        postalCode: '1012',
+        geolocation: { lat: 52.37, lon: 4.89 },
+      },
     },
     outcome: { result: 'SUCCESS', reason: null },
     target: [],
     transaction: { type: 'WEB', id: uuid('tx').replace(/-/g, '').slice(0, 20), detail: {} },
     debugContext: { debugData: { requestUri: '/idp/idx/authenticate', url: '/idp/idx/authenticate?' } },
-    authenticationContext: { authenticationProvider: null, credentialProvider: null, credentialType: null, issuer: null, interface: null, authenticationStep: 0, externalSessionId: 'trs-normal' },
+    authenticationContext: {
+      authenticationProvider: null,
+      credentialProvider: null,
+      credentialType: null,
+      issuer: null,
+      interface: null,
+      authenticationStep: 0,
+      externalSessionId: 'trs-normal',
+    },
     securityContext: { asNumber: 64496, asOrg: 'example isp', isp: 'example isp', domain: 'example.net', isProxy: false },
     ...extra,
   };
 }
-const oktaUser = (login: string, name: string): Rec => ({ id: `00u${createHash('md5').update(login).digest('hex').slice(0, 17)}`, type: 'User', alternateId: login, displayName: name, detailEntry: null });
+const oktaUser = (login: string, name: string): Rec => ({
+  id: `00u${createHash('md5').update(login).digest('hex').slice(0, 17)}`,
+  type: 'User',
+  alternateId: login,
+  displayName: name,
+  detailEntry: null,
+});
 const emergency = oktaUser('emergency-admin@example.com', 'Emergency Administrator');
 
 function oktaBackground(n: number): Rec[] {
-  const people = [oktaUser('carol@example.com', 'Carol Díaz'), oktaUser('dave@example.com', 'Dave Okafor'), oktaUser('erin@example.com', 'Erin Walsh'), oktaUser('alice@example.com', 'Alice Moreau')];
+  const people = [
+    oktaUser('carol@example.com', 'Carol Díaz'),
+    oktaUser('dave@example.com', 'Dave Okafor'),
+    oktaUser('erin@example.com', 'Erin Walsh'),
+    oktaUser('alice@example.com', 'Alice Moreau'),
+  ];
   const out: Rec[] = [];
   for (let i = 0; i < n; i++) {
     const who = pick(people);
-    const sid = `102${createHash('md5').update(`${String(who.alternateId)}${i >> 2}`).digest('hex').slice(0, 20)}`;
+    const sid = `102${createHash('md5')
+      .update(`${String(who.alternateId)}${i >> 2}`)
+      .digest('hex')
+      .slice(0, 20)}`;
     const type = pick(['user.session.start', 'user.authentication.sso', 'user.authentication.sso', 'policy.evaluate_sign_on']);
-    out.push(okta(at(clock(420 + (900 * i) / n), Math.floor(rand() * 1000)), type, who, { authenticationContext: { externalSessionId: sid, authenticationStep: 0 } }));
+    out.push(
+      okta(at(clock(420 + (900 * i) / n), Math.floor(rand() * 1000)), type, who, {
+        authenticationContext: { externalSessionId: sid, authenticationStep: 0 },
+      }),
+    );
   }
   return out;
 }
@@ -264,7 +335,11 @@ function oktaIncident(): { api: Rec[]; hook: Rec[] } {
   const sid = '102EmErGeNcYsEsSiOn01';
   const fromAttacker = (r: Rec): Rec => ({
     ...r,
-    client: { ...(r.client as Rec), ipAddress: ATTACKER_IP, geographicalContext: { city: null, state: null, country: 'Unknown', postalCode: null, geolocation: null } },
+    client: {
+      ...(r.client as Rec),
+      ipAddress: ATTACKER_IP,
+      geographicalContext: { city: null, state: null, country: 'Unknown', postalCode: null, geolocation: null },
+    },
   });
   const failed = fromAttacker(
     okta(at('22:47:03', 120), 'user.session.start', emergency, {
@@ -273,7 +348,11 @@ function oktaIncident(): { api: Rec[]; hook: Rec[] } {
       authenticationContext: { externalSessionId: 'unknown', authenticationStep: 0 },
     }),
   );
-  const login = fromAttacker(okta(at('22:47:41', 803), 'user.session.start', emergency, { authenticationContext: { externalSessionId: sid, authenticationStep: 0 } }));
+  const login = fromAttacker(
+    okta(at('22:47:41', 803), 'user.session.start', emergency, {
+      authenticationContext: { externalSessionId: sid, authenticationStep: 0 },
+    }),
+  );
   const admin = fromAttacker(
     okta(at('22:48:10', 15), 'user.session.access_admin_app', emergency, {
       authenticationContext: { externalSessionId: sid, authenticationStep: 0 },
@@ -321,8 +400,16 @@ function k8s(time: string, verb: string, user: Rec, objectRef: Rec, code: number
 
 function k8sBackground(n: number, fromMin = 20 * 60, toMin = 23 * 60): Rec[] {
   const accounts = [
-    { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: 'b1c2', groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
-    { username: 'system:serviceaccount:monitoring:prometheus', uid: 'c2d3', groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'] },
+    {
+      username: 'system:serviceaccount:kube-system:replicaset-controller',
+      uid: 'b1c2',
+      groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+    },
+    {
+      username: 'system:serviceaccount:monitoring:prometheus',
+      uid: 'c2d3',
+      groups: ['system:serviceaccounts', 'system:serviceaccounts:monitoring', 'system:authenticated'],
+    },
     { username: 'carol@example.com', uid: 'd3e4', groups: ['oidc:platform-team', 'system:authenticated'] },
   ];
   const reads: [string, Rec][] = [
@@ -344,21 +431,59 @@ function k8sIncident(): Rec[] {
   const admin = { username: 'breakglass-admin', groups: ['system:masters', 'system:authenticated'] };
   const fromAttacker = { sourceIPs: [ATTACKER_IP], userAgent: 'kubectl/v1.31.2 (linux/amd64) kubernetes/5864a46' };
   return [
-    k8s(at('22:52:40', 100), 'list', { username: 'system:anonymous', groups: ['system:unauthenticated'] }, { resource: 'secrets', namespace: 'kube-system', apiVersion: 'v1' }, 401, fromAttacker),
+    k8s(
+      at('22:52:40', 100),
+      'list',
+      { username: 'system:anonymous', groups: ['system:unauthenticated'] },
+      { resource: 'secrets', namespace: 'kube-system', apiVersion: 'v1' },
+      401,
+      fromAttacker,
+    ),
     k8s(at('22:53:02', 250), 'list', admin, { resource: 'secrets', namespace: 'payments', apiVersion: 'v1' }, 200, fromAttacker),
-    k8s(at('22:53:30', 20), 'get', admin, { resource: 'secrets', namespace: 'payments', name: 'payments-db-credentials', apiVersion: 'v1' }, 200, fromAttacker),
-    k8s(at('22:54:11', 640), 'create', admin, { resource: 'pods', namespace: 'payments', name: 'api-7d9f8b6c5-x2x9q', subresource: 'exec', apiVersion: 'v1' }, 101, {
-      ...fromAttacker,
-      requestURI: '/api/v1/namespaces/payments/pods/api-7d9f8b6c5-x2x9q/exec?command=sh&container=api&stdin=true&stdout=true&tty=true',
-    }),
-    k8s(at('22:55:47', 305), 'create', admin, { resource: 'serviceaccounts', namespace: 'kube-system', name: 'metrics-helper', apiVersion: 'v1' }, 201, fromAttacker),
+    k8s(
+      at('22:53:30', 20),
+      'get',
+      admin,
+      { resource: 'secrets', namespace: 'payments', name: 'payments-db-credentials', apiVersion: 'v1' },
+      200,
+      fromAttacker,
+    ),
+    k8s(
+      at('22:54:11', 640),
+      'create',
+      admin,
+      { resource: 'pods', namespace: 'payments', name: 'api-7d9f8b6c5-x2x9q', subresource: 'exec', apiVersion: 'v1' },
+      101,
+      {
+        ...fromAttacker,
+        requestURI: '/api/v1/namespaces/payments/pods/api-7d9f8b6c5-x2x9q/exec?command=sh&container=api&stdin=true&stdout=true&tty=true',
+      },
+    ),
+    k8s(
+      at('22:55:47', 305),
+      'create',
+      admin,
+      { resource: 'serviceaccounts', namespace: 'kube-system', name: 'metrics-helper', apiVersion: 'v1' },
+      201,
+      fromAttacker,
+    ),
     k8s(
       at('22:56:03', 77),
       'create',
       admin,
       { resource: 'clusterrolebindings', name: 'metrics-helper-admin', apiGroup: 'rbac.authorization.k8s.io', apiVersion: 'v1' },
       201,
-      { ...fromAttacker, level: 'RequestResponse', requestObject: { kind: 'ClusterRoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: { name: 'metrics-helper-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'ServiceAccount', name: 'metrics-helper', namespace: 'kube-system' }] } },
+      {
+        ...fromAttacker,
+        level: 'RequestResponse',
+        requestObject: {
+          kind: 'ClusterRoleBinding',
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          metadata: { name: 'metrics-helper-admin' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+          subjects: [{ kind: 'ServiceAccount', name: 'metrics-helper', namespace: 'kube-system' }],
+        },
+      },
     ),
   ];
 }
@@ -378,7 +503,9 @@ const prefix = `cloudtrail/AWSLogs/${ACCOUNT}/CloudTrail/us-east-1/2026/11/20`;
 const morning = [...cloudtrailBackground(8 * 60 + 50, 9 * 60 + 40, 140), ...cloudtrailMorning()].sort(byTime('eventTime'));
 const night = cloudtrailNight();
 const stopLogging = night.find((r) => r.eventName === 'StopLogging')!;
-const nightS3 = [...cloudtrailBackground(22 * 60 + 35, 22 * 60 + 55, 90), ...night.filter((r) => r !== stopLogging)].sort(byTime('eventTime'));
+const nightS3 = [...cloudtrailBackground(22 * 60 + 35, 22 * 60 + 55, 90), ...night.filter((r) => r !== stopLogging)].sort(
+  byTime('eventTime'),
+);
 write(`${prefix}/${ACCOUNT}_CloudTrail_us-east-1_20261120T0915Z_Qm3xTq8ZbW1yVn0c.json.gz`, gz({ Records: morning }));
 write(`${prefix}/${ACCOUNT}_CloudTrail_us-east-1_20261120T2245Z_Hj7pLr2KdX9sFa4e.json.gz`, gz({ Records: nightS3 }));
 // StopLogging also stops S3 delivery for the trail: the EventBridge rule is how it is still seen.

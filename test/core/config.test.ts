@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expandEnv, loadConfig, parseConfig } from '../../core/config.js';
-import { createLogger, redact } from '../../core/log.js';
 import { GlasswatchError, withRetry } from '../../core/errors.js';
+import { createLogger, redact } from '../../core/log.js';
 
 describe('config', () => {
   it('defaults to the embedded store and the in-process bus', () => {
@@ -17,9 +17,13 @@ describe('config', () => {
 
   it('names the file and the field in errors', () => {
     expect(() => parseConfig({ bus: { kind: 'kafka' } }, 'gw.yml')).toThrow('gw.yml: bus.brokers: is required');
-    expect(() => parseConfig({ bus: { kind: 'rabbit' } }, 'gw.yml')).toThrow('gw.yml: bus.kind: must be one of memory, kafka, got "rabbit"');
+    expect(() => parseConfig({ bus: { kind: 'rabbit' } }, 'gw.yml')).toThrow(
+      'gw.yml: bus.kind: must be one of memory, kafka, got "rabbit"',
+    );
     expect(() => parseConfig({ stroe: {} }, 'gw.yml')).toThrow(/gw.yml: stroe: unknown key/);
-    expect(() => parseConfig({ store: { retentionDays: 0 } }, 'gw.yml')).toThrow('gw.yml: store.retentionDays: must be between 1 and 36500, got 0');
+    expect(() => parseConfig({ store: { retentionDays: 0 } }, 'gw.yml')).toThrow(
+      'gw.yml: store.retentionDays: must be between 1 and 36500, got 0',
+    );
     expect(() => parseConfig({ store: { path: 'a', url: 'http://x' } }, 'gw.yml')).toThrow(/not both/);
   });
 
@@ -51,7 +55,11 @@ describe('logger', () => {
     log.warn('okta hook refused', { header: 'authorization', authorization: 'SSWS 00abc', nested: { password: 'p', user: 'u' } });
     expect(lines[0]).not.toContain('00abc');
     expect(lines[0]).not.toContain('"p"');
-    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: 'okta hook refused', authorization: '[redacted]', nested: { password: '[redacted]', user: 'u' } });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      msg: 'okta hook refused',
+      authorization: '[redacted]',
+      nested: { password: '[redacted]', user: 'u' },
+    });
     expect(redact({ list: [{ token: 't' }] })).toEqual({ list: [{ token: '[redacted]' }] });
   });
 });

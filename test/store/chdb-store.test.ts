@@ -21,7 +21,7 @@ function event(id: string, time: string, actor: string): AuditEvent {
     account: '111122223333',
     org: null,
     cluster: null,
-    raw: { eventID: id, eventName: 'CreateAccessKey', userIdentity: { userName: actor }, note: "it's \"quoted\"; DROP TABLE events; --" },
+    raw: { eventID: id, eventName: 'CreateAccessKey', userIdentity: { userName: actor }, note: 'it\'s "quoted"; DROP TABLE events; --' },
   };
 }
 
@@ -39,12 +39,29 @@ describe('embedded chDB store', () => {
 
   it('applies migrations once and is idempotent on re-run', async () => {
     const first = await migrate(store);
-    expect(first.applied).toEqual([1]);
+    expect(first.applied).toEqual([1, 2]);
     const second = await migrate(store);
     expect(second.applied).toEqual([]);
-    expect(second.current).toBe(1);
-    const tables = await (await store.client.query({ query: "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name", format: 'JSONEachRow' })).json<{ name: string }>();
-    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['dead_letters', 'events', 'schema_migrations']));
+    expect(second.current).toBe(2);
+    const tables = await (
+      await store.client.query({
+        query: 'SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name',
+        format: 'JSONEachRow',
+      })
+    ).json<{ name: string }>();
+    expect(tables.map((t) => t.name)).toEqual(
+      expect.arrayContaining([
+        'alert_deliveries',
+        'alerts',
+        'dead_letters',
+        'events',
+        'report_deliveries',
+        'revocations',
+        'schema_migrations',
+        'sessions',
+        'tickets',
+      ]),
+    );
   });
 
   it('rejects a retention that is not a whole number of days', async () => {
@@ -59,7 +76,11 @@ describe('embedded chDB store', () => {
     await writer.flush();
     const hostile = "mallory' OR '1'='1";
     const none = await (
-      await store.client.query({ query: 'SELECT id FROM events WHERE actor_name = {name:String}', query_params: { name: hostile }, format: 'JSONEachRow' })
+      await store.client.query({
+        query: 'SELECT id FROM events WHERE actor_name = {name:String}',
+        query_params: { name: hostile },
+        format: 'JSONEachRow',
+      })
     ).json();
     expect(none).toEqual([]);
     const rows = await (
@@ -72,7 +93,7 @@ describe('embedded chDB store', () => {
     ).json<{ id: string; t: string; note: string }>();
     expect(rows.map((r) => r.id)).toEqual(['e-1', 'e-3']);
     expect(rows[0]!.t).toBe('2026-11-20 22:43:05.000');
-    expect(rows[0]!.note).toBe("it's \"quoted\"; DROP TABLE events; --");
+    expect(rows[0]!.note).toBe('it\'s "quoted"; DROP TABLE events; --');
   });
 
   it('re-inserting the same event leaves one row for readers', async () => {
@@ -80,7 +101,10 @@ describe('embedded chDB store', () => {
     await writer.addEvent(event('e-1', '2026-11-20T22:43:05.000Z', 'mallory'));
     await writer.flush();
     const [{ n }] = (await (
-      await store.client.query({ query: "SELECT count() AS n FROM (SELECT id FROM events WHERE id = 'e-1' LIMIT 1 BY source, id)", format: 'JSONEachRow' })
+      await store.client.query({
+        query: "SELECT count() AS n FROM (SELECT id FROM events WHERE id = 'e-1' LIMIT 1 BY source, id)",
+        format: 'JSONEachRow',
+      })
     ).json<{ n: string }>()) as [{ n: string }];
     expect(Number(n)).toBe(1);
   });
