@@ -1,5 +1,6 @@
 import { GlasswatchError } from '../core/errors.js';
 import type { ReplaySummary } from '../core/pipeline/replay.js';
+import type { DetectorBuild } from '../detectors/build.js';
 
 /** Human output goes to stderr so stdout stays machine-readable (JSON lines). */
 export function say(line = ''): void {
@@ -37,4 +38,29 @@ export function printReplaySummary(s: ReplaySummary): void {
   for (const [what, n] of Object.entries(s.skipped).sort((a, b) => b[1] - a[1])) say(`    ${String(n).padStart(6)}  ${what}`);
   say(`  dead-letter  ${fmt(s.deadLetterTotal)}`);
   for (const [why, n] of Object.entries(s.deadLetters).sort((a, b) => b[1] - a[1])) say(`    ${String(n).padStart(6)}  ${why}`);
+}
+
+const ms = (n: number) => (n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`);
+
+export function printDetectorSummary(d: DetectorBuild): void {
+  const det = d.detector;
+  const a = det.totals.alerts;
+  say(`break-glass detector: ${d.registry.identities.length} identities, ${d.ledger.size} tickets, ${d.rulesLoaded} review rules`);
+  say(`  events of break-glass identities ${fmt(det.totals.breakGlassEvents)} of ${fmt(det.totals.events)}`);
+  say(
+    `  alerts: ${a['breakglass.unauthorized']} unauthorized, ${a['breakglass.authorized']} authorized, ${a['breakglass.attempt']} attempts, ${a['breakglass.activity']} activity, ${a['rule.match']} rule matches`,
+  );
+  const sessions = [...det.seen.values()].sort((x, y) => x.startMs - y.startMs);
+  for (const s of sessions) {
+    const verdict = s.verdict === 'authorized' ? 'AUTHORIZED  ' : 'UNAUTHORIZED';
+    const when = `${new Date(s.startMs).toISOString().slice(0, 19)}Z .. ${new Date(s.endMs).toISOString().slice(11, 19)}Z`;
+    say(`  ${verdict} ${s.identity.padEnd(22)} ${when}  ${String(s.events).padStart(3)} events  principal ${s.principal ?? '?'}`);
+    const activity = `command ${s.activity.command}, data ${s.activity.data}, config ${s.activity.config}`;
+    if (s.verdict === 'authorized') say(`               ticket ${s.ticketId} approved by ${s.approvers.join(', ')}; activity ${activity}`);
+    else say(`               reason ${s.reason}${s.ticketId ? ` (ticket ${s.ticketId})` : ''}; activity ${activity}`);
+    if (s.detectedAtMs !== null) say(`               detected ${ms(s.detectedAtMs - s.startMs)} after the first event`);
+    for (const r of det.revocationRecords.filter((r) => r.sessionId === s.id)) {
+      say(`               revocation via ${r.target}: ${r.outcome.toUpperCase()} — ${r.detail}${r.timeToRevokeMs >= 0 ? ` (${ms(r.timeToRevokeMs)} after the event)` : ''}`);
+    }
+  }
 }

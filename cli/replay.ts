@@ -8,7 +8,9 @@ import { JsonLinesSink, StoreSink } from '../core/pipeline/sinks.js';
 import type { DeadLetterStage, EventStage } from '../core/pipeline/stage.js';
 import { migrate, openStore, type Store } from '../core/store/index.js';
 import type { DeadLetter } from '../core/store/writer.js';
-import { fail, printReplaySummary, progress, say } from './output.js';
+import { type DetectorBuild, buildDetector } from '../detectors/build.js';
+import { createLogger } from '../core/log.js';
+import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';
 
 export const REPLAY_HELP = `glasswatch replay <files or dirs...> [options]
 
@@ -21,6 +23,8 @@ Options:
   --out FILE            normalized events as JSON lines (default: stdout; "-" for stdout, "none" to discard)
   --dead-letters FILE   records that could not be normalized, as JSON lines with file, line and reason
   --summary-json FILE   the summary as JSON, with counts per input file
+  --tickets FILE        approved-access tickets (JSON array or JSON lines); repeatable
+  --alerts-out FILE     every alert as one JSON line (with --config identities: the break-glass detector runs)
   --quiet               no progress output
 
 Exit status: 0 when every record was normalized or deliberately skipped,
@@ -49,6 +53,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
         out: { type: 'string' },
         'dead-letters': { type: 'string' },
         'summary-json': { type: 'string' },
+        tickets: { type: 'string', multiple: true },
+        'alerts-out': { type: 'string' },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -73,6 +79,19 @@ export async function replayCommand(argv: string[]): Promise<number> {
       deadLetterStages.push(sink);
     }
     if (values['dead-letters']) deadLetterStages.push(new DeadLetterFile(values['dead-letters']));
+    let detector: DetectorBuild | null = null;
+    if (config.sections.identities !== undefined || values.tickets || values['alerts-out']) {
+      if (values['alerts-out']) await writeFile(values['alerts-out'], '');
+      detector = await buildDetector({
+        config,
+        store,
+        log: createLogger(),
+        clock: 'replay',
+        ticketFiles: values.tickets ?? [],
+        alertsOut: values['alerts-out'] ?? null,
+      });
+      stages.push(detector.detector);
+    }
     const summary = await replayFiles({
       paths: positionals,
       normalize: config.ingest.k8s.cluster ? { cluster: config.ingest.k8s.cluster } : {},
@@ -85,6 +104,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (!values.quiet) {
       printReplaySummary(summary);
       if (store) say(`  stored in    ${store.describe}`);
+      if (detector) printDetectorSummary(detector);
     }
     return exitStatus(summary);
   } catch (err) {

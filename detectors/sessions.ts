@@ -27,6 +27,8 @@ export interface BreakGlassSession {
   account: string | null;
   org: string | null;
   cluster: string | null;
+  /** When the session's verdict alert was raised (time-to-detect = this − startMs). */
+  detectedAtMs: number | null;
   /** Bumped on every change: the store keeps the highest version of a session row. */
   version: number;
 }
@@ -102,6 +104,7 @@ export class SessionTracker {
       account: e.account,
       org: e.org,
       cluster: e.cluster,
+      detectedAtMs: null,
       version: 1,
     };
     let list = this.#open.get(identity);

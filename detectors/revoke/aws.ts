@@ -17,6 +17,10 @@ export interface AwsRevokerOptions {
 
 const POLICY_NAME = 'AWSRevokeOlderSessions';
 
+// The SDK warns on every start that future releases need Node 22; our pinned release runs on
+// Node 20, so the warning is noise on the operator's console.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /**
  * AWS containment, the documented way:
  *  - a role: the `AWSRevokeOlderSessions` inline deny with `aws:TokenIssueTime` (what the

@@ -1,0 +1,208 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import type { Bus } from '../core/bus/types.js';
+import { ConfigError, Fields, type GlasswatchConfig } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import { packageRoot } from '../core/paths.js';
+import type { Store } from '../core/store/client.js';
+import { insertRows, StoreWriter } from '../core/store/writer.js';
+import { loadRules, SigmaEngine } from '../rules/engine/index.js';
+import type { Alert } from './alerts/alert.js';
+import { AlertDispatcher, MemoryDeliveryLedger, StoreDeliveryLedger } from './alerts/dispatcher.js';
+import { type AlertOutput, EmailOutput, JsonLinesAlertOutput, KafkaAlertOutput, WebhookOutput } from './alerts/outputs.js';
+import { BreakGlassDetector } from './detector.js';
+import { IdentityRegistry } from './identities.js';
+import { AwsRevoker } from './revoke/aws.js';
+import { MemoryRevocationLedger, type RevocationPolicy, RevocationDispatcher, StoreRevocationLedger } from './revoke/dispatcher.js';
+import { K8sRevoker } from './revoke/k8s.js';
+import { OktaRevoker } from './revoke/okta.js';
+import type { RevocationTarget } from './revoke/types.js';
+import { WebhookRevoker } from './revoke/webhook.js';
+import { TicketLedger } from './tickets/ledger.js';
+import { loadTicketFile } from './tickets/sources.js';
+import { type TicketVersion, ticketRecord } from './tickets/ticket.js';
+
+export interface DetectorBuild {
+  detector: BreakGlassDetector;
+  ledger: TicketLedger;
+  registry: IdentityRegistry;
+  rulesLoaded: number;
+  rulesRejected: string[];
+}
+
+export interface BuildOptions {
+  config: GlasswatchConfig;
+  store: Store | null;
+  bus?: Bus | null;
+  log: Logger;
+  clock: 'replay' | 'live';
+  /** Extra ticket files (`--tickets`). */
+  ticketFiles?: string[];
+  /** Extra alert output (`--alerts-out FILE`). */
+  alertsOut?: string | null;
+  onAlert?: (a: Alert) => void;
+}
+
+/** The bundled rule pack: activity review inside break-glass sessions. */
+export function breakGlassPackDir(): string {
+  return join(packageRoot(), 'rules', 'breakglass');
+}
+
+/** Builds the detector and everything it calls from the validated config. */
+export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
+  const { config, store, log } = o;
+  const file = config.file;
+  const sections = config.sections;
+  const registry = IdentityRegistry.fromConfig(sections.identities, file);
+
+  const d = Fields.of(file, 'detector', sections.detector).only(['graceSeconds', 'sessionIdleSeconds', 'rules', 'ruleMatchAlerts', 'placeholders']);
+  const rulePaths = d.strings('rules', [breakGlassPackDir()]);
+  const loaded = loadRules(rulePaths);
+  const rulesRejected = loaded.rejected.map((r) => r.message);
+  if (rulesRejected.length) log.warn('some detection rules were rejected', { count: rulesRejected.length, first: rulesRejected[0] });
+
+  const ledger = new TicketLedger();
+  const t = Fields.of(file, 'tickets', sections.tickets).only(['files', 'http', 'jira', 'servicenow', 'topic']);
+  const ticketFiles = [...t.strings('files', []), ...(o.ticketFiles ?? [])];
+  const added: TicketVersion[] = [];
+  for (const f of ticketFiles) for (const ticket of loadTicketFile(f)) if (ledger.add(ticket)) added.push(ticket);
+  if (store && added.length) await insertRows(store, 'tickets', added.map((v) => ticketRow(v, 'file')));
+
+  const outputs = alertOutputs(config, o.bus ?? null, o.alertsOut ?? null);
+  const alerts = new AlertDispatcher(outputs, store ? new StoreDeliveryLedger(store) : new MemoryDeliveryLedger(), log);
+  const policies = revocationPolicies(registry, config);
+  const revocations = new RevocationDispatcher(policies, store ? new StoreRevocationLedger(store) : new MemoryRevocationLedger(), log);
+
+  const detector = new BreakGlassDetector(
+    {
+      registry,
+      ledger,
+      engine: loaded.rules.length ? new SigmaEngine(loaded) : null,
+      alerts,
+      revocations,
+      writer: store ? new StoreWriter(store, { batchSize: 1000 }) : null,
+      log,
+      clock: o.clock,
+      graceSeconds: d.number('graceSeconds', 0, { min: 0, max: 86_400 }),
+      sessionIdleSeconds: d.number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 }),
+      ruleMatchAlerts: d.boolean('ruleMatchAlerts', true),
+    },
+    o.onAlert ? { onAlert: o.onAlert } : {},
+  );
+  return { detector, ledger, registry, rulesLoaded: loaded.rules.length, rulesRejected };
+}
+
+export function ticketRow(v: TicketVersion, origin: string): Record<string, unknown> {
+  const t = ticketRecord(v);
+  return {
+    ticket_id: t.id,
+    updated_at: t.updatedAt,
+    identities: t.identities,
+    requester: t.requester,
+    approvers: t.approvers,
+    status: t.status,
+    not_before: t.notBefore,
+    not_after: t.notAfter,
+    scope_accounts: t.scope?.accounts ?? [],
+    scope_orgs: t.scope?.orgs ?? [],
+    scope_clusters: t.scope?.clusters ?? [],
+    reason: t.reason ?? '',
+    origin,
+  };
+}
+
+function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: string | null): AlertOutput[] {
+  const file = config.file;
+  const a = Fields.of(file, 'alerts', config.sections.alerts).only(['jsonl', 'webhooks', 'email', 'kafka']);
+  const out: AlertOutput[] = [];
+  const jsonl = a.optionalString('jsonl');
+  if (jsonl) out.push(new JsonLinesAlertOutput(jsonl));
+  if (alertsOut) out.push(new JsonLinesAlertOutput(alertsOut));
+  const hooks = a.value.webhooks;
+  if (hooks !== undefined) {
+    if (!Array.isArray(hooks)) return a.fail('webhooks', 'must be a list of { url, secret, format }');
+    (hooks as unknown[]).forEach((h, i) => {
+      const w = Fields.of(file, `alerts.webhooks[${i}]`, h).only(['url', 'secret', 'format', 'name']);
+      const name = w.optionalString('name');
+      out.push(new WebhookOutput({ url: w.string('url'), secret: w.string('secret'), format: w.oneOf('format', ['json', 'slack'] as const, 'json'), ...(name ? { name } : {}) }));
+    });
+  }
+  if (a.value.email !== undefined) {
+    const e = a.section('email').only(['from', 'to']);
+    out.push(new EmailOutput({ transport: smtpTransport(config), from: e.string('from'), to: e.strings('to') }));
+  }
+  if (a.value.kafka !== undefined) {
+    const k = a.section('kafka').only(['topic']);
+    if (!bus) throw new ConfigError(file, 'alerts.kafka', 'needs a bus (bus.kind: kafka, or the in-process bus of the live pipeline)');
+    out.push(new KafkaAlertOutput(bus, k.string('topic', 'glasswatch.alerts')));
+  }
+  return out;
+}
+
+/** One nodemailer SMTP transport from the `smtp:` section (TLS, auth). */
+export function smtpTransport(config: GlasswatchConfig) {
+  const s = Fields.of(config.file, 'smtp', config.sections.smtp).only(['host', 'port', 'secure', 'user', 'password', 'rejectUnauthorized', 'caFile']);
+  const user = s.optionalString('user');
+  const ca = s.optionalString('caFile');
+  return nodemailer.createTransport({
+    host: s.string('host'),
+    port: s.number('port', 587, { min: 1, max: 65_535, integer: true }),
+    secure: s.boolean('secure', false),
+    ...(user ? { auth: { user, pass: s.string('password') } } : {}),
+    tls: { rejectUnauthorized: s.boolean('rejectUnauthorized', true), ...(ca ? { ca: readFileSync(ca) } : {}) },
+  });
+}
+
+function revocationPolicies(registry: IdentityRegistry, config: GlasswatchConfig): Map<string, RevocationPolicy> {
+  const file = config.file;
+  const r = Fields.of(file, 'revocation', config.sections.revocation).only(['webhook', 'okta', 'aws', 'k8s']);
+  const targets = new Map<string, () => RevocationTarget>();
+  if (r.value.webhook !== undefined) {
+    const w = r.section('webhook').only(['url', 'secret']);
+    const opts = { url: w.string('url'), secret: w.string('secret') };
+    targets.set('webhook', () => new WebhookRevoker(opts));
+  }
+  if (r.value.okta !== undefined) {
+    const k = r.section('okta').only(['orgUrl', 'token', 'bearer', 'suspend', 'oauthTokens']);
+    const token = k.optionalString('token');
+    const bearer = k.optionalString('bearer');
+    if (!token && !bearer) k.fail('token', 'give an API token (token) or an OAuth access token (bearer)');
+    const opts = { orgUrl: k.string('orgUrl'), authorization: token ? `SSWS ${token}` : `Bearer ${bearer}`, suspend: k.boolean('suspend', false), oauthTokens: k.boolean('oauthTokens', true) };
+    targets.set('okta', () => new OktaRevoker(opts));
+  }
+  const awsSection = r.value.aws !== undefined ? r.section('aws').only(['region', 'endpoint', 'accessKeyId', 'secretAccessKey', 'sessionToken']) : null;
+  if (r.value.k8s !== undefined) {
+    const k = r.section('k8s').only(['server', 'token', 'caFile']);
+    const ca = k.optionalString('caFile');
+    const opts = { server: k.string('server'), token: k.string('token'), ...(ca ? { caCert: readFileSync(ca, 'utf8') } : {}) };
+    targets.set('k8s', () => new K8sRevoker(opts));
+  }
+  const policies = new Map<string, RevocationPolicy>();
+  for (const identity of registry.identities) {
+    const list: RevocationTarget[] = [];
+    if (identity.revocation.mode === 'auto') {
+      for (const kind of identity.revocation.targets) {
+        if (kind === 'aws') {
+          const a = awsSection ?? Fields.of(file, 'revocation.aws', {});
+          const keyId = a.optionalString('accessKeyId');
+          const endpoint = a.optionalString('endpoint');
+          list.push(
+            new AwsRevoker({
+              region: a.string('region', 'us-east-1'),
+              ...(endpoint ? { endpoint } : {}),
+              ...(keyId ? { credentials: { accessKeyId: keyId, secretAccessKey: a.string('secretAccessKey'), ...(a.optionalString('sessionToken') ? { sessionToken: a.string('sessionToken') } : {}) } } : {}),
+              ...(identity.revocation.role ? { role: identity.revocation.role } : {}),
+            }),
+          );
+          continue;
+        }
+        const make = targets.get(kind);
+        if (!make) throw new ConfigError(file, `revocation.${kind}`, `identity "${identity.id}" revokes through ${kind}, which is not configured`);
+        list.push(make());
+      }
+    }
+    policies.set(identity.id, { mode: identity.revocation.mode, targets: list });
+  }
+  return policies;
+}

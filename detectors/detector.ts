@@ -1,0 +1,295 @@
+import type { AuditEvent } from '../core/event.js';
+import type { Logger } from '../core/log.js';
+import type { EventStage } from '../core/pipeline/stage.js';
+import type { StoreWriter } from '../core/store/writer.js';
+import type { RuleMatch, SigmaEngine } from '../rules/engine/index.js';
+import { type Alert, type AlertType, alertId, type Severity, severityOfLevel } from './alerts/alert.js';
+import type { AlertDispatcher } from './alerts/dispatcher.js';
+import type { IdentityRegistry, Identity } from './identities.js';
+import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
+import { categoryOf, isFailedAuthentication } from './review.js';
+import { type BreakGlassSession, SessionTracker } from './sessions.js';
+import type { Coverage, TicketLedger } from './tickets/ledger.js';
+
+export interface DetectorOptions {
+  registry: IdentityRegistry;
+  ledger: TicketLedger;
+  /** Rules for activity review inside sessions (and `rule.match` outside them); null = none. */
+  engine: SigmaEngine | null;
+  alerts: AlertDispatcher;
+  revocations: RevocationDispatcher;
+  /** Alerts, sessions and tickets go to the audit store when set. */
+  writer: StoreWriter | null;
+  log: Logger;
+  /**
+   * `replay`: the events' arrival is unknown, so detection time is event time plus the
+   * measured processing time; all tickets are known up front. `live`: wall clock.
+   */
+  clock: 'replay' | 'live';
+  /** How long an unauthorized verdict waits for a late approval. @default 0 */
+  graceSeconds?: number;
+  sessionIdleSeconds?: number;
+  /** Raise `rule.match` alerts for rule matches outside break-glass sessions. @default true */
+  ruleMatchAlerts?: boolean;
+}
+
+export interface DetectorTotals {
+  events: number;
+  breakGlassEvents: number;
+  alerts: Record<AlertType, number>;
+}
+
+/**
+ * The break-glass detector: for every event of a registered identity it decides, at
+ * event time, whether an approved ticket covered it; groups events into sessions;
+ * alerts once per session (and per attempt and reviewed activity); and cuts off
+ * unauthorized sessions through the identity's revocation targets.
+ */
+export class BreakGlassDetector implements EventStage {
+  readonly name = 'detector';
+  readonly sessions: SessionTracker;
+  readonly totals: DetectorTotals = {
+    events: 0,
+    breakGlassEvents: 0,
+    alerts: { 'breakglass.unauthorized': 0, 'breakglass.authorized': 0, 'breakglass.attempt': 0, 'breakglass.activity': 0, 'rule.match': 0, 'pipeline.silence': 0 },
+  };
+  /** Every session seen (latest state), for summaries and reports. */
+  readonly seen = new Map<string, BreakGlassSession>();
+  readonly revocationRecords: RevocationRecord[] = [];
+  readonly #dirty = new Set<BreakGlassSession>();
+  readonly #graceMs: number;
+  readonly #pending = new Set<Promise<void>>();
+  readonly #onAlert: ((a: Alert) => void) | undefined;
+
+  constructor(
+    readonly options: DetectorOptions,
+    hooks: { onAlert?: (a: Alert) => void } = {},
+  ) {
+    this.sessions = new SessionTracker(options.sessionIdleSeconds === undefined ? {} : { idleSeconds: options.sessionIdleSeconds });
+    this.#graceMs = (options.graceSeconds ?? 0) * 1000;
+    this.#onAlert = hooks.onAlert;
+  }
+
+  async handle(events: readonly AuditEvent[]): Promise<void> {
+    for (const e of events) await this.#one(e);
+    await this.#writeSessions();
+  }
+
+  async #one(e: AuditEvent): Promise<void> {
+    const handedAt = Date.now();
+    const timeMs = Date.parse(e.time);
+    this.totals.events++;
+    const detectedAt = () => (this.options.clock === 'live' ? Date.now() : timeMs + (Date.now() - handedAt));
+    const identity = this.options.registry.match(e);
+    const matches = this.options.engine ? this.options.engine.match(e.source, e.raw).filter((m) => m.output) : [];
+    if (!identity) {
+      if (this.options.ruleMatchAlerts !== false) {
+        for (const m of matches) await this.#raise(ruleAlert('rule.match', m, e, null, null, detectedAt()));
+      }
+      return;
+    }
+    this.totals.breakGlassEvents++;
+    if (isFailedAuthentication(e)) {
+      await this.#raise(
+        base('breakglass.attempt', alertId('breakglass.attempt', identity.id, e.source, e.id), 'high', identity, e, detectedAt(), {
+          reason: e.outcomeReason ?? 'authentication_failed',
+          summary: `failed sign-in as break-glass identity ${identity.id} (${e.actor.name ?? 'unknown principal'}) from ${e.sourceIp ?? 'unknown IP'}`,
+        }),
+      );
+      return;
+    }
+    const { session, created } = this.sessions.assign(identity.id, e, timeMs);
+    this.seen.set(session.id, session);
+    const coverage = this.options.ledger.evaluate({ identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster }, this.#graceMs);
+    if (created) {
+      session.ticketId = coverage.ticket?.id ?? null;
+      session.approvers = coverage.ticket?.approvers ?? [];
+      if (coverage.verdict === 'authorized') {
+        session.verdict = 'authorized';
+        const at = detectedAt();
+        session.detectedAtMs = at;
+        await this.#raise(
+          base('breakglass.authorized', alertId('breakglass.authorized', session.id), 'informational', identity, e, at, {
+            sessionId: session.id,
+            ticketId: coverage.ticket.id,
+            summary: `break-glass identity ${identity.id} used by ${e.actor.name ?? 'unknown'} under ticket ${coverage.ticket.id} (approved by ${coverage.ticket.approvers.join(', ')})`,
+          }),
+        );
+      } else {
+        await this.#turnUnauthorized(identity, session, e, coverage, timeMs, detectedAt);
+      }
+    } else if (session.verdict === 'authorized' && coverage.verdict === 'unauthorized') {
+      await this.#turnUnauthorized(identity, session, e, coverage, timeMs, detectedAt);
+    }
+    for (const m of matches) {
+      const category = categoryOf(m);
+      session.activity[category]++;
+      const alert = ruleAlert('breakglass.activity', m, e, identity, session, detectedAt());
+      alert.category = category;
+      alert.summary = `${category} activity in break-glass session of ${identity.id}: ${m.title}`;
+      await this.#raise(alert);
+    }
+    session.version++;
+    this.#dirty.add(session);
+  }
+
+  async #turnUnauthorized(identity: Identity, session: BreakGlassSession, e: AuditEvent, coverage: Coverage, timeMs: number, detectedAt: () => number): Promise<void> {
+    session.verdict = 'unauthorized';
+    session.reason = coverage.reason;
+    session.unauthorizedEventId = e.id;
+    if (coverage.ticket) {
+      session.ticketId = coverage.ticket.id;
+      session.approvers = coverage.ticket.approvers;
+    }
+    const at = detectedAt();
+    session.detectedAtMs = at;
+    const alert = base('breakglass.unauthorized', alertId('breakglass.unauthorized', session.id), 'critical', identity, e, at, {
+      sessionId: session.id,
+      ticketId: coverage.ticket?.id ?? null,
+      reason: coverage.reason,
+      summary: `UNAUTHORIZED use of break-glass identity ${identity.id} by ${e.actor.name ?? 'unknown'} from ${e.sourceIp ?? 'unknown IP'}: ${coverage.reason}${coverage.ticket ? ` (ticket ${coverage.ticket.id})` : ''}`,
+    });
+    if (session.firstEventId !== e.id) alert.eventIds.push(session.firstEventId);
+    await this.#raise(alert);
+    const raw = e.raw as { user?: { groups?: unknown } };
+    const groups = Array.isArray(raw.user?.groups) ? raw.user.groups.filter((g): g is string => typeof g === 'string') : [];
+    const records = await this.options.revocations.revoke(
+      { alert, session, identity: identity.id, principal: e.actor.name, principalId: e.actor.id, groups, reason: coverage.reason ?? 'unauthorized', event: e, idempotencyKey: '' },
+      timeMs,
+      Date.parse(alert.detectedAt),
+    );
+    this.revocationRecords.push(...records);
+  }
+
+  async #raise(alert: Alert): Promise<void> {
+    this.totals.alerts[alert.type]++;
+    this.#onAlert?.(alert);
+    if (this.options.writer) await this.options.writer.add('alerts', alertRow(alert));
+    await this.options.alerts.dispatch(alert);
+  }
+
+  async #writeSessions(): Promise<void> {
+    const writer = this.options.writer;
+    if (!writer) {
+      this.#dirty.clear();
+      return;
+    }
+    for (const s of this.#dirty) await writer.add('sessions', sessionRow(s));
+    this.#dirty.clear();
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.#pending);
+    await this.#writeSessions();
+    await this.options.writer?.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.options.alerts.close();
+  }
+}
+
+function base(
+  type: AlertType,
+  id: string,
+  severity: Severity,
+  identity: Identity,
+  e: AuditEvent,
+  detectedAtMs: number,
+  extra: Partial<Alert> & { summary: string },
+): Alert {
+  return {
+    id,
+    type,
+    severity,
+    identity: identity.id,
+    source: e.source,
+    eventIds: [e.id],
+    ticketId: null,
+    reason: null,
+    category: null,
+    ruleId: null,
+    ruleTitle: null,
+    ruleAuthor: null,
+    sessionId: null,
+    principal: e.actor.name,
+    sourceIp: e.sourceIp,
+    time: e.time,
+    detectedAt: new Date(detectedAtMs).toISOString(),
+    ...extra,
+  };
+}
+
+function ruleAlert(type: 'rule.match' | 'breakglass.activity', m: RuleMatch, e: AuditEvent, identity: Identity | null, session: BreakGlassSession | null, detectedAtMs: number): Alert {
+  return {
+    id: alertId(type, m.rule, e.source, e.id),
+    type,
+    severity: severityOfLevel(m.level),
+    identity: identity?.id ?? null,
+    source: e.source,
+    eventIds: [e.id],
+    ticketId: session?.ticketId ?? null,
+    reason: null,
+    category: type === 'rule.match' ? null : categoryOf(m),
+    ruleId: m.id ?? m.rule,
+    ruleTitle: m.title,
+    ruleAuthor: m.author ?? null,
+    sessionId: session?.id ?? null,
+    principal: e.actor.name,
+    sourceIp: e.sourceIp,
+    time: e.time,
+    detectedAt: new Date(detectedAtMs).toISOString(),
+    summary: `${m.title} (${e.actor.name ?? 'unknown'})`,
+  };
+}
+
+export function alertRow(a: Alert): Record<string, unknown> {
+  return {
+    alert_id: a.id,
+    type: a.type,
+    severity: a.severity,
+    identity: a.identity ?? '',
+    source: a.source ?? '',
+    event_ids: a.eventIds,
+    ticket_id: a.ticketId ?? '',
+    reason: a.reason ?? '',
+    category: a.category ?? '',
+    rule_id: a.ruleId ?? '',
+    rule_title: a.ruleTitle ?? '',
+    rule_author: a.ruleAuthor ?? '',
+    session_id: a.sessionId ?? '',
+    principal: a.principal ?? '',
+    source_ip: a.sourceIp ?? '',
+    time: a.time,
+    detected_at: a.detectedAt,
+    summary: a.summary,
+  };
+}
+
+export function sessionRow(s: BreakGlassSession): Record<string, unknown> {
+  return {
+    session_id: s.id,
+    version: s.version,
+    identity: s.identity,
+    source: s.source,
+    principal: s.principal ?? '',
+    verdict: s.verdict,
+    reason: s.reason ?? '',
+    ticket_id: s.ticketId ?? '',
+    approvers: s.approvers,
+    first_event_id: s.firstEventId,
+    unauthorized_event_id: s.unauthorizedEventId ?? '',
+    start: new Date(s.startMs).toISOString(),
+    end: new Date(s.endMs).toISOString(),
+    events: s.events,
+    activity_command: s.activity.command,
+    activity_data: s.activity.data,
+    activity_config: s.activity.config,
+    source_ips: s.sourceIps,
+    account: s.account ?? '',
+    org: s.org ?? '',
+    cluster: s.cluster ?? '',
+    detected_at: s.detectedAtMs === null ? null : new Date(s.detectedAtMs).toISOString(),
+  };
+}
