@@ -2,6 +2,7 @@ import { packageVersion } from '../core/paths.js';
 import { demoCommand } from './demo.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
+import { rulesCommand } from './rules.js';
 import { storeCommand } from './store.js';
 
 const version = packageVersion();
@@ -14,6 +15,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
+  rules: { summary: 'Sigma rules: validate files, match them over event files', run: rulesCommand },
   store: { summary: 'audit store maintenance: migrate, status', run: storeCommand },
 };
 

@@ -1,0 +1,136 @@
+/**
+ * Condition parsing: the string after `condition:` into a ConditionIR tree, parsed once
+ * at load time. Grammar (pySigma's, precedence not > and > or, lower-case operators):
+ *
+ *   or_expr  := and_expr ("or" and_expr)*
+ *   and_expr := not_expr ("and" not_expr)*
+ *   not_expr := "not" not_expr | primary
+ *   primary  := "(" or_expr ")" | quantifier "of" (them | pattern) | identifier
+ *
+ * `x of pattern` is resolved here against the identifiers of the same document, so a
+ * filter's pattern can never capture identifiers of the rule it is applied to.
+ */
+import { SIGMA_ERROR_CODES as C, fail } from './errors.js';
+import type { ConditionIR } from './ir.js';
+
+const KEYWORDS = new Set(['and', 'or', 'not', 'of', 'them']);
+
+interface Token {
+  text: string;
+  at: number;
+}
+
+function tokenize(text: string, path: string): Token[] {
+  const tokens: Token[] = [];
+  const re = /\s*(?:([()])|([A-Za-z0-9_*-]+)|(\S))/gy;
+  for (let m = re.exec(text); m && m[0] !== ''; m = re.exec(text)) {
+    const at = m.index + m[0].length - (m[1] ?? m[2] ?? m[3] ?? '').length;
+    if (m[3] !== undefined) {
+      if (m[3] === '|')
+        fail(C.deprecated, 'the pipe syntax in conditions was removed in Sigma v2 (aggregations are correlation rules now)', path);
+      fail(C.condition, `unexpected character '${m[3]}' at offset ${at}`, path);
+    }
+    tokens.push({ text: (m[1] ?? m[2]) as string, at });
+  }
+  return tokens;
+}
+
+/** Selector pattern → anchored full match (pySigma): `selection` does not match `selection_extra`. */
+export function patternMatcher(pattern: string): (name: string) => boolean {
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((s) => s.replace(/[-]/g, '\\-'))
+      .join('.*')}$`,
+  );
+  // `_`-prefixed identifiers are hidden from `them` and patterns unless the pattern starts with `_`.
+  return (name) => re.test(name) && (pattern.startsWith('_') || !name.startsWith('_'));
+}
+
+export function parseCondition(text: string, identifiers: readonly string[], path: string): ConditionIR {
+  const tokens = tokenize(text, path);
+  if (tokens.length === 0) fail(C.condition, 'the condition is empty', path);
+  let pos = 0;
+  const peek = (): string | undefined => tokens[pos]?.text;
+  const describe = (): string => {
+    const tok = peek();
+    if (tok === undefined) return 'end of condition';
+    if (/^(and|or|not)$/i.test(tok) && !KEYWORDS.has(tok)) fail(C.condition, `operators must be lower case: '${tok}'`, path);
+    return `'${tok}' at offset ${tokens[pos]?.at}`;
+  };
+  const known = new Set(identifiers);
+
+  const orExpr = (): ConditionIR => {
+    const args = [andExpr()];
+    while (peek() === 'or') {
+      pos++;
+      args.push(andExpr());
+    }
+    return args.length === 1 ? (args[0] as ConditionIR) : { kind: 'or', args };
+  };
+  const andExpr = (): ConditionIR => {
+    const args = [notExpr()];
+    while (peek() === 'and') {
+      pos++;
+      args.push(notExpr());
+    }
+    return args.length === 1 ? (args[0] as ConditionIR) : { kind: 'and', args };
+  };
+  const notExpr = (): ConditionIR => {
+    if (peek() === 'not') {
+      pos++;
+      return { kind: 'not', arg: notExpr() };
+    }
+    return primary();
+  };
+  const primary = (): ConditionIR => {
+    const tok = peek();
+    if (tok === undefined) fail(C.condition, 'unexpected end of condition (operator without operand)', path);
+    if (tok === '(') {
+      pos++;
+      const inner = orExpr();
+      if (peek() !== ')') fail(C.condition, `expected ')' but found ${describe()}`, path);
+      pos++;
+      return inner;
+    }
+    if ((tok === '1' || tok === 'all' || tok === 'any') && tokens[pos + 1]?.text === 'of') {
+      pos += 2;
+      const target = peek();
+      if (target === undefined || target === '(' || target === ')' || (KEYWORDS.has(target) && target !== 'them'))
+        fail(C.condition, `expected an identifier pattern or 'them' after 'of', found ${describe()}`, path);
+      pos++;
+      const matches = target === 'them' ? (n: string) => !n.startsWith('_') : patternMatcher(target);
+      const names = identifiers.filter(matches);
+      if (names.length === 0) fail(C.condition, `'${tok} of ${target}' matches no search-identifier`, path);
+      return { kind: 'of', quantifier: tok === 'all' ? 'all' : 'any', pattern: target, names };
+    }
+    if (tok === ')' || KEYWORDS.has(tok)) fail(C.condition, `unexpected ${describe()}`, path);
+    if (/^(AND|OR|NOT|And|Or|Not)$/.test(tok)) fail(C.condition, `operators must be lower case: '${tok}'`, path);
+    if (tok.includes('*')) fail(C.condition, `a wildcard identifier '${tok}' needs '1 of' or 'all of'`, path);
+    if (!known.has(tok)) fail(C.condition, `undefined search-identifier '${tok}'`, path);
+    pos++;
+    return { kind: 'ref', name: tok };
+  };
+
+  const tree = orExpr();
+  if (pos < tokens.length) {
+    const tok = peek() ?? '';
+    if (/^(AND|OR|NOT)$/i.test(tok)) fail(C.condition, `operators must be lower case: '${tok}'`, path);
+    fail(C.condition, `unexpected ${describe()}`, path);
+  }
+  return tree;
+}
+
+/** The same tree with every identifier renamed (a filter's identifiers get a private prefix). */
+export function mapConditionNames(node: ConditionIR, rename: (name: string) => string): ConditionIR {
+  switch (node.kind) {
+    case 'ref':
+      return { kind: 'ref', name: rename(node.name) };
+    case 'of':
+      return { ...node, names: node.names.map(rename) };
+    case 'not':
+      return { kind: 'not', arg: mapConditionNames(node.arg, rename) };
+    default:
+      return { kind: node.kind, args: node.args.map((a) => mapConditionNames(a, rename)) };
+  }
+}
