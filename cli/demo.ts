@@ -1,11 +1,19 @@
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../core/config.js';
+import { Fields, loadConfig } from '../core/config.js';
+import { createLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { replayFiles } from '../core/pipeline/replay.js';
 import { StoreSink } from '../core/pipeline/sinks.js';
 import { migrate, openStore } from '../core/store/index.js';
-import { fail, printReplaySummary, progress, say } from './output.js';
+import { buildDetector } from '../detectors/build.js';
+import { k8sStandIn, oktaStandIn } from '../detectors/revoke/standins.js';
+import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';
+
+/** The Okta user id of emergency-admin@example.com in the demo data (see demo/generate.ts). */
+const EMERGENCY_ADMIN_OKTA_ID = '00u' + createHash('md5').update('emergency-admin@example.com').digest('hex').slice(0, 17);
 
 function demoFolder(): string {
   return join(packageRoot(), 'demo');
@@ -27,7 +35,39 @@ export async function demoCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const demo = demoFolder();
-  const config = loadConfig(join(demo, 'glasswatch.yml'), values.store ? { storePath: values.store } : {});
+  // Local stand-ins of the Okta and Kubernetes APIs receive the revocation calls.
+  const okta = await oktaStandIn({ token: 'demo-okta-token', users: [EMERGENCY_ADMIN_OKTA_ID] });
+  const k8s = await k8sStandIn({
+    token: 'demo-k8s-token',
+    bindings: [
+      {
+        kind: 'ClusterRoleBinding',
+        name: 'breakglass-admin-cluster-admin',
+        role: 'cluster-admin',
+        subjects: [{ kind: 'User', name: 'breakglass-admin' }],
+      },
+      {
+        kind: 'ClusterRoleBinding',
+        name: 'metrics-helper-admin',
+        role: 'cluster-admin',
+        subjects: [{ kind: 'ServiceAccount', name: 'metrics-helper', namespace: 'kube-system' }],
+      },
+    ],
+  });
+  process.env.GLASSWATCH_OKTA_URL = okta.url;
+  process.env.GLASSWATCH_OKTA_TOKEN = 'demo-okta-token';
+  process.env.GLASSWATCH_K8S_API = k8s.url;
+  process.env.GLASSWATCH_K8S_TOKEN = 'demo-k8s-token';
+  try {
+    return await runDemo(demo, values.store);
+  } finally {
+    await okta.close();
+    await k8s.close();
+  }
+}
+
+async function runDemo(demo: string, storePath: string | undefined): Promise<number> {
+  const config = loadConfig(join(demo, 'glasswatch.yml'), storePath ? { storePath } : {});
   say('glasswatch demo: one day at example.com — CloudTrail, Okta and Kubernetes audit, with a break-glass incident at 22:41 UTC');
   say(
     `  store: ${config.store.kind === 'chdb' ? `embedded chDB at ${config.store.path}` : 'ClickHouse server'}; bus: in-process (no Kafka needed)`,
@@ -37,10 +77,22 @@ export async function demoCommand(argv: string[]): Promise<number> {
     const migrated = await migrate(store, { retentionDays: config.retentionDays });
     say(`  schema version ${migrated.current}${migrated.applied.length ? ' (created)' : ''}`);
     const sink = new StoreSink(store);
+    const alertsFile = Fields.of(config.file, 'alerts', config.sections.alerts).optionalString('jsonl');
+    if (alertsFile) {
+      mkdirSync(dirname(alertsFile), { recursive: true });
+      writeFileSync(alertsFile, '');
+    }
+    const detector = await buildDetector({
+      config,
+      store,
+      log: createLogger({ level: 'warn' }),
+      clock: 'replay',
+      ticketFiles: [join(demo, 'tickets.jsonl')],
+    });
     const summary = await replayFiles({
       paths: [join(demo, 'data')],
       normalize: config.ingest.k8s.cluster ? { cluster: config.ingest.k8s.cluster } : {},
-      stages: [sink],
+      stages: [sink, detector.detector],
       deadLetterStages: [sink],
       onFile: (_f, done, total) => progress('  reading files', done, total),
     });
@@ -53,6 +105,12 @@ export async function demoCommand(argv: string[]): Promise<number> {
       })
     ).json<{ source: string; n: string }>();
     say(`  in the store: ${rows.map((r) => `${r.source} ${r.n}`).join(', ')} distinct events (re-running the demo adds no duplicates)`);
+    say();
+    printDetectorSummary(detector);
+    if (alertsFile)
+      say(
+        `\nalerts written to ${alertsFile}; query the store with: glasswatch store status --store ${config.store.kind === 'chdb' ? config.store.path : '<url>'}`,
+      );
     return 0;
   } catch (err) {
     return fail(err);

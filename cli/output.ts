@@ -58,9 +58,14 @@ export function printDetectorSummary(d: DetectorBuild): void {
     const activity = `command ${s.activity.command}, data ${s.activity.data}, config ${s.activity.config}`;
     if (s.verdict === 'authorized') say(`               ticket ${s.ticketId} approved by ${s.approvers.join(', ')}; activity ${activity}`);
     else say(`               reason ${s.reason}${s.ticketId ? ` (ticket ${s.ticketId})` : ''}; activity ${activity}`);
-    if (s.detectedAtMs !== null) say(`               detected ${ms(s.detectedAtMs - s.startMs)} after the first event`);
+    if (s.detectedAtMs !== null)
+      say(
+        `               alerted ${ms(s.detectedAtMs - s.startMs)} after the first event${det.options.clock === 'replay' ? ' (replay: processing time only)' : ''}`,
+      );
     for (const r of det.revocationRecords.filter((r) => r.sessionId === s.id)) {
-      say(`               revocation via ${r.target}: ${r.outcome.toUpperCase()} — ${r.detail}${r.timeToRevokeMs >= 0 ? ` (${ms(r.timeToRevokeMs)} after the event)` : ''}`);
+      say(
+        `               revocation via ${r.target}: ${r.outcome.toUpperCase()} — ${r.detail}${r.timeToRevokeMs >= 0 ? ` (${ms(r.timeToRevokeMs)} after the event)` : ''}`,
+      );
     }
   }
 }

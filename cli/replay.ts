@@ -3,13 +3,13 @@ import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.js';
 import { GlasswatchError } from '../core/errors.js';
+import { createLogger } from '../core/log.js';
 import { type ReplaySummary, replayFiles } from '../core/pipeline/replay.js';
 import { JsonLinesSink, StoreSink } from '../core/pipeline/sinks.js';
 import type { DeadLetterStage, EventStage } from '../core/pipeline/stage.js';
 import { migrate, openStore, type Store } from '../core/store/index.js';
 import type { DeadLetter } from '../core/store/writer.js';
-import { type DetectorBuild, buildDetector } from '../detectors/build.js';
-import { createLogger } from '../core/log.js';
+import { buildDetector, type DetectorBuild } from '../detectors/build.js';
 import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';
 
 export const REPLAY_HELP = `glasswatch replay <files or dirs...> [options]

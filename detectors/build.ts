@@ -14,7 +14,7 @@ import { type AlertOutput, EmailOutput, JsonLinesAlertOutput, KafkaAlertOutput, 
 import { BreakGlassDetector } from './detector.js';
 import { IdentityRegistry } from './identities.js';
 import { AwsRevoker } from './revoke/aws.js';
-import { MemoryRevocationLedger, type RevocationPolicy, RevocationDispatcher, StoreRevocationLedger } from './revoke/dispatcher.js';
+import { MemoryRevocationLedger, RevocationDispatcher, type RevocationPolicy, StoreRevocationLedger } from './revoke/dispatcher.js';
 import { K8sRevoker } from './revoke/k8s.js';
 import { OktaRevoker } from './revoke/okta.js';
 import type { RevocationTarget } from './revoke/types.js';
@@ -56,7 +56,13 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
   const sections = config.sections;
   const registry = IdentityRegistry.fromConfig(sections.identities, file);
 
-  const d = Fields.of(file, 'detector', sections.detector).only(['graceSeconds', 'sessionIdleSeconds', 'rules', 'ruleMatchAlerts', 'placeholders']);
+  const d = Fields.of(file, 'detector', sections.detector).only([
+    'graceSeconds',
+    'sessionIdleSeconds',
+    'rules',
+    'ruleMatchAlerts',
+    'placeholders',
+  ]);
   const rulePaths = d.strings('rules', [breakGlassPackDir()]);
   const loaded = loadRules(rulePaths);
   const rulesRejected = loaded.rejected.map((r) => r.message);
@@ -67,7 +73,12 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
   const ticketFiles = [...t.strings('files', []), ...(o.ticketFiles ?? [])];
   const added: TicketVersion[] = [];
   for (const f of ticketFiles) for (const ticket of loadTicketFile(f)) if (ledger.add(ticket)) added.push(ticket);
-  if (store && added.length) await insertRows(store, 'tickets', added.map((v) => ticketRow(v, 'file')));
+  if (store && added.length)
+    await insertRows(
+      store,
+      'tickets',
+      added.map((v) => ticketRow(v, 'file')),
+    );
 
   const outputs = alertOutputs(config, o.bus ?? null, o.alertsOut ?? null);
   const alerts = new AlertDispatcher(outputs, store ? new StoreDeliveryLedger(store) : new MemoryDeliveryLedger(), log);
@@ -125,7 +136,14 @@ function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: stri
     (hooks as unknown[]).forEach((h, i) => {
       const w = Fields.of(file, `alerts.webhooks[${i}]`, h).only(['url', 'secret', 'format', 'name']);
       const name = w.optionalString('name');
-      out.push(new WebhookOutput({ url: w.string('url'), secret: w.string('secret'), format: w.oneOf('format', ['json', 'slack'] as const, 'json'), ...(name ? { name } : {}) }));
+      out.push(
+        new WebhookOutput({
+          url: w.string('url'),
+          secret: w.string('secret'),
+          format: w.oneOf('format', ['json', 'slack'] as const, 'json'),
+          ...(name ? { name } : {}),
+        }),
+      );
     });
   }
   if (a.value.email !== undefined) {
@@ -142,7 +160,15 @@ function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: stri
 
 /** One nodemailer SMTP transport from the `smtp:` section (TLS, auth). */
 export function smtpTransport(config: GlasswatchConfig) {
-  const s = Fields.of(config.file, 'smtp', config.sections.smtp).only(['host', 'port', 'secure', 'user', 'password', 'rejectUnauthorized', 'caFile']);
+  const s = Fields.of(config.file, 'smtp', config.sections.smtp).only([
+    'host',
+    'port',
+    'secure',
+    'user',
+    'password',
+    'rejectUnauthorized',
+    'caFile',
+  ]);
   const user = s.optionalString('user');
   const ca = s.optionalString('caFile');
   return nodemailer.createTransport({
@@ -168,10 +194,16 @@ function revocationPolicies(registry: IdentityRegistry, config: GlasswatchConfig
     const token = k.optionalString('token');
     const bearer = k.optionalString('bearer');
     if (!token && !bearer) k.fail('token', 'give an API token (token) or an OAuth access token (bearer)');
-    const opts = { orgUrl: k.string('orgUrl'), authorization: token ? `SSWS ${token}` : `Bearer ${bearer}`, suspend: k.boolean('suspend', false), oauthTokens: k.boolean('oauthTokens', true) };
+    const opts = {
+      orgUrl: k.string('orgUrl'),
+      authorization: token ? `SSWS ${token}` : `Bearer ${bearer}`,
+      suspend: k.boolean('suspend', false),
+      oauthTokens: k.boolean('oauthTokens', true),
+    };
     targets.set('okta', () => new OktaRevoker(opts));
   }
-  const awsSection = r.value.aws !== undefined ? r.section('aws').only(['region', 'endpoint', 'accessKeyId', 'secretAccessKey', 'sessionToken']) : null;
+  const awsSection =
+    r.value.aws !== undefined ? r.section('aws').only(['region', 'endpoint', 'accessKeyId', 'secretAccessKey', 'sessionToken']) : null;
   if (r.value.k8s !== undefined) {
     const k = r.section('k8s').only(['server', 'token', 'caFile']);
     const ca = k.optionalString('caFile');
@@ -191,14 +223,23 @@ function revocationPolicies(registry: IdentityRegistry, config: GlasswatchConfig
             new AwsRevoker({
               region: a.string('region', 'us-east-1'),
               ...(endpoint ? { endpoint } : {}),
-              ...(keyId ? { credentials: { accessKeyId: keyId, secretAccessKey: a.string('secretAccessKey'), ...(a.optionalString('sessionToken') ? { sessionToken: a.string('sessionToken') } : {}) } } : {}),
+              ...(keyId
+                ? {
+                    credentials: {
+                      accessKeyId: keyId,
+                      secretAccessKey: a.string('secretAccessKey'),
+                      ...(a.optionalString('sessionToken') ? { sessionToken: a.string('sessionToken') } : {}),
+                    },
+                  }
+                : {}),
               ...(identity.revocation.role ? { role: identity.revocation.role } : {}),
             }),
           );
           continue;
         }
         const make = targets.get(kind);
-        if (!make) throw new ConfigError(file, `revocation.${kind}`, `identity "${identity.id}" revokes through ${kind}, which is not configured`);
+        if (!make)
+          throw new ConfigError(file, `revocation.${kind}`, `identity "${identity.id}" revokes through ${kind}, which is not configured`);
         list.push(make());
       }
     }

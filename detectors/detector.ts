@@ -5,9 +5,9 @@ import type { StoreWriter } from '../core/store/writer.js';
 import type { RuleMatch, SigmaEngine } from '../rules/engine/index.js';
 import { type Alert, type AlertType, alertId, type Severity, severityOfLevel } from './alerts/alert.js';
 import type { AlertDispatcher } from './alerts/dispatcher.js';
-import type { IdentityRegistry, Identity } from './identities.js';
-import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
+import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
+import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
 import { type BreakGlassSession, SessionTracker } from './sessions.js';
 import type { Coverage, TicketLedger } from './tickets/ledger.js';
 
@@ -51,7 +51,14 @@ export class BreakGlassDetector implements EventStage {
   readonly totals: DetectorTotals = {
     events: 0,
     breakGlassEvents: 0,
-    alerts: { 'breakglass.unauthorized': 0, 'breakglass.authorized': 0, 'breakglass.attempt': 0, 'breakglass.activity': 0, 'rule.match': 0, 'pipeline.silence': 0 },
+    alerts: {
+      'breakglass.unauthorized': 0,
+      'breakglass.authorized': 0,
+      'breakglass.attempt': 0,
+      'breakglass.activity': 0,
+      'rule.match': 0,
+      'pipeline.silence': 0,
+    },
   };
   /** Every session seen (latest state), for summaries and reports. */
   readonly seen = new Map<string, BreakGlassSession>();
@@ -100,7 +107,10 @@ export class BreakGlassDetector implements EventStage {
     }
     const { session, created } = this.sessions.assign(identity.id, e, timeMs);
     this.seen.set(session.id, session);
-    const coverage = this.options.ledger.evaluate({ identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster }, this.#graceMs);
+    const coverage = this.options.ledger.evaluate(
+      { identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster },
+      this.#graceMs,
+    );
     if (created) {
       session.ticketId = coverage.ticket?.id ?? null;
       session.approvers = coverage.ticket?.approvers ?? [];
@@ -121,19 +131,29 @@ export class BreakGlassDetector implements EventStage {
     } else if (session.verdict === 'authorized' && coverage.verdict === 'unauthorized') {
       await this.#turnUnauthorized(identity, session, e, coverage, timeMs, detectedAt);
     }
+    // Activity counts are events per category: an event matched by three rules is one command.
+    const categories = new Set<ReturnType<typeof categoryOf>>();
     for (const m of matches) {
       const category = categoryOf(m);
-      session.activity[category]++;
+      categories.add(category);
       const alert = ruleAlert('breakglass.activity', m, e, identity, session, detectedAt());
       alert.category = category;
       alert.summary = `${category} activity in break-glass session of ${identity.id}: ${m.title}`;
       await this.#raise(alert);
     }
+    for (const c of categories) session.activity[c]++;
     session.version++;
     this.#dirty.add(session);
   }
 
-  async #turnUnauthorized(identity: Identity, session: BreakGlassSession, e: AuditEvent, coverage: Coverage, timeMs: number, detectedAt: () => number): Promise<void> {
+  async #turnUnauthorized(
+    identity: Identity,
+    session: BreakGlassSession,
+    e: AuditEvent,
+    coverage: Coverage,
+    timeMs: number,
+    detectedAt: () => number,
+  ): Promise<void> {
     session.verdict = 'unauthorized';
     session.reason = coverage.reason;
     session.unauthorizedEventId = e.id;
@@ -154,7 +174,17 @@ export class BreakGlassDetector implements EventStage {
     const raw = e.raw as { user?: { groups?: unknown } };
     const groups = Array.isArray(raw.user?.groups) ? raw.user.groups.filter((g): g is string => typeof g === 'string') : [];
     const records = await this.options.revocations.revoke(
-      { alert, session, identity: identity.id, principal: e.actor.name, principalId: e.actor.id, groups, reason: coverage.reason ?? 'unauthorized', event: e, idempotencyKey: '' },
+      {
+        alert,
+        session,
+        identity: identity.id,
+        principal: e.actor.name,
+        principalId: e.actor.id,
+        groups,
+        reason: coverage.reason ?? 'unauthorized',
+        event: e,
+        idempotencyKey: '',
+      },
       timeMs,
       Date.parse(alert.detectedAt),
     );
@@ -221,7 +251,14 @@ function base(
   };
 }
 
-function ruleAlert(type: 'rule.match' | 'breakglass.activity', m: RuleMatch, e: AuditEvent, identity: Identity | null, session: BreakGlassSession | null, detectedAtMs: number): Alert {
+function ruleAlert(
+  type: 'rule.match' | 'breakglass.activity',
+  m: RuleMatch,
+  e: AuditEvent,
+  identity: Identity | null,
+  session: BreakGlassSession | null,
+  detectedAtMs: number,
+): Alert {
   return {
     id: alertId(type, m.rule, e.source, e.id),
     type,

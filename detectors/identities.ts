@@ -55,13 +55,18 @@ export class IdentityRegistry {
     const seen = new Set<string>();
     const out: Identity[] = section.map((entry, n) => {
       const at = `identities[${n}]`;
-      if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new ConfigError(file, at, 'must be a mapping with id, source and match');
+      if (!entry || typeof entry !== 'object' || Array.isArray(entry))
+        throw new ConfigError(file, at, 'must be a mapping with id, source and match');
       const e = entry as Record<string, unknown>;
-      for (const k of Object.keys(e)) if (!['id', 'source', 'match', 'revocation', 'description'].includes(k)) throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: id, source, match, revocation, description)');
-      if (typeof e.id !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(e.id)) throw new ConfigError(file, `${at}.id`, 'must be a name of letters, digits, _ . : -');
+      for (const k of Object.keys(e))
+        if (!['id', 'source', 'match', 'revocation', 'description'].includes(k))
+          throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: id, source, match, revocation, description)');
+      if (typeof e.id !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(e.id))
+        throw new ConfigError(file, `${at}.id`, 'must be a name of letters, digits, _ . : -');
       if (seen.has(e.id)) throw new ConfigError(file, `${at}.id`, `duplicate identity id "${e.id}"`);
       seen.add(e.id);
-      if (!isSource(e.source)) throw new ConfigError(file, `${at}.source`, `must be cloudtrail, okta or k8s, got ${JSON.stringify(e.source)}`);
+      if (!isSource(e.source))
+        throw new ConfigError(file, `${at}.source`, `must be cloudtrail, okta or k8s, got ${JSON.stringify(e.source)}`);
       if (e.match === undefined || e.match === null) throw new ConfigError(file, `${at}.match`, 'is required (a Sigma selection)');
       let matches: (raw: unknown) => boolean;
       try {
@@ -69,7 +74,13 @@ export class IdentityRegistry {
       } catch (err) {
         throw new ConfigError(file, `${at}.match`, (err as Error).message);
       }
-      return { id: e.id, source: e.source, match: e.match, matches, revocation: parseRevocation(e.revocation, e.source, file, `${at}.revocation`) };
+      return {
+        id: e.id,
+        source: e.source,
+        match: e.match,
+        matches,
+        revocation: parseRevocation(e.revocation, e.source, file, `${at}.revocation`),
+      };
     });
     return new IdentityRegistry(out);
   }
@@ -82,14 +93,19 @@ function parseRevocation(value: unknown, source: Source, file: string | null, at
   if (value === undefined || value === null) return { mode: 'manual', targets: [DEFAULT_TARGET[source]] };
   if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(file, at, 'must be a mapping: { mode, targets, role }');
   const r = value as Record<string, unknown>;
-  for (const k of Object.keys(r)) if (!['mode', 'target', 'targets', 'role'].includes(k)) throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: mode, target, targets, role)');
+  for (const k of Object.keys(r))
+    if (!['mode', 'target', 'targets', 'role'].includes(k))
+      throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: mode, target, targets, role)');
   const mode = r.mode ?? 'manual';
-  if (mode !== 'auto' && mode !== 'manual' && mode !== 'off') throw new ConfigError(file, `${at}.mode`, `must be auto, manual or off, got ${JSON.stringify(mode)}`);
+  if (mode !== 'auto' && mode !== 'manual' && mode !== 'off')
+    throw new ConfigError(file, `${at}.mode`, `must be auto, manual or off, got ${JSON.stringify(mode)}`);
   const raw = r.targets ?? (r.target !== undefined ? [r.target] : [DEFAULT_TARGET[source]]);
   if (!Array.isArray(raw) || raw.length === 0) throw new ConfigError(file, `${at}.targets`, 'must be a non-empty list');
   for (const t of raw) {
-    if (!(REVOCATION_TARGET_KINDS as readonly unknown[]).includes(t)) throw new ConfigError(file, `${at}.targets`, `unknown target ${JSON.stringify(t)} (known: ${REVOCATION_TARGET_KINDS.join(', ')})`);
+    if (!(REVOCATION_TARGET_KINDS as readonly unknown[]).includes(t))
+      throw new ConfigError(file, `${at}.targets`, `unknown target ${JSON.stringify(t)} (known: ${REVOCATION_TARGET_KINDS.join(', ')})`);
   }
-  if (r.role !== undefined && (typeof r.role !== 'string' || r.role === '')) throw new ConfigError(file, `${at}.role`, 'must be an IAM role name');
+  if (r.role !== undefined && (typeof r.role !== 'string' || r.role === ''))
+    throw new ConfigError(file, `${at}.role`, 'must be an IAM role name');
   return { mode, targets: raw as RevocationTargetKind[], ...(typeof r.role === 'string' ? { role: r.role } : {}) };
 }

@@ -39,7 +39,13 @@ export function categoryOf(match: Pick<RuleMatch, 'tags'>): ActivityCategory {
     if (m) return m[1] as ActivityCategory;
   }
   const tags = match.tags.map((t) => t.toLowerCase());
-  if (tags.some((t) => t === 'attack.collection' || t === 'attack.exfiltration' || t === 'attack.credential-access' || t === 'attack.credential_access')) return 'data';
+  if (
+    tags.some(
+      (t) =>
+        t === 'attack.collection' || t === 'attack.exfiltration' || t === 'attack.credential-access' || t === 'attack.credential_access',
+    )
+  )
+    return 'data';
   if (tags.some((t) => t === 'attack.execution' || t === 'attack.lateral-movement' || t === 'attack.lateral_movement')) return 'command';
   return 'config';
 }

@@ -26,7 +26,12 @@ async function serve(handler: (req: RecordedRequest, res: ServerResponse) => voi
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const recorded = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
       requests.push(recorded);
       handler(recorded, res);
     });
@@ -50,7 +55,13 @@ export function oktaStandIn(options: { token: string; users: string[]; failFirst
   let failures = options.failFirst ?? 0;
   return serve((req, res) => {
     if (req.headers.authorization !== `SSWS ${options.token}`) {
-      return json(res, 401, { errorCode: 'E0000011', errorSummary: 'Invalid token provided', errorLink: 'E0000011', errorId: 'standin', errorCauses: [] });
+      return json(res, 401, {
+        errorCode: 'E0000011',
+        errorSummary: 'Invalid token provided',
+        errorLink: 'E0000011',
+        errorId: 'standin',
+        errorCauses: [],
+      });
     }
     if (failures > 0) {
       failures--;
@@ -63,10 +74,12 @@ export function oktaStandIn(options: { token: string; users: string[]; failFirst
     const sessions = /^\/api\/v1\/users\/([^/]+)\/sessions$/.exec(url.pathname);
     const suspend = /^\/api\/v1\/users\/([^/]+)\/lifecycle\/suspend$/.exec(url.pathname);
     const user = decodeURIComponent((sessions ?? suspend)?.[1] ?? '');
-    if (!options.users.includes(user)) return json(res, 404, { errorCode: 'E0000007', errorSummary: `Not found: Resource not found: ${user} (User)` });
+    if (!options.users.includes(user))
+      return json(res, 404, { errorCode: 'E0000007', errorSummary: `Not found: Resource not found: ${user} (User)` });
     if (sessions && req.method === 'DELETE') {
       const oauth = url.searchParams.get('oauthTokens');
-      if (oauth !== null && oauth !== 'true' && oauth !== 'false') return json(res, 400, { errorCode: 'E0000001', errorSummary: 'Api validation failed: oauthTokens' });
+      if (oauth !== null && oauth !== 'true' && oauth !== 'false')
+        return json(res, 400, { errorCode: 'E0000001', errorSummary: 'Api validation failed: oauthTokens' });
       res.writeHead(204);
       return res.end();
     }
@@ -91,25 +104,56 @@ export function k8sStandIn(options: { token: string; bindings: K8sBinding[] }): 
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: b.kind === 'ClusterRoleBinding' ? 'ClusterRole' : 'Role', name: b.role },
     subjects: b.subjects.map((s) => ({ ...s, ...(s.kind === 'ServiceAccount' ? {} : { apiGroup: 'rbac.authorization.k8s.io' }) })),
   });
-  const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  const status = (code: number, reason: string, message: string) => ({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  });
   return serve((req, res) => {
     if (req.headers.authorization !== `Bearer ${options.token}`) return json(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     const base = '/apis/rbac.authorization.k8s.io/v1';
     if (req.method === 'GET' && req.path === `${base}/clusterrolebindings`) {
-      return json(res, 200, { kind: 'ClusterRoleBindingList', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: {}, items: bindings.filter((b) => b.kind === 'ClusterRoleBinding').map(item) });
+      return json(res, 200, {
+        kind: 'ClusterRoleBindingList',
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        metadata: {},
+        items: bindings.filter((b) => b.kind === 'ClusterRoleBinding').map(item),
+      });
     }
     if (req.method === 'GET' && req.path === `${base}/rolebindings`) {
-      return json(res, 200, { kind: 'RoleBindingList', apiVersion: 'rbac.authorization.k8s.io/v1', metadata: {}, items: bindings.filter((b) => b.kind === 'RoleBinding').map(item) });
+      return json(res, 200, {
+        kind: 'RoleBindingList',
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        metadata: {},
+        items: bindings.filter((b) => b.kind === 'RoleBinding').map(item),
+      });
     }
     const crb = new RegExp(`^${base}/clusterrolebindings/([^/]+)$`).exec(req.path);
     const rb = new RegExp(`^${base}/namespaces/([^/]+)/rolebindings/([^/]+)$`).exec(req.path);
     if (req.method === 'DELETE' && (crb || rb)) {
       const name = decodeURIComponent((crb ? crb[1] : rb![2])!);
       const ns = rb ? decodeURIComponent(rb[1]!) : undefined;
-      const i = bindings.findIndex((b) => b.name === name && (crb ? b.kind === 'ClusterRoleBinding' : b.kind === 'RoleBinding' && b.namespace === ns));
-      if (i < 0) return json(res, 404, status(404, 'NotFound', `${crb ? 'clusterrolebindings' : 'rolebindings'}.rbac.authorization.k8s.io "${name}" not found`));
+      const i = bindings.findIndex(
+        (b) => b.name === name && (crb ? b.kind === 'ClusterRoleBinding' : b.kind === 'RoleBinding' && b.namespace === ns),
+      );
+      if (i < 0)
+        return json(
+          res,
+          404,
+          status(404, 'NotFound', `${crb ? 'clusterrolebindings' : 'rolebindings'}.rbac.authorization.k8s.io "${name}" not found`),
+        );
       bindings.splice(i, 1);
-      return json(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: 'rbac.authorization.k8s.io', kind: crb ? 'clusterrolebindings' : 'rolebindings' } });
+      return json(res, 200, {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        details: { name, group: 'rbac.authorization.k8s.io', kind: crb ? 'clusterrolebindings' : 'rolebindings' },
+      });
     }
     return json(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
   }).then((s) => Object.assign(s, { bindings }));
@@ -121,44 +165,71 @@ export function k8sStandIn(options: { token: string; bindings: K8sBinding[] }): 
  * signature's structure and access key, and the exact parameters of PutRolePolicy,
  * ListAccessKeys and UpdateAccessKey.
  */
-export function iamStandIn(options: { accessKeyId: string; users?: Record<string, string[]> }): Promise<StandIn & { calls: Record<string, string>[] }> {
+export function iamStandIn(options: {
+  accessKeyId: string;
+  users?: Record<string, string[]>;
+}): Promise<StandIn & { calls: Record<string, string>[] }> {
   const calls: Record<string, string>[] = [];
   const xml = (res: ServerResponse, status: number, body: string) => {
     res.writeHead(status, { 'content-type': 'text/xml' });
     res.end(body);
   };
   const error = (res: ServerResponse, status: number, code: string, message: string) =>
-    xml(res, status, `<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>standin</RequestId></ErrorResponse>`);
-  const sigv4 = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/us-east-1\/iam\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
+    xml(
+      res,
+      status,
+      `<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>standin</RequestId></ErrorResponse>`,
+    );
+  const sigv4 =
+    /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/us-east-1\/iam\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
   return serve((req, res) => {
     const auth = String(req.headers.authorization ?? '');
     const m = sigv4.exec(auth);
     if (req.method !== 'POST' || !m || m[1] !== options.accessKeyId || !m[3]!.split(';').includes('host') || !req.headers['x-amz-date']) {
       return error(res, 403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
     }
-    if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) return error(res, 400, 'InvalidParameterValue', 'bad content type');
+    if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded'))
+      return error(res, 400, 'InvalidParameterValue', 'bad content type');
     const params = Object.fromEntries(new URLSearchParams(req.body));
     calls.push(params);
     const ns = 'xmlns="https://iam.amazonaws.com/doc/2010-05-08/"';
     if (params.Version !== '2010-05-08') return error(res, 400, 'InvalidParameterValue', 'Version');
     switch (params.Action) {
       case 'PutRolePolicy':
-        if (!params.RoleName || params.PolicyName !== 'AWSRevokeOlderSessions' || !params.PolicyDocument) return error(res, 400, 'ValidationError', 'missing parameter');
+        if (!params.RoleName || params.PolicyName !== 'AWSRevokeOlderSessions' || !params.PolicyDocument)
+          return error(res, 400, 'ValidationError', 'missing parameter');
         try {
           JSON.parse(params.PolicyDocument);
         } catch {
           return error(res, 400, 'MalformedPolicyDocument', 'Syntax errors in policy.');
         }
-        return xml(res, 200, `<PutRolePolicyResponse ${ns}><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></PutRolePolicyResponse>`);
+        return xml(
+          res,
+          200,
+          `<PutRolePolicyResponse ${ns}><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></PutRolePolicyResponse>`,
+        );
       case 'ListAccessKeys': {
         const keys = options.users?.[params.UserName ?? ''];
         if (!keys) return error(res, 404, 'NoSuchEntity', `The user with name ${params.UserName} cannot be found.`);
-        const members = keys.map((k) => `<member><UserName>${params.UserName}</UserName><AccessKeyId>${k}</AccessKeyId><Status>Active</Status><CreateDate>2026-01-01T00:00:00Z</CreateDate></member>`).join('');
-        return xml(res, 200, `<ListAccessKeysResponse ${ns}><ListAccessKeysResult><AccessKeyMetadata>${members}</AccessKeyMetadata><IsTruncated>false</IsTruncated></ListAccessKeysResult><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></ListAccessKeysResponse>`);
+        const members = keys
+          .map(
+            (k) =>
+              `<member><UserName>${params.UserName}</UserName><AccessKeyId>${k}</AccessKeyId><Status>Active</Status><CreateDate>2026-01-01T00:00:00Z</CreateDate></member>`,
+          )
+          .join('');
+        return xml(
+          res,
+          200,
+          `<ListAccessKeysResponse ${ns}><ListAccessKeysResult><AccessKeyMetadata>${members}</AccessKeyMetadata><IsTruncated>false</IsTruncated></ListAccessKeysResult><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></ListAccessKeysResponse>`,
+        );
       }
       case 'UpdateAccessKey':
         if (params.Status !== 'Inactive' || !params.AccessKeyId) return error(res, 400, 'ValidationError', 'Status');
-        return xml(res, 200, `<UpdateAccessKeyResponse ${ns}><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></UpdateAccessKeyResponse>`);
+        return xml(
+          res,
+          200,
+          `<UpdateAccessKeyResponse ${ns}><ResponseMetadata><RequestId>standin</RequestId></ResponseMetadata></UpdateAccessKeyResponse>`,
+        );
       default:
         return error(res, 400, 'InvalidAction', `Could not find operation ${params.Action}`);
     }

@@ -38,9 +38,14 @@ describe('Okta revocation', () => {
   it('clears the sessions with the documented call and suspends on request', async () => {
     const okta = await oktaStandIn({ token: 'tok', users: ['00u1'] });
     closers.push(okta.close);
-    const r = await new OktaRevoker({ orgUrl: okta.url, authorization: 'SSWS tok', suspend: true }).revoke(request({}, 'emergency-admin@example.com', '00u1'));
+    const r = await new OktaRevoker({ orgUrl: okta.url, authorization: 'SSWS tok', suspend: true }).revoke(
+      request({}, 'emergency-admin@example.com', '00u1'),
+    );
     expect(r.outcome).toBe('revoked');
-    expect(okta.requests.map((q) => `${q.method} ${q.path}`)).toEqual(['DELETE /api/v1/users/00u1/sessions?oauthTokens=true', 'POST /api/v1/users/00u1/lifecycle/suspend']);
+    expect(okta.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
+      'DELETE /api/v1/users/00u1/sessions?oauthTokens=true',
+      'POST /api/v1/users/00u1/lifecycle/suspend',
+    ]);
     expect(okta.requests[0]!.headers.authorization).toBe('SSWS tok');
   });
 
@@ -48,7 +53,12 @@ describe('Okta revocation', () => {
     const okta = await oktaStandIn({ token: 'tok', users: ['00u1'], failFirst: 2 });
     closers.push(okta.close);
     const ledger = new MemoryRevocationLedger();
-    const dispatcher = new RevocationDispatcher(new Map([['bg', { mode: 'auto', targets: [new OktaRevoker({ orgUrl: okta.url, authorization: 'SSWS tok' })] }]]), ledger, silentLogger, { initialDelayMs: 5 });
+    const dispatcher = new RevocationDispatcher(
+      new Map([['bg', { mode: 'auto', targets: [new OktaRevoker({ orgUrl: okta.url, authorization: 'SSWS tok' })] }]]),
+      ledger,
+      silentLogger,
+      { initialDelayMs: 5 },
+    );
     const t0 = Date.parse('2026-11-20T22:44:12.000Z');
     const [rec] = await dispatcher.revoke(request({}, 'x', '00u1'), t0, t0 + 300);
     expect(rec).toMatchObject({ outcome: 'revoked', attempts: 3, target: 'okta' });
@@ -58,7 +68,12 @@ describe('Okta revocation', () => {
     expect(again[0]!.revocationId).toBe(rec!.revocationId);
     expect(okta.requests).toHaveLength(3);
 
-    const bad = new RevocationDispatcher(new Map([['bg', { mode: 'auto', targets: [new OktaRevoker({ orgUrl: okta.url, authorization: 'SSWS wrong' })] }]]), new MemoryRevocationLedger(), silentLogger, { initialDelayMs: 5 });
+    const bad = new RevocationDispatcher(
+      new Map([['bg', { mode: 'auto', targets: [new OktaRevoker({ orgUrl: okta.url, authorization: 'SSWS wrong' })] }]]),
+      new MemoryRevocationLedger(),
+      silentLogger,
+      { initialDelayMs: 5 },
+    );
     const [failed] = await bad.revoke(request({}, 'x', '00u1'), t0, t0);
     expect(failed).toMatchObject({ outcome: 'failed', attempts: 1 });
     expect(failed!.detail).toContain('HTTP 401');
@@ -79,7 +94,9 @@ describe('AWS revocation (SDK against a local SigV4-checking IAM endpoint)', () 
           userIdentity: {
             type: 'AssumedRole',
             arn: 'arn:aws:sts::111122223333:assumed-role/BreakGlassAdmin/alice',
-            sessionContext: { sessionIssuer: { type: 'Role', userName: 'BreakGlassAdmin', arn: 'arn:aws:iam::111122223333:role/BreakGlassAdmin' } },
+            sessionContext: {
+              sessionIssuer: { type: 'Role', userName: 'BreakGlassAdmin', arn: 'arn:aws:iam::111122223333:role/BreakGlassAdmin' },
+            },
           },
         },
         'arn:aws:sts::111122223333:assumed-role/BreakGlassAdmin/alice',
@@ -88,19 +105,36 @@ describe('AWS revocation (SDK against a local SigV4-checking IAM endpoint)', () 
     );
     expect(r.outcome).toBe('revoked');
     expect(iam.calls).toHaveLength(1);
-    expect(iam.calls[0]).toMatchObject({ Action: 'PutRolePolicy', RoleName: 'BreakGlassAdmin', PolicyName: 'AWSRevokeOlderSessions', Version: '2010-05-08' });
+    expect(iam.calls[0]).toMatchObject({
+      Action: 'PutRolePolicy',
+      RoleName: 'BreakGlassAdmin',
+      PolicyName: 'AWSRevokeOlderSessions',
+      Version: '2010-05-08',
+    });
     expect(JSON.parse(iam.calls[0]!.PolicyDocument!)).toEqual({
       Version: '2012-10-17',
-      Statement: [{ Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { DateLessThan: { 'aws:TokenIssueTime': '2026-11-20T22:44:13Z' } } }],
+      Statement: [
+        { Effect: 'Deny', Action: ['*'], Resource: ['*'], Condition: { DateLessThan: { 'aws:TokenIssueTime': '2026-11-20T22:44:13Z' } } },
+      ],
     });
-    expect(String(iam.requests[0]!.headers.authorization)).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIAGLASSWATCHTEST01\/20\d{6}\/us-east-1\/iam\/aws4_request/);
+    expect(String(iam.requests[0]!.headers.authorization)).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIAGLASSWATCHTEST01\/20\d{6}\/us-east-1\/iam\/aws4_request/,
+    );
   });
 
   it('fences the role being entered when the event is the AssumeRole call itself', async () => {
     const iam = await iamStandIn({ accessKeyId: credentials.accessKeyId });
     closers.push(iam.close);
     await new AwsRevoker({ endpoint: iam.url, credentials }).revoke(
-      request({ eventName: 'AssumeRole', userIdentity: { type: 'IAMUser', userName: 'alice' }, requestParameters: { roleArn: 'arn:aws:iam::111122223333:role/ops/BreakGlassAdmin' } }, 'alice', null),
+      request(
+        {
+          eventName: 'AssumeRole',
+          userIdentity: { type: 'IAMUser', userName: 'alice' },
+          requestParameters: { roleArn: 'arn:aws:iam::111122223333:role/ops/BreakGlassAdmin' },
+        },
+        'alice',
+        null,
+      ),
     );
     expect(iam.calls[0]).toMatchObject({ Action: 'PutRolePolicy', RoleName: 'BreakGlassAdmin' });
   });
@@ -108,9 +142,15 @@ describe('AWS revocation (SDK against a local SigV4-checking IAM endpoint)', () 
   it('deactivates the access keys of an IAM user', async () => {
     const iam = await iamStandIn({ accessKeyId: credentials.accessKeyId, users: { 'bg-user': ['AKIA1', 'AKIA2'] } });
     closers.push(iam.close);
-    const r = await new AwsRevoker({ endpoint: iam.url, credentials }).revoke(request({ userIdentity: { type: 'IAMUser', userName: 'bg-user' } }, 'bg-user', null));
+    const r = await new AwsRevoker({ endpoint: iam.url, credentials }).revoke(
+      request({ userIdentity: { type: 'IAMUser', userName: 'bg-user' } }, 'bg-user', null),
+    );
     expect(r).toMatchObject({ outcome: 'revoked' });
-    expect(iam.calls.map((c) => `${c.Action} ${c.AccessKeyId ?? ''} ${c.Status ?? ''}`.trim())).toEqual(['ListAccessKeys', 'UpdateAccessKey AKIA1 Inactive', 'UpdateAccessKey AKIA2 Inactive']);
+    expect(iam.calls.map((c) => `${c.Action} ${c.AccessKeyId ?? ''} ${c.Status ?? ''}`.trim())).toEqual([
+      'ListAccessKeys',
+      'UpdateAccessKey AKIA1 Inactive',
+      'UpdateAccessKey AKIA2 Inactive',
+    ]);
   });
 
   it('root is not revocable, without calling IAM', async () => {
@@ -125,21 +165,41 @@ describe('AWS revocation (SDK against a local SigV4-checking IAM endpoint)', () 
   it('wrong credentials are refused by the endpoint and reported', async () => {
     const iam = await iamStandIn({ accessKeyId: 'AKIAOTHER' });
     closers.push(iam.close);
-    await expect(new AwsRevoker({ endpoint: iam.url, credentials }).revoke(request({ userIdentity: { type: 'IAMUser', userName: 'u' } }, 'u', null))).rejects.toThrow(/SignatureDoesNotMatch/);
+    await expect(
+      new AwsRevoker({ endpoint: iam.url, credentials }).revoke(request({ userIdentity: { type: 'IAMUser', userName: 'u' } }, 'u', null)),
+    ).rejects.toThrow(/SignatureDoesNotMatch/);
   });
 });
 
 describe('Kubernetes revocation', () => {
   const bindings = () => [
-    { kind: 'ClusterRoleBinding' as const, name: 'bg-admin', role: 'cluster-admin', subjects: [{ kind: 'User' as const, name: 'breakglass-admin' }] },
-    { kind: 'RoleBinding' as const, name: 'bg-payments', namespace: 'payments', role: 'edit', subjects: [{ kind: 'Group' as const, name: 'breakglass' }] },
-    { kind: 'ClusterRoleBinding' as const, name: 'everyone-view', role: 'view', subjects: [{ kind: 'Group' as const, name: 'system:authenticated' }] },
+    {
+      kind: 'ClusterRoleBinding' as const,
+      name: 'bg-admin',
+      role: 'cluster-admin',
+      subjects: [{ kind: 'User' as const, name: 'breakglass-admin' }],
+    },
+    {
+      kind: 'RoleBinding' as const,
+      name: 'bg-payments',
+      namespace: 'payments',
+      role: 'edit',
+      subjects: [{ kind: 'Group' as const, name: 'breakglass' }],
+    },
+    {
+      kind: 'ClusterRoleBinding' as const,
+      name: 'everyone-view',
+      role: 'view',
+      subjects: [{ kind: 'Group' as const, name: 'system:authenticated' }],
+    },
   ];
 
   it('deletes the bindings that name the user or its groups, never the shared ones', async () => {
     const k8s = await k8sStandIn({ token: 'sa-token', bindings: bindings() });
     closers.push(k8s.close);
-    const r = await new K8sRevoker({ server: k8s.url, token: 'sa-token' }).revoke(request({}, 'breakglass-admin', null, ['breakglass', 'system:authenticated']));
+    const r = await new K8sRevoker({ server: k8s.url, token: 'sa-token' }).revoke(
+      request({}, 'breakglass-admin', null, ['breakglass', 'system:authenticated']),
+    );
     expect(r.outcome).toBe('revoked');
     expect(k8s.bindings.map((b) => b.name)).toEqual(['everyone-view']);
     expect(k8s.requests.filter((q) => q.method === 'DELETE').map((q) => q.path)).toEqual([
@@ -152,7 +212,9 @@ describe('Kubernetes revocation', () => {
   it('system:masters is not revocable: rotate the credential or CA', async () => {
     const k8s = await k8sStandIn({ token: 'sa-token', bindings: bindings() });
     closers.push(k8s.close);
-    const r = await new K8sRevoker({ server: k8s.url, token: 'sa-token' }).revoke(request({}, 'breakglass-admin', null, ['system:masters', 'system:authenticated']));
+    const r = await new K8sRevoker({ server: k8s.url, token: 'sa-token' }).revoke(
+      request({}, 'breakglass-admin', null, ['system:masters', 'system:authenticated']),
+    );
     expect(r.outcome).toBe('not_revocable');
     expect(r.detail).toMatch(/system:masters.*rotate the credential or the cluster CA/);
     expect(r.detail).toContain('deleted clusterrolebinding/bg-admin');
@@ -180,9 +242,18 @@ describe('generic signed revocation webhook', () => {
     expect((await revoker.revoke(request({}, 'p', 'pid'))).outcome).toBe('revoked');
     expect(seen[0]!.valid).toBe(true);
     expect(seen[0]!.headers['idempotency-key']).toBe('gw-alert-1:test');
-    expect(JSON.parse(seen[0]!.body)).toMatchObject({ identity: 'bg', principal: 'p', reason: 'no_ticket', sessionId: 'bgs-1', alert: { id: 'gw-alert-1' } });
+    expect(JSON.parse(seen[0]!.body)).toMatchObject({
+      identity: 'bg',
+      principal: 'p',
+      reason: 'no_ticket',
+      sessionId: 'bgs-1',
+      alert: { id: 'gw-alert-1' },
+    });
     expect(verify('other-secret', seen[0]!.headers as never, seen[0]!.body).ok).toBe(false);
     answer = 409;
-    expect(await revoker.revoke(request({}, 'p', 'pid'))).toEqual({ outcome: 'not_revocable', detail: 'hardware token, revoke at the desk' });
+    expect(await revoker.revoke(request({}, 'p', 'pid'))).toEqual({
+      outcome: 'not_revocable',
+      detail: 'hardware token, revoke at the desk',
+    });
   });
 });
