@@ -3,6 +3,7 @@ import { demoCommand } from './demo.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
+import { ticketsCommand } from './tickets.js';
 import { storeCommand } from './store.js';
 
 const version = packageVersion();
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
   rules: { summary: 'Sigma rules: validate files, match them over event files', run: rulesCommand },
+  tickets: { summary: 'approved-access tickets: validate, import, submit to the endpoint, explain a verdict', run: ticketsCommand },
   store: { summary: 'audit store maintenance: migrate, status', run: storeCommand },
 };
 

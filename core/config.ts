@@ -26,6 +26,10 @@ export interface TopicsConfig {
   events: string;
   /** Input that could not be normalized, with the reason in a header. @default "glasswatch.dead-letters" */
   deadLetters: string;
+  /** Alerts, keyed by alert id. @default "glasswatch.alerts" */
+  alerts: string;
+  /** Ticket versions, keyed by `id@updatedAt` (compacted: every version kept). @default "glasswatch.tickets" */
+  tickets: string;
 }
 
 export interface GlasswatchConfig {
@@ -214,10 +218,12 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
       : {}),
   };
 
-  const t = root.section('topics').only(['events', 'deadLetters']);
+  const t = root.section('topics').only(['events', 'deadLetters', 'alerts', 'tickets']);
   const topics: TopicsConfig = {
     events: t.string('events', 'glasswatch.events'),
     deadLetters: t.string('deadLetters', 'glasswatch.dead-letters'),
+    alerts: t.string('alerts', 'glasswatch.alerts'),
+    tickets: t.string('tickets', 'glasswatch.tickets'),
   };
   const k8s = root.section('ingest').only(['k8s']).section('k8s').only(['cluster']);
 

@@ -21,7 +21,8 @@ import type { RevocationTarget } from './revoke/types.js';
 import { WebhookRevoker } from './revoke/webhook.js';
 import { TicketLedger } from './tickets/ledger.js';
 import { loadTicketFile } from './tickets/sources.js';
-import { type TicketVersion, ticketRecord } from './tickets/ticket.js';
+import { ticketRow } from './tickets/service.js';
+import type { TicketVersion } from './tickets/ticket.js';
 
 export interface DetectorBuild {
   detector: BreakGlassDetector;
@@ -104,24 +105,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
   return { detector, ledger, registry, rulesLoaded: loaded.rules.length, rulesRejected };
 }
 
-export function ticketRow(v: TicketVersion, origin: string): Record<string, unknown> {
-  const t = ticketRecord(v);
-  return {
-    ticket_id: t.id,
-    updated_at: t.updatedAt,
-    identities: t.identities,
-    requester: t.requester,
-    approvers: t.approvers,
-    status: t.status,
-    not_before: t.notBefore,
-    not_after: t.notAfter,
-    scope_accounts: t.scope?.accounts ?? [],
-    scope_orgs: t.scope?.orgs ?? [],
-    scope_clusters: t.scope?.clusters ?? [],
-    reason: t.reason ?? '',
-    origin,
-  };
-}
+export { ticketRow } from './tickets/service.js';
 
 function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: string | null): AlertOutput[] {
   const file = config.file;

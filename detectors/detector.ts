@@ -65,7 +65,6 @@ export class BreakGlassDetector implements EventStage {
   readonly revocationRecords: RevocationRecord[] = [];
   readonly #dirty = new Set<BreakGlassSession>();
   readonly #graceMs: number;
-  readonly #pending = new Set<Promise<void>>();
   readonly #onAlert: ((a: Alert) => void) | undefined;
 
   constructor(
@@ -107,10 +106,16 @@ export class BreakGlassDetector implements EventStage {
     }
     const { session, created } = this.sessions.assign(identity.id, e, timeMs);
     this.seen.set(session.id, session);
-    const coverage = this.options.ledger.evaluate(
-      { identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster },
-      this.#graceMs,
-    );
+    const use = { identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster };
+    let coverage = this.options.ledger.evaluate(use, this.#graceMs);
+    const judging = created || session.verdict === 'authorized';
+    if (judging && coverage.verdict === 'unauthorized' && this.#graceMs > 0 && this.options.clock === 'live') {
+      // Live: an approval may still be on its way. Hold this event (its offset stays
+      // uncommitted, so a crash re-delivers it) until the grace has passed, then judge again.
+      const wait = timeMs + this.#graceMs - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(wait, this.#graceMs)));
+      coverage = this.options.ledger.evaluate(use, this.#graceMs);
+    }
     if (created) {
       session.ticketId = coverage.ticket?.id ?? null;
       session.approvers = coverage.ticket?.approvers ?? [];
@@ -209,7 +214,6 @@ export class BreakGlassDetector implements EventStage {
   }
 
   async flush(): Promise<void> {
-    await Promise.all(this.#pending);
     await this.#writeSessions();
     await this.options.writer?.flush();
   }

@@ -1,0 +1,93 @@
+import type { Bus, Subscription } from '../core/bus/types.js';
+import { Fields, type GlasswatchConfig } from '../core/config.js';
+import type { AuditEvent } from '../core/event.js';
+import { GlasswatchError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Store } from '../core/store/client.js';
+import type { Alert } from './alerts/alert.js';
+import { buildDetector, type DetectorBuild } from './build.js';
+import { TicketReceiver } from './tickets/receiver.js';
+import { TicketService } from './tickets/service.js';
+
+export interface DetectorService {
+  build: DetectorBuild;
+  tickets: TicketService;
+  /** URL of the tickets endpoint when `tickets.http` is configured. */
+  ticketsUrl: string | null;
+  stop(): Promise<void>;
+}
+
+export interface DetectorServiceOptions {
+  config: GlasswatchConfig;
+  bus: Bus;
+  store: Store | null;
+  log: Logger;
+  /** Consumer group of the detector. @default "glasswatch-detector" */
+  groupId?: string;
+  onAlert?: (a: Alert) => void;
+}
+
+/**
+ * The live detector: rebuilds the ticket ledger from the tickets topic, serves the
+ * tickets endpoint, and consumes the events topic with the very `BreakGlassDetector`
+ * stage `glasswatch replay` runs. An event's offset is committed only after its
+ * alerts were delivered (or recorded as failed), its revocation finished, and its
+ * rows were stored — so a crash re-delivers it, and the delivery ledger keeps the
+ * re-delivery from alerting twice.
+ */
+export async function startDetectorService(o: DetectorServiceOptions): Promise<DetectorService> {
+  const { config, bus, store, log } = o;
+  const build = await buildDetector({ config, store, bus, log, clock: 'live', ...(o.onAlert ? { onAlert: o.onAlert } : {}) });
+  const tickets = new TicketService(build.ledger, { store, bus, topic: config.topics.tickets, log });
+  const group = o.groupId ?? 'glasswatch-detector';
+  // Every detector instance reads all ticket versions: its own group per instance.
+  const ticketFollow = await tickets.follow(`${group}-tickets-${process.pid}-${Date.now()}`);
+
+  let receiver: TicketReceiver | null = null;
+  let ticketsUrl: string | null = null;
+  const http = Fields.of(config.file, 'tickets', config.sections.tickets).section('http');
+  if (Object.keys(http.value).length > 0) {
+    http.only(['listen', 'secret', 'windowSeconds']);
+    const [host, port] = splitListen(http.string('listen', '127.0.0.1:8470'), config.file);
+    receiver = new TicketReceiver(tickets, { secret: http.string('secret'), windowSeconds: http.number('windowSeconds', 300, { min: 1, max: 3600 }), host, port }, log);
+    ticketsUrl = await receiver.listen();
+  }
+
+  const events: Subscription = await bus.subscribe({
+    topics: [config.topics.events],
+    groupId: group,
+    fromBeginning: true,
+    deadLetterTopic: config.topics.deadLetters,
+    handler: async (m) => {
+      let event: AuditEvent;
+      try {
+        event = JSON.parse(m.value.toString('utf8')) as AuditEvent;
+      } catch (cause) {
+        throw new GlasswatchError('BG_DETECT_DECODE', `event at ${m.topic}/${m.partition}@${m.offset} is not JSON`, { stage: 'processing', cause });
+      }
+      await build.detector.handle([event]);
+      await build.detector.flush();
+    },
+  });
+
+  return {
+    build,
+    tickets,
+    ticketsUrl,
+    stop: async () => {
+      await events.stop();
+      await ticketFollow.stop();
+      await receiver?.close();
+      await build.detector.close();
+    },
+  };
+}
+
+function splitListen(listen: string, file: string | null): [string, number] {
+  const i = listen.lastIndexOf(':');
+  const port = Number(listen.slice(i + 1));
+  if (i < 1 || !Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new GlasswatchError('BG_CONFIG', `${file ?? 'config'}: tickets.http.listen: must be host:port, got "${listen}"`, { stage: 'config' });
+  }
+  return [listen.slice(0, i), port];
+}
