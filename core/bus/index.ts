@@ -1,3 +1,4 @@
+import { GlasswatchError } from '../errors.js';
 import { KafkaBus, type KafkaBusOptions } from './kafka.js';
 import { MemoryBus } from './memory.js';
 import type { Bus } from './types.js';
@@ -19,6 +20,13 @@ export function createBus(config: BusConfig): Bus {
       return new KafkaBus(options);
     }
     default:
-      throw new Error(`unknown bus kind ${JSON.stringify((config as { kind?: unknown }).kind)} (expected 'memory' or 'kafka')`);
+      throw new GlasswatchError(
+        'BG_BUS_CONFIG_INVALID',
+        `bus option 'kind' must be 'memory' or 'kafka', got ${JSON.stringify((config as { kind?: unknown }).kind)}`,
+        {
+          stage: 'config',
+          context: { field: 'kind' },
+        },
+      );
   }
 }

@@ -1,20 +1,19 @@
 import type { ConnectionOptions } from 'node:tls';
 import {
   type Admin,
-  type Consumer,
   type EachBatchPayload,
   type IHeaders,
   Kafka,
   type KafkaMessage,
   type LogEntry,
+  logLevel,
   type Message,
   Partitioners,
   type Producer,
   type SASLOptions,
-  logLevel,
 } from 'kafkajs';
-import { GlasswatchError, errorMessage, isRetriable } from '../errors.js';
-import { type Logger, createLogger } from '../log.js';
+import { errorMessage, GlasswatchError, isRetriable } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
 import { type Bus, type BusMessage, DEAD_LETTER_HEADERS, type OutgoingMessage, type SubscribeOptions, type Subscription } from './types.js';
 
 /** Options of the Kafka bus. Validated once by the constructor, then frozen. */
@@ -37,7 +36,7 @@ export interface KafkaBusOptions {
   connectionTimeoutMs?: number;
   /** @default 30000 */
   requestTimeoutMs?: number;
-  /** Retries of a failed connection or request (kafkajs retry), not of handlers. @default 5 */
+  /** Retries of a failed connection or request (kafkajs retry), not of handlers; at least 1. @default 5 */
   retries?: number;
   /** Consumer session timeout; must exceed `heartbeatIntervalMs` three times. @default 30000 */
   sessionTimeoutMs?: number;
@@ -118,7 +117,7 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): Resolved {
     createTopics: options.createTopics ?? true,
     connectionTimeoutMs: positiveInt(options, 'connectionTimeoutMs', 3000),
     requestTimeoutMs: positiveInt(options, 'requestTimeoutMs', 30_000),
-    retries: options.retries === 0 ? 0 : positiveInt(options, 'retries', 5),
+    retries: positiveInt(options, 'retries', 5), // kafkajs refuses an idempotent producer without retries
     sessionTimeoutMs: positiveInt(options, 'sessionTimeoutMs', 30_000),
     heartbeatIntervalMs: positiveInt(options, 'heartbeatIntervalMs', 3000),
     rebalanceTimeoutMs: positiveInt(options, 'rebalanceTimeoutMs', 60_000),
@@ -132,7 +131,10 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): Resolved {
   };
   // The group coordinator evicts a member that misses its session; it needs a few heartbeats per session.
   if (resolved.heartbeatIntervalMs * 3 > resolved.sessionTimeoutMs) {
-    throw configError('heartbeatIntervalMs', `(${resolved.heartbeatIntervalMs}) must be at most a third of sessionTimeoutMs (${resolved.sessionTimeoutMs})`);
+    throw configError(
+      'heartbeatIntervalMs',
+      `(${resolved.heartbeatIntervalMs}) must be at most a third of sessionTimeoutMs (${resolved.sessionTimeoutMs})`,
+    );
   }
   return Object.freeze(resolved);
 }
@@ -141,7 +143,12 @@ export function resolveKafkaBusOptions(options: KafkaBusOptions): Resolved {
 function kafkajsLogCreator(logger: Logger) {
   return () =>
     ({ namespace, level, log }: LogEntry) => {
-      const { message, timestamp: _t, logger: _l, stack: _s, ...fields } = log as LogEntry['log'] & Record<string, unknown>;
+      // Chosen on purpose: a publish must fail in bounded time, and at-least-once tolerates the rare
+      // duplicate a re-sent batch can make.
+      if (log.message === 'Limiting retries for the idempotent producer may invalidate EoS guarantees') return;
+      const { message, timestamp: _t, logger: _l, stack: _s, error, ...fields } = log as LogEntry['log'] & Record<string, unknown>;
+      // Errors by message and code only: their stacks and nested causes would make one line a page.
+      if (error !== undefined) fields.error = error instanceof GlasswatchError ? `${error.code}: ${error.message}` : errorMessage(error);
       // Connection-level error responses (coordinator loading, leader moving) are retried by kafkajs itself.
       const asError = level === logLevel.ERROR && namespace !== 'Connection';
       logger[asError ? 'error' : 'warn'](`kafkajs: ${message}`, { namespace, ...fields });
@@ -230,12 +237,16 @@ export class KafkaBus implements Bus {
       try {
         await producer.send({ topic, acks: -1, messages: chunk });
       } catch (err) {
-        throw new GlasswatchError('BG_BUS_PUBLISH_FAILED', `publishing ${chunk.length} message(s) to ${topic} failed: ${errorMessage(err)}`, {
-          stage: 'sending',
-          retriable: (err as { retriable?: boolean }).retriable === true,
-          cause: err,
-          context: { topic, messages: chunk.length },
-        });
+        throw new GlasswatchError(
+          'BG_BUS_PUBLISH_FAILED',
+          `publishing ${chunk.length} message(s) to ${topic} failed: ${errorMessage(err)}`,
+          {
+            stage: 'sending',
+            retriable: (err as { retriable?: boolean }).retriable === true,
+            cause: err,
+            context: { topic, messages: chunk.length },
+          },
+        );
       }
       chunk = [];
       bytes = 0;
@@ -266,7 +277,9 @@ export class KafkaBus implements Bus {
     if (options.onCommit) {
       const onCommit = options.onCommit;
       consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => {
-        onCommit(payload.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: Number(p.partition), offset: p.offset }))));
+        onCommit(
+          payload.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.topic, partition: Number(p.partition), offset: p.offset }))),
+        );
       });
     }
     let stopping = false;
@@ -287,12 +300,16 @@ export class KafkaBus implements Bus {
       });
     } catch (err) {
       await consumer.disconnect().catch(() => {});
-      throw new GlasswatchError('BG_BUS_SUBSCRIBE_FAILED', `subscribing ${options.groupId} to ${options.topics.join(', ')} failed: ${errorMessage(err)}`, {
-        stage: 'receiving',
-        retriable: true,
-        cause: err,
-        context: { groupId: options.groupId, topics: options.topics, brokers: o.brokers },
-      });
+      throw new GlasswatchError(
+        'BG_BUS_SUBSCRIBE_FAILED',
+        `subscribing ${options.groupId} to ${options.topics.join(', ')} failed: ${errorMessage(err)}`,
+        {
+          stage: 'receiving',
+          retriable: true,
+          cause: err,
+          context: { groupId: options.groupId, topics: options.topics, brokers: o.brokers },
+        },
+      );
     }
     const subscription: Subscription = {
       stop: async () => {
@@ -327,7 +344,13 @@ export class KafkaBus implements Bus {
       }
     } finally {
       if (deadLettered > 0) {
-        this.#log.warn('messages dead-lettered', { topic: batch.topic, partition: batch.partition, count: deadLettered, deadLetterTopic: options.deadLetterTopic, lastReason });
+        this.#log.warn('messages dead-lettered', {
+          topic: batch.topic,
+          partition: batch.partition,
+          count: deadLettered,
+          deadLetterTopic: options.deadLetterTopic,
+          lastReason,
+        });
       }
     }
   }
@@ -355,12 +378,16 @@ export class KafkaBus implements Bus {
         if (!options.deadLetterTopic) {
           // No dead-letter topic: block the partition rather than drop the message (kafkajs restarts
           // the consumer from the last committed offset, with backoff).
-          throw new GlasswatchError('BG_BUS_HANDLER_FAILED', `handler failed on ${message.topic}[${message.partition}]@${message.offset} after ${attempt} attempt(s): ${errorMessage(err)}`, {
-            stage: 'processing',
-            retriable: true,
-            cause: err,
-            context,
-          });
+          throw new GlasswatchError(
+            'BG_BUS_HANDLER_FAILED',
+            `handler failed on ${message.topic}[${message.partition}]@${message.offset} after ${attempt} attempt(s): ${errorMessage(err)}`,
+            {
+              stage: 'processing',
+              retriable: true,
+              cause: err,
+              context,
+            },
+          );
         }
         const reason = errorMessage(err).slice(0, 1024) || 'handler failed';
         await this.publish(options.deadLetterTopic, [
@@ -420,13 +447,17 @@ export class KafkaBus implements Bus {
   }
 
   #connectError(client: string, err: unknown): GlasswatchError {
-    return new GlasswatchError('BG_BUS_CONNECT_FAILED', `kafka ${client} could not connect to ${this.options.brokers.join(',')}: ${errorMessage(err)}`, {
-      stage: 'sending',
-      retriable: true,
-      cause: err,
-      context: { brokers: this.options.brokers },
-      hint: 'check that the brokers are reachable and the TLS/SASL options match the listener',
-    });
+    return new GlasswatchError(
+      'BG_BUS_CONNECT_FAILED',
+      `kafka ${client} could not connect to ${this.options.brokers.join(',')}: ${errorMessage(err)}`,
+      {
+        stage: 'sending',
+        retriable: true,
+        cause: err,
+        context: { brokers: this.options.brokers },
+        hint: 'check that the brokers are reachable and the TLS/SASL options match the listener',
+      },
+    );
   }
 
   /** Creates missing topics once per bus; concurrent callers share the same creation. */
@@ -450,7 +481,11 @@ export class KafkaBus implements Bus {
             this.#topics.delete(t);
             throw err instanceof GlasswatchError
               ? err
-              : new GlasswatchError('BG_BUS_TOPIC_CREATE_FAILED', `creating topic ${t} failed: ${errorMessage(err)}`, { stage: 'sending', retriable: true, cause: err });
+              : new GlasswatchError('BG_BUS_TOPIC_CREATE_FAILED', `creating topic ${t} failed: ${errorMessage(err)}`, {
+                  stage: 'sending',
+                  retriable: true,
+                  cause: err,
+                });
           }),
         );
       }

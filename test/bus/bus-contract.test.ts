@@ -1,0 +1,14 @@
+// The same contract suite against both implementations of the bus seam.
+import { KafkaBus } from '../../core/bus/kafka.js';
+import { MemoryBus } from '../../core/bus/memory.js';
+import { busContract } from './contract.js';
+import { assertKafkaReachable, deleteTopics, kafkaTestOptions } from './helpers.js';
+
+busContract({ name: 'MemoryBus', create: () => new MemoryBus() });
+
+busContract({
+  name: 'KafkaBus',
+  ready: assertKafkaReachable,
+  create: () => new KafkaBus(kafkaTestOptions()),
+  cleanup: deleteTopics,
+});
