@@ -80,7 +80,13 @@ export class MemoryBus implements Bus {
         return;
       } catch (err) {
         if (attempt < maxAttempts && isRetriable(err)) continue;
-        if (!options.deadLetterTopic) throw err;
+        if (!options.deadLetterTopic) {
+          // Like the Kafka bus: with nowhere to dead-letter, the message blocks its topic
+          // and is retried, never dropped.
+          if (this.#closed) throw err;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 50 * 2 ** Math.min(attempt, 7))));
+          continue;
+        }
         await this.publish(options.deadLetterTopic, [
           {
             key: message.key,
