@@ -3,8 +3,8 @@ import { demoCommand } from './demo.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
-import { ticketsCommand } from './tickets.js';
 import { storeCommand } from './store.js';
+import { ticketsCommand } from './tickets.js';
 
 const version = packageVersion();
 

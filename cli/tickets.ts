@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.js';
 import { GlasswatchError } from '../core/errors.js';
+import { isSource } from '../core/event.js';
 import { createLogger } from '../core/log.js';
 import { signedHeaders } from '../core/signing.js';
 import { migrate, openStore } from '../core/store/index.js';
-import { isSource } from '../core/event.js';
 import { TicketLedger } from '../detectors/tickets/ledger.js';
 import { TicketService } from '../detectors/tickets/service.js';
 import { loadTicketFile } from '../detectors/tickets/sources.js';
@@ -72,11 +72,19 @@ export async function ticketsCommand(argv: string[]): Promise<number> {
     if (sub === 'submit') {
       const secret = process.env.GLASSWATCH_TICKETS_SECRET;
       if (!values.url) throw new GlasswatchError('BG_CLI_USAGE', 'submit needs --url of the tickets endpoint', { stage: 'config' });
-      if (!secret) throw new GlasswatchError('BG_CLI_USAGE', 'GLASSWATCH_TICKETS_SECRET is not set', { stage: 'config', hint: 'export the shared HMAC secret of the tickets endpoint' });
+      if (!secret)
+        throw new GlasswatchError('BG_CLI_USAGE', 'GLASSWATCH_TICKETS_SECRET is not set', {
+          stage: 'config',
+          hint: 'export the shared HMAC secret of the tickets endpoint',
+        });
       for (const f of positionals) {
         loadTicketFile(f); // validate locally first: a clear error beats a 400
         const body = readFileSync(f);
-        const res = await fetch(values.url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...signedHeaders(secret, body) } });
+        const res = await fetch(values.url, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', ...signedHeaders(secret, body) },
+        });
         const text = await res.text();
         say(`${f}: HTTP ${res.status} ${text}`);
         if (!res.ok) return 1;
@@ -84,15 +92,24 @@ export async function ticketsCommand(argv: string[]): Promise<number> {
       return 0;
     }
     if (sub === 'check') {
-      if (!values.identity || !values.time) throw new GlasswatchError('BG_CLI_USAGE', 'check needs --identity and --time', { stage: 'config' });
+      if (!values.identity || !values.time)
+        throw new GlasswatchError('BG_CLI_USAGE', 'check needs --identity and --time', { stage: 'config' });
       const source = values.source ?? (values.cluster ? 'k8s' : values.org ? 'okta' : 'cloudtrail');
       if (!isSource(source)) throw new GlasswatchError('BG_CLI_USAGE', `--source must be cloudtrail, okta or k8s`, { stage: 'config' });
       const timeMs = Date.parse(values.time);
-      if (Number.isNaN(timeMs)) throw new GlasswatchError('BG_CLI_USAGE', `--time is not an ISO 8601 time: "${values.time}"`, { stage: 'config' });
+      if (Number.isNaN(timeMs))
+        throw new GlasswatchError('BG_CLI_USAGE', `--time is not an ISO 8601 time: "${values.time}"`, { stage: 'config' });
       const ledger = new TicketLedger();
       for (const f of values.tickets ?? []) for (const t of loadTicketFile(f)) ledger.add(t);
       const c = ledger.evaluate(
-        { identity: values.identity, source, timeMs, account: values.account ?? null, org: values.org ?? null, cluster: values.cluster ?? null },
+        {
+          identity: values.identity,
+          source,
+          timeMs,
+          account: values.account ?? null,
+          org: values.org ?? null,
+          cluster: values.cluster ?? null,
+        },
         Number(values.grace ?? 0) * 1000,
       );
       process.stdout.write(`${JSON.stringify({ verdict: c.verdict, reason: c.reason, ticket: c.ticket?.id ?? null })}\n`);

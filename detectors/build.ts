@@ -20,8 +20,8 @@ import { OktaRevoker } from './revoke/okta.js';
 import type { RevocationTarget } from './revoke/types.js';
 import { WebhookRevoker } from './revoke/webhook.js';
 import { TicketLedger } from './tickets/ledger.js';
-import { loadTicketFile } from './tickets/sources.js';
 import { ticketRow } from './tickets/service.js';
+import { loadTicketFile } from './tickets/sources.js';
 import type { TicketVersion } from './tickets/ticket.js';
 
 export interface DetectorBuild {

@@ -1,7 +1,7 @@
 import type { Bus, Subscription } from '../core/bus/types.js';
 import { Fields, type GlasswatchConfig } from '../core/config.js';
-import type { AuditEvent } from '../core/event.js';
 import { GlasswatchError } from '../core/errors.js';
+import type { AuditEvent } from '../core/event.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
 import type { Alert } from './alerts/alert.js';
@@ -49,7 +49,11 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
   if (Object.keys(http.value).length > 0) {
     http.only(['listen', 'secret', 'windowSeconds']);
     const [host, port] = splitListen(http.string('listen', '127.0.0.1:8470'), config.file);
-    receiver = new TicketReceiver(tickets, { secret: http.string('secret'), windowSeconds: http.number('windowSeconds', 300, { min: 1, max: 3600 }), host, port }, log);
+    receiver = new TicketReceiver(
+      tickets,
+      { secret: http.string('secret'), windowSeconds: http.number('windowSeconds', 300, { min: 1, max: 3600 }), host, port },
+      log,
+    );
     ticketsUrl = await receiver.listen();
   }
 
@@ -63,7 +67,10 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
       try {
         event = JSON.parse(m.value.toString('utf8')) as AuditEvent;
       } catch (cause) {
-        throw new GlasswatchError('BG_DETECT_DECODE', `event at ${m.topic}/${m.partition}@${m.offset} is not JSON`, { stage: 'processing', cause });
+        throw new GlasswatchError('BG_DETECT_DECODE', `event at ${m.topic}/${m.partition}@${m.offset} is not JSON`, {
+          stage: 'processing',
+          cause,
+        });
       }
       await build.detector.handle([event]);
       await build.detector.flush();
@@ -87,7 +94,9 @@ function splitListen(listen: string, file: string | null): [string, number] {
   const i = listen.lastIndexOf(':');
   const port = Number(listen.slice(i + 1));
   if (i < 1 || !Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new GlasswatchError('BG_CONFIG', `${file ?? 'config'}: tickets.http.listen: must be host:port, got "${listen}"`, { stage: 'config' });
+    throw new GlasswatchError('BG_CONFIG', `${file ?? 'config'}: tickets.http.listen: must be host:port, got "${listen}"`, {
+      stage: 'config',
+    });
   }
   return [listen.slice(0, i), port];
 }

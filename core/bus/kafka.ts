@@ -82,6 +82,7 @@ export class KafkaBus implements Bus {
   readonly #log: Logger;
   readonly #subscriptions = new Set<Subscription>();
   readonly #topics = new Map<string, Promise<void>>();
+  readonly #topicConfig = new Map<string, { name: string; value: string }[]>();
   #producer: Promise<Producer> | undefined;
   #admin: Promise<Admin> | undefined;
   #closed = false;
@@ -339,6 +340,11 @@ export class KafkaBus implements Bus {
     );
   }
 
+  async ensureTopic(topic: string, options: { compacted?: boolean }): Promise<void> {
+    if (options.compacted) this.#topicConfig.set(topic, [{ name: 'cleanup.policy', value: 'compact' }]);
+    await this.#ensureTopics([topic]);
+  }
+
   /** Creates missing topics once per bus; concurrent callers share the same creation. */
   async #ensureTopics(topics: string[]): Promise<void> {
     if (!this.options.createTopics) return;
@@ -350,7 +356,12 @@ export class KafkaBus implements Bus {
         // Resolves false when the topics exist already, which is fine.
         await admin.createTopics({
           waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: this.options.numPartitions, replicationFactor })),
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: this.options.numPartitions,
+            replicationFactor,
+            ...(this.#topicConfig.has(topic) ? { configEntries: this.#topicConfig.get(topic) } : {}),
+          })),
         });
       })();
       for (const t of missing) {

@@ -49,6 +49,12 @@ export interface Bus {
   /** Resolves once every message is acknowledged by the transport (Kafka: acks=all). */
   publish(topic: string, messages: OutgoingMessage[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Creates a topic ahead of use with the given retention kind. `compacted` keeps the
+   * latest message per key forever (the ticket ledger); otherwise time retention applies.
+   * Optional: the in-process bus has no retention to declare.
+   */
+  ensureTopic?(topic: string, options: { compacted?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -44,7 +44,9 @@ export class TicketReceiver {
 
   async listen(): Promise<string> {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res);
-    this.#server = this.options.tls ? createHttpsServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler) : createHttpServer(handler);
+    this.#server = this.options.tls
+      ? createHttpsServer({ cert: this.options.tls.cert, key: this.options.tls.key }, handler)
+      : createHttpServer(handler);
     await new Promise<void>((resolve) => this.#server!.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', resolve));
     const { port, address } = this.#server.address() as AddressInfo;
     return `${this.options.tls ? 'https' : 'http'}://${address}:${port}`;
@@ -61,7 +63,8 @@ export class TicketReceiver {
       res.end(JSON.stringify(body));
     };
     const path = (req.url ?? '').split('?')[0];
-    const route = path === '/tickets' ? 'glasswatch' : path === '/tickets/jira' ? 'jira' : path === '/tickets/servicenow' ? 'servicenow' : null;
+    const route =
+      path === '/tickets' ? 'glasswatch' : path === '/tickets/jira' ? 'jira' : path === '/tickets/servicenow' ? 'servicenow' : null;
     if (req.method !== 'POST' || !route) return reply(404, { error: 'POST /tickets, /tickets/jira or /tickets/servicenow' });
     let body: Buffer;
     try {

@@ -22,11 +22,21 @@ export class TicketService {
     const fresh = versions.filter((v) => this.ledger.versionAt(v.id, v.updatedAtMs)?.updatedAtMs !== v.updatedAtMs);
     if (fresh.length === 0) return 0;
     // Durable first, then visible to the detector: a crash never leaves a verdict based on a ticket nobody stored.
-    if (this.deps.store) await insertRows(this.deps.store, 'tickets', fresh.map((v) => ticketRow(v, origin)));
+    if (this.deps.store)
+      await insertRows(
+        this.deps.store,
+        'tickets',
+        fresh.map((v) => ticketRow(v, origin)),
+      );
     if (this.deps.bus && this.deps.topic) {
+      await this.deps.bus.ensureTopic?.(this.deps.topic, { compacted: true });
       await this.deps.bus.publish(
         this.deps.topic,
-        fresh.map((v) => ({ key: `${v.id}@${v.updatedAt}`, value: JSON.stringify(ticketRecord(v)), headers: { 'glasswatch-ticket-origin': origin } })),
+        fresh.map((v) => ({
+          key: `${v.id}@${v.updatedAt}`,
+          value: JSON.stringify(ticketRecord(v)),
+          headers: { 'glasswatch-ticket-origin': origin },
+        })),
       );
     }
     let added = 0;
@@ -39,6 +49,7 @@ export class TicketService {
   async follow(groupId: string): Promise<{ stop(): Promise<void> }> {
     const { bus, topic } = this.deps;
     if (!bus || !topic) throw new Error('TicketService.follow needs a bus and a topic');
+    await bus.ensureTopic?.(topic, { compacted: true });
     return bus.subscribe({
       topics: [topic],
       groupId,

@@ -40,7 +40,8 @@ afterAll(async () => {
   await store.close();
 });
 
-const post = (path: string, body: string, headers: Record<string, string>) => fetch(`${url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+const post = (path: string, body: string, headers: Record<string, string>) =>
+  fetch(`${url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
 
 describe('tickets HTTP endpoint', () => {
   it('accepts a signed ticket into the ledger and the store', async () => {
@@ -49,7 +50,13 @@ describe('tickets HTTP endpoint', () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toEqual({ received: 1, added: 1 });
     expect(ledger.latest('CHG-7')?.approvers).toEqual(['bob@example.com']);
-    const rows = await (await store.client.query({ query: "SELECT ticket_id, status, approvers FROM tickets WHERE ticket_id = {id:String}", query_params: { id: 'CHG-7' }, format: 'JSONEachRow' })).json();
+    const rows = await (
+      await store.client.query({
+        query: 'SELECT ticket_id, status, approvers FROM tickets WHERE ticket_id = {id:String}',
+        query_params: { id: 'CHG-7' },
+        format: 'JSONEachRow',
+      })
+    ).json();
     expect(rows).toEqual([{ ticket_id: 'CHG-7', status: 'approved', approvers: ['bob@example.com'] }]);
     // the same version again is idempotent
     const again = await post('/tickets', body, signedHeaders(SECRET, body));
@@ -72,7 +79,9 @@ describe('tickets HTTP endpoint', () => {
     const body = JSON.stringify({ ...ticket, id: 'CHG-9', notAfter: 'soon' });
     const res = await post('/tickets', body, signedHeaders(SECRET, body));
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toBe('glasswatch request:1 (ticket CHG-9): notAfter is not an ISO 8601 time: "soon"');
+    expect(((await res.json()) as { error: string }).error).toBe(
+      'glasswatch request:1 (ticket CHG-9): notAfter is not an ISO 8601 time: "soon"',
+    );
   });
 
   it('accepts a Jira webhook signed the Jira way (X-Hub-Signature)', async () => {
