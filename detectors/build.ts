@@ -43,6 +43,8 @@ export interface BuildOptions {
   /** Extra alert output (`--alerts-out FILE`). */
   alertsOut?: string | null;
   onAlert?: (a: Alert) => void;
+  /** Keep every session in memory for a summary (default: in replay only). */
+  keepSessions?: boolean;
 }
 
 /** The bundled rule pack: activity review inside break-glass sessions. */
@@ -99,6 +101,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       graceSeconds: d.number('graceSeconds', 0, { min: 0, max: 86_400 }),
       sessionIdleSeconds: d.number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 }),
       ruleMatchAlerts: d.boolean('ruleMatchAlerts', true),
+      ...(o.keepSessions === undefined ? {} : { keepSessions: o.keepSessions }),
     },
     o.onAlert ? { onAlert: o.onAlert } : {},
   );

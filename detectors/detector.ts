@@ -31,6 +31,11 @@ export interface DetectorOptions {
   sessionIdleSeconds?: number;
   /** Raise `rule.match` alerts for rule matches outside break-glass sessions. @default true */
   ruleMatchAlerts?: boolean;
+  /**
+   * Keep every session in `seen` for a summary. Replay wants it; a long-running live
+   * detector must not grow without bound (the store has the sessions). @default clock === 'replay'
+   */
+  keepSessions?: boolean;
 }
 
 export interface DetectorTotals {
@@ -65,6 +70,7 @@ export class BreakGlassDetector implements EventStage {
   readonly revocationRecords: RevocationRecord[] = [];
   readonly #dirty = new Set<BreakGlassSession>();
   readonly #graceMs: number;
+  readonly #keepSessions: boolean;
   readonly #onAlert: ((a: Alert) => void) | undefined;
 
   constructor(
@@ -73,6 +79,7 @@ export class BreakGlassDetector implements EventStage {
   ) {
     this.sessions = new SessionTracker(options.sessionIdleSeconds === undefined ? {} : { idleSeconds: options.sessionIdleSeconds });
     this.#graceMs = (options.graceSeconds ?? 0) * 1000;
+    this.#keepSessions = options.keepSessions ?? options.clock === 'replay';
     this.#onAlert = hooks.onAlert;
   }
 
@@ -105,7 +112,7 @@ export class BreakGlassDetector implements EventStage {
       return;
     }
     const { session, created } = this.sessions.assign(identity.id, e, timeMs);
-    this.seen.set(session.id, session);
+    if (this.#keepSessions) this.seen.set(session.id, session);
     const use = { identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster };
     let coverage = this.options.ledger.evaluate(use, this.#graceMs);
     const judging = created || session.verdict === 'authorized';

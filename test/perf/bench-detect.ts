@@ -1,0 +1,169 @@
+/**
+ * Detector latency and throughput, in process (no Kafka: this measures glasswatch, not the broker).
+ *
+ *   node --import tsx test/perf/bench-detect.ts
+ *
+ * Setup: 100 break-glass identities (one IAM user each, matched by a Sigma selection),
+ * 10,000 tickets (100 per identity, most of them for other days), the bundled review rule pack.
+ * Traffic: 95% ordinary CloudTrail events, 5% by break-glass identities; every break-glass
+ * event opens a new session, so each one raises `breakglass.unauthorized` and a revocation
+ * through the signed webhook target to a local HTTP server.
+ * Latency: from the moment an event is handed to the detector (arrival) to the alert being
+ * emitted (the alert output's `send`) and to the revocation request being received by the server.
+ * Paced runs at 1,000 and 10,000 events/s for 5 s each, then a saturation run.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../core/config.js';
+import type { AuditEvent } from '../../core/event.js';
+import { silentLogger } from '../../core/log.js';
+import type { Alert } from '../../detectors/alerts/alert.js';
+import { buildDetector } from '../../detectors/build.js';
+import { normalizeDocument } from '../../ingest/index.js';
+
+const IDENTITIES = 100;
+const TICKETS_PER_IDENTITY = 100;
+
+async function main() {
+  const revocationsAt = new Map<string, number>();
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c;
+    });
+    req.on('end', () => {
+      const { sessionId } = JSON.parse(body) as { sessionId: string };
+      revocationsAt.set(sessionId, performance.now());
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/revoke`;
+
+  const identities = Array.from({ length: IDENTITIES }, (_, i) => ({
+    id: `bg-${i}`,
+    source: 'cloudtrail',
+    match: { 'userIdentity.userName': `bg-user-${i}` },
+    revocation: { mode: 'auto', targets: ['webhook'] },
+  }));
+  const config = parseConfig({ identities, revocation: { webhook: { url: hookUrl, secret: 'bench' } } }, 'bench');
+  const alertAt = new Map<string, number>();
+  const build = await buildDetector({
+    config,
+    store: null,
+    log: silentLogger,
+    clock: 'live',
+    keepSessions: true,
+    onAlert: (a: Alert) => {
+      if (a.type === 'breakglass.unauthorized' && a.sessionId) alertAt.set(a.sessionId, performance.now());
+    },
+  });
+  for (let i = 0; i < IDENTITIES; i++) {
+    for (let t = 0; t < TICKETS_PER_IDENTITY; t++) {
+      const day = String(1 + (t % 28)).padStart(2, '0');
+      build.ledger.add({
+        id: `T-${i}-${t}`,
+        identities: [`bg-${i}`],
+        requester: 'alice@example.com',
+        approvers: ['bob@example.com'],
+        status: 'approved',
+        notBefore: `2026-10-${day}T09:00:00.000Z`,
+        notAfter: `2026-10-${day}T10:00:00.000Z`,
+        updatedAt: '2026-09-30T00:00:00.000Z',
+        notBeforeMs: Date.parse(`2026-10-${day}T09:00:00Z`),
+        notAfterMs: Date.parse(`2026-10-${day}T10:00:00Z`),
+        updatedAtMs: Date.parse('2026-09-30T00:00:00Z'),
+      });
+    }
+  }
+  const detector = build.detector;
+
+  let seq = 0;
+  const makeEvent = (breakGlass: boolean): AuditEvent => {
+    seq++;
+    const user = breakGlass ? `bg-user-${seq % IDENTITIES}` : `dev-${seq % 500}`;
+    const raw = {
+      eventVersion: '1.09',
+      eventID: `bench-${seq}`,
+      eventTime: new Date(Date.parse('2026-11-20T00:00:00Z') + seq * 10).toISOString(),
+      eventSource: 'ec2.amazonaws.com',
+      eventName: seq % 3 === 0 ? 'DescribeInstances' : 'GetConsoleOutput',
+      awsRegion: 'us-east-1',
+      // a distinct IP and key per break-glass event: each is a new session, each is alerted and revoked
+      sourceIPAddress: breakGlass ? `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}` : '198.51.100.7',
+      userAgent: 'aws-cli/2',
+      recipientAccountId: '111122223333',
+      userIdentity: { type: 'IAMUser', userName: user, principalId: `AIDA${user}`, arn: `arn:aws:iam::111122223333:user/${user}`, accessKeyId: `AKIA${seq}` },
+    };
+    const r = normalizeDocument(raw, { file: 'bench', line: null, index: null })[0];
+    if (!r || r.kind !== 'event') throw new Error('bench event did not normalize');
+    return r.event;
+  };
+
+  const pct = (xs: number[], p: number) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : Number.NaN;
+  };
+
+  async function paced(rate: number, seconds: number) {
+    alertAt.clear();
+    revocationsAt.clear();
+    const arrivals = new Map<string, number>();
+    const total = rate * seconds;
+    const events = Array.from({ length: total }, (_, i) => makeEvent(i % 20 === 0));
+    const start = performance.now();
+    let i = 0;
+    while (i < total) {
+      // Hand over what is due by now, in batches of up to 100 (a consumer's fetch).
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+      if (due <= i) {
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      const batch = events.slice(i, Math.min(due, i + 100));
+      for (const e of batch) {
+        const t = performance.now();
+        arrivals.set(e.id, t);
+        await detector.handle([e]);
+      }
+      i += batch.length;
+    }
+    const elapsed = (performance.now() - start) / 1000;
+    await new Promise((r) => setTimeout(r, 200));
+    const toAlert: number[] = [];
+    const toRevoke: number[] = [];
+    for (const s of detector.seen.values()) {
+      const arrived = arrivals.get(s.firstEventId);
+      if (arrived === undefined) continue;
+      const a = alertAt.get(s.id);
+      const r = revocationsAt.get(s.id);
+      if (a !== undefined) toAlert.push(a - arrived);
+      if (r !== undefined) toRevoke.push(r - arrived);
+    }
+    detector.seen.clear();
+    console.log(
+      `${String(rate).padStart(6)} events/s offered, ${(total / elapsed).toFixed(0).padStart(6)} achieved | ` +
+        `arrival→alert p50 ${pct(toAlert, 50).toFixed(2)} ms p99 ${pct(toAlert, 99).toFixed(2)} ms | ` +
+        `arrival→revocation request p50 ${pct(toRevoke, 50).toFixed(2)} ms p99 ${pct(toRevoke, 99).toFixed(2)} ms | ` +
+        `${toAlert.length} unauthorized sessions`,
+    );
+  }
+
+  console.log(`detector bench: ${IDENTITIES} identities, ${build.ledger.size} tickets, ${build.rulesLoaded} review rules, node ${process.version}`);
+  await paced(1000, 5);
+  await paced(10_000, 5);
+
+  // Saturation: ordinary traffic only (the common case), then with 5% break-glass events.
+  for (const share of [0, 0.05]) {
+    const n = 200_000;
+    const events = Array.from({ length: n }, (_, i) => makeEvent(share > 0 && i % 20 === 0));
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += 500) await detector.handle(events.slice(i, i + 500));
+    const s = (performance.now() - t0) / 1000;
+    detector.seen.clear();
+    console.log(`saturation (${share * 100}% break-glass, revocations included): ${(n / s).toFixed(0)} events/s over ${n} events`);
+  }
+  await new Promise<void>((r) => server.close(() => r()));
+}
+
+await main();
