@@ -208,6 +208,18 @@ export class KafkaBus implements Bus {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
     let deadLettered = 0;
     let lastReason = '';
+    // With afterBatch, handled offsets wait until the sink says its buffer is durable.
+    const every = options.afterBatchEvery ?? 1000;
+    let pendingOffset: string | null = null;
+    let pendingCount = 0;
+    const settle = async () => {
+      if (pendingOffset === null) return;
+      await options.afterBatch!();
+      resolveOffset(pendingOffset);
+      pendingOffset = null;
+      pendingCount = 0;
+      await commitOffsetsIfNecessary();
+    };
     try {
       for (const m of batch.messages) {
         if (!isRunning() || isStale() || !running()) break;
@@ -218,10 +230,16 @@ export class KafkaBus implements Bus {
           deadLettered++;
           lastReason = outcome;
         }
-        resolveOffset(m.offset);
-        await commitOffsetsIfNecessary();
+        if (options.afterBatch) {
+          pendingOffset = m.offset;
+          if (++pendingCount >= every) await settle();
+        } else {
+          resolveOffset(m.offset);
+          await commitOffsetsIfNecessary();
+        }
         await heartbeat();
       }
+      if (options.afterBatch) await settle();
     } finally {
       if (deadLettered > 0) {
         this.#log.warn('messages dead-lettered', {

@@ -50,8 +50,13 @@ export class MemoryBus implements Bus {
           while (running && next < log.length) {
             await this.#handle(log[next]!, options, maxAttempts);
             next++;
-            this.#committed.set(key, next);
             progressed = true;
+            // Same contract as Kafka: a buffering sink's messages count as handled once afterBatch resolved.
+            if (!options.afterBatch) this.#committed.set(key, next);
+            else if (next === log.length || next % (options.afterBatchEvery ?? 1000) === 0) {
+              await options.afterBatch();
+              this.#committed.set(key, next);
+            }
           }
         }
         if (!progressed && running) {

@@ -35,6 +35,15 @@ export interface SubscribeOptions {
    */
   handler: (message: BusMessage) => Promise<void>;
   deadLetterTopic?: string;
+  /**
+   * For sinks that buffer (the store writes in batches): when set, offsets of handled
+   * messages are committed only after this resolved. It is called at the end of every
+   * fetched batch, and at least every `afterBatchEvery` messages; if it throws, nothing
+   * since the last successful call is committed and the messages are delivered again.
+   */
+  afterBatch?: () => Promise<void>;
+  /** @default 1000 */
+  afterBatchEvery?: number;
   /** Attempts per message before it is dead-lettered. @default 3 */
   maxAttempts?: number;
 }

@@ -224,5 +224,44 @@ export function busContract(target: ContractTarget): void {
       // A clean stop commits what was handled: nothing is delivered twice.
       expect(first.length + second.length).toBe(200);
     });
+
+    it('afterBatch: a buffering sink commits only what it made durable; a failed flush is delivered again', async () => {
+      const bus = open();
+      const t = topic('afterbatch');
+      const groupId = uniqueName('afterbatch');
+      await bus.publish(
+        t,
+        Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 3}`, value: String(i) })),
+      );
+      // First member: buffers, and its flush fails, so nothing it handled may be committed.
+      let buffered: number[] = [];
+      const sub = await bus.subscribe({
+        topics: [t],
+        groupId,
+        handler: async (m) => void buffered.push(Number(m.value.toString())),
+        afterBatch: async () => {
+          throw new Error('store unavailable');
+        },
+        afterBatchEvery: 10,
+      });
+      await waitFor(() => buffered.length >= 10, 'the first member to handle a batch');
+      await sub.stop();
+      // Second member of the same group: its flushes succeed.
+      const durable: number[] = [];
+      buffered = [];
+      const sub2 = await bus.subscribe({
+        topics: [t],
+        groupId,
+        handler: async (m) => void buffered.push(Number(m.value.toString())),
+        afterBatch: async () => {
+          durable.push(...buffered);
+          buffered = [];
+        },
+        afterBatchEvery: 10,
+      });
+      await waitFor(() => new Set(durable).size >= 30, 'all 30 messages made durable by the second member');
+      await sub2.stop();
+      expect([...new Set(durable)].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    });
   });
 }
