@@ -47,6 +47,7 @@ export class MemoryBus implements Bus {
           const key = `${options.groupId}\u0000${topic}`;
           const log = this.#log(topic);
           let next = this.#committed.get(key) ?? (options.fromBeginning === false ? log.length : 0);
+          const start = next;
           while (running && next < log.length) {
             await this.#handle(log[next]!, options, maxAttempts);
             next++;
@@ -54,8 +55,14 @@ export class MemoryBus implements Bus {
             // Same contract as Kafka: a buffering sink's messages count as handled once afterBatch resolved.
             if (!options.afterBatch) this.#committed.set(key, next);
             else if (next === log.length || next % (options.afterBatchEvery ?? 1000) === 0) {
-              await options.afterBatch();
-              this.#committed.set(key, next);
+              try {
+                await options.afterBatch();
+                this.#committed.set(key, next);
+              } catch {
+                // Not durable: deliver again from the last committed position, after a pause.
+                next = this.#committed.get(key) ?? start;
+                await new Promise((resolve) => setTimeout(resolve, 50));
+              }
             }
           }
         }
