@@ -3,6 +3,7 @@
  *
  *   rules validate <files|dirs…> [--allow-errors] [--strict] [--legacy-collections] [--placeholders file.json]
  *   rules match <rule files|dirs…> --input <file|dir> [--placeholders file.json]
+ *   rules sql <rule files|dirs…> [--from T] [--to T] [--table NAME] [--placeholders file.json]
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,11 +11,12 @@ import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { normalizeBuffer, recordSource } from '../ingest/index.js';
 import { type LoadedRules, type LoadOptions, loadRules, SigmaEngine, SOURCE_PROFILES, type SourceName } from '../rules/engine/index.js';
+import { SQL_USAGE, sqlCommand } from '../rules/sql/cli.js';
 
 const USAGE = `usage:
   glasswatch rules validate <rule files or dirs...> [--allow-errors] [--strict] [--legacy-collections] [--placeholders <json file>]
   glasswatch rules match <rule files or dirs...> --input <file or dir> [--placeholders <json file>]
-`;
+${SQL_USAGE}`;
 
 type Write = (text: string) => void;
 
@@ -27,6 +29,7 @@ export async function rulesCommand(
   try {
     if (sub === 'validate') return validateCommand(rest, out, err);
     if (sub === 'match') return matchCommand(rest, out, err);
+    if (sub === 'sql') return sqlCommand(rest, out, err);
     err(sub === undefined || sub === '--help' || sub === 'help' ? USAGE : `unknown rules subcommand '${sub}'\n${USAGE}`);
     return sub === undefined || sub === '--help' || sub === 'help' ? 0 : 2;
   } catch (e) {

@@ -1,0 +1,183 @@
+/**
+ * `runCloudTrailCollector`: starts the configured CloudTrail path (S3 poller, SQS consumer or
+ * EventBridge endpoint) on the shared collector contract — one `EventPublisher` (events keyed by
+ * identity, checkpoint only after the bus acknowledged), per-batch metrics, the silence watchdog.
+ *
+ * Wiring (`glasswatch collect cloudtrail`, `glasswatch start`):
+ *
+ * ```ts
+ * const config = parseCloudTrailSection(glasswatchConfig);          // validate once at start-up
+ * const running = await runCloudTrailCollector(config, { bus, topics: glasswatchConfig.topics, logger });
+ * process.once('SIGTERM', () => void running.stop());
+ * await running.done;
+ * ```
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Bus } from '../../core/bus/types.js';
+import { createLogger, type Logger } from '../../core/log.js';
+import { type CheckpointStore, FileCheckpointStore } from '../collector/checkpoint.js';
+import { DedupeWindow } from '../collector/dedupe.js';
+import { type RunningServer, startMetricsServer } from '../collector/http.js';
+import { CollectorMetrics } from '../collector/metrics.js';
+import { EventPublisher } from '../collector/publisher.js';
+import type { RunningCollector } from '../collector/run.js';
+import { SilenceWatchdog } from '../collector/watchdog.js';
+import { type AwsConnection, createS3Client, createSqsClient } from './aws.js';
+import { type EventBridgeReceiver, startEventBridgeReceiver } from './eventbridge.js';
+import type { CloudTrailCollectorConfig } from './options.js';
+import { type S3Checkpoint, S3Poller } from './s3.js';
+import { SqsConsumer } from './sqs.js';
+
+export { type CloudTrailCollectorConfig, type CloudTrailMode, parseCloudTrailFields, parseCloudTrailSection } from './options.js';
+export type { S3Checkpoint } from './s3.js';
+
+export const CLOUDTRAIL_COLLECTOR = 'cloudtrail';
+
+export interface CloudTrailDeps {
+  bus: Bus;
+  topics: { events: string; deadLetters: string };
+  logger?: Logger;
+  /** Shared registry (one `/metrics` for all collectors). When absent, one is made and served on `config.metrics`. */
+  metrics?: CollectorMetrics;
+  /** S3 mode. @default FileCheckpointStore(config.checkpointDir, "cloudtrail-s3-<bucket>") */
+  checkpoint?: CheckpointStore<S3Checkpoint>;
+  /** @default new DedupeWindow(config.dedupeWindow) */
+  dedupe?: DedupeWindow;
+  /** null disables the silence watchdog. @default one for collector "cloudtrail" */
+  watchdog?: SilenceWatchdog | null;
+  /** Clients built by the caller (tests, custom credential providers). @default built from the config */
+  s3?: S3Client;
+  sqs?: SQSClient;
+}
+
+export interface RunningCloudTrailCollector extends RunningCollector {
+  readonly metrics: CollectorMetrics;
+  /** Mode eventbridge: the listening endpoint. */
+  readonly receiver: EventBridgeReceiver | null;
+}
+
+/** The checkpoint file name of a bucket: one per bucket, so two buckets never share positions. */
+export function s3CheckpointName(bucket: string): string {
+  return `cloudtrail-s3-${bucket.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+}
+
+export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, deps: CloudTrailDeps): Promise<RunningCloudTrailCollector> {
+  const logger = (deps.logger ?? createLogger()).child({ component: 'collector', collector: CLOUDTRAIL_COLLECTOR, mode: config.mode });
+  const metrics = deps.metrics ?? new CollectorMetrics();
+  const watchdog =
+    deps.watchdog === undefined
+      ? new SilenceWatchdog({
+          collector: CLOUDTRAIL_COLLECTOR,
+          bus: deps.bus,
+          alertsTopic: config.alertsTopic,
+          silenceSeconds: config.silenceSeconds,
+          logger,
+        })
+      : deps.watchdog;
+  const publisher = new EventPublisher({
+    bus: deps.bus,
+    collector: CLOUDTRAIL_COLLECTOR,
+    topics: deps.topics,
+    normalize: { source: 'cloudtrail' },
+    metrics,
+    logger,
+    dedupe: deps.dedupe ?? new DedupeWindow(config.dedupeWindow),
+    ...(watchdog ? { listener: watchdog } : {}),
+  });
+  const aws: AwsConnection = {
+    region: config.region ?? 'us-east-1',
+    endpoint: config.endpoint,
+    credentials: config.credentials,
+  };
+
+  // Clients made here are destroyed at stop (their keep-alive sockets would hold the process open).
+  const owned: { destroy(): void }[] = [];
+  const s3Client = () => deps.s3 ?? own(createS3Client(aws));
+  const own = <T extends { destroy(): void }>(client: T): T => {
+    owned.push(client);
+    return client;
+  };
+  let metricsServer: RunningServer | null = null;
+  let receiver: EventBridgeReceiver | null = null;
+  const abort = new AbortController();
+  let done: Promise<void>;
+  try {
+    if (!deps.metrics && config.metrics) metricsServer = await startMetricsServer(metrics, { ...config.metrics, logger });
+    if (config.mode === 's3' && config.s3) {
+      const s3 = config.s3;
+      const poller = new S3Poller({
+        s3: s3Client(),
+        bucket: s3.bucket,
+        prefix: s3.prefix,
+        publisher,
+        checkpoints: deps.checkpoint ?? new FileCheckpointStore<S3Checkpoint>(config.checkpointDir, s3CheckpointName(s3.bucket)),
+        startDate: s3.startDate,
+        settleSeconds: s3.settleSeconds,
+        prefetch: s3.prefetch,
+        metrics,
+        logger,
+      });
+      done = poller.run(s3.pollIntervalSeconds * 1000, abort.signal);
+    } else if (config.mode === 'sqs' && config.sqs) {
+      const consumer = new SqsConsumer({
+        sqs: deps.sqs ?? own(createSqsClient(aws)),
+        s3: s3Client(),
+        queueUrl: config.sqs.queueUrl,
+        publisher,
+        waitTimeSeconds: config.sqs.waitTimeSeconds,
+        visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds,
+        prefetch: config.sqs.prefetch,
+        metrics,
+        logger,
+      });
+      done = consumer.run(abort.signal);
+    } else if (config.mode === 'eventbridge' && config.eventbridge) {
+      const eb = config.eventbridge;
+      receiver = await startEventBridgeReceiver({
+        publisher,
+        auth: { apiKey: eb.apiKey, basic: eb.basic },
+        host: eb.host,
+        port: eb.port,
+        path: eb.path,
+        ...(eb.tls ? { tls: eb.tls } : {}),
+        maxBodyBytes: eb.maxBodyBytes,
+        maxQueuedEvents: eb.maxQueuedEvents,
+        // The endpoint serves /metrics itself unless a shared metrics server exists.
+        ...(metricsServer || deps.metrics ? {} : { metrics }),
+        logger,
+      });
+      logger.info('cloudtrail eventbridge endpoint listening', { url: receiver.url, path: eb.path });
+      const stopped = abort.signal;
+      done = new Promise<void>((resolve) => stopped.addEventListener('abort', () => resolve(), { once: true }));
+    } else {
+      throw new Error(`collectors.cloudtrail: mode ${config.mode} has no settings (validate with parseCloudTrailSection)`);
+    }
+  } catch (err) {
+    await metricsServer?.close();
+    for (const client of owned) client.destroy();
+    throw err;
+  }
+  watchdog?.start();
+  // A fatal error ends the run; the caller sees it through `done`.
+  done.catch(() => {});
+
+  let stopping: Promise<void> | null = null;
+  return {
+    name: CLOUDTRAIL_COLLECTOR,
+    metrics,
+    receiver,
+    done,
+    stop: () => {
+      stopping ??= (async () => {
+        abort.abort();
+        await done.catch(() => {});
+        await receiver?.close();
+        watchdog?.stop();
+        await metricsServer?.close();
+        for (const client of owned) client.destroy();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,196 @@
+/**
+ * The S3 poller: reads a trail's bucket directly, the path that sees every region and every
+ * account of an organization trail (EventBridge rules are regional; source-api-facts §4.4).
+ *
+ * Each poll lists every `…/CloudTrail/<region>/` prefix from its checkpoint (`StartAfter` = the
+ * last key whose records the bus acknowledged), downloads a few objects ahead, publishes one object
+ * per unit and saves the checkpoint after each acknowledged object. A crash therefore re-sends at
+ * most the object in flight, and never skips one.
+ *
+ * Why a settle window: keys sort by their delivery minute plus a random suffix, so two files of the
+ * same minute may become visible in either order. Keys younger than `settleSeconds` are left for
+ * the next poll, so the checkpoint never passes a minute that may still receive files.
+ */
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { errorMessage } from '../../core/errors.js';
+import { type Logger, silentLogger } from '../../core/log.js';
+import type { CheckpointStore } from '../collector/checkpoint.js';
+import type { CollectorMetrics } from '../collector/metrics.js';
+import type { EventPublisher } from '../collector/publisher.js';
+import { sleep } from '../collector/run.js';
+import { dayStart, discoverRegionPrefixes, keyTime, normalizePrefix, utcDay } from './layout.js';
+import { loadObject, objectResults, prefetch } from './objects.js';
+
+/** What survives a restart. Keep the shape stable: it is read back by newer versions. */
+export interface S3Checkpoint {
+  /** First UTC day (`YYYY-MM-DD`) read in a region prefix that has no checkpoint yet. */
+  startDay: string;
+  /** Per `…/CloudTrail/<region>/` prefix: the last key whose records were all acknowledged. */
+  after: Record<string, string>;
+}
+
+export interface S3PollerOptions {
+  s3: S3Client;
+  bucket: string;
+  /** The trail's S3 key prefix (what precedes `AWSLogs/`). @default "" */
+  prefix?: string;
+  publisher: EventPublisher;
+  checkpoints: CheckpointStore<S3Checkpoint>;
+  /** First day to read on a fresh start, `YYYY-MM-DD` (backfill). @default the UTC day of the first start */
+  startDate?: string | null;
+  /** Keys whose delivery minute is younger than this are left for the next poll. @default 60 */
+  settleSeconds?: number;
+  /** Objects downloaded ahead of the one being published. @default 4 */
+  prefetch?: number;
+  /** How often accounts and regions are re-discovered. @default 300 */
+  discoveryIntervalSeconds?: number;
+  metrics?: CollectorMetrics;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface PollSummary {
+  prefixes: number;
+  objects: number;
+  events: number;
+  deadLetters: number;
+  skipped: number;
+  duplicates: number;
+  /** Region prefixes whose pass stopped on an error (retried next poll). */
+  failedPrefixes: number;
+}
+
+const emptySummary = (): PollSummary => ({
+  prefixes: 0,
+  objects: 0,
+  events: 0,
+  deadLetters: 0,
+  skipped: 0,
+  duplicates: 0,
+  failedPrefixes: 0,
+});
+
+export class S3Poller {
+  readonly #o: S3PollerOptions;
+  readonly #prefix: string;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #checkpoint: S3Checkpoint | null = null;
+  #regions: string[] = [];
+  #discoveredAt = Number.NEGATIVE_INFINITY;
+
+  constructor(options: S3PollerOptions) {
+    this.#o = options;
+    this.#prefix = normalizePrefix(options.prefix ?? '');
+    this.#log = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get collector(): string {
+    return this.#o.publisher.collector;
+  }
+
+  /** The checkpoint as last saved (tests, status output). */
+  get checkpoint(): Readonly<S3Checkpoint> | null {
+    return this.#checkpoint;
+  }
+
+  async #loadCheckpoint(): Promise<S3Checkpoint> {
+    if (this.#checkpoint) return this.#checkpoint;
+    const saved = await this.#o.checkpoints.load();
+    if (saved) {
+      this.#checkpoint = { startDay: saved.startDay, after: { ...saved.after } };
+    } else {
+      // Saved at once: a restart on a later day must still start from the first day, not from "today".
+      this.#checkpoint = { startDay: this.#o.startDate ?? utcDay(this.#now()), after: {} };
+      await this.#o.checkpoints.save(this.#checkpoint);
+    }
+    return this.#checkpoint;
+  }
+
+  /**
+   * One pass over every region prefix. Stops between objects once `signal` is aborted (the object
+   * in flight is finished and checkpointed first). Listing failures reject; a failure inside one
+   * region prefix is logged and counted, and the pass goes on with the next prefix.
+   */
+  async pollOnce(signal?: AbortSignal): Promise<PollSummary> {
+    const checkpoint = await this.#loadCheckpoint();
+    const o = this.#o;
+    if (this.#now() - this.#discoveredAt >= (o.discoveryIntervalSeconds ?? 300) * 1000) {
+      this.#regions = await discoverRegionPrefixes(o.s3, o.bucket, this.#prefix, signal);
+      this.#discoveredAt = this.#now();
+    }
+    const summary = emptySummary();
+    summary.prefixes = this.#regions.length;
+    for (const region of this.#regions) {
+      if (signal?.aborted) break;
+      try {
+        await this.#pollRegion(region, checkpoint, summary, signal);
+      } catch (err) {
+        if (signal?.aborted) break;
+        summary.failedPrefixes++;
+        o.metrics?.recordError(this.collector, 'receiving');
+        this.#log.warn('cloudtrail s3: region prefix pass failed; retried next poll', {
+          prefix: region,
+          after: checkpoint.after[region] ?? null,
+          error: errorMessage(err),
+        });
+      }
+    }
+    if (summary.objects > 0 || summary.failedPrefixes > 0) this.#log.info('cloudtrail s3 poll', { bucket: o.bucket, ...summary });
+    return summary;
+  }
+
+  async #pollRegion(region: string, checkpoint: S3Checkpoint, summary: PollSummary, signal?: AbortSignal): Promise<void> {
+    const o = this.#o;
+    const settledBefore = this.#now() - (o.settleSeconds ?? 60) * 1000;
+    for (;;) {
+      const startAfter = checkpoint.after[region] ?? dayStart(region, checkpoint.startDay);
+      const page: ListObjectsV2CommandOutput = await o.s3.send(
+        new ListObjectsV2Command({ Bucket: o.bucket, Prefix: region, StartAfter: startAfter }),
+        signal ? { abortSignal: signal } : {},
+      );
+      const keys: string[] = [];
+      let unsettled = false;
+      for (const item of page.Contents ?? []) {
+        if (!item.Key) continue;
+        const time = keyTime(item.Key) ?? item.LastModified?.getTime() ?? 0;
+        if (time > settledBefore) {
+          unsettled = true;
+          break;
+        }
+        keys.push(item.Key);
+      }
+      for await (const [key, loaded] of prefetch(keys, o.prefetch ?? 4, (k) => loadObject(o.s3, o.bucket, k, signal))) {
+        const unit = await o.publisher.publishUnit(objectResults(o.publisher, o.bucket, key, loaded), async () => {
+          checkpoint.after[region] = key;
+          await o.checkpoints.save(checkpoint);
+        });
+        summary.objects++;
+        summary.events += unit.events;
+        summary.deadLetters += unit.deadLetters;
+        summary.skipped += unit.skipped;
+        summary.duplicates += unit.duplicates;
+        if (signal?.aborted) return;
+      }
+      if (unsettled || !page.IsTruncated || keys.length === 0) return;
+    }
+  }
+
+  /**
+   * Polls every `intervalMs` until `signal` aborts. A failed poll (listing denied, endpoint down)
+   * is logged and counted, and retried at the next interval: the collector never exits on its own.
+   */
+  async run(intervalMs: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.pollOnce(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#o.metrics?.recordError(this.collector, 'receiving');
+        this.#log.warn('cloudtrail s3 poll failed; retrying', { bucket: this.#o.bucket, error: errorMessage(err), retryInMs: intervalMs });
+      }
+      await sleep(intervalMs, signal);
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The SQS consumer: long-polls a queue of "new log file" notifications (CloudTrail → SNS → SQS, or
+ * S3 event notifications), fetches each object and publishes its records.
+ *
+ * The SQS message is the checkpoint: it is deleted only after the bus acknowledged every record of
+ * every object it names. A failure leaves it in the queue, so it comes back after the visibility
+ * timeout (give the queue a redrive policy to an SQS dead-letter queue, so an object that can never
+ * be read stops coming back). Bodies that are not notifications at all go to the glasswatch
+ * dead-letter topic with the reason and are deleted: no retry can fix them.
+ */
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { errorMessage } from '../../core/errors.js';
+import { type Logger, silentLogger } from '../../core/log.js';
+import type { CollectorMetrics } from '../collector/metrics.js';
+import type { EventPublisher } from '../collector/publisher.js';
+import { sleep } from '../collector/run.js';
+import type { NormalizeResult } from '../types.js';
+import { parseNotification } from './notifications.js';
+import { loadObject, objectResults, prefetch } from './objects.js';
+
+export interface SqsConsumerOptions {
+  sqs: SQSClient;
+  s3: S3Client;
+  queueUrl: string;
+  publisher: EventPublisher;
+  /** Long-poll wait per receive, 0–20. @default 20 */
+  waitTimeSeconds?: number;
+  /** Messages per receive, 1–10. @default 10 */
+  maxMessages?: number;
+  /** Visibility timeout asked for on receive; null keeps the queue's own. @default 300 */
+  visibilityTimeoutSeconds?: number | null;
+  /** Objects downloaded ahead of the one being published. @default 4 */
+  prefetch?: number;
+  metrics?: CollectorMetrics;
+  logger?: Logger;
+}
+
+export interface ReceiveSummary {
+  messages: number;
+  deleted: number;
+  /** Messages left in the queue for redelivery (fetch or publish failed). */
+  failed: number;
+  poison: number;
+  objects: number;
+  events: number;
+}
+
+export class SqsConsumer {
+  readonly #o: SqsConsumerOptions;
+  readonly #log: Logger;
+
+  constructor(options: SqsConsumerOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  get collector(): string {
+    return this.#o.publisher.collector;
+  }
+
+  /** One long-poll receive and the processing of what it returned. */
+  async receiveOnce(signal?: AbortSignal): Promise<ReceiveSummary> {
+    const o = this.#o;
+    const visibility = o.visibilityTimeoutSeconds === undefined ? 300 : o.visibilityTimeoutSeconds;
+    const out = await o.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: o.queueUrl,
+        MaxNumberOfMessages: o.maxMessages ?? 10,
+        WaitTimeSeconds: o.waitTimeSeconds ?? 20,
+        ...(visibility === null ? {} : { VisibilityTimeout: visibility }),
+      }),
+      signal ? { abortSignal: signal } : {},
+    );
+    const messages = out.Messages ?? [];
+    const summary: ReceiveSummary = { messages: messages.length, deleted: 0, failed: 0, poison: 0, objects: 0, events: 0 };
+    const done: Message[] = [];
+    for (const message of messages) {
+      // A stop lets the message in hand finish; the rest become visible again after the timeout.
+      if (signal?.aborted) break;
+      try {
+        if (await this.#process(message, summary, signal)) summary.poison++;
+        done.push(message);
+      } catch (err) {
+        summary.failed++;
+        o.metrics?.recordError(this.collector, 'receiving');
+        this.#log.warn('cloudtrail sqs: message left for redelivery', { messageId: message.MessageId, error: errorMessage(err) });
+      }
+    }
+    summary.deleted = await this.#delete(done);
+    if (summary.messages > 0) this.#log.debug('cloudtrail sqs receive', { ...summary });
+    return summary;
+  }
+
+  /** Publishes everything one message names; resolves true for a dead-lettered (poison) message. */
+  async #process(message: Message, summary: ReceiveSummary, signal?: AbortSignal): Promise<boolean> {
+    const o = this.#o;
+    const body = message.Body ?? '';
+    const parsed = parseNotification(body);
+    const origin = { file: `sqs:${o.queueUrl}#${message.MessageId ?? '?'}`, line: null, index: null };
+    if (parsed.kind === 'poison') {
+      await o.publisher.publishUnit([
+        { kind: 'dead', source: 'cloudtrail', reason: `unusable SQS notification: ${parsed.reason}`, origin, text: body },
+      ]);
+      return true;
+    }
+    if (parsed.skipped.length > 0) {
+      await o.publisher.publishUnit(parsed.skipped.map((what): NormalizeResult => ({ kind: 'skipped', source: null, what, origin })));
+    }
+    for await (const [ref, loaded] of prefetch(parsed.objects, o.prefetch ?? 4, (r) => loadObject(o.s3, r.bucket, r.key, signal))) {
+      const unit = await o.publisher.publishUnit(objectResults(o.publisher, ref.bucket, ref.key, loaded));
+      summary.objects++;
+      summary.events += unit.events;
+    }
+    return false;
+  }
+
+  /** Deletes acknowledged messages; a failed delete only means a redelivery (at least once). */
+  async #delete(messages: Message[]): Promise<number> {
+    if (messages.length === 0) return 0;
+    const o = this.#o;
+    try {
+      const out = await o.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: o.queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+        }),
+      );
+      const failed = out.Failed ?? [];
+      if (failed.length > 0) {
+        o.metrics?.recordError(this.collector, 'receiving', failed.length);
+        this.#log.warn('cloudtrail sqs: delete failed, messages will be redelivered', { failed: failed.map((f) => f.Message ?? f.Code) });
+      }
+      return messages.length - failed.length;
+    } catch (err) {
+      o.metrics?.recordError(this.collector, 'receiving');
+      this.#log.warn('cloudtrail sqs: delete failed, messages will be redelivered', { count: messages.length, error: errorMessage(err) });
+      return 0;
+    }
+  }
+
+  /** Receives until `signal` aborts; a failed receive backs off `retryDelayMs` (doubling up to 60 s). */
+  async run(signal: AbortSignal, retryDelayMs = 1000): Promise<void> {
+    let delay = retryDelayMs;
+    while (!signal.aborted) {
+      try {
+        await this.receiveOnce(signal);
+        delay = retryDelayMs;
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#o.metrics?.recordError(this.collector, 'receiving');
+        this.#log.warn('cloudtrail sqs receive failed; retrying', {
+          queueUrl: this.#o.queueUrl,
+          error: errorMessage(err),
+          retryInMs: delay,
+        });
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, 60_000);
+      }
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The shared part of the `collectors:` config section; each source validates its own subsection
+ * (`collectors.okta` in ingest/okta/options.ts, `collectors.k8s` in ingest/k8s/options.ts,
+ * `collectors.cloudtrail` by the CloudTrail collector).
+ *
+ * ```yaml
+ * collectors:
+ *   checkpointDir: .glasswatch/checkpoints   # one <collector>.json per collector
+ *   alertsTopic: alerts                       # where pipeline.silence alerts go
+ *   silenceSeconds: 3600                      # default for every collector; each may override
+ *   metrics: { host: 127.0.0.1, port: 9464 }  # GET /metrics, /healthz; omit to disable
+ *   okta: { ... }
+ *   k8s: { ... }
+ *   cloudtrail: { ... }
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { Fields, type GlasswatchConfig } from '../../core/config.js';
+
+export interface CollectorsCommonConfig {
+  /** @default ".glasswatch/checkpoints" */
+  checkpointDir: string;
+  /** @default "alerts" */
+  alertsTopic: string;
+  /** Seconds without events before a `pipeline.silence` alert. @default 3600 */
+  silenceSeconds: number;
+  /** The `/metrics` server; null when not configured. */
+  metrics: { host: string; port: number } | null;
+}
+
+/** Subsections the `collectors:` mapping may hold; unknown keys are config errors. */
+export const COLLECTOR_SECTIONS = ['okta', 'k8s', 'cloudtrail'] as const;
+const COMMON_KEYS = ['checkpointDir', 'alertsTopic', 'silenceSeconds', 'metrics'];
+
+/** The `collectors` mapping of a loaded config as `Fields` (empty when absent). */
+export function collectorsFields(config: Pick<GlasswatchConfig, 'sections' | 'file'>): Fields {
+  return Fields.of(config.file, 'collectors', config.sections.collectors).only([...COMMON_KEYS, ...COLLECTOR_SECTIONS]);
+}
+
+/** Validates the shared keys. Throws `ConfigError` naming file and field. */
+export function parseCollectorsCommon(f: Fields): CollectorsCommonConfig {
+  const m = f.value.metrics === undefined ? null : f.section('metrics').only(['host', 'port']);
+  return {
+    checkpointDir: f.string('checkpointDir', '.glasswatch/checkpoints'),
+    alertsTopic: f.string('alertsTopic', 'alerts'),
+    silenceSeconds: f.number('silenceSeconds', 3600, { min: 1 }),
+    metrics: m ? { host: m.string('host', '127.0.0.1'), port: m.number('port', 9464, { min: 0, max: 65535, integer: true }) } : null,
+  };
+}
+
+/** Reads a PEM file named by a config field; the error names the field, never the contents. */
+export function readPem(f: Fields, key: string): Buffer {
+  const file = f.string(key);
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    f.fail(key, `cannot read "${file}": ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Sigma rule IR → one parameterized ClickHouse SELECT over the `events` table with the
+ * evaluator's semantics (rules/engine/compile.ts): conditions, map = AND, list = OR,
+ * `neq` negates the item, keyword items search every scalar leaf.
+ */
+
+import { plainEquality } from '../engine/compile.js';
+import type { ConditionIR, DetectionIR, ItemIR, RuleIR } from '../engine/ir.js';
+import { SOURCE_NAMES, SOURCE_PROFILES, type SourceName } from '../engine/logsources.js';
+import { FieldResolver } from './fields.js';
+import { Params } from './params.js';
+import { prefilterSql } from './prefilter.js';
+import { ValueCompiler } from './values.js';
+
+export interface SqlOptions {
+  /** Table holding the events. @default "events" */
+  table?: string;
+  /** Inclusive lower bound on `time` (ISO 8601 or epoch ms). */
+  from?: string | number;
+  /** Exclusive upper bound on `time` (ISO 8601 or epoch ms). */
+  to?: string | number;
+}
+
+export interface CompiledSql {
+  sql: string;
+  /** Query parameters for `client.query({ query: sql, query_params: params })`. */
+  params: Record<string, unknown>;
+}
+
+/** The rule's condition as a SQL boolean over the `raw` column (building block for correlations). */
+export interface RulePredicate {
+  predicate: string;
+  sources: SourceName[];
+}
+
+/** Sources whose logsource the rule selects: the routing of SOURCE_PROFILES / ruleAppliesTo. */
+export function ruleSources(rule: Pick<RuleIR, 'logsource'>): SourceName[] {
+  return SOURCE_NAMES.filter((s) => {
+    const stream = SOURCE_PROFILES[s].logsource;
+    return (['category', 'product', 'service'] as const).every((k) => rule.logsource[k] === undefined || rule.logsource[k] === stream[k]);
+  });
+}
+
+function toMs(value: string | number, name: string): number {
+  const ms = typeof value === 'number' ? value : Date.parse(value);
+  if (!Number.isFinite(ms)) throw new Error(`${name}: not a timestamp: ${String(value)}`);
+  return Math.trunc(ms);
+}
+
+export class RuleSqlBuilder {
+  readonly fields: FieldResolver;
+  private readonly values: ValueCompiler;
+
+  constructor(
+    readonly params: Params,
+    raw = 'raw',
+  ) {
+    this.fields = new FieldResolver(params, raw);
+    this.values = new ValueCompiler(params, this.fields);
+  }
+
+  item(item: ItemIR): string {
+    const field = item.field === null ? this.fields.keywords() : this.fields.field(item.field);
+    let tests: string[];
+    const equalities = item.values.map(plainEquality);
+    if (item.linking === 'or' && item.values.length > 1 && equalities.every((e) => e !== null)) {
+      tests = [this.values.equalitySet(field, equalities as string[])];
+    } else tests = item.values.map((v) => this.values.value(v, field));
+    const linked = tests.length === 1 ? (tests[0] as string) : `(${tests.join(item.linking === 'and' ? ' AND ' : ' OR ')})`;
+    return item.negated ? `NOT ${linked}` : linked;
+  }
+
+  detection(det: DetectionIR): string {
+    if (det.kind === 'item') return this.item(det);
+    const parts = det.items.map((d) => this.detection(d));
+    if (parts.length === 1) return parts[0] as string;
+    return `(${parts.join(det.kind === 'allOf' ? ' AND ' : ' OR ')})`;
+  }
+
+  condition(cond: ConditionIR, detections: Record<string, string>): string {
+    switch (cond.kind) {
+      case 'ref': {
+        const d = detections[cond.name];
+        if (d === undefined) throw new Error(`undefined search-identifier ${cond.name}`);
+        return d;
+      }
+      case 'not':
+        return `NOT ${this.condition(cond.arg, detections)}`;
+      default: {
+        const args =
+          cond.kind === 'of'
+            ? cond.names.map((n) => this.condition({ kind: 'ref', name: n }, detections))
+            : cond.args.map((a) => this.condition(a, detections));
+        const all = cond.kind === 'and' || (cond.kind === 'of' && cond.quantifier === 'all');
+        return args.length === 1 ? (args[0] as string) : `(${args.join(all ? ' AND ' : ' OR ')})`;
+      }
+    }
+  }
+
+  /** The whole rule (condition alternatives OR-ed, cheap pre-filter first) as one boolean. */
+  rule(rule: RuleIR): string {
+    const detections: Record<string, string> = {};
+    // Only the identifiers a condition uses are compiled: unused ones would cost for nothing.
+    const used = new Set<string>();
+    const collect = (c: ConditionIR): void => {
+      if (c.kind === 'ref') used.add(c.name);
+      else if (c.kind === 'of') for (const n of c.names) used.add(n);
+      else if (c.kind === 'not') collect(c.arg);
+      else for (const a of c.args) collect(a);
+    };
+    for (const c of rule.conditions) collect(c);
+    for (const name of used) {
+      const det = rule.detections[name];
+      if (det) detections[name] = this.detection(det);
+    }
+    const alternatives = rule.conditions.map((c) => this.condition(c, detections));
+    const body = alternatives.length === 1 ? (alternatives[0] as string) : `(${alternatives.join(' OR ')})`;
+    const pre = prefilterSql(rule, this.params, this.fields.raw);
+    return pre ? `(${pre} AND ${body})` : body;
+  }
+}
+
+/**
+ * `FROM` clause of the latest stored version of each (source, id) among `sources` in the
+ * time range, with `columns` computed per row before deduplication (so only small
+ * columns are sorted). Readers dedupe with LIMIT 1 BY rather than FINAL; the order makes
+ * the surviving version deterministic (newest ingest, then a hash of the text).
+ */
+export function latestEventsSql(params: Params, options: SqlOptions, sources: readonly string[], columns: string): string {
+  const where = [`has(${params.strs(sources)}, source)`];
+  if (options.from !== undefined) where.push(`time >= fromUnixTimestamp64Milli(${params.add(toMs(options.from, 'from'), 'Int64')}, 'UTC')`);
+  if (options.to !== undefined) where.push(`time < fromUnixTimestamp64Milli(${params.add(toMs(options.to, 'to'), 'Int64')}, 'UTC')`);
+  return [
+    `SELECT source, id, time, ${columns}`,
+    `FROM ${params.add(options.table ?? 'events', 'Identifier')}`,
+    `WHERE ${where.join(' AND ')}`,
+    'ORDER BY source, id, ingested_at DESC, cityHash64(raw) DESC',
+    'LIMIT 1 BY source, id',
+  ].join('\n');
+}
+
+/**
+ * Settings every compiled query needs: RapidJSON instead of simdjson, because simdjson
+ * rejects a whole document holding an integer beyond 64 bits (which JSON.stringify writes
+ * for 1e19..1e21) where the evaluator simply reads a number; lazy AND/OR so the
+ * pre-filter spares the JSON work on rows that cannot match.
+ */
+export const QUERY_SETTINGS = "SETTINGS allow_simdjson = 0, short_circuit_function_evaluation = 'force_enable'";
+
+/**
+ * One SELECT returning `source, id, time` (time as epoch ms in `time_ms` too) of every
+ * stored event the evaluator would match, ordered by time. Values, field paths and the
+ * table name are parameters; only the query shape is SQL text.
+ */
+export function compileRuleSql(rule: RuleIR, options: SqlOptions = {}): CompiledSql {
+  const params = new Params();
+  const builder = new RuleSqlBuilder(params);
+  const sources = ruleSources(rule);
+  const hit = builder.rule(rule);
+  const sql = [
+    'SELECT source, id, time, toUnixTimestamp64Milli(time) AS time_ms',
+    'FROM (',
+    latestEventsSql(params, options, sources, `${hit} AS hit`),
+    ')',
+    'WHERE hit',
+    'ORDER BY time, source, id',
+    QUERY_SETTINGS,
+  ].join('\n');
+  return { sql, params: params.values };
+}

@@ -1,0 +1,140 @@
+/**
+ * SQL back end figures.
+ *
+ *   node --import tsx test/perf/bench-sql.ts <datasets-dir> [--events N]
+ *
+ * 1. Compile time of every rule of `<datasets>/sigma-rules-all/rules` (load time apart).
+ * 2. Query time of a few compiled rules over N synthetic CloudTrail events (default
+ *    1,000,000) in a temporary chDB store. Each query runs twice; both times are printed
+ *    (the first includes reading the parts from disk into the page cache).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { migrate, openStore } from '../../core/store/index.js';
+import { loadRules, type RuleIR } from '../../rules/engine/index.js';
+import { compileRuleSql } from '../../rules/sql/index.js';
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { events: { type: 'string' } } });
+const datasets = positionals[0];
+if (!datasets) {
+  process.stderr.write('usage: node --import tsx test/perf/bench-sql.ts <datasets-dir> [--events N]\n');
+  process.exit(2);
+}
+const N = Number(values.events ?? 1_000_000);
+
+let t = performance.now();
+const all = loadRules([join(datasets, 'sigma-rules-all', 'rules')], { legacyCollections: true });
+const loadMs = performance.now() - t;
+t = performance.now();
+let sqlBytes = 0;
+let failed = 0;
+for (const rule of all.rules) {
+  try {
+    sqlBytes += compileRuleSql(rule).sql.length;
+  } catch {
+    failed++;
+  }
+}
+const compileMs = performance.now() - t;
+console.log(`sigma-rules-all/rules: ${all.rules.length} rules loaded in ${loadMs.toFixed(0)} ms (${all.rejected.length} rejected)`);
+console.log(
+  `compiled to SQL in ${compileMs.toFixed(0)} ms (${((compileMs * 1000) / all.rules.length).toFixed(0)} µs/rule, ${failed} failed, mean SQL ${(sqlBytes / Math.max(1, all.rules.length - failed) / 1024).toFixed(1)} KiB)`,
+);
+
+/** Deterministic generator (xorshift) so runs are comparable. */
+let seed = 0x9e3779b9;
+const rnd = (n: number): number => {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) % n;
+};
+const NAMES = [
+  'GetObject',
+  'PutObject',
+  'AssumeRole',
+  'ConsoleLogin',
+  'CreateUser',
+  'DescribeInstances',
+  'GetCallerIdentity',
+  'StopLogging',
+  'DeleteTrail',
+  'CreateAccessKey',
+];
+const SOURCES = [
+  's3.amazonaws.com',
+  'sts.amazonaws.com',
+  'signin.amazonaws.com',
+  'iam.amazonaws.com',
+  'ec2.amazonaws.com',
+  'cloudtrail.amazonaws.com',
+];
+function event(i: number) {
+  const name = NAMES[rnd(NAMES.length)] as string;
+  const time = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString();
+  const raw = {
+    eventVersion: '1.08',
+    userIdentity: {
+      type: rnd(50) === 0 ? 'Root' : 'IAMUser',
+      arn: `arn:aws:iam::111122223333:user/u${rnd(500)}`,
+      accountId: '111122223333',
+    },
+    eventTime: time,
+    eventSource: SOURCES[rnd(SOURCES.length)],
+    eventName: name,
+    awsRegion: 'eu-west-1',
+    sourceIPAddress: `10.${rnd(256)}.${rnd(256)}.${rnd(256)}`,
+    userAgent: rnd(10) === 0 ? 'aws-cli/2.13 Python/3.11' : 'console.amazonaws.com',
+    requestParameters: { bucketName: `b${rnd(100)}`, key: `k/${i}` },
+    ...(rnd(20) === 0 ? { errorCode: 'AccessDenied' } : {}),
+    eventID: `e${i}`,
+  };
+  return { source: 'cloudtrail', id: raw.eventID, time, raw: JSON.stringify(raw) };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'gw-bench-sql-'));
+const store = openStore({ kind: 'chdb', path: join(dir, 'store') });
+try {
+  await migrate(store, { retentionDays: 20_000 });
+  t = performance.now();
+  for (let i = 0; i < N; i += 50_000) {
+    const batch = [];
+    for (let j = i; j < Math.min(N, i + 50_000); j++) batch.push(event(j));
+    await store.client.insert({
+      table: 'events',
+      values: batch,
+      format: 'JSONEachRow',
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+    });
+  }
+  console.log(`stored ${N} synthetic CloudTrail events in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+  const subset = loadRules([join(datasets, 'sigma-rules', 'rules', 'cloud', 'aws')]);
+  const pick = (file: string): RuleIR => {
+    const r = subset.rules.find((x) => x.file.endsWith(file));
+    if (!r) throw new Error(`rule ${file} not found`);
+    return r;
+  };
+  const rules = [
+    pick('aws_root_account_usage.yml'), // nested path + null + neq-like not
+    pick('aws_cloudtrail_disable_logging.yml'), // OR of equalities
+    pick('aws_sts_assumerole_misuse.yml'), // nested equality, broad
+    pick('aws_enum_buckets.yml'), // contains on a nested field
+  ];
+  for (const rule of rules) {
+    const { sql, params } = compileRuleSql(rule);
+    const times: string[] = [];
+    let rows = 0;
+    for (let k = 0; k < 2; k++) {
+      t = performance.now();
+      rows = (await (await store.client.query({ query: sql, query_params: params, format: 'JSONEachRow' })).json()).length;
+      times.push(`${((performance.now() - t) / 1000).toFixed(2)} s`);
+    }
+    console.log(`${rule.file.split('/').pop()}: ${rows} matches over ${N} events, ${times.join(' / ')}`);
+  }
+} finally {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
