@@ -76,7 +76,7 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
   try {
     const migrated = await migrate(store, { retentionDays: config.retentionDays });
     say(`  schema version ${migrated.current}${migrated.applied.length ? ' (created)' : ''}`);
-    const sink = new StoreSink(store);
+    const sink = new StoreSink(store, { retentionDays: config.retentionDays });
     const alertsFile = Fields.of(config.file, 'alerts', config.sections.alerts).optionalString('jsonl');
     if (alertsFile) {
       mkdirSync(dirname(alertsFile), { recursive: true });

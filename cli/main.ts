@@ -1,5 +1,6 @@
 import { packageVersion } from '../core/paths.js';
 import { demoCommand } from './demo.js';
+import { huntCommand } from './hunt.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
@@ -16,6 +17,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
+  hunt: { summary: 'retro-hunt: run Sigma rules as SQL over the stored events of a period', run: huntCommand },
   rules: { summary: 'Sigma rules: validate files, match them over event files', run: rulesCommand },
   tickets: { summary: 'approved-access tickets: validate, import, submit to the endpoint, explain a verdict', run: ticketsCommand },
   store: { summary: 'audit store maintenance: migrate, status', run: storeCommand },

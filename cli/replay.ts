@@ -42,6 +42,7 @@ class DeadLetterFile implements DeadLetterStage {
 
 export async function replayCommand(argv: string[]): Promise<number> {
   let store: Store | null = null;
+  let storeSink: StoreSink | null = null;
   const stages: EventStage[] = [];
   try {
     const { values, positionals } = parseArgs({
@@ -74,7 +75,8 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (values.store) {
       store = openStore(config.store);
       await migrate(store, { retentionDays: config.retentionDays });
-      const sink = new StoreSink(store);
+      const sink = new StoreSink(store, { retentionDays: config.retentionDays });
+      storeSink = sink;
       stages.push(sink);
       deadLetterStages.push(sink);
     }
@@ -104,6 +106,11 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (!values.quiet) {
       printReplaySummary(summary);
       if (store) say(`  stored in    ${store.describe}`);
+      const expired = storeSink?.expired ?? 0;
+      if (expired > 0) {
+        say(`  warning: ${expired} events are older than store.retentionDays (${config.retentionDays}); the store's TTL drops them.`);
+        say('           next: raise store.retentionDays in the config to keep historical replays');
+      }
       if (detector) printDetectorSummary(detector);
     }
     return exitStatus(summary);

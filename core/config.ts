@@ -232,7 +232,7 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
 
   return deepFreeze({
     store,
-    retentionDays: s.number('retentionDays', 400, { min: 1, max: 36_500, integer: true }),
+    retentionDays: s.number('retentionDays', 400, { min: 1, max: 20_000, integer: true }),
     bus,
     topics,
     ingest: { k8s: { cluster: k8s.optionalString('cluster') } },

@@ -2,8 +2,8 @@ import { COLLECTOR_DLQ_HEADERS } from '../../ingest/collector/publisher.js';
 import type { Bus, Subscription } from '../bus/types.js';
 import { DEAD_LETTER_HEADERS } from '../bus/types.js';
 import type { TopicsConfig } from '../config.js';
-import type { AuditEvent } from '../event.js';
 import { GlasswatchError } from '../errors.js';
+import type { AuditEvent } from '../event.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/client.js';
 import { StoreWriter } from '../store/writer.js';
@@ -40,7 +40,10 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
       try {
         e = JSON.parse(m.value.toString('utf8')) as AuditEvent;
       } catch (cause) {
-        throw new GlasswatchError('BG_STORE_DECODE', `event at ${m.topic}/${m.partition}@${m.offset} is not JSON`, { stage: 'storing', cause });
+        throw new GlasswatchError('BG_STORE_DECODE', `event at ${m.topic}/${m.partition}@${m.offset} is not JSON`, {
+          stage: 'storing',
+          cause,
+        });
       }
       await writer.addEvent(e);
       pending.events++;
@@ -63,7 +66,9 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
         source: h[COLLECTOR_DLQ_HEADERS.source] || null,
         stage: stage === 'receiving' || stage === 'sending' || stage === 'storing' ? stage : 'processing',
         reason: h[DEAD_LETTER_HEADERS.reason] ?? 'unknown',
-        file: origin.file ?? `${h[DEAD_LETTER_HEADERS.topic] ?? m.topic}[${h[DEAD_LETTER_HEADERS.partition] ?? m.partition}]@${h[DEAD_LETTER_HEADERS.offset] ?? m.offset}`,
+        file:
+          origin.file ??
+          `${h[DEAD_LETTER_HEADERS.topic] ?? m.topic}[${h[DEAD_LETTER_HEADERS.partition] ?? m.partition}]@${h[DEAD_LETTER_HEADERS.offset] ?? m.offset}`,
         line: typeof origin.line === 'number' ? origin.line : null,
         index: typeof origin.index === 'number' ? origin.index : null,
         text: m.value.toString('utf8'),

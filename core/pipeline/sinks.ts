@@ -8,9 +8,13 @@ import type { DeadLetterStage, EventStage } from './stage.js';
 export class StoreSink implements EventStage, DeadLetterStage {
   readonly name = 'store';
   readonly #writer: StoreWriter;
+  readonly #horizonMs: number;
+  /** Events older than the store's retention: the TTL expires them at the next merge. */
+  expired = 0;
 
-  constructor(store: Store, batchSize = 5000) {
-    this.#writer = new StoreWriter(store, { batchSize });
+  constructor(store: Store, options: { batchSize?: number; retentionDays?: number } = {}) {
+    this.#writer = new StoreWriter(store, { batchSize: options.batchSize ?? 5000 });
+    this.#horizonMs = Date.now() - (options.retentionDays ?? 400) * 86_400_000;
   }
 
   get rowsWritten(): number {
@@ -18,7 +22,10 @@ export class StoreSink implements EventStage, DeadLetterStage {
   }
 
   async handle(events: readonly AuditEvent[]): Promise<void> {
-    for (const e of events) await this.#writer.addEvent(e);
+    for (const e of events) {
+      if (Date.parse(e.time) < this.#horizonMs) this.expired++;
+      await this.#writer.addEvent(e);
+    }
   }
 
   async handleDeadLetters(letters: readonly DeadLetter[]): Promise<void> {

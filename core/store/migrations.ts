@@ -24,9 +24,11 @@ export interface SchemaOptions {
 
 export function migrations(options: SchemaOptions = {}): Migration[] {
   const days = options.retentionDays ?? 400;
-  // TTL is DDL and cannot take a query parameter; it is a validated positive integer.
-  if (!Number.isInteger(days) || days <= 0 || days > 36_500) {
-    throw new GlasswatchError('BG_STORE_RETENTION', `store.retentionDays must be a whole number of days in 1..36500, got ${days}`, {
+  // TTL is DDL and cannot take a query parameter; it is a validated positive integer. The
+  // upper bound keeps `toDateTime(time) + INTERVAL n DAY` below DateTime's 2106 limit, past
+  // which the sum wraps and every row would expire on insert.
+  if (!Number.isInteger(days) || days <= 0 || days > 20_000) {
+    throw new GlasswatchError('BG_STORE_RETENTION', `store.retentionDays must be a whole number of days in 1..20000, got ${days}`, {
       stage: 'config',
     });
   }

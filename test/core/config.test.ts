@@ -22,7 +22,7 @@ describe('config', () => {
     );
     expect(() => parseConfig({ stroe: {} }, 'gw.yml')).toThrow(/gw.yml: stroe: unknown key/);
     expect(() => parseConfig({ store: { retentionDays: 0 } }, 'gw.yml')).toThrow(
-      'gw.yml: store.retentionDays: must be between 1 and 36500, got 0',
+      'gw.yml: store.retentionDays: must be between 1 and 20000, got 0',
     );
     expect(() => parseConfig({ store: { path: 'a', url: 'http://x' } }, 'gw.yml')).toThrow(/not both/);
   });
