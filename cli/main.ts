@@ -1,6 +1,7 @@
 import { packageVersion } from '../core/paths.js';
 import { demoCommand } from './demo.js';
 import { huntCommand } from './hunt.js';
+import { collectCommand, startCommand } from './live.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
 import { rulesCommand } from './rules.js';
@@ -15,6 +16,8 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  start: { summary: 'run the live pipeline: collectors, store, detector, report schedules', run: startCommand },
+  collect: { summary: 'run one collector (cloudtrail, okta, k8s) into Kafka', run: collectCommand },
   demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
   hunt: { summary: 'retro-hunt: run Sigma rules as SQL over the stored events of a period', run: huntCommand },
