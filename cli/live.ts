@@ -12,6 +12,7 @@ import { collectorsFields, parseCollectorsCommon } from '../ingest/collector/opt
 import type { RunningCollector } from '../ingest/collector/run.js';
 import { parseK8sSection, runK8sCollector } from '../ingest/k8s/collector.js';
 import { parseOktaSection, runOktaCollector } from '../ingest/okta/collector.js';
+import { ReportScheduler } from '../reports/schedule.js';
 import { fail, say } from './output.js';
 
 type CollectorName = 'cloudtrail' | 'okta' | 'k8s';
@@ -158,7 +159,10 @@ export async function startCommand(argv: string[]): Promise<number> {
   }
 }
 
-/** Report schedules, when the reports stage is configured (filled in by reports/). */
-async function startReportSchedules(_config: GlasswatchConfig, _store: Store, _log: Logger): Promise<{ stop(): Promise<void> } | null> {
-  return null;
+/** The scheduled compliance reports of the `schedules:` section (node-cron), when there are any. */
+async function startReportSchedules(config: GlasswatchConfig, store: Store, log: Logger): Promise<{ stop(): Promise<void> } | null> {
+  const scheduler = new ReportScheduler({ config, store, log: log.child({ component: 'reports' }) });
+  if (scheduler.schedules.length === 0) return null;
+  scheduler.start();
+  return { stop: () => scheduler.stop() };
 }

@@ -1,6 +1,7 @@
 import { packageVersion } from '../core/paths.js';
 import { demoCommand } from './demo.js';
 import { huntCommand } from './hunt.js';
+import { reportCommand } from './report.js';
 import { collectCommand, startCommand } from './live.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, Command> = {
   collect: { summary: 'run one collector (cloudtrail, okta, k8s) into Kafka', run: collectCommand },
   demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
+  report: { summary: 'compliance reports: list, run (json|csv|html), send by email', run: reportCommand },
   hunt: { summary: 'retro-hunt: run Sigma rules as SQL over the stored events of a period', run: huntCommand },
   rules: { summary: 'Sigma rules: validate files, match them over event files', run: rulesCommand },
   tickets: { summary: 'approved-access tickets: validate, import, submit to the endpoint, explain a verdict', run: ticketsCommand },

@@ -1,0 +1,10 @@
+export { canonicalJson, reportDigest, verifyDigest } from './digest.js';
+export { ReportError } from './errors.js';
+export { type DeliveryRecord, type DeliveryRequest, deliverReport, deliveryStatus, type MailContext, type MailTransport } from './mail.js';
+export { parseReportsConfig, parseSchedules, type ReportsConfig, type ScheduleConfig } from './options.js';
+export { PERIOD_KINDS, type PeriodKind, parseInstant, parsePeriod, previousPeriod, zonedMidnight } from './period.js';
+export { type BuildContext, buildReport, isReportName, REPORTS, type ReportDefinition, reportDefinition, rowsOf } from './registry.js';
+export { FORMATS, type ReportFormat, renderReport } from './render/index.js';
+export { DEFAULT_ROTATION, type RotationOptions } from './rotation.js';
+export { ReportScheduler, type SchedulerOptions } from './schedule.js';
+export * from './types.js';

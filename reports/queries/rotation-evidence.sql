@@ -1,0 +1,34 @@
+-- Successful credential changes in [since, to) that may be rotation evidence for the given
+-- principals; the report decides per credential which of them count.
+-- Parameters: since_ms, to_ms (Int64, epoch milliseconds); principals (Array(String), lower-case:
+-- IAM user names, Okta logins, 'root').
+-- The action list is fixed: CloudTrail password, login profile, access key and MFA changes;
+-- Okta password and factor resets. Ordinary users change passwords and keys all day, so the
+-- principal filter runs here: done by the principal (or Root), or naming it as a target.
+SELECT
+  toString(source) AS source, id, toUnixTimestamp64Milli(time) AS time_ms, toString(action) AS action,
+  actor_name, toString(actor_type) AS actor_type, account, org, targets
+FROM events
+WHERE source IN ('cloudtrail', 'okta')
+  AND time >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
+  AND time < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+  AND outcome = 'success'
+  AND (
+    (actor_type = 'Root' AND has({principals:Array(String)}, 'root'))
+    OR has({principals:Array(String)}, lower(actor_name))
+    OR arrayExists(p -> positionCaseInsensitive(targets, concat('"name":"', p, '"')) > 0, {principals:Array(String)})
+  )
+  AND action IN (
+    'signin.amazonaws.com:PasswordUpdated',
+    'iam.amazonaws.com:ChangePassword',
+    'iam.amazonaws.com:UpdateLoginProfile',
+    'iam.amazonaws.com:CreateAccessKey',
+    'iam.amazonaws.com:DeleteAccessKey',
+    'iam.amazonaws.com:EnableMFADevice',
+    'iam.amazonaws.com:DeactivateMFADevice',
+    'user.account.reset_password',
+    'user.account.update_password',
+    'user.mfa.factor.reset_all'
+  )
+ORDER BY time_ms, id
+LIMIT 1 BY source, id

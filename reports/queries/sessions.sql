@@ -1,0 +1,69 @@
+-- Latest state of every break-glass session that started in [from, to), with its revocation records.
+-- Parameters: from_ms, to_ms (Int64, epoch milliseconds), verdict (String: '' for every session).
+-- `start` is the session's first event time and is the same in every version of a session, so
+-- filtering on it before LIMIT 1 BY keeps exactly the latest version (no FINAL) and prunes partitions.
+SELECT
+  s.session_id AS session_id,
+  toString(s.identity) AS identity,
+  toString(s.source) AS source,
+  s.principal AS principal,
+  toString(s.verdict) AS verdict,
+  toString(s.reason) AS reason,
+  s.ticket_id AS ticket_id,
+  s.approvers AS approvers,
+  s.first_event_id AS first_event_id,
+  s.unauthorized_event_id AS unauthorized_event_id,
+  s.source_ips AS source_ips,
+  s.account AS account,
+  s.org AS org,
+  s.cluster AS cluster,
+  toUnixTimestamp64Milli(s.start) AS start_ms,
+  toUnixTimestamp64Milli(s.end) AS end_ms,
+  s.events AS events,
+  s.activity_command AS activity_command,
+  s.activity_data AS activity_data,
+  s.activity_config AS activity_config,
+  if(s.detected_at IS NULL, -1, toUnixTimestamp64Milli(assumeNotNull(s.detected_at))) AS detected_ms,
+  r.revocation_ids AS revocation_ids,
+  r.targets AS revocation_targets,
+  r.outcomes AS revocation_outcomes,
+  r.details AS revocation_details,
+  r.attempts AS revocation_attempts,
+  r.requested_ms AS revocation_requested_ms,
+  r.completed_ms AS revocation_completed_ms,
+  r.time_to_revoke_ms AS revocation_time_to_revoke_ms
+FROM
+(
+  SELECT *
+  FROM sessions
+  WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+    AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+  ORDER BY version DESC
+  LIMIT 1 BY session_id
+) AS s
+LEFT JOIN
+(
+  -- A revocation is requested when its session turns unauthorized, never before the session
+  -- starts: the lower bound on requested_at prunes older partitions.
+  SELECT
+    session_id,
+    groupArray(revocation_id) AS revocation_ids,
+    groupArray(toString(target)) AS targets,
+    groupArray(toString(outcome)) AS outcomes,
+    groupArray(detail) AS details,
+    groupArray(attempts) AS attempts,
+    groupArray(toUnixTimestamp64Milli(requested_at)) AS requested_ms,
+    groupArray(toUnixTimestamp64Milli(completed_at)) AS completed_ms,
+    groupArray(time_to_revoke_ms) AS time_to_revoke_ms
+  FROM
+  (
+    SELECT *
+    FROM revocations
+    WHERE requested_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+    ORDER BY completed_at DESC
+    LIMIT 1 BY revocation_id
+  )
+  GROUP BY session_id
+) AS r ON r.session_id = s.session_id
+WHERE {verdict:String} = '' OR s.verdict = {verdict:String}
+ORDER BY start_ms, session_id

@@ -1,0 +1,269 @@
+import type { Store } from '../core/store/client.js';
+import { withDigest } from './digest.js';
+import { iso, runQuery } from './sql.js';
+import type { CredentialKind, Period, RotationFinding, RotationReport, RotationStatus } from './types.js';
+
+/**
+ * Rotation compliance. A break-glass credential is an (identity, principal, scope) seen in a
+ * stored session; how a rotation of it is recognised depends on its kind:
+ *
+ * - aws-root (principal `Root`): a successful `signin:PasswordUpdated` or `iam:ChangePassword`,
+ *   `iam:EnableMFADevice` / `iam:DeactivateMFADevice`, or an access-key rotation, done by Root
+ *   itself in the same account and naming no IAM user (Root acting on its own credential).
+ * - aws-iam-user (principal = IAM user name): `iam:UpdateLoginProfile`, `iam:ChangePassword`,
+ *   MFA enable/deactivate or an access-key rotation whose IAM user target is that user (or,
+ *   with no user target, done by that user), in the same account.
+ * - okta-user (principal = Okta login): `user.account.reset_password`,
+ *   `user.account.update_password` or `user.mfa.factor.reset_all` whose User target is that
+ *   login (or, with no target, done by it), case-insensitively.
+ * - aws-role (a session that began with sts:AssumeRole, or an assumed-role principal): the
+ *   credentials are temporary STS ones that expire by themselves: `not_applicable`.
+ * - k8s-user: Kubernetes audit logs carry no credential-rotation event (client certificates and
+ *   static tokens are rotated outside the API server): `unverifiable`, checked by hand.
+ *
+ * An access-key rotation is a `CreateAccessKey` and a `DeleteAccessKey` of the same credential
+ * within KEY_PAIR_MS of each other; it counts at the later of the two. Only evidence before the
+ * end of the period is used, so a report re-run later for the same period gives the same rows.
+ */
+export interface RotationOptions {
+  /** Hours after the end of a use by which the credential must be rotated. @default 24 */
+  afterUseHours: number;
+  /** Days a credential may go without rotation. @default 90 */
+  maxAgeDays: number;
+}
+
+export const DEFAULT_ROTATION: RotationOptions = { afterUseHours: 24, maxAgeDays: 90 };
+
+const KEY_PAIR_MS = 24 * 3_600_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+interface CredentialRow {
+  identity: string;
+  source: string;
+  principal: string;
+  scope: string;
+  assumed_role: number | string;
+  role_principal: number | string;
+}
+
+interface EvidenceRow {
+  source: string;
+  id: string;
+  time_ms: number | string;
+  action: string;
+  actor_name: string;
+  actor_type: string;
+  account: string;
+  org: string;
+  targets: string;
+}
+
+interface UseRow {
+  session_id: string;
+  identity: string;
+  source: string;
+  principal: string;
+  account: string;
+  org: string;
+  cluster: string;
+  end_ms: number | string;
+}
+
+interface Credential {
+  identity: string;
+  principal: string;
+  scope: string;
+  kind: CredentialKind;
+}
+
+interface Rotation {
+  /** When the rotation was complete. */
+  atMs: number;
+  /** Its first event: an after-use rotation must begin after the use ended. */
+  sinceMs: number;
+  evidence: string;
+}
+
+interface Target {
+  type?: unknown;
+  name?: unknown;
+}
+
+function kindOf(r: CredentialRow): CredentialKind {
+  if (r.source === 'okta') return 'okta-user';
+  if (r.source === 'k8s') return 'k8s-user';
+  if (r.principal === 'Root') return 'aws-root';
+  if (Number(r.assumed_role) || Number(r.role_principal)) return 'aws-role';
+  return 'aws-iam-user';
+}
+
+/** Targets are stored as JSON text; each evidence row is parsed once, whatever the number of credentials. */
+const parsedTargets = new WeakMap<EvidenceRow, Target[]>();
+
+function targetName(e: EvidenceRow, type: string): string | null {
+  let list = parsedTargets.get(e);
+  if (!list) {
+    try {
+      const v: unknown = JSON.parse(e.targets);
+      list = Array.isArray(v) ? (v as Target[]) : [];
+    } catch {
+      list = [];
+    }
+    parsedTargets.set(e, list);
+  }
+  const t = list.find((x) => x && x.type === type && typeof x.name === 'string');
+  return t ? (t.name as string) : null;
+}
+
+const ROOT_ACTIONS = new Set([
+  'signin.amazonaws.com:PasswordUpdated',
+  'iam.amazonaws.com:ChangePassword',
+  'iam.amazonaws.com:EnableMFADevice',
+  'iam.amazonaws.com:DeactivateMFADevice',
+  'iam.amazonaws.com:CreateAccessKey',
+  'iam.amazonaws.com:DeleteAccessKey',
+]);
+const USER_ACTIONS = new Set([...ROOT_ACTIONS, 'iam.amazonaws.com:UpdateLoginProfile']);
+const OKTA_ACTIONS = new Set(['user.account.reset_password', 'user.account.update_password', 'user.mfa.factor.reset_all']);
+
+/** Whether one stored event changes this credential (the rules in the header comment). */
+function changes(c: Credential, e: EvidenceRow): boolean {
+  if (c.kind === 'aws-root' || c.kind === 'aws-iam-user') {
+    if (e.source !== 'cloudtrail' || (c.scope !== '' && e.account !== c.scope)) return false;
+    const user = targetName(e, 'AWS::IAM::User');
+    if (c.kind === 'aws-root') return ROOT_ACTIONS.has(e.action) && e.actor_type === 'Root' && user === null;
+    return USER_ACTIONS.has(e.action) && (user ?? (e.actor_type === 'IAMUser' ? e.actor_name : null)) === c.principal;
+  }
+  if (c.kind === 'okta-user') {
+    if (e.source !== 'okta' || !OKTA_ACTIONS.has(e.action)) return false;
+    const subject = targetName(e, 'User') ?? e.actor_name;
+    return subject.toLowerCase() === c.principal.toLowerCase();
+  }
+  return false;
+}
+
+const short = (action: string) => action.replace('.amazonaws.com:', ':');
+
+/** Rotations of one credential, in time order; key creations and deletions are paired. */
+function rotationsOf(c: Credential, evidence: EvidenceRow[]): Rotation[] {
+  const mine = evidence.filter((e) => changes(c, e));
+  const out: Rotation[] = [];
+  const creates = mine.filter((e) => e.action === 'iam.amazonaws.com:CreateAccessKey').map((e) => Number(e.time_ms));
+  for (const e of mine) {
+    const t = Number(e.time_ms);
+    if (e.action === 'iam.amazonaws.com:CreateAccessKey') continue;
+    if (e.action === 'iam.amazonaws.com:DeleteAccessKey') {
+      const paired = creates.filter((c) => Math.abs(c - t) <= KEY_PAIR_MS);
+      if (paired.length === 0) continue;
+      const create = paired.reduce((a, b) => (Math.abs(a - t) <= Math.abs(b - t) ? a : b));
+      out.push({ atMs: Math.max(create, t), sinceMs: Math.min(create, t), evidence: 'iam:CreateAccessKey+DeleteAccessKey' });
+      continue;
+    }
+    out.push({ atMs: t, sinceMs: t, evidence: short(e.action) });
+  }
+  return out.sort((a, b) => a.atMs - b.atMs || (a.evidence < b.evidence ? -1 : 1));
+}
+
+const scopeOf = (u: UseRow) => (u.source === 'cloudtrail' ? u.account : u.source === 'okta' ? u.org : u.cluster);
+const credKey = (identity: string, principal: string, scope: string) => `${identity}\u0000${principal}\u0000${scope}`;
+
+function afterUse(c: Credential, use: UseRow, rotations: Rotation[], o: RotationOptions, toMs: number): RotationFinding {
+  const endMs = Number(use.end_ms);
+  const dueMs = endMs + o.afterUseHours * HOUR;
+  const base = {
+    check: 'after-use' as const,
+    identity: c.identity,
+    principal: c.principal,
+    kind: c.kind,
+    scope: c.scope || null,
+    sessionId: use.session_id,
+    usedAt: iso(endMs),
+    dueBy: iso(dueMs),
+  };
+  if (c.kind === 'aws-role') return { ...base, rotatedAt: null, evidence: null, status: 'not_applicable' };
+  if (c.kind === 'k8s-user') return { ...base, rotatedAt: null, evidence: null, status: 'unverifiable' };
+  const r = rotations.find((x) => x.sinceMs >= endMs);
+  let status: RotationStatus;
+  if (r) status = r.atMs <= dueMs ? 'rotated' : 'late';
+  else status = dueMs < toMs ? 'missing' : 'pending';
+  return { ...base, rotatedAt: r ? iso(r.atMs) : null, evidence: r?.evidence ?? null, status };
+}
+
+function maxAge(c: Credential, rotations: Rotation[], o: RotationOptions, toMs: number): RotationFinding {
+  const base = {
+    check: 'max-age' as const,
+    identity: c.identity,
+    principal: c.principal,
+    kind: c.kind,
+    scope: c.scope || null,
+    sessionId: null,
+    usedAt: null,
+  };
+  if (c.kind === 'aws-role') return { ...base, dueBy: null, rotatedAt: null, evidence: null, status: 'not_applicable' };
+  if (c.kind === 'k8s-user') return { ...base, dueBy: null, rotatedAt: null, evidence: null, status: 'unverifiable' };
+  const last = rotations[rotations.length - 1];
+  const dueMs = last ? last.atMs + o.maxAgeDays * DAY : null;
+  return {
+    ...base,
+    dueBy: dueMs === null ? null : iso(dueMs),
+    rotatedAt: last ? iso(last.atMs) : null,
+    evidence: last?.evidence ?? null,
+    status: dueMs !== null && dueMs >= toMs ? 'ok' : 'overdue',
+  };
+}
+
+export async function buildRotationReport(
+  store: Store,
+  period: Period,
+  options: RotationOptions = DEFAULT_ROTATION,
+): Promise<RotationReport> {
+  // Evidence old enough to show the last rotation within the maximum age, and every rotation after a use in the period.
+  const sinceMs = Math.min(period.fromMs, period.toMs - options.maxAgeDays * DAY);
+  const [credentialRows, uses] = await Promise.all([
+    runQuery<CredentialRow>(store, 'rotation-credentials', { to_ms: period.toMs }),
+    runQuery<UseRow>(store, 'sessions', { from_ms: period.fromMs, to_ms: period.toMs, verdict: '' }),
+  ]);
+  const principals = [
+    ...new Set(
+      credentialRows
+        .map(kindOf)
+        .flatMap((kind, i) => (kind === 'aws-role' || kind === 'k8s-user' ? [] : [credentialRows[i]!.principal.toLowerCase()])),
+    ),
+  ].sort();
+  const evidence = principals.length
+    ? await runQuery<EvidenceRow>(store, 'rotation-evidence', { since_ms: sinceMs, to_ms: period.toMs, principals })
+    : [];
+  const credentials = new Map<string, { credential: Credential; rotations: Rotation[] }>();
+  for (const r of credentialRows) {
+    const credential: Credential = { identity: r.identity, principal: r.principal, scope: r.scope, kind: kindOf(r) };
+    credentials.set(credKey(r.identity, r.principal, r.scope), { credential, rotations: rotationsOf(credential, evidence) });
+  }
+  const findings: RotationFinding[] = [];
+  for (const u of uses) {
+    const entry = credentials.get(credKey(u.identity, u.principal, scopeOf(u)));
+    if (entry) findings.push(afterUse(entry.credential, u, entry.rotations, options, period.toMs));
+  }
+  for (const { credential, rotations } of credentials.values()) findings.push(maxAge(credential, rotations, options, period.toMs));
+  const key = (f: RotationFinding) =>
+    `${f.check}\u0000${f.identity}\u0000${f.principal}\u0000${f.scope ?? ''}\u0000${f.usedAt ?? ''}\u0000${f.sessionId ?? ''}`;
+  findings.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const n = (s: RotationStatus) => findings.filter((f) => f.status === s).length;
+  return withDigest<RotationReport>({
+    report: 'rotation-compliance',
+    from: iso(period.fromMs),
+    to: iso(period.toMs),
+    afterUseHours: options.afterUseHours,
+    maxAgeDays: options.maxAgeDays,
+    totals: {
+      credentials: credentials.size,
+      uses: findings.filter((f) => f.check === 'after-use').length,
+      rotated: n('rotated'),
+      late: n('late'),
+      missing: n('missing'),
+      pending: n('pending'),
+      overdue: n('overdue'),
+    },
+    findings,
+  });
+}
