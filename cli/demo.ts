@@ -10,6 +10,8 @@ import { StoreSink } from '../core/pipeline/sinks.js';
 import { migrate, openStore } from '../core/store/index.js';
 import { buildDetector } from '../detectors/build.js';
 import { k8sStandIn, oktaStandIn } from '../detectors/revoke/standins.js';
+import { buildReport } from '../reports/registry.js';
+import { renderReport } from '../reports/render/index.js';
 import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';
 
 /** The Okta user id of emergency-admin@example.com in the demo data (see demo/generate.ts). */
@@ -78,10 +80,7 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
     say(`  schema version ${migrated.current}${migrated.applied.length ? ' (created)' : ''}`);
     const sink = new StoreSink(store, { retentionDays: config.retentionDays });
     const alertsFile = Fields.of(config.file, 'alerts', config.sections.alerts).optionalString('jsonl');
-    if (alertsFile) {
-      mkdirSync(dirname(alertsFile), { recursive: true });
-      writeFileSync(alertsFile, '');
-    }
+    if (alertsFile) mkdirSync(dirname(alertsFile), { recursive: true });
     const detector = await buildDetector({
       config,
       store,
@@ -107,10 +106,27 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
     say(`  in the store: ${rows.map((r) => `${r.source} ${r.n}`).join(', ')} distinct events (re-running the demo adds no duplicates)`);
     say();
     printDetectorSummary(detector);
+    // The compliance view of the same night, from the store.
+    const period = { fromMs: Date.parse('2026-11-20T00:00:00Z'), toMs: Date.parse('2026-11-21T00:00:00Z') };
+    const report = await buildReport('breakglass-activity', { store, period });
+    const htmlFile = join(dirname(alertsFile ?? '.glasswatch/x'), 'demo-breakglass-activity.html');
+    writeFileSync(htmlFile, renderReport(report, 'html').text);
+    const t = report.totals as unknown as Record<string, number>;
+    say();
+    say(
+      `compliance report breakglass-activity 2026-11-20: ${t.sessions} sessions, ${t.authorized} authorized, ${t.unauthorized} unauthorized, ${t.attempts} attempts, ${t.revocations} revocations`,
+    );
+    say(`  digest ${report.digest}; HTML in ${htmlFile}`);
+    const sent = detector.detector.options.alerts.totals;
     if (alertsFile)
       say(
-        `\nalerts written to ${alertsFile}; query the store with: glasswatch store status --store ${config.store.kind === 'chdb' ? config.store.path : '<url>'}`,
+        `  alerts in ${alertsFile}: ${sent.delivered} delivered now, ${sent.skipped} already delivered by an earlier run (each alert goes out once)`,
       );
+    const storeArg = config.store.kind === 'chdb' ? config.store.path : '<url>';
+    say(
+      `next: glasswatch report run unauthorized-use --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg} --format csv`,
+    );
+    say(`      glasswatch hunt rules/breakglass --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg}`);
     return 0;
   } catch (err) {
     return fail(err);

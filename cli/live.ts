@@ -32,7 +32,13 @@ export function busOf(config: GlasswatchConfig, log: Logger): Bus {
 }
 
 /** Starts one configured collector (validated first: a config error stops before anything runs). */
-async function startCollector(name: CollectorName, config: GlasswatchConfig, bus: Bus, log: Logger, metrics: CollectorMetrics): Promise<RunningCollector> {
+async function startCollector(
+  name: CollectorName,
+  config: GlasswatchConfig,
+  bus: Bus,
+  log: Logger,
+  metrics: CollectorMetrics,
+): Promise<RunningCollector> {
   const deps = { bus, topics: config.topics, logger: log, metrics };
   switch (name) {
     case 'cloudtrail':
@@ -66,20 +72,30 @@ served on collectors.metrics. Stops cleanly on SIGINT/SIGTERM.`;
 
 export async function collectCommand(argv: string[]): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    });
     const name = positionals[0] as CollectorName | undefined;
     if (values.help || !name) {
       say(COLLECT_HELP);
       return values.help ? 0 : 2;
     }
-    if (!COLLECTORS.includes(name)) throw new GlasswatchError('BG_CLI_USAGE', `unknown collector "${name}" (cloudtrail, okta, k8s)`, { stage: 'config' });
-    if (!values.config) throw new GlasswatchError('BG_CLI_USAGE', 'collect needs --config FILE', { stage: 'config', hint: COLLECT_HELP.split('\n')[0] });
+    if (!COLLECTORS.includes(name))
+      throw new GlasswatchError('BG_CLI_USAGE', `unknown collector "${name}" (cloudtrail, okta, k8s)`, { stage: 'config' });
+    if (!values.config)
+      throw new GlasswatchError('BG_CLI_USAGE', 'collect needs --config FILE', { stage: 'config', hint: COLLECT_HELP.split('\n')[0] });
     const config = loadConfig(values.config);
     if (config.bus.kind !== 'kafka') {
-      throw new GlasswatchError('BG_CLI_USAGE', `${config.file}: bus.kind is memory: a standalone collector would publish into its own process`, {
-        stage: 'config',
-        hint: 'set bus.kind: kafka (and bus.brokers), or run everything in one process with glasswatch start',
-      });
+      throw new GlasswatchError(
+        'BG_CLI_USAGE',
+        `${config.file}: bus.kind is memory: a standalone collector would publish into its own process`,
+        {
+          stage: 'config',
+          hint: 'set bus.kind: kafka (and bus.brokers), or run everything in one process with glasswatch start',
+        },
+      );
     }
     const log = createLogger();
     const bus = busOf(config, log);
@@ -109,12 +125,16 @@ export async function startCommand(argv: string[]): Promise<number> {
   let store: Store | null = null;
   let bus: Bus | null = null;
   try {
-    const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, 'status-seconds': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } } });
+    const { values } = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, 'status-seconds': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    });
     if (values.help) {
       say(START_HELP);
       return 0;
     }
-    if (!values.config) throw new GlasswatchError('BG_CLI_USAGE', 'start needs --config FILE', { stage: 'config', hint: START_HELP.split('\n')[0] });
+    if (!values.config)
+      throw new GlasswatchError('BG_CLI_USAGE', 'start needs --config FILE', { stage: 'config', hint: START_HELP.split('\n')[0] });
     const config = loadConfig(values.config);
     const log = createLogger();
     const collectors = configured(config);
@@ -139,11 +159,15 @@ export async function startCommand(argv: string[]): Promise<number> {
     }
     const reports = await startReportSchedules(config, store, log);
     if (reports) stops.unshift({ name: 'report schedules', stop: reports.stop });
-    say(`glasswatch start: ${store.describe}; bus ${config.bus.kind}; collectors ${collectors.join(', ') || 'none'}; detector with ${detector.build.registry.identities.length} identities${detector.ticketsUrl ? `, tickets endpoint ${detector.ticketsUrl}` : ''}${common.metrics ? `; metrics on ${common.metrics.host}:${common.metrics.port}` : ''}`);
+    say(
+      `glasswatch start: ${store.describe}; bus ${config.bus.kind}; collectors ${collectors.join(', ') || 'none'}; detector with ${detector.build.registry.identities.length} identities${detector.ticketsUrl ? `, tickets endpoint ${detector.ticketsUrl}` : ''}${common.metrics ? `; metrics on ${common.metrics.host}:${common.metrics.port}` : ''}`,
+    );
     const every = Number(values['status-seconds'] ?? 60) * 1000;
     const status = setInterval(() => {
       const t = detector.build.detector.totals;
-      say(`status: stored ${sink.stored.events} events, ${sink.stored.deadLetters} dead letters; detector ${t.events} events, ${t.alerts['breakglass.unauthorized']} unauthorized, ${t.alerts['breakglass.authorized']} authorized, ${t.alerts['breakglass.attempt']} attempts`);
+      say(
+        `status: stored ${sink.stored.events} events, ${sink.stored.deadLetters} dead letters; detector ${t.events} events, ${t.alerts['breakglass.unauthorized']} unauthorized, ${t.alerts['breakglass.authorized']} authorized, ${t.alerts['breakglass.attempt']} attempts`,
+      );
     }, every);
     status.unref();
     const signal = await untilSignal();

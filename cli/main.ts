@@ -1,10 +1,10 @@
 import { packageVersion } from '../core/paths.js';
 import { demoCommand } from './demo.js';
 import { huntCommand } from './hunt.js';
-import { reportCommand } from './report.js';
 import { collectCommand, startCommand } from './live.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
+import { reportCommand } from './report.js';
 import { rulesCommand } from './rules.js';
 import { storeCommand } from './store.js';
 import { ticketsCommand } from './tickets.js';
