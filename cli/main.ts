@@ -39,6 +39,9 @@ ${Object.entries(COMMANDS)
 
 Run "glasswatch <command> --help" for a command's options.`;
 
+/** The command names, for checks such as the docker-compose validation. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
