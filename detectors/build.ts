@@ -67,7 +67,11 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
     'placeholders',
   ]);
   const rulePaths = d.strings('rules', [breakGlassPackDir()]);
-  const loaded = loadRules(rulePaths);
+  // `expand` placeholders (`%admins%`) of the loaded rules, e.g. { admins: [alice, bob] }.
+  const ph = d.section('placeholders');
+  const placeholders: Record<string, string[]> = {};
+  for (const name of Object.keys(ph.value)) placeholders[name] = ph.strings(name);
+  const loaded = loadRules(rulePaths, { placeholders });
   const rulesRejected = loaded.rejected.map((r) => r.message);
   if (rulesRejected.length) log.warn('some detection rules were rejected', { count: rulesRejected.length, first: rulesRejected[0] });
 

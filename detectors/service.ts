@@ -8,6 +8,7 @@ import type { Alert } from './alerts/alert.js';
 import { buildDetector, type DetectorBuild } from './build.js';
 import { TicketReceiver } from './tickets/receiver.js';
 import { TicketService } from './tickets/service.js';
+import { JIRA_PRESET, SERVICENOW_PRESET, type TicketMapping } from './tickets/sources.js';
 
 export interface DetectorService {
   build: DetectorBuild;
@@ -88,6 +89,38 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
       await build.detector.close();
     },
   };
+}
+
+const MAPPING_FIELDS = ['id', 'requester', 'approvers', 'identities', 'notBefore', 'notAfter', 'updatedAt', 'reason'] as const;
+
+/** An ITSM mapping: the preset with the configured field paths (custom field ids differ per site). */
+function mappingOf(tickets: Fields, key: 'jira' | 'servicenow', preset: TicketMapping): TicketMapping {
+  if (tickets.value[key] === undefined) return preset;
+  const m = tickets.section(key).only([...MAPPING_FIELDS, 'status', 'scope']);
+  const out: TicketMapping = { ...preset, status: { ...preset.status } };
+  for (const f of MAPPING_FIELDS) {
+    const v = m.optionalString(f);
+    if (v) out[f] = v;
+  }
+  if (m.value.status !== undefined) {
+    const st = m.section('status').only(['path', 'map', 'default']);
+    const map = st.section('map');
+    for (const [k, v] of Object.entries(map.value)) if (typeof v !== 'string') map.fail(k, 'must name a ticket status');
+    out.status = {
+      path: st.string('path', preset.status.path),
+      map: Object.keys(map.value).length ? (map.value as Record<string, string>) : preset.status.map,
+      ...(st.optionalString('default') ? { default: st.string('default') } : {}),
+    };
+  }
+  if (m.value.scope !== undefined) {
+    const sc = m.section('scope').only(['accounts', 'orgs', 'clusters']);
+    out.scope = {
+      ...(sc.optionalString('accounts') ? { accounts: sc.string('accounts') } : {}),
+      ...(sc.optionalString('orgs') ? { orgs: sc.string('orgs') } : {}),
+      ...(sc.optionalString('clusters') ? { clusters: sc.string('clusters') } : {}),
+    };
+  }
+  return out;
 }
 
 function splitListen(listen: string, file: string | null): [string, number] {
