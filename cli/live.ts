@@ -7,6 +7,7 @@ import { startStoreSink } from '../core/pipeline/live.js';
 import { migrate, openStore, type Store } from '../core/store/index.js';
 import { startDetectorService } from '../detectors/service.js';
 import { parseCloudTrailSection, runCloudTrailCollector } from '../ingest/cloudtrail/collector.js';
+import { startMetricsServer } from '../ingest/collector/http.js';
 import { CollectorMetrics } from '../ingest/collector/metrics.js';
 import { collectorsFields, parseCollectorsCommon } from '../ingest/collector/options.js';
 import type { RunningCollector } from '../ingest/collector/run.js';
@@ -100,11 +101,14 @@ export async function collectCommand(argv: string[]): Promise<number> {
     const log = createLogger();
     const bus = busOf(config, log);
     const metrics = new CollectorMetrics();
+    const common = parseCollectorsCommon(collectorsFields(config));
+    const server = common.metrics ? await startMetricsServer(metrics, { ...common.metrics, logger: log }) : null;
     const running = await startCollector(name, config, bus, log, metrics);
     say(`glasswatch collect ${name}: running (Ctrl-C to stop)`);
     const outcome = await Promise.race([untilSignal().then((s) => ({ signal: s })), running.done.then(() => ({ signal: null }))]);
     if (outcome.signal) say(`glasswatch collect ${name}: ${outcome.signal}, stopping after the batch in flight ...`);
     await running.stop();
+    await server?.close();
     await bus.close();
     return 0;
   } catch (err) {
@@ -153,6 +157,11 @@ export async function startCommand(argv: string[]): Promise<number> {
     const detector = await startDetectorService({ config, bus, store, log });
     stops.push({ name: 'detector', stop: detector.stop });
     const metrics = new CollectorMetrics();
+    if (common.metrics && collectors.length > 0) {
+      // One /metrics for every collector of the process (the collectors do not start their own).
+      const server = await startMetricsServer(metrics, { ...common.metrics, logger: log });
+      stops.push({ name: 'metrics', stop: () => server.close() });
+    }
     for (const c of collectors) {
       const running = await startCollector(c, config, bus, log, metrics);
       stops.unshift({ name: `collector ${c}`, stop: running.stop });

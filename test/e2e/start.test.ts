@@ -36,6 +36,7 @@ describe('glasswatch start', () => {
   it('receives audit events over HTTP, stores them, alerts, and stops on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-start-'));
     const port = await freePort();
+    const metricsPort = await freePort();
     const alerts = join(dir, 'alerts.jsonl');
     const config = join(dir, 'glasswatch.yml');
     writeFileSync(
@@ -45,6 +46,7 @@ describe('glasswatch start', () => {
         bus: { kind: 'memory' },
         collectors: {
           checkpointDir: join(dir, 'checkpoints'),
+          metrics: { host: '127.0.0.1', port: metricsPort },
           k8s: { cluster: 'prod-eu1', receiver: { host: '127.0.0.1', port, path: '/audit', token: 'audit-token', insecureHttp: true } },
         },
         identities: [
@@ -107,6 +109,8 @@ describe('glasswatch start', () => {
       const un = lines.filter((a) => a.type === 'breakglass.unauthorized');
       expect(un).toHaveLength(1);
       expect(un[0]).toMatchObject({ identity: 'k8s-breakglass', reason: 'no_ticket', eventIds: ['start-test-1'] });
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(metrics).toMatch(/events_total\{[^}]*collector="k8s"[^}]*\} 3/);
     } finally {
       child.kill('SIGTERM');
     }
