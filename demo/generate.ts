@@ -16,6 +16,9 @@
  *    missing its timestamp (dead letters), and a CloudTrail digest file (skipped).
  *
  * Run: npm run demo:generate
+ *
+ * One file on purpose (it is longer than our usual ~400 lines): the whole incident reads top to
+ * bottom as one story, and every record shape the demo shows is built here.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
