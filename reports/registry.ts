@@ -21,6 +21,8 @@ export interface ReportDefinition {
   columns: string[];
   /** The row field the HTML chart counts rows by. */
   chartBy: string;
+  /** The columns of the HTML email body: the ones a reader needs; the CSV attachment has them all. */
+  htmlColumns: string[];
   build(ctx: BuildContext): Promise<AnyReport>;
 }
 
@@ -49,7 +51,23 @@ export const REPORTS: Record<ReportName, ReportDefinition> = {
       'timeToRevokeMs',
       'revocation',
     ],
-    chartBy: 'identity',
+    chartBy: 'verdict',
+    htmlColumns: [
+      'identity',
+      'verdict',
+      'reason',
+      'ticketId',
+      'approvers',
+      'start',
+      'durationMs',
+      'events',
+      'activity.command',
+      'activity.data',
+      'activity.config',
+      'timeToDetectMs',
+      'timeToRevokeMs',
+      'revocation',
+    ],
     build: (c) => buildActivityReport(c.store, c.period),
   },
   'unauthorized-use': {
@@ -83,6 +101,18 @@ export const REPORTS: Record<ReportName, ReportDefinition> = {
       'revocations',
     ],
     chartBy: 'reason',
+    htmlColumns: [
+      'identity',
+      'principal',
+      'reason',
+      'ticketId',
+      'sourceIps',
+      'start',
+      'events',
+      'timeToDetectMs',
+      'timeToRevokeMs',
+      'revocation',
+    ],
     build: (c) => buildUnauthorizedReport(c.store, c.period),
   },
   'ticket-coverage': {
@@ -106,6 +136,7 @@ export const REPORTS: Record<ReportName, ReportDefinition> = {
       'reason',
     ],
     chartBy: 'kind',
+    htmlColumns: ['kind', 'ticketId', 'identities', 'requester', 'approvers', 'notBefore', 'notAfter', 'start', 'overrunMs', 'reason'],
     build: (c) => buildCoverageReport(c.store, c.period),
   },
   'rotation-compliance': {
@@ -115,6 +146,7 @@ export const REPORTS: Record<ReportName, ReportDefinition> = {
     rowsKey: 'findings',
     columns: ['check', 'identity', 'principal', 'kind', 'scope', 'sessionId', 'usedAt', 'dueBy', 'rotatedAt', 'evidence', 'status'],
     chartBy: 'status',
+    htmlColumns: ['check', 'identity', 'principal', 'usedAt', 'dueBy', 'rotatedAt', 'status'],
     build: (c) => buildRotationReport(c.store, c.period, c.rotation ?? DEFAULT_ROTATION),
   },
 };

@@ -27,9 +27,10 @@ export function barChart(counts: [string, number][], label: string): string {
     .map(([name, n], i) => {
       const y = gap + i * (barH + gap);
       const w = max === 0 ? 0 : Math.max(2, Math.round((n / max) * plotW));
+      const colour = VERDICT_COLOURS[name] ?? (ALARMING.has(name) ? '#dc2626' : BAR_COLOURS[i % BAR_COLOURS.length]);
       return (
         `<text x="${labelW - 8}" y="${y + 14}" text-anchor="end" font-size="12" fill="#111827">${escapeHtml(name)}</text>` +
-        `<rect x="${labelW}" y="${y}" width="${w}" height="${barH}" fill="${BAR_COLOURS[i % BAR_COLOURS.length]}"></rect>` +
+        `<rect x="${labelW}" y="${y}" width="${w}" height="${barH}" fill="${colour}"></rect>` +
         `<text x="${labelW + w + 6}" y="${y + 14}" font-size="12" fill="#111827">${n}</text>`
       );
     })
@@ -38,10 +39,49 @@ export function barChart(counts: [string, number][], label: string): string {
 }
 
 const CELL = 'style="border:1px solid #d1d5db;padding:4px 6px;text-align:left;vertical-align:top"';
+const ALARM_CELL = 'style="border:1px solid #d1d5db;padding:4px 6px;text-align:left;vertical-align:top;color:#b91c1c;font-weight:600"';
+/** Values a compliance reader must not miss. */
+const ALARMING = new Set([
+  'unauthorized',
+  'failed',
+  'not_revocable',
+  'missing',
+  'late',
+  'overdue',
+  'use_without_ticket',
+  'self_approval',
+  'window_overrun',
+]);
+const VERDICT_COLOURS: Record<string, string> = { authorized: '#059669', unauthorized: '#dc2626' };
+
+/** `1145000` ms → `19 min 5 s`: durations are read by people in the email body (the CSV keeps milliseconds). */
+export function humanDuration(ms: unknown): string {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return cellText(ms);
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  const totalS = Math.round(ms / 1000);
+  const d = Math.floor(totalS / 86_400);
+  const h = Math.floor((totalS % 86_400) / 3600);
+  const m = Math.floor((totalS % 3600) / 60);
+  const sec = totalS % 60;
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  return sec ? `${m} min ${sec} s` : `${m} min`;
+}
+
+/** `timeToRevokeMs` → `time to revoke`, `activity.command` → `command`: column names for people. */
+export function columnLabel(field: string): string {
+  const last = field.slice(field.lastIndexOf('.') + 1).replace(/Ms$/, '');
+  return last.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+}
 
 function table(headers: string[], rows: unknown[][]): string {
-  const head = headers.map((h) => `<th ${CELL}>${escapeHtml(h)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((v) => `<td ${CELL}>${escapeHtml(v)}</td>`).join('')}</tr>`).join('');
+  const head = headers.map((h) => `<th ${CELL}>${escapeHtml(columnLabel(h))}</th>`).join('');
+  const cell = (h: string, v: unknown) => {
+    const text = h.endsWith('Ms') ? humanDuration(v) : v;
+    return `<td ${typeof v === 'string' && ALARMING.has(v) ? ALARM_CELL : CELL}>${escapeHtml(text)}</td>`;
+  };
+  const body = rows.map((r) => `<tr>${r.map((v, i) => cell(headers[i] ?? '', v)).join('')}</tr>`).join('');
   return `<table style="border-collapse:collapse;font-size:12px;margin:8px 0">${`<thead><tr>${head}</tr></thead>`}<tbody>${body}</tbody></table>`;
 }
 
@@ -74,9 +114,12 @@ export function renderHtml(report: AnyReport): string {
     rows.length ? `<h2 style="font-size:14px">${escapeHtml(def.rowsKey)} (${rows.length})</h2>` : '',
     rows.length
       ? table(
-          def.columns,
-          rows.map((r) => def.columns.map((c) => pick(r, c))),
+          def.htmlColumns,
+          rows.map((r) => def.htmlColumns.map((c) => pick(r, c))),
         )
+      : '',
+    rows.length
+      ? '<p style="font-size:11px;color:#6b7280">Every column, with durations in milliseconds, is in the CSV attachment.</p>'
       : '',
     `<p style="font-size:11px;color:#6b7280">SHA-256 digest of the report: <code>${escapeHtml(report.digest)}</code>. Check a kept JSON copy with glasswatch's verifyDigest.</p>`,
     '</body></html>',
