@@ -126,7 +126,7 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
     say(
       `next: glasswatch report run unauthorized-use --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg} --format csv`,
     );
-    say(`      glasswatch hunt rules/breakglass --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg}`);
+    say(`      npx glasswatch hunt rules/breakglass --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg}`);
     return 0;
   } catch (err) {
     return fail(err);
