@@ -124,7 +124,7 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
       );
     const storeArg = config.store.kind === 'chdb' ? config.store.path : '<url>';
     say(
-      `next: glasswatch report run unauthorized-use --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg} --format csv`,
+      `next: npx glasswatch report run unauthorized-use --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg} --format csv`,
     );
     say(`      npx glasswatch hunt rules/breakglass --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg}`);
     return 0;
