@@ -18,7 +18,14 @@ async function capture(argv: string[]): Promise<{ code: number; lines: Record<st
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
     const code = await main(argv);
-    return { code, lines: out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+    return {
+      code,
+      lines: out
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    };
   } finally {
     spy.mockRestore();
     err.mockRestore();
@@ -42,7 +49,9 @@ describe('glasswatch hunt', () => {
   }, 120_000);
 
   it('refuses a bad period', async () => {
-    expect(await main(['hunt', pack, '--from', '2026-11-21T00:00:00Z', '--to', '2026-11-20T00:00:00Z', '--store', join(dir, 'store')])).toBe(2);
+    expect(
+      await main(['hunt', pack, '--from', '2026-11-21T00:00:00Z', '--to', '2026-11-20T00:00:00Z', '--store', join(dir, 'store')]),
+    ).toBe(2);
     expect(await main(['hunt', pack, '--from', 'yesterday', '--to', '2026-11-20T00:00:00Z'])).toBe(2);
   });
 });

@@ -93,7 +93,13 @@ async function main() {
       sourceIPAddress: breakGlass ? `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}` : '198.51.100.7',
       userAgent: 'aws-cli/2',
       recipientAccountId: '111122223333',
-      userIdentity: { type: 'IAMUser', userName: user, principalId: `AIDA${user}`, arn: `arn:aws:iam::111122223333:user/${user}`, accessKeyId: `AKIA${seq}` },
+      userIdentity: {
+        type: 'IAMUser',
+        userName: user,
+        principalId: `AIDA${user}`,
+        arn: `arn:aws:iam::111122223333:user/${user}`,
+        accessKeyId: `AKIA${seq}`,
+      },
     };
     const r = normalizeDocument(raw, { file: 'bench', line: null, index: null })[0];
     if (!r || r.kind !== 'event') throw new Error('bench event did not normalize');
@@ -149,7 +155,9 @@ async function main() {
     );
   }
 
-  console.log(`detector bench: ${IDENTITIES} identities, ${build.ledger.size} tickets, ${build.rulesLoaded} review rules, node ${process.version}`);
+  console.log(
+    `detector bench: ${IDENTITIES} identities, ${build.ledger.size} tickets, ${build.rulesLoaded} review rules, node ${process.version}`,
+  );
   await paced(1000, 5);
   await paced(10_000, 5);
 
