@@ -15,7 +15,7 @@ import { renderReport } from '../reports/render/index.js';
 import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';
 
 /** The Okta user id of emergency-admin@example.com in the demo data (see demo/generate.ts). */
-const EMERGENCY_ADMIN_OKTA_ID = '00u' + createHash('md5').update('emergency-admin@example.com').digest('hex').slice(0, 17);
+const EMERGENCY_ADMIN_OKTA_ID = `00u${createHash('md5').update('emergency-admin@example.com').digest('hex').slice(0, 17)}`;
 
 function demoFolder(): string {
   return join(packageRoot(), 'demo');

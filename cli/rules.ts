@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { normalizeBuffer, recordSource } from '../ingest/index.js';
-import { type LoadedRules, type LoadOptions, loadRules, SigmaEngine, SOURCE_PROFILES, type SourceName } from '../rules/engine/index.js';
+import { type LoadedRules, type LoadOptions, loadRules, SigmaEngine, type SourceName } from '../rules/engine/index.js';
 import { SQL_USAGE, sqlCommand } from '../rules/sql/cli.js';
 
 const USAGE = `usage:

@@ -50,9 +50,17 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
   if (Object.keys(http.value).length > 0) {
     http.only(['listen', 'secret', 'windowSeconds']);
     const [host, port] = splitListen(http.string('listen', '127.0.0.1:8470'), config.file);
+    const t = Fields.of(config.file, 'tickets', config.sections.tickets);
     receiver = new TicketReceiver(
       tickets,
-      { secret: http.string('secret'), windowSeconds: http.number('windowSeconds', 300, { min: 1, max: 3600 }), host, port },
+      {
+        secret: http.string('secret'),
+        windowSeconds: http.number('windowSeconds', 300, { min: 1, max: 3600 }),
+        host,
+        port,
+        jira: mappingOf(t, 'jira', JIRA_PRESET),
+        servicenow: mappingOf(t, 'servicenow', SERVICENOW_PRESET),
+      },
       log,
     );
     ticketsUrl = await receiver.listen();

@@ -14,7 +14,7 @@ import { errorMessage, GlasswatchError, isRetriable } from '../errors.js';
 
 export { type KafkaBusOptions, type KafkaSubscribeOptions, resolveKafkaBusOptions } from './kafka-options.js';
 
-import { createLogger, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { configError, type KafkaBusOptions, type KafkaSubscribeOptions, type Resolved, resolveKafkaBusOptions } from './kafka-options.js';
 import { type Bus, type BusMessage, DEAD_LETTER_HEADERS, type OutgoingMessage, type SubscribeOptions, type Subscription } from './types.js';
 

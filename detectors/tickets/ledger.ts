@@ -111,7 +111,7 @@ export class TicketLedger {
         const candidates: TicketVersion[] = [];
         const atUse = this.versionAt(id, use.timeMs);
         if (atUse) candidates.push(atUse);
-        if (graceMs > 0 && (!atUse || atUse.status !== 'approved')) {
+        if (graceMs > 0 && atUse?.status !== 'approved') {
           for (const v of this.#versions.get(id) ?? []) {
             if (v.updatedAtMs > use.timeMs && v.updatedAtMs <= use.timeMs + graceMs && v.status === 'approved') candidates.push(v);
           }

@@ -28,6 +28,7 @@ describe('config', () => {
   });
 
   it('reads secrets from the environment and refuses unset ones', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config file's own ${NAME} syntax, not a template
     const input = { store: { url: 'https://ch.example.com:8443', password: '${CH_PASSWORD}' } };
     const c = parseConfig(expandEnv(input, null, '', { CH_PASSWORD: 's3cret' }), null);
     expect(c.store).toMatchObject({ kind: 'clickhouse', password: 's3cret', database: 'glasswatch' });

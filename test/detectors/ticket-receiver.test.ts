@@ -109,3 +109,59 @@ describe('tickets HTTP endpoint', () => {
     expect((await post('/tickets', JSON.stringify(ticket), { 'x-hub-signature': sig })).status).toBe(401);
   });
 });
+
+describe('tickets endpoint of the live detector', () => {
+  it('maps Jira payloads with the site-specific custom fields from the config', async () => {
+    const { startDetectorService } = await import('../../detectors/service.js');
+    const { MemoryBus } = await import('../../core/bus/memory.js');
+    const { parseConfig } = await import('../../core/config.js');
+    const config = parseConfig(
+      {
+        identities: [{ id: 'aws-root', source: 'cloudtrail', match: { 'userIdentity.type': 'Root' } }],
+        tickets: {
+          http: { listen: '127.0.0.1:0', secret: SECRET },
+          jira: {
+            approvers: 'issue.fields.customfield_10050[].emailAddress',
+            identities: 'issue.fields.customfield_10051[].value',
+            status: { map: { 'Access granted': 'approved' } },
+          },
+        },
+      },
+      'live.yml',
+    );
+    const bus = new MemoryBus();
+    const service = await startDetectorService({ config, bus, store: null, log: createLogger({ level: 'silent' }) });
+    try {
+      const body = JSON.stringify({
+        issue: {
+          key: 'OPS-9',
+          fields: {
+            status: { name: 'Access granted' },
+            reporter: { emailAddress: 'alice@example.com' },
+            customfield_10050: [{ emailAddress: 'bob@example.com' }],
+            customfield_10051: [{ value: 'aws-root' }],
+            customfield_not_before: '2026-11-20T09:00:00.000+0000',
+            customfield_not_after: '2026-11-20T10:00:00.000+0000',
+            updated: '2026-11-20T08:00:00.000+0000',
+          },
+        },
+      });
+      const res = await fetch(`${service.ticketsUrl}/tickets/jira`, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', ...signedHeaders(SECRET, body) },
+      });
+      expect(res.status).toBe(202);
+      expect(service.build.ledger.latest('OPS-9')).toMatchObject({
+        status: 'approved',
+        approvers: ['bob@example.com'],
+        identities: ['aws-root'],
+      });
+      // ... and published to the tickets topic for the other detectors
+      expect(bus.messages(config.topics.tickets).map((m) => m.key)).toEqual(['OPS-9@2026-11-20T08:00:00.000Z']);
+    } finally {
+      await service.stop();
+      await bus.close();
+    }
+  });
+});

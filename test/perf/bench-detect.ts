@@ -102,7 +102,7 @@ async function main() {
       },
     };
     const r = normalizeDocument(raw, { file: 'bench', line: null, index: null })[0];
-    if (!r || r.kind !== 'event') throw new Error('bench event did not normalize');
+    if (r?.kind !== 'event') throw new Error('bench event did not normalize');
     return r.event;
   };
 

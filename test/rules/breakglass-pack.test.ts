@@ -45,8 +45,8 @@ describe('break-glass rule pack', () => {
         if (!isSource(source)) throw new Error(`fixture event of no known source in ${file}`);
         return engine.match(source, raw).map((m) => m.id);
       };
-      fixture.positive.forEach((raw, i) => expect(hits(raw), `positive[${i}]`).toContain(fixture.rule));
-      fixture.negative.forEach((raw, i) => expect(hits(raw), `negative[${i}]`).not.toContain(fixture.rule));
+      for (const [i, raw] of fixture.positive.entries()) expect(hits(raw), `positive[${i}]`).toContain(fixture.rule);
+      for (const [i, raw] of fixture.negative.entries()) expect(hits(raw), `negative[${i}]`).not.toContain(fixture.rule);
     });
   }
 });

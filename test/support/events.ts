@@ -8,7 +8,7 @@ const nextId = (p: string) => `${p}-${String(++n).padStart(6, '0')}`;
 export function normalize(raw: Record<string, unknown>, cluster?: string): AuditEvent {
   const results = normalizeDocument(raw, { file: 'test', line: null, index: null }, cluster ? { cluster } : {});
   const r = results[0];
-  if (!r || r.kind !== 'event') throw new Error(`fixture did not normalize: ${JSON.stringify(r)}`);
+  if (r?.kind !== 'event') throw new Error(`fixture did not normalize: ${JSON.stringify(r)}`);
   return r.event;
 }
 
