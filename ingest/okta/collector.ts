@@ -169,6 +169,20 @@ async function pollSystemLog(
     }
     if (page === null) break;
 
+    if (page.status === 400) {
+      // A malformed query (E0000001 since older than 180 days, a bad filter) will never succeed: stop
+      // with the reason instead of retrying it forever.
+      metrics.recordError('okta', 'receiving');
+      throw new GlasswatchError(
+        'BG_INGEST_OKTA_BAD_REQUEST',
+        `Okta refused the System Log query (HTTP 400): ${String(page.error ?? 'bad request')}`,
+        {
+          stage: 'config',
+          context: { status: 400 },
+          hint: 'check collectors.okta.since / sinceMinutes (Okta keeps at most 180 days) and remove a stale checkpoint file if the org changed',
+        },
+      );
+    }
     if (page.status !== 200) {
       metrics.recordError('okta', 'receiving');
       let wait: number;

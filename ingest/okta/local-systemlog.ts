@@ -16,6 +16,8 @@ export interface LocalSystemLogOptions {
   rateLimit?: number;
   /** @default 60000 */
   windowMs?: number;
+  /** Refuse a `since` older than this many days with 400 E0000001, as Okta does past 180. @default no check */
+  maxSinceAgeDays?: number;
 }
 
 export interface InjectedFailure {
@@ -46,7 +48,7 @@ export class LocalSystemLog {
   #server: RunningServer | null = null;
 
   constructor(options: LocalSystemLogOptions) {
-    this.#o = { rateLimit: 1000, windowMs: 60_000, ...options };
+    this.#o = { rateLimit: 1000, windowMs: 60_000, maxSinceAgeDays: Number.POSITIVE_INFINITY, ...options };
   }
 
   get url(): string {
@@ -144,6 +146,15 @@ export class LocalSystemLog {
     if (after !== null) start = Number(Buffer.from(after, 'base64url').toString('utf8').replace(/^c/, ''));
     else if (since !== null) {
       const t = Date.parse(since);
+      if (this.#o.maxSinceAgeDays !== undefined && t < now - this.#o.maxSinceAgeDays * 86_400_000) {
+        log(400);
+        sendJson(res, 400, {
+          errorCode: 'E0000001',
+          errorSummary: 'Api validation failed: since',
+          errorCauses: [{ errorSummary: `since: must be within the last ${this.#o.maxSinceAgeDays} days` }],
+        });
+        return;
+      }
       start = this.events.findIndex((e) => Date.parse(String(e.published)) >= t);
       if (start === -1) start = this.events.length;
     }
