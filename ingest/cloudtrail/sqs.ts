@@ -10,7 +10,13 @@
  */
 
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { errorMessage } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/log.js';
 import type { CollectorMetrics } from '../collector/metrics.js';
@@ -76,17 +82,29 @@ export class SqsConsumer {
     const messages = out.Messages ?? [];
     const summary: ReceiveSummary = { messages: messages.length, deleted: 0, failed: 0, poison: 0, objects: 0, events: 0 };
     const done: Message[] = [];
-    for (const message of messages) {
-      // A stop lets the message in hand finish; the rest become visible again after the timeout.
-      if (signal?.aborted) break;
-      try {
-        if (await this.#process(message, summary, signal)) summary.poison++;
-        done.push(message);
-      } catch (err) {
-        summary.failed++;
-        o.metrics?.recordError(this.collector, 'receiving');
-        this.#log.warn('cloudtrail sqs: message left for redelivery', { messageId: message.MessageId, error: errorMessage(err) });
+    // Messages still in hand keep their visibility extended, so a slow object (a large file, a
+    // Kafka hiccup) is not handed to another consumer while this one is still publishing it.
+    const inHand = new Set(messages);
+    const heartbeat =
+      visibility === null || messages.length === 0
+        ? null
+        : setInterval(() => void this.#extend([...inHand], visibility), (visibility * 1000) / 2);
+    try {
+      for (const message of messages) {
+        // A stop lets the message in hand finish; the rest become visible again after the timeout.
+        if (signal?.aborted) break;
+        try {
+          if (await this.#process(message, summary, signal)) summary.poison++;
+          done.push(message);
+        } catch (err) {
+          inHand.delete(message); // let it come back after the timeout
+          summary.failed++;
+          o.metrics?.recordError(this.collector, 'receiving');
+          this.#log.warn('cloudtrail sqs: message left for redelivery', { messageId: message.MessageId, error: errorMessage(err) });
+        }
       }
+    } finally {
+      if (heartbeat) clearInterval(heartbeat);
     }
     summary.deleted = await this.#delete(done);
     if (summary.messages > 0) this.#log.debug('cloudtrail sqs receive', { ...summary });
@@ -114,6 +132,21 @@ export class SqsConsumer {
       summary.events += unit.events;
     }
     return false;
+  }
+
+  /** Extends the visibility of the messages in hand; a failure only risks a redelivery (at least once). */
+  async #extend(messages: Message[], seconds: number): Promise<void> {
+    if (messages.length === 0) return;
+    try {
+      await this.#o.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: this.#o.queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '', VisibilityTimeout: seconds })),
+        }),
+      );
+    } catch (err) {
+      this.#log.warn('cloudtrail sqs: visibility extension failed; the message may be redelivered', { error: errorMessage(err) });
+    }
   }
 
   /** Deletes acknowledged messages; a failed delete only means a redelivery (at least once). */

@@ -352,6 +352,48 @@ describe('CloudTrail collector (Kafka + moto)', () => {
     expect(await topicSize(t.events)).toBe(11);
   });
 
+  it('SQS: a message whose objects take longer than the visibility timeout stays invisible until it is done', async () => {
+    const bucket = 'ct-sqs-slow';
+    await createBucket(s3, bucket);
+    const queueUrl = await createQueue(sqs, 'ct-notify-slow');
+    const file = await putLogFile(s3, bucket, 's1', 7, { account: '111122223333', region: 'us-east-1', time: '2025-11-20T12:00:00Z' });
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify({ Type: 'Notification', Message: JSON.stringify({ s3Bucket: bucket, s3ObjectKey: [file.key] }) }),
+      }),
+    );
+    const t = newTopics();
+    const real = newBus();
+    // A publish that takes 3.5 s, against a 2 s visibility timeout.
+    const slow: Bus = {
+      ...real,
+      kind: 'kafka',
+      publish: async (topic, msgs) => {
+        await new Promise((r) => setTimeout(r, 3500));
+        return real.publish(topic, msgs);
+      },
+      subscribe: (o) => real.subscribe(o),
+      close: () => real.close(),
+    };
+    const consumer = new SqsConsumer({
+      sqs,
+      s3,
+      queueUrl,
+      waitTimeSeconds: 1,
+      visibilityTimeoutSeconds: 2,
+      logger: quiet,
+      publisher: new EventPublisher({ bus: slow, collector: 'cloudtrail', topics: t }),
+    });
+    const processing = consumer.receiveOnce();
+    // Past the original timeout, another consumer still sees nothing.
+    await new Promise((r) => setTimeout(r, 2600));
+    expect((await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 0 }))).Messages ?? []).toHaveLength(0);
+    expect(await processing).toMatchObject({ messages: 1, deleted: 1, events: 7 });
+    expect(await queueDepth(sqs, queueUrl)).toEqual({ visible: 0, inFlight: 0 });
+    expect(await topicSize(t.events)).toBe(7);
+  });
+
   describe('EventBridge endpoint', () => {
     const apiKey = 'eb-key-6f1d2c9a8b7e';
     const envelope = (id: string, detailType: string, detail: Record<string, unknown>) => ({
