@@ -13,6 +13,7 @@ import { AlertDispatcher, MemoryDeliveryLedger, StoreDeliveryLedger } from './al
 import { type AlertOutput, EmailOutput, JsonLinesAlertOutput, KafkaAlertOutput, WebhookOutput } from './alerts/outputs.js';
 import { BreakGlassDetector } from './detector.js';
 import { IdentityRegistry } from './identities.js';
+import { openSessionsFromStore } from './restore.js';
 import { AwsRevoker } from './revoke/aws.js';
 import { MemoryRevocationLedger, RevocationDispatcher, type RevocationPolicy, StoreRevocationLedger } from './revoke/dispatcher.js';
 import { K8sRevoker } from './revoke/k8s.js';
@@ -109,6 +110,11 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
     },
     o.onAlert ? { onAlert: o.onAlert } : {},
   );
+  if (o.clock === 'live' && store) {
+    const open = await openSessionsFromStore(store, d.number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 }));
+    detector.sessions.restore(open);
+    if (open.length) log.info('continuing open break-glass sessions', { count: open.length });
+  }
   return { detector, ledger, registry, rulesLoaded: loaded.rules.length, rulesRejected };
 }
 

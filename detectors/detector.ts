@@ -339,5 +339,6 @@ export function sessionRow(s: BreakGlassSession): Record<string, unknown> {
     org: s.org ?? '',
     cluster: s.cluster ?? '',
     detected_at: s.detectedAtMs === null ? null : new Date(s.detectedAtMs).toISOString(),
+    keys: s.keys,
   };
 }

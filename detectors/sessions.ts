@@ -117,6 +117,19 @@ export class SessionTracker {
     return { session: created, created: true };
   }
 
+  /** Takes back sessions that were open when a live detector stopped (read from the store). */
+  restore(sessions: BreakGlassSession[]): void {
+    for (const s of sessions) {
+      let list = this.#open.get(s.identity);
+      if (!list) {
+        list = [];
+        this.#open.set(s.identity, list);
+      }
+      list.push(s);
+      for (const k of s.keys) this.#byKey.set(k, s);
+    }
+  }
+
   /** Forgets sessions idle past the gap: bounded state whatever the stream length. */
   #expire(identity: string, nowMs: number): void {
     const list = this.#open.get(identity);

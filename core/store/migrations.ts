@@ -192,6 +192,11 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         ORDER BY delivery_id`,
       ],
     },
+    {
+      version: 3,
+      name: 'session keys, so a restarted live detector continues open sessions',
+      statements: ['ALTER TABLE sessions ADD COLUMN IF NOT EXISTS keys Array(String) DEFAULT []'],
+    },
   ];
 }
 

@@ -254,3 +254,43 @@ describe('revocation from the detector', () => {
     }
   });
 });
+
+describe('live restart', () => {
+  it('a restarted live detector continues the open session instead of alerting on it again', async () => {
+    const { openStore, migrate } = await import('../../core/store/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'gw-restart-'));
+    const store = openStore({ kind: 'chdb', path: join(dir, 'store') });
+    try {
+      await migrate(store);
+      const config = parseConfig({ identities: IDENTITIES }, 'test.yml');
+      const now = Date.now();
+      const at = (s: number) => new Date(now - s * 1000).toISOString();
+      const ip = { sourceIPAddress: '203.0.113.9' };
+      const alerts: Alert[] = [];
+      const first = await buildDetector({ config, store, log: silentLogger, clock: 'live', onAlert: (a) => alerts.push(a) });
+      await first.detector.handle([
+        cloudtrail(at(120), 'ListUsers', root('AKIAR1'), ip),
+        cloudtrail(at(110), 'ListRoles', root('AKIAR1'), ip),
+      ]);
+      await first.detector.flush();
+      expect(alerts.filter((a) => a.type === 'breakglass.unauthorized')).toHaveLength(1);
+
+      // "restart": a new detector over the same store
+      const second = await buildDetector({ config, store, log: silentLogger, clock: 'live', onAlert: (a) => alerts.push(a) });
+      expect(second.detector.sessions.openCount).toBe(1);
+      await second.detector.handle([cloudtrail(at(60), 'CreateUser', root('AKIAR1'), ip)]);
+      await second.detector.flush();
+      expect(alerts.filter((a) => a.type === 'breakglass.unauthorized')).toHaveLength(1);
+      const rows = await (
+        await store.client.query({
+          query: 'SELECT session_id, events FROM sessions ORDER BY version DESC LIMIT 1 BY session_id',
+          format: 'JSONEachRow',
+        })
+      ).json<{ session_id: string; events: number }>();
+      expect(rows).toHaveLength(1);
+      expect(Number(rows[0]!.events)).toBe(3);
+    } finally {
+      await store.close();
+    }
+  });
+});
