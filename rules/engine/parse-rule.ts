@@ -193,4 +193,3 @@ function parseCorrelationCondition(v: unknown, type: CorrelationType, ruleCount:
   if (VALUE_TYPES.has(type) && fields.length === 0) fail(C.correlation, `'condition.field' is mandatory for ${type}`, `${path}.field`);
   return { condition, fields, percentile };
 }
-
