@@ -7,7 +7,6 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, truncate
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KafkaBus } from '../../core/bus/kafka.js';
 import type { Bus, BusMessage } from '../../core/bus/types.js';
 import { Fields } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
@@ -16,7 +15,8 @@ import { createLogger } from '../../core/log.js';
 import { FileCheckpointStore } from '../../ingest/collector/checkpoint.js';
 import { type K8sCollectorConfig, parseK8sFields, runK8sCollector } from '../../ingest/k8s/collector.js';
 import type { TailCheckpoint } from '../../ingest/k8s/tailer.js';
-import { assertKafkaReachable, deleteTopics, kafkaTestOptions, uniqueName, waitFor } from '../bus/helpers.js';
+import { assertKafkaReachable } from '../bus/helpers.js';
+import { kafkaHarness } from '../support/kafka-harness.js';
 
 const TOKEN = 'k8s-audit-token-DO-NOT-LOG-0987654321';
 const COMMON = { checkpointDir: '.unused', alertsTopic: 'alerts', silenceSeconds: 3600, metrics: null };
@@ -88,38 +88,9 @@ function makeCerts(dir: string): void {
 }
 
 describe('Kubernetes audit collectors on Kafka', () => {
-  const topicsToDelete: string[] = [];
-  const buses: KafkaBus[] = [];
-  const stops: (() => Promise<unknown>)[] = [];
+  const { open, newTopics, consume, exactly, stops, cleanup } = kafkaHarness('k8s');
   let dir = '';
   const pem = (name: string) => readFileSync(join(dir, name));
-
-  const open = () => {
-    const bus = new KafkaBus(kafkaTestOptions({ numPartitions: 3 }));
-    buses.push(bus);
-    return bus;
-  };
-  const newTopics = () => {
-    const t = { events: uniqueName('k8s-events'), deadLetters: uniqueName('k8s-dlq') };
-    topicsToDelete.push(t.events, t.deadLetters);
-    return t;
-  };
-  const consume = async (bus: KafkaBus, topic: string): Promise<BusMessage[]> => {
-    const got: BusMessage[] = [];
-    const sub = await bus.subscribe({
-      topics: [topic],
-      groupId: uniqueName('k8s-reader'),
-      fromBeginning: true,
-      handler: async (m) => void got.push(m),
-    });
-    stops.push(() => sub.stop());
-    return got;
-  };
-  const exactly = async (got: unknown[], n: number, what: string) => {
-    await waitFor(() => got.length >= n, `${n} ${what}`, 60_000);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(got.length).toBe(n);
-  };
   const receiverConfig = (receiver: Record<string, unknown>): K8sCollectorConfig =>
     parseK8sFields(
       Fields.of('test.yaml', 'collectors.k8s', {
@@ -150,9 +121,7 @@ describe('Kubernetes audit collectors on Kafka', () => {
     makeCerts(dir);
   });
   afterAll(async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
-    await Promise.allSettled(buses.map((b) => b.close()));
-    await deleteTopics(topicsToDelete);
+    await cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -5,8 +5,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KafkaBus } from '../../core/bus/kafka.js';
-import type { BusMessage } from '../../core/bus/types.js';
 import { Fields } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
 import { request } from '../../core/http.js';
@@ -15,7 +13,8 @@ import { type CheckpointStore, FileCheckpointStore } from '../../ingest/collecto
 import { type OktaCheckpoint, type OktaCollectorConfig, runOktaCollector } from '../../ingest/okta/collector.js';
 import { LocalSystemLog, syntheticOktaEvent } from '../../ingest/okta/local-systemlog.js';
 import { parseOktaFields } from '../../ingest/okta/options.js';
-import { assertKafkaReachable, deleteTopics, kafkaTestOptions, uniqueName, waitFor } from '../bus/helpers.js';
+import { assertKafkaReachable, waitFor } from '../bus/helpers.js';
+import { kafkaHarness } from '../support/kafka-harness.js';
 
 const TOKEN = 'okta-api-token-DO-NOT-LOG-1234567890';
 const HOOK_SECRET = 'hook-secret-DO-NOT-LOG-abcdef';
@@ -40,43 +39,12 @@ function config(orgUrl: string, dir: string, extra: Record<string, unknown> = {}
 }
 
 describe('Okta collectors on Kafka', () => {
-  const topicsToDelete: string[] = [];
-  const buses: KafkaBus[] = [];
-  const stops: (() => Promise<unknown>)[] = [];
+  const { open, newTopics, consume, exactly, stops, cleanup } = kafkaHarness('okta');
   let dir: string;
-
-  const open = () => {
-    const bus = new KafkaBus(kafkaTestOptions({ numPartitions: 3 }));
-    buses.push(bus);
-    return bus;
-  };
-  const newTopics = () => {
-    const t = { events: uniqueName('okta-events'), deadLetters: uniqueName('okta-dlq') };
-    topicsToDelete.push(t.events, t.deadLetters);
-    return t;
-  };
-  /** Everything on `topic`, in arrival (partition) order. */
-  const consume = async (bus: KafkaBus, topic: string): Promise<BusMessage[]> => {
-    const got: BusMessage[] = [];
-    const sub = await bus.subscribe({
-      topics: [topic],
-      groupId: uniqueName('okta-reader'),
-      fromBeginning: true,
-      handler: async (m) => void got.push(m),
-    });
-    stops.push(() => sub.stop());
-    return got;
-  };
   const server = async (options: { rateLimit?: number; windowMs?: number } = {}) => {
     const s = await new LocalSystemLog({ authorization: `SSWS ${TOKEN}`, ...options }).start();
     stops.push(() => s.close());
     return s;
-  };
-  /** Exactly `n` messages, and still `n` a moment later (a duplicate would arrive within it). */
-  const exactly = async (got: unknown[], n: number, what: string) => {
-    await waitFor(() => got.length >= n, `${n} ${what}`, 60_000);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(got.length).toBe(n);
   };
 
   beforeAll(async () => {
@@ -84,9 +52,7 @@ describe('Okta collectors on Kafka', () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-okta-'));
   });
   afterAll(async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
-    await Promise.allSettled(buses.map((b) => b.close()));
-    await deleteTopics(topicsToDelete);
+    await cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
