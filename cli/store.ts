@@ -36,6 +36,7 @@ export async function storeCommand(argv: string[]): Promise<number> {
       })
     ).json<{ table: string; rows: string }>();
     say(`${store.describe}: schema version ${result.current}`);
+    say('  stored rows per table (a re-inserted duplicate counts until ClickHouse merges it away; readers see one)');
     for (const r of rows) say(`  ${r.table.padEnd(20)} ${Number(r.rows).toLocaleString('en-US')} rows`);
     return 0;
   } catch (err) {
