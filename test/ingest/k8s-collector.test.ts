@@ -16,32 +16,14 @@ import { FileCheckpointStore } from '../../ingest/collector/checkpoint.js';
 import { type K8sCollectorConfig, parseK8sFields, runK8sCollector } from '../../ingest/k8s/collector.js';
 import type { TailCheckpoint } from '../../ingest/k8s/tailer.js';
 import { assertKafkaReachable } from '../bus/helpers.js';
+import { syntheticAuditEvent } from '../support/k8s-events.js';
 import { kafkaHarness } from '../support/kafka-harness.js';
 
 const TOKEN = 'k8s-audit-token-DO-NOT-LOG-0987654321';
 const COMMON = { checkpointDir: '.unused', alertsTopic: 'alerts', silenceSeconds: 3600, metrics: null };
 const silent = createLogger({ level: 'silent' });
 
-function auditEvent(n: number): Record<string, unknown> {
-  const t = new Date(Date.parse('2025-06-01T00:00:00Z') + n).toISOString();
-  return {
-    kind: 'Event',
-    apiVersion: 'audit.k8s.io/v1',
-    level: 'Metadata',
-    auditID: `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`,
-    stage: 'ResponseComplete',
-    requestURI: '/api/v1/namespaces/default/secrets',
-    verb: n % 5 === 0 ? 'get' : 'list',
-    user: { username: `user${n % 10}`, groups: ['system:authenticated'] },
-    sourceIPs: ['10.0.0.1'],
-    userAgent: 'kubectl/v1.31',
-    objectRef: { resource: 'secrets', namespace: 'default', apiVersion: 'v1' },
-    responseStatus: { metadata: {}, code: 200 },
-    requestReceivedTimestamp: t,
-    stageTimestamp: t,
-    annotations: { 'glasswatch.test/seq': String(n) },
-  };
-}
+const auditEvent = (n: number) => syntheticAuditEvent(n);
 const eventList = (from: number, count: number) =>
   JSON.stringify({
     kind: 'EventList',

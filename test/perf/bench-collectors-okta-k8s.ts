@@ -25,6 +25,7 @@ import { FileCheckpointStore } from '../../ingest/collector/checkpoint.js';
 import { parseK8sFields, runK8sCollector } from '../../ingest/k8s/collector.js';
 import { type OktaCheckpoint, parseOktaFields, runOktaCollector } from '../../ingest/okta/collector.js';
 import { LocalSystemLog, syntheticOktaEvent } from '../../ingest/okta/local-systemlog.js';
+import { syntheticAuditEvent } from '../support/k8s-events.js';
 
 const OKTA_EVENTS = Number(process.env.BENCH_OKTA_EVENTS ?? 50_000);
 const K8S_LISTS = Number(process.env.BENCH_K8S_LISTS ?? 50);
@@ -45,25 +46,7 @@ function broker(): { brokers: string; stop: () => void } {
   };
 }
 
-function auditEvent(n: number): Record<string, unknown> {
-  const t = new Date(Date.parse('2025-06-01T00:00:00Z') + n).toISOString();
-  return {
-    kind: 'Event',
-    apiVersion: 'audit.k8s.io/v1',
-    level: 'Metadata',
-    auditID: `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`,
-    stage: 'ResponseComplete',
-    requestURI: '/api/v1/namespaces/default/pods',
-    verb: 'list',
-    user: { username: `user${n % 100}`, groups: ['system:authenticated'] },
-    sourceIPs: ['10.0.0.1'],
-    userAgent: 'kubectl/v1.31',
-    objectRef: { resource: 'pods', namespace: 'default', apiVersion: 'v1' },
-    responseStatus: { metadata: {}, code: 200 },
-    requestReceivedTimestamp: t,
-    stageTimestamp: t,
-  };
-}
+const auditEvent = (n: number) => syntheticAuditEvent(n, { users: 100, resource: 'pods' });
 
 async function benchOkta(bus: KafkaBus, dir: string, suffix: string): Promise<void> {
   const api = await new LocalSystemLog({ authorization: 'SSWS bench', rateLimit: 1_000_000 }).start();
