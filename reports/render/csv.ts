@@ -2,14 +2,28 @@ import { REPORTS, rowsOf } from '../registry.js';
 import type { AnyReport } from '../types.js';
 import { cellText, pick } from './cells.js';
 
-const NEEDS_QUOTES = /[",\r\n]/;
+/** `;` too: spreadsheets in locales whose list separator is `;` would split a joined list into cells. */
+const NEEDS_QUOTES = /[",;\r\n]/;
 /** Spreadsheets run cells that start like a formula; principal names and details come from audited systems. */
 const FORMULA_START = /^[=+\-@\t\r]/;
 
-/** One RFC 4180 field: quoted when it holds a comma, quote, CR or LF, with quotes doubled. */
+const guard = (text: string): string => (FORMULA_START.test(text) ? `'${text}` : text);
+
+/**
+ * The text of one cell, formula-guarded. The guard applies to the final text of every cell
+ * (lists, JSON, anything not a number or boolean we computed ourselves) and to each element
+ * of a joined list, so no element is a formula once the list is split again.
+ */
+function safeCellText(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return cellText(value);
+  if (Array.isArray(value) && value.every((x) => typeof x !== 'object' || x === null))
+    return guard(value.map((x) => guard(cellText(x))).join(';'));
+  return guard(cellText(value));
+}
+
+/** One RFC 4180 field: quoted when it holds a comma, quote, semicolon, CR or LF, with quotes doubled. */
 export function csvField(value: unknown): string {
-  let text = cellText(value);
-  if (typeof value === 'string' && FORMULA_START.test(text)) text = `'${text}`;
+  const text = safeCellText(value);
   return NEEDS_QUOTES.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
