@@ -66,6 +66,15 @@ export class WebhookOutput implements AlertOutput {
   }
 }
 
+/**
+ * Slack's three control characters, escaped as Slack documents: names and summaries come from
+ * audited systems, and `<!channel>`, `<@U123>` or `<https://evil|click>` in a principal name
+ * must reach the channel as text, not as a mention or a disguised link.
+ */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 export function slackBody(alert: Alert): Record<string, unknown> {
   const icon =
     alert.type === 'breakglass.unauthorized'
@@ -73,6 +82,7 @@ export function slackBody(alert: Alert): Record<string, unknown> {
       : alert.type === 'breakglass.attempt'
         ? ':warning:'
         : ':information_source:';
+  const e = slackEscape;
   const fields = [
     ['Identity', alert.identity],
     ['Principal', alert.principal],
@@ -84,13 +94,18 @@ export function slackBody(alert: Alert): Record<string, unknown> {
     ['Event time', alert.time],
   ].filter(([, v]) => v);
   return {
-    text: `${icon} [${alert.severity.toUpperCase()}] ${alert.type}: ${alert.summary}`,
+    text: `${icon} [${e(alert.severity.toUpperCase())}] ${e(alert.type)}: ${e(alert.summary)}`,
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `${icon} *${alert.type}* — ${alert.summary}` } },
-      { type: 'section', fields: fields.map(([k, v]) => ({ type: 'mrkdwn', text: `*${k}*\n${v}` })) },
+      { type: 'section', text: { type: 'mrkdwn', text: `${icon} *${e(alert.type)}* — ${e(alert.summary)}` } },
+      { type: 'section', fields: fields.map(([k, v]) => ({ type: 'mrkdwn', text: `*${k}*\n${e(String(v))}` })) },
       {
         type: 'context',
-        elements: [{ type: 'mrkdwn', text: `alert ${alert.id} · session ${alert.sessionId ?? '-'} · events ${alert.eventIds.join(', ')}` }],
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: e(`alert ${alert.id} · session ${alert.sessionId ?? '-'} · events ${alert.eventIds.join(', ')}`),
+          },
+        ],
       },
     ],
   };
