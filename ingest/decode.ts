@@ -1,13 +1,23 @@
 /**
  * Bytes → text → JSON values. Content decides, not the file name: gzip by its magic bytes, BOMs
  * stripped, then either one JSON document or JSON lines. Nothing here throws on bad input; problems
- * come back as values for the caller to dead-letter.
+ * come back as values for the caller to dead-letter (`gunzipBounded` alone rejects, with a coded error).
+ *
+ * Untrusted gzip is inflated by streaming (`inflateBounded`), never `gunzipSync`: zlib works off the
+ * main thread in 64 KiB steps, so the event loop keeps turning, and it stops as soon as the output
+ * passes its budget: a 611 KB bomb costs at most the budget, not the 600 MB it expands to.
  */
-import { constants, gunzipSync } from 'node:zlib';
+import { constants, createGunzip, gunzipSync } from 'node:zlib';
+import { GlasswatchError } from '../core/errors.js';
+
+/** Output budget for one S3 object or replayed file: far above CloudTrail's tens of MiB, far below V8's 512 MiB string limit. */
+export const DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES = 256 * 1024 * 1024;
+/** Output budget for one HTTP request body: receivers already cap compressed bodies at 10–16 MiB. */
+export const DEFAULT_MAX_BODY_DECOMPRESSED_BYTES = 64 * 1024 * 1024;
 
 export interface DecodedText {
   text: string;
-  /** Set when the bytes could not be decoded completely (truncated or corrupt gzip). */
+  /** Set when the bytes could not be decoded completely (truncated or corrupt gzip, over the budget). */
   problem: string | null;
   /** Bytes before `text` starts (a BOM), so text positions can be reported as byte offsets. */
   prefixBytes: number;
@@ -18,14 +28,96 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-function gunzip(bytes: Buffer): { data: Buffer; problem: string | null } {
+export interface Inflated {
+  /** What inflated before the end, the error or the budget stopped it. */
+  data: Buffer;
+  /** Why `data` is not the whole content; null when it is. */
+  problem: string | null;
+  /** The output passed `maxBytes` (`data` is then empty). */
+  tooLarge: boolean;
+}
+
+function tooLargeProblem(what: string, maxBytes: number): string {
+  return `${what} inflates beyond ${maxBytes} bytes (maxDecompressedBytes)`;
+}
+
+/**
+ * Streaming gunzip that never rejects: a truncated upload keeps the lines that inflated (the caller
+ * dead-letters the rest with `problem`); past `maxBytes` it stops at once and keeps nothing.
+ */
+export function inflateBounded(input: Buffer, maxBytes: number, what = 'gzip input'): Promise<Inflated> {
+  return new Promise((resolve) => {
+    const gunzip = createGunzip({ chunkSize: 64 * 1024 });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (result: Inflated) => {
+      if (settled) return;
+      settled = true;
+      resolve(result);
+    };
+    gunzip.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        chunks.length = 0;
+        finish({ data: Buffer.alloc(0), problem: tooLargeProblem(what, maxBytes), tooLarge: true });
+        gunzip.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    gunzip.on('error', (err) => {
+      const data = Buffer.concat(chunks, size);
+      const decoded = data.length > 0 ? `${data.length} bytes decoded before the end` : 'nothing decoded';
+      finish({ data, problem: `gzip: ${err.message} after ${input.length} compressed bytes (${decoded})`, tooLarge: false });
+    });
+    gunzip.on('end', () => finish({ data: Buffer.concat(chunks, size), problem: null, tooLarge: false }));
+    gunzip.end(input);
+  });
+}
+
+/**
+ * Inflates untrusted gzip within `maxBytes` of output, without blocking the event loop. Rejects with
+ * `INPUT_TOO_LARGE` past the budget and `INPUT_CORRUPT` on a corrupt or truncated stream; neither is
+ * retriable (the same bytes fail the same way), so callers dead-letter the unit and move on.
+ */
+export async function gunzipBounded(input: Buffer, options: { maxBytes: number; what: string }): Promise<Buffer> {
+  const { maxBytes, what } = options;
+  const result = await inflateBounded(input, maxBytes, what);
+  if (result.tooLarge) {
+    throw new GlasswatchError('INPUT_TOO_LARGE', tooLargeProblem(what, maxBytes), {
+      stage: 'receiving',
+      retriable: false,
+      context: { what, maxBytes },
+    });
+  }
+  if (result.problem !== null) {
+    throw new GlasswatchError('INPUT_CORRUPT', `${what}: ${result.problem}`, {
+      stage: 'receiving',
+      retriable: false,
+      context: { what, compressedBytes: input.length },
+    });
+  }
+  return result.data;
+}
+
+/**
+ * Synchronous fallback for callers that still hand gzip to `normalizeBuffer` directly: bounded in
+ * memory by `maxOutputLength`, but it holds the event loop while it inflates. Collectors and replay
+ * inflate with `inflateBounded` first.
+ */
+function gunzipSyncBounded(bytes: Buffer, maxBytes: number): { data: Buffer; problem: string | null } {
   try {
-    return { data: gunzipSync(bytes), problem: null };
+    return { data: gunzipSync(bytes, { maxOutputLength: maxBytes }), problem: null };
   } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      return { data: Buffer.alloc(0), problem: tooLargeProblem('gzip input', maxBytes) };
+    }
     const message = (err as Error).message;
     try {
       // A truncated upload still holds whole JSON lines: keep what inflates, report the rest.
-      const data = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH });
+      const data = gunzipSync(bytes, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: maxBytes });
       return { data, problem: `gzip: ${message} after ${bytes.length} compressed bytes (${data.length} bytes decoded before the end)` };
     } catch {
       return { data: Buffer.alloc(0), problem: `gzip: ${message} (${bytes.length} compressed bytes, nothing decoded)` };
@@ -33,11 +125,11 @@ function gunzip(bytes: Buffer): { data: Buffer; problem: string | null } {
   }
 }
 
-export function decodeBytes(bytes: Buffer): DecodedText {
+export function decodeBytes(bytes: Buffer, maxDecompressedBytes = DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES): DecodedText {
   let data = bytes;
   let problem: string | null = null;
   const gzip = isGzip(bytes);
-  if (gzip) ({ data, problem } = gunzip(bytes));
+  if (gzip) ({ data, problem } = gunzipSyncBounded(bytes, maxDecompressedBytes));
   if (data.length >= 2 && data[0] === 0xff && data[1] === 0xfe) {
     return { text: data.toString('utf16le', 2), problem, prefixBytes: 2, gzip };
   }

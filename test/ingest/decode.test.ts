@@ -1,6 +1,13 @@
-import { gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { createGzip, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { jsonErrorOffset } from '../../ingest/decode.js';
+import { GlasswatchError } from '../../core/errors.js';
+import {
+  DEFAULT_MAX_BODY_DECOMPRESSED_BYTES,
+  DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES,
+  gunzipBounded,
+  jsonErrorOffset,
+} from '../../ingest/decode.js';
 import { normalizeDocument, reasonWithoutLocation, toIsoMillis } from '../../ingest/index.js';
 import { deads, events, fixture, run, skips } from './helpers.js';
 
@@ -128,5 +135,61 @@ describe('toIsoMillis', () => {
     '2024-01-01T24:00:00Z',
   ])('rejects %s', (input) => {
     expect(toIsoMillis(input)).toBeNull();
+  });
+});
+
+describe('gunzipBounded (streaming, with an output budget)', () => {
+  /** A gzip of `size` zero bytes, compressed in a stream so the test never holds the inflated bytes. */
+  async function zeroBomb(size: number): Promise<Buffer> {
+    const chunk = Buffer.alloc(1024 * 1024);
+    const gzip = createGzip({ level: 9 });
+    const parts: Buffer[] = [];
+    gzip.on('data', (b: Buffer) => parts.push(b));
+    const done = new Promise((resolve) => gzip.on('end', resolve));
+    for (let left = size; left > 0; left -= chunk.length) {
+      if (!gzip.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) await once(gzip, 'drain');
+    }
+    gzip.end();
+    await done;
+    return Buffer.concat(parts);
+  }
+
+  it('inflates a valid gzip within its budget', async () => {
+    const plain = fixture('cloudtrail/s3-delivery.json');
+    await expect(gunzipBounded(gzipSync(plain), { maxBytes: plain.length, what: 's3://b/k' })).resolves.toEqual(plain);
+  });
+
+  it('rejects a bomb as soon as it inflates past the budget, naming what, without blocking the event loop', async () => {
+    const bomb = await zeroBomb(64 * 1024 * 1024);
+    expect(bomb.length).toBeLessThan(128 * 1024);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const err = await gunzipBounded(bomb, { maxBytes: 8 * 1024 * 1024, what: 's3://trail/bomb.json.gz' }).catch((e: unknown) => e);
+    clearInterval(timer);
+    expect(err).toBeInstanceOf(GlasswatchError);
+    expect(err).toMatchObject({
+      code: 'INPUT_TOO_LARGE',
+      stage: 'receiving',
+      retriable: false,
+      context: { what: 's3://trail/bomb.json.gz', maxBytes: 8 * 1024 * 1024 },
+    });
+    expect((err as Error).message).toBe('s3://trail/bomb.json.gz inflates beyond 8388608 bytes (maxDecompressedBytes)');
+    expect(ticks).toBeGreaterThan(0); // timers ran while it inflated
+  });
+
+  it('rejects a corrupt or truncated gzip with a non-retriable coded error', async () => {
+    const gz = Buffer.from(gzipSync(fixture('cloudtrail/s3-delivery.json')));
+    const cut = gz.subarray(0, gz.length - 12);
+    gz[gz.length - 6] = (gz[gz.length - 6] ?? 0) ^ 0xff;
+    for (const bad of [gz, cut, Buffer.from([0x1f, 0x8b, 1, 2, 3])]) {
+      const err = await gunzipBounded(bad, { maxBytes: 1 << 20, what: 'body of request r1' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'INPUT_CORRUPT', retriable: false, stage: 'receiving', context: { what: 'body of request r1' } });
+      expect((err as Error).message).toMatch(/^body of request r1: gzip: /);
+    }
+  });
+
+  it('exports the default budgets', () => {
+    expect(DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES).toBe(256 * 1024 * 1024);
+    expect(DEFAULT_MAX_BODY_DECOMPRESSED_BYTES).toBe(64 * 1024 * 1024);
   });
 });
