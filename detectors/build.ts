@@ -43,6 +43,8 @@ export interface BuildOptions {
   ticketFiles?: string[];
   /** Extra alert output (`--alerts-out FILE`). */
   alertsOut?: string | null;
+  /** false: the configured outputs (alerts: jsonl, webhooks, email, kafka) are not called; replay without --deliver. @default true */
+  deliver?: boolean;
   onAlert?: (a: Alert) => void;
   /** Keep every session in memory for a summary (default: in replay only). */
   keepSessions?: boolean;
@@ -66,6 +68,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
     'rules',
     'ruleMatchAlerts',
     'placeholders',
+    'nearWindowMinutes',
   ]);
   const rulePaths = d.strings('rules', [breakGlassPackDir()]);
   // `expand` placeholders (`%admins%`) of the loaded rules, e.g. { admins: [alice, bob] }.
@@ -88,7 +91,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       added.map((v) => ticketRow(v, 'file')),
     );
 
-  const outputs = alertOutputs(config, o.bus ?? null, o.alertsOut ?? null);
+  const outputs = o.deliver === false ? [] : alertOutputs(config, o.bus ?? null, o.alertsOut ?? null);
   const alerts = new AlertDispatcher(outputs, store ? new StoreDeliveryLedger(store) : new MemoryDeliveryLedger(), log);
   const policies = revocationPolicies(registry, config);
   const revocations = new RevocationDispatcher(policies, store ? new StoreRevocationLedger(store) : new MemoryRevocationLedger(), log);
@@ -104,6 +107,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       log,
       clock: o.clock,
       graceSeconds: d.number('graceSeconds', 0, { min: 0, max: 86_400 }),
+      nearWindowMinutes: d.number('nearWindowMinutes', 120, { min: 0, max: 10_080 }),
       sessionIdleSeconds: d.number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 }),
       ruleMatchAlerts: d.boolean('ruleMatchAlerts', true),
       ...(o.keepSessions === undefined ? {} : { keepSessions: o.keepSessions }),

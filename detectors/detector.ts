@@ -9,7 +9,7 @@ import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
 import { type BreakGlassSession, SessionTracker } from './sessions.js';
-import type { Coverage, TicketLedger } from './tickets/ledger.js';
+import { type Coverage, DEFAULT_NEAR_WINDOW_MINUTES, type TicketLedger } from './tickets/ledger.js';
 
 export interface DetectorOptions {
   registry: IdentityRegistry;
@@ -28,6 +28,8 @@ export interface DetectorOptions {
   clock: 'replay' | 'live';
   /** How long an unauthorized verdict waits for a late approval. @default 0 */
   graceSeconds?: number;
+  /** How near an approved window must be to explain a use outside it (explanation step 3). @default 120 */
+  nearWindowMinutes?: number;
   sessionIdleSeconds?: number;
   /** Raise `rule.match` alerts for rule matches outside break-glass sessions. @default true */
   ruleMatchAlerts?: boolean;
@@ -63,6 +65,7 @@ export class BreakGlassDetector implements EventStage {
       'breakglass.activity': 0,
       'rule.match': 0,
       'pipeline.silence': 0,
+      'pipeline.poison': 0,
     },
   };
   /** Every session seen (latest state), for summaries and reports. */
@@ -70,6 +73,7 @@ export class BreakGlassDetector implements EventStage {
   readonly revocationRecords: RevocationRecord[] = [];
   readonly #dirty = new Set<BreakGlassSession>();
   readonly #graceMs: number;
+  readonly #nearWindowMs: number;
   readonly #keepSessions: boolean;
   readonly #onAlert: ((a: Alert) => void) | undefined;
 
@@ -79,6 +83,7 @@ export class BreakGlassDetector implements EventStage {
   ) {
     this.sessions = new SessionTracker(options.sessionIdleSeconds === undefined ? {} : { idleSeconds: options.sessionIdleSeconds });
     this.#graceMs = (options.graceSeconds ?? 0) * 1000;
+    this.#nearWindowMs = (options.nearWindowMinutes ?? DEFAULT_NEAR_WINDOW_MINUTES) * 60_000;
     this.#keepSessions = options.keepSessions ?? options.clock === 'replay';
     this.#onAlert = hooks.onAlert;
   }
@@ -114,14 +119,21 @@ export class BreakGlassDetector implements EventStage {
     const { session, created } = this.sessions.assign(identity.id, e, timeMs);
     if (this.#keepSessions) this.seen.set(session.id, session);
     const use = { identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster };
-    let coverage = this.options.ledger.evaluate(use, this.#graceMs);
+    // Explanation step 1: a session authorized under a ticket is explained with that ticket.
+    const judge = () =>
+      this.options.ledger.evaluate(use, {
+        graceMs: this.#graceMs,
+        sessionTicketId: !created && session.verdict === 'authorized' ? session.ticketId : null,
+        nearWindowMs: this.#nearWindowMs,
+      });
+    let coverage = judge();
     const judging = created || session.verdict === 'authorized';
     if (judging && coverage.verdict === 'unauthorized' && this.#graceMs > 0 && this.options.clock === 'live') {
       // Live: an approval may still be on its way. Hold this event (its offset stays
       // uncommitted, so a crash re-delivers it) until the grace has passed, then judge again.
       const wait = timeMs + this.#graceMs - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(wait, this.#graceMs)));
-      coverage = this.options.ledger.evaluate(use, this.#graceMs);
+      coverage = judge();
     }
     if (created) {
       session.ticketId = coverage.ticket?.id ?? null;
@@ -169,10 +181,9 @@ export class BreakGlassDetector implements EventStage {
     session.verdict = 'unauthorized';
     session.reason = coverage.reason;
     session.unauthorizedEventId = e.id;
-    if (coverage.ticket) {
-      session.ticketId = coverage.ticket.id;
-      session.approvers = coverage.ticket.approvers;
-    }
+    // The session row says what the alert says: the same ticket, or none.
+    session.ticketId = coverage.ticket?.id ?? null;
+    session.approvers = coverage.ticket?.approvers ?? [];
     const at = detectedAt();
     session.detectedAtMs = at;
     const alert = base('breakglass.unauthorized', alertId('breakglass.unauthorized', session.id), 'critical', identity, e, at, {

@@ -92,11 +92,11 @@ describe('ticket ledger verdicts', () => {
     ).toBe('out_of_scope');
   });
 
-  it('explains with the ticket that came closest when several fail', () => {
+  it('explains with the ticket whose window holds the use before a nearby approved window (issue 10 item 1)', () => {
     const l = ledgerOf({ ...base, id: 'A', status: 'requested' }, { ...base, id: 'B', notAfter: '2026-11-20T09:10:00Z' });
     const c = l.evaluate(use('2026-11-20T09:30:00Z'));
-    expect(c).toMatchObject({ verdict: 'unauthorized', reason: 'outside_window' });
-    expect(c.ticket?.id).toBe('B');
+    expect(c).toMatchObject({ verdict: 'unauthorized', reason: 'not_approved' });
+    expect(c.ticket?.id).toBe('A');
   });
 
   it('grace lets a late approval cover the use, but not a late revocation un-cover it', () => {
