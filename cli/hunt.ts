@@ -4,7 +4,7 @@ import { GlasswatchError } from '../core/errors.js';
 import { migrate, openStore } from '../core/store/index.js';
 import { type CorrelationIR, loadRules, type RuleIR } from '../rules/engine/index.js';
 import { compileCorrelationSql, compileRuleSql } from '../rules/sql/index.js';
-import { fail, say } from './output.js';
+import { fail, say, terminalSafe } from './output.js';
 
 const HELP = `glasswatch hunt <rule files or dirs...> --from ISO --to ISO [--store PATH] [--config FILE]
 
@@ -58,7 +58,9 @@ export async function huntCommand(argv: string[]): Promise<number> {
         const rows = await run<{ source: string; id: string; time: string }>(compileRuleSql(rule, { from, to }));
         for (const row of rows)
           process.stdout.write(
-            `${JSON.stringify({ rule: ruleKey(rule), title: rule.title, author: rule.author ?? null, eventId: row.id, source: row.source, time: row.time })}\n`,
+            terminalSafe(
+              `${JSON.stringify({ rule: ruleKey(rule), title: rule.title, author: rule.author ?? null, eventId: row.id, source: row.source, time: row.time })}\n`,
+            ),
           );
         matches += rows.length;
         if (++done % 25 === 0 || done === total) say(`hunt: ${done}/${total} rules, ${matches} matches`);
@@ -74,7 +76,9 @@ export async function huntCommand(argv: string[]): Promise<number> {
         );
         for (const row of rows) {
           process.stdout.write(
-            `${JSON.stringify({ correlation: c.id ?? c.name ?? c.title, title: c.title, author: c.author ?? null, group: JSON.parse(row.group_values), value: Number(row.value), time: new Date(Number(row.time_ms)).toISOString(), events: Number(row.events) })}\n`,
+            terminalSafe(
+              `${JSON.stringify({ correlation: c.id ?? c.name ?? c.title, title: c.title, author: c.author ?? null, group: JSON.parse(row.group_values), value: Number(row.value), time: new Date(Number(row.time_ms)).toISOString(), events: Number(row.events) })}\n`,
+            ),
           );
         }
         matches += rows.length;

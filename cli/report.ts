@@ -11,7 +11,7 @@ import { parsePeriod } from '../reports/period.js';
 import { buildReport, REPORTS, reportDefinition, rowsOf } from '../reports/registry.js';
 import { FORMATS, type ReportFormat, renderReport } from '../reports/render/index.js';
 import { REPORT_NAMES } from '../reports/types.js';
-import { fail, say } from './output.js';
+import { fail, say, terminalSafe } from './output.js';
 
 export const REPORT_HELP = `glasswatch report <list|run|send> [options]
 
@@ -93,7 +93,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
       if (values.out && values.out !== '-') {
         await writeFile(values.out, rendered.text);
         say(`  written to ${values.out}`);
-      } else process.stdout.write(rendered.text);
+      } else process.stdout.write(process.stdout.isTTY ? terminalSafe(rendered.text) : rendered.text);
       return 0;
     }
     if (!reports.from)

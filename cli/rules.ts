@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
+import { terminalSafe } from '../core/log.js';
 import { normalizeBuffer, recordSource } from '../ingest/index.js';
 import { type LoadedRules, type LoadOptions, loadRules, SigmaEngine, type SourceName } from '../rules/engine/index.js';
 import { SQL_USAGE, sqlCommand } from '../rules/sql/cli.js';
@@ -22,8 +23,8 @@ type Write = (text: string) => void;
 
 export async function rulesCommand(
   argv: string[],
-  out: Write = (t) => process.stdout.write(t),
-  err: Write = (t) => process.stderr.write(t),
+  out: Write = (t) => process.stdout.write(terminalSafe(t)),
+  err: Write = (t) => process.stderr.write(terminalSafe(t)),
 ): Promise<number> {
   const [sub, ...rest] = argv;
   try {

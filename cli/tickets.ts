@@ -9,7 +9,7 @@ import { migrate, openStore } from '../core/store/index.js';
 import { TicketLedger } from '../detectors/tickets/ledger.js';
 import { TicketService } from '../detectors/tickets/service.js';
 import { loadTicketFile } from '../detectors/tickets/sources.js';
-import { fail, say } from './output.js';
+import { fail, say, terminalSafe } from './output.js';
 
 const HELP = `glasswatch tickets <command>
 
@@ -112,7 +112,7 @@ export async function ticketsCommand(argv: string[]): Promise<number> {
         },
         Number(values.grace ?? 0) * 1000,
       );
-      process.stdout.write(`${JSON.stringify({ verdict: c.verdict, reason: c.reason, ticket: c.ticket?.id ?? null })}\n`);
+      process.stdout.write(terminalSafe(`${JSON.stringify({ verdict: c.verdict, reason: c.reason, ticket: c.ticket?.id ?? null })}\n`));
       return c.verdict === 'authorized' ? 0 : 4;
     }
     say(`glasswatch tickets: unknown command "${sub}"\n\n${HELP}`);

@@ -18,6 +18,24 @@ export function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/**
+ * What a terminal acts on instead of printing: C0 controls but LF and tab (ESC starts CSI/OSC
+ * sequences: colours, screen clearing, OSC 8 links, window titles; a lone CR and BS overwrite),
+ * DEL, the 8-bit C1 controls (U+009B is CSI on its own), and the bidi marks, embeddings,
+ * overrides and isolates that reorder what the operator reads ("Trojan Source").
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\r(?!\n)/gu;
+
+/**
+ * Text from events made inert for a terminal: each control becomes the visible text `\uNNNN`.
+ * That is also a JSON escape, and JSON.stringify already escapes every C0 control, so on a
+ * JSON line this changes the characters, never the value: data output stays exact JSON.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -40,7 +58,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < threshold) return;
     const record = { time: new Date().toISOString(), level: lvl, msg, ...bindings, ...(fields ? (redact(fields) as object) : {}) };
-    write(JSON.stringify(record, (_k, v) => (v instanceof Error ? { message: v.message, ...(v as object) } : v)));
+    write(terminalSafe(JSON.stringify(record, (_k, v) => (v instanceof Error ? { message: v.message, ...(v as object) } : v))));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

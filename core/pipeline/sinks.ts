@@ -1,5 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { AuditEvent } from '../event.js';
+import { terminalSafe } from '../log.js';
 import type { Store } from '../store/client.js';
 import { type DeadLetter, StoreWriter } from '../store/writer.js';
 import type { DeadLetterStage, EventStage } from './stage.js';
@@ -56,7 +57,9 @@ export class JsonLinesSink implements EventStage {
 
   async flush(): Promise<void> {
     if (this.#buffer.length === 0) return;
-    const chunk = `${this.#buffer.join('\n')}\n`;
+    const lines = `${this.#buffer.join('\n')}\n`;
+    // stdout is often a terminal: raw C1/bidi characters of events escaped, same JSON values.
+    const chunk = this.#file ? lines : terminalSafe(lines);
     this.#buffer = [];
     if (!this.#out.write(chunk)) await new Promise<void>((resolve) => this.#out.once('drain', () => resolve()));
   }

@@ -1,8 +1,15 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fail, printDetectorSummary, say, terminalSafe } from '../../cli/output.js';
+import { parseConfig } from '../../core/config.js';
+import { GlasswatchError } from '../../core/errors.js';
+import { createLogger, silentLogger } from '../../core/log.js';
 import { type Alert, alertId } from '../../detectors/alerts/alert.js';
 import { slackBody, WebhookOutput } from '../../detectors/alerts/outputs.js';
+import { buildDetector } from '../../detectors/build.js';
+import { k8s } from '../support/events.js';
 
 const HOSTILE = '<!channel> <@U123> <https://evil.example|click here> & <!here>';
 
@@ -69,5 +76,91 @@ describe('Slack bodies escape & < > in every text field', () => {
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+});
+
+/** Everything a terminal acts on: C0 (but LF and tab), DEL, C1, and the bidi marks, embeddings, overrides and isolates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const TERMINAL_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+const ATTACKS = [
+  '\x1b[2J\x1b[31mred\x1b[0m', // CSI: clear screen, colours
+  '\x1b]8;;https://evil.example\x07click\x1b]8;;\x07', // OSC 8 hyperlink, BEL-terminated
+  '\x1b]0;new title\x1b\\', // OSC window title, ST-terminated
+  '\x9b31m\x9d0;title\x9c', // 8-bit C1 CSI, OSC, ST
+  'over\rwrite\bback\x00nul\x7fdel\x85nel',
+  'admin\u202egpj.exe \u2066iso\u2069 \u202a\u202b\u202c\u202d \u2067\u2068 \u200e\u200f\u061c',
+];
+
+describe('terminal output never carries control characters from events', () => {
+  let written: string[] = [];
+  const capture = () => {
+    written = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+  };
+  afterEach(() => vi.restoreAllMocks());
+
+  it('terminalSafe neutralises every control and bidi character, visibly, and keeps the rest', () => {
+    for (const attack of ATTACKS) {
+      const safe = terminalSafe(attack);
+      expect(safe, JSON.stringify(attack)).not.toMatch(TERMINAL_CONTROL);
+      expect(safe).toMatch(/\\u[0-9a-f]{4}/);
+    }
+    expect(terminalSafe('Zoë 日本 emoji 🔥\tline\nnext\r\n')).toBe('Zoë 日本 emoji 🔥\tline\nnext\r\n');
+  });
+
+  it('property: on a JSON line it changes characters, never the value (data output stays exact JSON)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.string({ unit: 'binary' }), (value, text) => {
+        const doc = { value, text };
+        const line = terminalSafe(JSON.stringify(doc));
+        expect(line).not.toMatch(TERMINAL_CONTROL);
+        expect(JSON.parse(line)).toEqual(JSON.parse(JSON.stringify(doc)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('say and fail write no control character to the terminal', () => {
+    capture();
+    for (const a of ATTACKS) say(`principal ${a}`);
+    fail(new GlasswatchError('BG_TEST', `bad record from ${ATTACKS[1]}`, { hint: ATTACKS[0] }));
+    fail(new Error(ATTACKS[3]));
+    vi.restoreAllMocks();
+    expect(written.length).toBeGreaterThan(ATTACKS.length);
+    for (const w of written) expect(w.replace(/\n$/, ''), JSON.stringify(w)).not.toMatch(TERMINAL_CONTROL);
+  });
+
+  it('the detector summary of a replay shows a hostile principal as text', async () => {
+    const config = parseConfig(
+      { identities: [{ id: 'k8s-breakglass', source: 'k8s', match: { 'user.groups': 'system:masters' }, revocation: { mode: 'off' } }] },
+      'test.yml',
+    );
+    const build = await buildDetector({ config, store: null, log: silentLogger, clock: 'replay', ticketFiles: [] });
+    const user = { username: `${ATTACKS[1]}${ATTACKS[0]}\u202eadmin`, groups: ['system:masters'] };
+    await build.detector.handle([k8s('2026-11-20T09:10:00Z', 'get', user, { resource: 'secrets', namespace: 'prod', name: 'db' })]);
+    await build.detector.flush();
+    capture();
+    printDetectorSummary(build);
+    vi.restoreAllMocks();
+    const text = written.join('');
+    expect(text).toContain('UNAUTHORIZED');
+    expect(text).toContain('click');
+    for (const line of text.split('\n')) expect(line, JSON.stringify(line)).not.toMatch(TERMINAL_CONTROL);
+  });
+
+  it('log lines escape C1 and bidi characters as JSON \\u escapes: no raw control, same value', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', write: (l) => lines.push(l) });
+    const principal = ATTACKS.join(' ');
+    log.warn(`record from ${principal}`, { principal, nested: { list: [principal] } });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(TERMINAL_CONTROL);
+    const parsed = JSON.parse(lines[0]!) as { msg: string; principal: string; nested: { list: string[] } };
+    expect(parsed.principal).toBe(principal);
+    expect(parsed.nested.list[0]).toBe(principal);
+    expect(parsed.msg).toBe(`record from ${principal}`);
   });
 });
