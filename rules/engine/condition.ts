@@ -15,6 +15,13 @@ import type { ConditionIR } from './ir.js';
 
 const KEYWORDS = new Set(['and', 'or', 'not', 'of', 'them']);
 
+/**
+ * Deepest nesting of parentheses and `not` a condition may have. SigmaHQ's deepest is 2;
+ * the cap keeps the recursive-descent parser (and every walk over the tree) far from the
+ * stack limit, so a hostile 3,000-deep condition is a rejection, not a crash.
+ */
+export const MAX_CONDITION_DEPTH = 64;
+
 interface Token {
   text: string;
   at: number;
@@ -35,16 +42,30 @@ function tokenize(text: string, path: string): Token[] {
   return tokens;
 }
 
-/** Selector pattern → anchored full match (pySigma): `selection` does not match `selection_extra`. */
+/**
+ * Selector pattern → anchored full match (pySigma): `selection` does not match `selection_extra`.
+ * A glob, not a backtracking RegExp: `*a*a*…*b` against a long name stays linear per segment.
+ */
 export function patternMatcher(pattern: string): (name: string) => boolean {
-  const re = new RegExp(
-    `^${pattern
-      .split('*')
-      .map((s) => s.replace(/[-]/g, '\\-'))
-      .join('.*')}$`,
-  );
+  const segments = pattern.split('*');
+  const first = segments[0] as string;
+  const last = segments[segments.length - 1] as string;
+  const globMatch = (name: string): boolean => {
+    if (segments.length === 1) return name === first;
+    if (name.length < first.length + last.length || !name.startsWith(first) || !name.endsWith(last)) return false;
+    // Leftmost placement of each middle segment is optimal for `*`-only globs.
+    let pos = first.length;
+    const end = name.length - last.length;
+    for (let i = 1; i < segments.length - 1; i++) {
+      const seg = segments[i] as string;
+      const at = name.indexOf(seg, pos);
+      if (at < 0 || at + seg.length > end) return false;
+      pos = at + seg.length;
+    }
+    return true;
+  };
   // `_`-prefixed identifiers are hidden from `them` and patterns unless the pattern starts with `_`.
-  return (name) => re.test(name) && (pattern.startsWith('_') || !name.startsWith('_'));
+  return (name) => globMatch(name) && (pattern.startsWith('_') || !name.startsWith('_'));
 }
 
 export function parseCondition(text: string, identifiers: readonly string[], path: string): ConditionIR {
@@ -59,6 +80,11 @@ export function parseCondition(text: string, identifiers: readonly string[], pat
     return `'${tok}' at offset ${tokens[pos]?.at}`;
   };
   const known = new Set(identifiers);
+  let depth = 0;
+  const enter = (): void => {
+    if (++depth > MAX_CONDITION_DEPTH)
+      fail(C.condition, `the condition is nested deeper than ${MAX_CONDITION_DEPTH} levels (parentheses and 'not')`, path);
+  };
 
   const orExpr = (): ConditionIR => {
     const args = [andExpr()];
@@ -79,7 +105,10 @@ export function parseCondition(text: string, identifiers: readonly string[], pat
   const notExpr = (): ConditionIR => {
     if (peek() === 'not') {
       pos++;
-      return { kind: 'not', arg: notExpr() };
+      enter();
+      const arg = notExpr();
+      depth--;
+      return { kind: 'not', arg };
     }
     return primary();
   };
@@ -88,9 +117,11 @@ export function parseCondition(text: string, identifiers: readonly string[], pat
     if (tok === undefined) fail(C.condition, 'unexpected end of condition (operator without operand)', path);
     if (tok === '(') {
       pos++;
+      enter();
       const inner = orExpr();
       if (peek() !== ')') fail(C.condition, `expected ')' but found ${describe()}`, path);
       pos++;
+      depth--;
       return inner;
     }
     if ((tok === '1' || tok === 'all' || tok === 'any') && tokens[pos + 1]?.text === 'of') {

@@ -41,12 +41,21 @@ export const SIGMA_ERROR_CODES = {
   collection: 'BG_RULES_COLLECTION',
   /** The file cannot be read. */
   io: 'BG_RULES_IO',
+  /**
+   * A document over a safety limit (file or document size, YAML aliases, nesting depth):
+   * rule files can come from people the detector watches, so parsing is bounded.
+   */
+  limit: 'BG_RULES_LIMIT',
+  /** An unexpected failure while loading one document; only that document is rejected. */
+  internal: 'BG_RULES_INTERNAL',
 } as const;
 
 export type SigmaErrorCode = (typeof SIGMA_ERROR_CODES)[keyof typeof SIGMA_ERROR_CODES];
 
 export interface SigmaErrorLocation {
   file?: string | undefined;
+  /** 0-based index of the YAML document in a multi-document file (shown 1-based). */
+  document?: number | undefined;
   ruleId?: string | undefined;
   /** Path inside the rule document, dot-separated: `detection.selection.eventName|foo`. */
   path?: string | undefined;
@@ -54,6 +63,7 @@ export interface SigmaErrorLocation {
 
 export class SigmaRuleError extends GlasswatchError {
   readonly file: string | undefined;
+  readonly document: number | undefined;
   readonly ruleId: string | undefined;
   readonly path: string | undefined;
   /** The message without the location prefix: what the histogram groups on. */
@@ -67,6 +77,7 @@ export class SigmaRuleError extends GlasswatchError {
     });
     this.name = 'SigmaRuleError';
     this.file = where.file;
+    this.document = where.document;
     this.ruleId = where.ruleId;
     this.path = where.path;
     this.reason = reason;
@@ -77,7 +88,12 @@ export class SigmaRuleError extends GlasswatchError {
     return new SigmaRuleError(
       this.code as SigmaErrorCode,
       this.reason,
-      { file: this.file ?? where.file, ruleId: this.ruleId ?? where.ruleId, path: this.path ?? where.path },
+      {
+        file: this.file ?? where.file,
+        document: this.document ?? where.document,
+        ruleId: this.ruleId ?? where.ruleId,
+        path: this.path ?? where.path,
+      },
       this.cause,
     );
   }
@@ -86,6 +102,7 @@ export class SigmaRuleError extends GlasswatchError {
 function formatLocated(reason: string, where: SigmaErrorLocation): string {
   const parts: string[] = [];
   if (where.file) parts.push(where.file);
+  if (where.document !== undefined) parts.push(`document ${where.document + 1}`);
   if (where.ruleId) parts.push(`rule ${where.ruleId}`);
   if (where.path) parts.push(where.path);
   return parts.length ? `${parts.join(': ')}: ${reason}` : reason;

@@ -2,7 +2,10 @@
  * Loading rule files: YAML multi-document parsing (duplicate keys are errors), legacy
  * v1 rule collections, classification into rules / correlations / filters, then the
  * cross-document steps: correlation references, filter application and `generate`.
- * Every failure becomes a RuleRejection; loading never throws for a bad rule.
+ * Every failure becomes a RuleRejection; loading never throws for a bad rule. Rule files
+ * may come from the people the detector watches, so each file and each document loads
+ * in isolation and parsing is bounded (size, aliases, nesting): one hostile document is
+ * rejected with its reason and every other rule still loads.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +13,19 @@ import { parseAllDocuments } from 'yaml';
 import { mapConditionNames } from './condition.js';
 import { SIGMA_ERROR_CODES as C, type SigmaErrorCode, SigmaRuleError } from './errors.js';
 import type { ConditionIR, CorrelationIR, FilterIR, LogSource, RuleIR } from './ir.js';
-import type { Doc } from './parse-meta.js';
+import { type Doc, setOwn } from './parse-meta.js';
 import { type DocumentOptions, documentKind, parseCorrelationDocument, parseFilterDocument, parseRuleDocument } from './parse-rule.js';
+
+/** Largest rule file read (the biggest SigmaHQ file is ~300 KB). */
+export const MAX_FILE_BYTES = 8 * 1024 * 1024;
+/** Largest single YAML document: 3x the biggest SigmaHQ rule. */
+export const MAX_DOCUMENT_BYTES = 1024 * 1024;
+/** Alias expansions per document (`yaml`'s maxAliasCount): stops "billion laughs" bombs. */
+export const MAX_ALIAS_COUNT = 100;
+/** Deepest map/list nesting of a document (real rules: ~5); also catches cyclic aliases. */
+export const MAX_YAML_DEPTH = 64;
+/** Nodes visited when checking the depth: bounds the walk over alias-shared subtrees. */
+const MAX_YAML_NODES = 1_000_000;
 
 export interface LoadOptions extends DocumentOptions {
   /**
@@ -73,12 +87,11 @@ export function listRuleFiles(path: string): string[] {
 
 export function loadRules(sources: RuleSource[], options: LoadOptions = {}): LoadedRules {
   const result: LoadedRules = { warnings: [], rules: [], correlations: [], filters: [], rejected: [], files: 0 };
-  const reject = (err: unknown, file: string, doc?: Doc, document?: number): void => {
+  /** `shown`: the file holds several documents, so the message names the document. */
+  const reject = (err: unknown, file: string, doc?: Doc, document?: number, shown = false): void => {
     const docId = typeof doc?.id === 'string' ? doc.id : undefined;
-    const e =
-      err instanceof SigmaRuleError
-        ? err.locate({ file, ruleId: docId })
-        : new SigmaRuleError(C.field, String(err), { file, ruleId: docId });
+    const where = { file, ruleId: docId, document: shown ? document : undefined };
+    const e = err instanceof SigmaRuleError ? err.locate(where) : new SigmaRuleError(...unexpected(err), where, err);
     result.rejected.push({
       code: e.code as SigmaErrorCode,
       reason: e.reason,
@@ -104,6 +117,11 @@ export function loadRules(sources: RuleSource[], options: LoadOptions = {}): Loa
     }
     for (const file of files) {
       try {
+        const size = statSync(file).size;
+        if (size > MAX_FILE_BYTES) {
+          reject(new SigmaRuleError(C.limit, `the file is larger than ${MAX_FILE_BYTES} bytes (${size})`), file);
+          continue;
+        }
         inputs.push({ file, text: readFileSync(file, 'utf8') });
       } catch (err) {
         reject(new SigmaRuleError(C.io, `cannot read: ${(err as Error).message}`), file);
@@ -112,9 +130,21 @@ export function loadRules(sources: RuleSource[], options: LoadOptions = {}): Loa
   }
   for (const { text, file } of inputs) {
     result.files++;
-    for (const { doc, index, error } of readDocuments(text, options)) {
+    if (text.length > MAX_FILE_BYTES) {
+      reject(new SigmaRuleError(C.limit, `the file is larger than ${MAX_FILE_BYTES} bytes`), file);
+      continue;
+    }
+    let documents: ReadDocument[];
+    try {
+      documents = readDocuments(text, options);
+    } catch (err) {
+      reject(err, file);
+      continue;
+    }
+    const shown = documents.length > 1 || documents.some((d) => d.index > 0);
+    for (const { doc, index, error } of documents) {
       if (error) {
-        reject(error, file, doc, index);
+        reject(error, file, doc, index, shown);
         continue;
       }
       try {
@@ -133,14 +163,35 @@ export function loadRules(sources: RuleSource[], options: LoadOptions = {}): Loa
           result.correlations.push({ ...corr, key: ruleKey(corr, index) });
         }
       } catch (err) {
-        if (!(err instanceof SigmaRuleError)) throw err;
-        reject(err, file, doc, index);
+        reject(err, file, doc, index, shown);
       }
     }
   }
   resolveCorrelations(result, reject);
   applyFilters(result, reject);
   return result;
+}
+
+/** Code and reason for an error that is not a SigmaRuleError (a bug or an exhausted stack). */
+function unexpected(err: unknown): [SigmaErrorCode, string] {
+  if (err instanceof RangeError) return [C.limit, `the document is too complex to load (${err.message})`];
+  return [C.internal, `the document could not be loaded: ${err instanceof Error ? err.message : String(err)}`];
+}
+
+/** The first nesting problem of a parsed document: too deep (or cyclic through aliases), or too large. */
+function nestingProblem(value: unknown): string | undefined {
+  const stack: [unknown, number][] = [[value, 0]];
+  let visited = 0;
+  while (stack.length) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= MAX_YAML_DEPTH) return `the document is nested deeper than ${MAX_YAML_DEPTH} levels (or its aliases form a cycle)`;
+    const children = Array.isArray(node) ? node : Object.values(node);
+    visited += children.length;
+    if (visited > MAX_YAML_NODES) return `the document expands to more than ${MAX_YAML_NODES} values`;
+    for (const child of children) stack.push([child, depth + 1]);
+  }
+  return undefined;
 }
 
 interface ReadDocument {
@@ -157,6 +208,11 @@ function readDocuments(text: string, options: LoadOptions): ReadDocument[] {
   let template: Doc | undefined;
   let previous: Doc | undefined;
   docs.forEach((yamlDoc, index) => {
+    const [start, , end] = yamlDoc.range;
+    if (end - start > MAX_DOCUMENT_BYTES / 4 && Buffer.byteLength(text.slice(start, end)) > MAX_DOCUMENT_BYTES) {
+      out.push({ doc: undefined, index, error: new SigmaRuleError(C.limit, `the document is larger than ${MAX_DOCUMENT_BYTES} bytes`) });
+      return;
+    }
     const yamlError = yamlDoc.errors[0];
     if (yamlError) {
       const code = yamlError.code === 'DUPLICATE_KEY' ? C.duplicateKey : C.yaml;
@@ -168,7 +224,21 @@ function readDocuments(text: string, options: LoadOptions): ReadDocument[] {
       out.push({ doc: undefined, index, error: new SigmaRuleError(code, msg) });
       return;
     }
-    const value: unknown = yamlDoc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = yamlDoc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const bomb = /excessive alias count/i.test(message);
+      const reason = bomb ? `YAML aliases expand more than ${MAX_ALIAS_COUNT} times (an alias bomb)` : `YAML: ${message}`;
+      out.push({ doc: undefined, index, error: new SigmaRuleError(bomb ? C.limit : C.yaml, reason) });
+      return;
+    }
+    const problem = nestingProblem(value);
+    if (problem) {
+      out.push({ doc: undefined, index, error: new SigmaRuleError(C.limit, problem) });
+      return;
+    }
     if (value === null || value === undefined) {
       // A trailing `---` is an editor artefact; any other empty document is an error.
       if (index === docs.length - 1 && index > 0) return;
@@ -226,9 +296,9 @@ function readDocuments(text: string, options: LoadOptions): ReadDocument[] {
 export function deepMerge(base: Doc, winner: Doc): Doc {
   const out: Doc = { ...base };
   for (const [k, v] of Object.entries(winner)) {
-    const prev = out[k];
+    const prev = Object.hasOwn(out, k) ? out[k] : undefined;
     const bothMaps = [prev, v].every((x) => x !== null && typeof x === 'object' && !Array.isArray(x));
-    out[k] = bothMaps ? deepMerge(prev as Doc, v as Doc) : v;
+    setOwn(out, k, bothMaps ? deepMerge(prev as Doc, v as Doc) : v);
   }
   return out;
 }
@@ -257,14 +327,14 @@ function resolveCorrelations(result: LoadedRules, reject: Reject): void {
       });
       const aliases: Record<string, Record<string, string>> = {};
       for (const [alias, mapping] of Object.entries(corr.aliases)) {
-        aliases[alias] = {};
+        setOwn(aliases, alias, {});
         for (const [ref, field] of Object.entries(mapping)) {
           const key = resolve(ref);
           if (!key)
             throw new SigmaRuleError(C.reference, `alias '${alias}' references unknown rule '${ref}'`, {
               path: `correlation.aliases.${alias}.${ref}`,
             });
-          (aliases[alias] as Record<string, string>)[key] = field;
+          setOwn(aliases[alias] as Record<string, string>, key, field);
         }
       }
       valid.push({ ...corr, rules, aliases });
@@ -272,19 +342,47 @@ function resolveCorrelations(result: LoadedRules, reject: Reject): void {
       reject(err, corr.file, { id: corr.id });
     }
   }
-  // Chains must be acyclic: a correlation may not (indirectly) reference itself.
-  const byKey = new Map(valid.map((c) => [c.key, c] as const));
-  const cyclic = (key: string, seen: Set<string>): boolean => {
-    if (seen.has(key)) return true;
-    const c = byKey.get(key);
-    if (!c) return false;
-    return c.rules.some((r) => cyclic(r, new Set([...seen, key])));
-  };
+  // Chains must be acyclic: a correlation may not (indirectly) reach a cycle.
+  const cyclic = reachesCycle(valid);
   result.correlations = valid.filter((c) => {
-    if (!cyclic(c.key, new Set())) return true;
+    if (!cyclic.has(c.key)) return true;
     reject(new SigmaRuleError(C.reference, 'correlation chain references itself', { path: 'correlation.rules' }), c.file, { id: c.id });
     return false;
   });
+}
+
+/**
+ * Keys of the correlations from which a reference cycle is reachable. Iterative DFS with
+ * memoised results: linear in the references, whatever the depth or sharing of the chains.
+ */
+function reachesCycle(correlations: CorrelationIR[]): Set<string> {
+  const byKey = new Map(correlations.map((c) => [c.key, c] as const));
+  const state = new Map<string, 'active' | 'ok' | 'bad'>();
+  for (const root of correlations) {
+    if (state.has(root.key)) continue;
+    state.set(root.key, 'active');
+    const stack: { key: string; next: number; bad: boolean }[] = [{ key: root.key, next: 0, bad: false }];
+    while (stack.length) {
+      const top = stack[stack.length - 1] as { key: string; next: number; bad: boolean };
+      const refs = (byKey.get(top.key) as CorrelationIR).rules;
+      if (top.next < refs.length) {
+        const ref = refs[top.next++] as string;
+        if (!byKey.has(ref)) continue;
+        const seen = state.get(ref);
+        if (seen === 'active' || seen === 'bad') top.bad = true;
+        else if (seen === undefined) {
+          state.set(ref, 'active');
+          stack.push({ key: ref, next: 0, bad: false });
+        }
+        continue;
+      }
+      stack.pop();
+      state.set(top.key, top.bad ? 'bad' : 'ok');
+      const parent = stack[stack.length - 1];
+      if (parent && top.bad) parent.bad = true;
+    }
+  }
+  return new Set([...state].filter(([, s]) => s === 'bad').map(([k]) => k));
 }
 
 /** pySigma: a selector logsource contains a rule logsource when every field it sets is equal. */

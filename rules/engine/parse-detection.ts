@@ -211,14 +211,14 @@ function applyModifier(value: ValueIR, ctx: ModifierContext): ValueIR {
     default:
       break;
   }
-  if (mod in UTF16) {
+  if (Object.hasOwn(UTF16, mod)) {
     if (value.kind !== 'string') return bad('applies to strings only');
     const parts = toUtf16(value.parts, UTF16[mod] as Utf16Variant);
     if (typeof parts === 'string') return bad(parts);
     byteStrings.add(parts);
     return { ...value, parts };
   }
-  if (mod in RE_FLAGS) {
+  if (Object.hasOwn(RE_FLAGS, mod)) {
     if (value.kind !== 'regex') return bad("regex flags must follow 're'");
     return checkRegex({ ...value, flags: { ...value.flags, [RE_FLAGS[mod] as string]: true } }, path);
   }
@@ -239,17 +239,25 @@ function checkRegex(value: ValueIR & { kind: 'regex' }, path: string): ValueIR {
     compileLinearRegex(value.pattern, value.flags);
   } catch (err) {
     if (err instanceof RegexSyntaxError) fail(C.regex, err.message, path);
-    throw err;
+    // Any other compile failure (e.g. the automaton's size budget) rejects this rule only.
+    const code = (err as { code?: unknown }).code;
+    const message = err instanceof Error ? err.message : String(err);
+    if (code === C.regex && message.includes(value.pattern)) fail(C.regex, message, path);
+    fail(C.regex, `pattern /${value.pattern}/ cannot be compiled: ${message}${typeof code === 'string' ? ` (${code})` : ''}`, path);
   }
   return value;
 }
 
 function expandPlaceholders(value: ValueIR, ctx: ModifierContext): ValueIR {
   const table = ctx.options.placeholders ?? {};
+  // Own properties only: `%__proto__%` or `%constructor%` must not resolve to Object.prototype members.
   const lookup = (name: string): string[] => {
-    const found = table[name];
-    if (!found || found.length === 0) fail(C.placeholder, `placeholder %${name}% is not defined in the configuration`, ctx.path);
-    return found;
+    const found: unknown = Object.hasOwn(table, name) ? table[name] : undefined;
+    if (!Array.isArray(found) || found.length === 0)
+      fail(C.placeholder, `placeholder %${name}% is not defined in the configuration`, ctx.path);
+    if (!found.every((v) => typeof v === 'string'))
+      fail(C.placeholder, `placeholder %${name}% must be a list of strings in the configuration`, ctx.path);
+    return found as string[];
   };
   if (value.kind === 'regex') {
     // Placeholder values are inserted as an escaped alternation: they are data, not regex.

@@ -39,6 +39,11 @@ const META_KEYS = new Set([
 
 export type Doc = Record<string, unknown>;
 
+/** `obj[key] = value` that stays an own property even for `__proto__` (YAML keys are untrusted). */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 export function optionalString(doc: Doc, key: string, max = 65_535): string | undefined {
   const v = doc[key];
   if (v === undefined || v === null) return undefined;
@@ -100,7 +105,7 @@ export function parseMeta(doc: Doc, warn: Warn = () => {}, strict = false): Rule
     if (!TAG.test(t)) fail(C.field, `tag '${t}' is not of the form namespace.name`, `tags[${i}]`);
   });
   const custom: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(doc)) if (!META_KEYS.has(k)) custom[k] = v;
+  for (const [k, v] of Object.entries(doc)) if (!META_KEYS.has(k)) setOwn(custom, k, v);
   return {
     id,
     name: optionalString(doc, 'name', 256),
@@ -143,7 +148,7 @@ export function parseLogsource(v: unknown, path = 'logsource'): LogSource {
   for (const [k, value] of Object.entries(v)) {
     if (value === null || value === undefined) continue;
     if (typeof value !== 'string') fail(C.field, `logsource '${k}' must be a string`, `${path}.${k}`);
-    out[k] = value;
+    setOwn(out, k, value);
   }
   if (!out.category && !out.product && !out.service) fail(C.field, 'logsource needs at least one of category, product, service', path);
   return out;

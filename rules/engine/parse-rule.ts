@@ -5,7 +5,7 @@ import { parseCondition } from './condition.js';
 import { SIGMA_ERROR_CODES as C, fail } from './errors.js';
 import type { ConditionIR, CorrelationCondition, CorrelationIR, CorrelationType, DetectionIR, FilterIR, RuleIR } from './ir.js';
 import { type DetectionOptions, parseDetection } from './parse-detection.js';
-import { type Doc, parseLogsource, parseMeta, stringList, type Warn } from './parse-meta.js';
+import { type Doc, parseLogsource, parseMeta, setOwn, stringList, type Warn } from './parse-meta.js';
 
 export type DocumentKind = 'rule' | 'correlation' | 'filter';
 
@@ -28,6 +28,8 @@ function parseDetections(
     if (skip.includes(name)) continue;
     // Names are free-form (SigmaHQ has `filter_main_mdadm.conf`), but a `|` means a modifier
     // was put on the identifier instead of on a field, which would silently be ignored.
+    // `__proto__` would replace the prototype of the detections map instead of adding a key.
+    if (name === '__proto__') fail(C.field, "'__proto__' cannot be a search-identifier", `${path}.${name}`);
     if (/[|\s()]/.test(name))
       fail(
         C.field,
@@ -129,7 +131,7 @@ export function parseCorrelationDocument(doc: Doc, file: string, options: Docume
     for (const [alias, mapping] of Object.entries(body.aliases)) {
       if (!isMap(mapping) || !Object.values(mapping).every((f) => typeof f === 'string'))
         fail(C.correlation, 'an alias maps rule names to field names', `correlation.aliases.${alias}`);
-      aliases[alias] = mapping as Record<string, string>;
+      setOwn(aliases, alias, mapping as Record<string, string>);
     }
   }
   const generate = doc.generate ?? body.generate ?? false;
