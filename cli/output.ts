@@ -1,13 +1,13 @@
 import { GlasswatchError } from '../core/errors.js';
-import { terminalSafe } from '../core/log.js';
+import { redactText, terminalSafe } from '../core/log.js';
 import type { ReplaySummary } from '../core/pipeline/replay.js';
 import type { DetectorBuild } from '../detectors/build.js';
 
 export { terminalSafe };
 
-/** Human output goes to stderr so stdout stays machine-readable (JSON lines); principal names and reasons come from events. */
+/** Human output goes to stderr so stdout stays machine-readable (JSON lines); principal names and reasons come from events, messages may quote secrets. */
 export function say(line = ''): void {
-  process.stderr.write(`${terminalSafe(line)}\n`);
+  process.stderr.write(`${terminalSafe(redactText(line))}\n`);
 }
 
 export function fail(err: unknown): number {

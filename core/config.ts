@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { GlasswatchError } from './errors.js';
+import { redactText, registerSecret } from './log.js';
 import type { StoreConfig } from './store/client.js';
 
 /**
@@ -59,7 +60,37 @@ const OWNED_ELSEWHERE = [
 
 export class ConfigError extends GlasswatchError {
   constructor(file: string | null, path: string, message: string) {
-    super('BG_CONFIG', `${file ?? 'config'}: ${path}: ${message}`, { stage: 'config', context: { file, path } });
+    super('BG_CONFIG', redactText(`${file ?? 'config'}: ${path}: ${message}`), { stage: 'config', context: { file, path } });
+  }
+}
+
+/** Config fields whose values are secrets: never quoted in an error, redacted from every log line. */
+export const SECRET_FIELD = /(pass(word|wd|phrase)?|secret|token|bearer|key|authorization|credentials?)$/i;
+
+/**
+ * Registers every secret of a config document with the redactor (core/log.ts): values of secret
+ * fields, whatever their type (a YAML password `123456` is a number), and the userinfo of URLs,
+ * even malformed ones. Runs before validation, so a validation error cannot quote them.
+ */
+export function registerConfigSecrets(value: unknown, key = ''): void {
+  if (Array.isArray(value)) for (const v of value) registerConfigSecrets(v, key);
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) registerConfigSecrets(v, k);
+  else if (SECRET_FIELD.test(key) && (typeof value === 'string' || typeof value === 'number')) registerSecret(value);
+  else if (typeof value === 'string') {
+    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(value.trim())?.[1];
+    if (userinfo) {
+      registerSecret(userinfo);
+      const colon = userinfo.indexOf(':');
+      if (colon >= 0) {
+        const password = userinfo.slice(colon + 1);
+        registerSecret(password);
+        try {
+          registerSecret(decodeURIComponent(password));
+        } catch {
+          // not percent-encoded: the raw form is registered
+        }
+      }
+    }
   }
 }
 
@@ -85,6 +116,11 @@ export class Fields {
     throw new ConfigError(this.file, this.#at(key), message);
   }
 
+  /** A value as quoted in an error: the type only for a secret field. */
+  #shown(key: string, v: unknown): string {
+    return SECRET_FIELD.test(key) ? `${typeName(v).split(' ')[0]} (a secret: value not shown)` : typeName(v);
+  }
+
   only(keys: string[]): this {
     for (const k of Object.keys(this.value)) if (!keys.includes(k)) this.fail(k, `unknown key (known: ${keys.join(', ')})`);
     return this;
@@ -96,7 +132,7 @@ export class Fields {
       if (fallback === undefined) this.fail(key, 'is required');
       return fallback;
     }
-    if (typeof v !== 'string' || v === '') this.fail(key, `must be a non-empty string, got ${typeName(v)}`);
+    if (typeof v !== 'string' || v === '') this.fail(key, `must be a non-empty string, got ${this.#shown(key, v)}`);
     return v;
   }
 
@@ -109,21 +145,23 @@ export class Fields {
     const v = this.value[key];
     if (v === undefined || v === null) return fallback;
     if (typeof v !== 'number' || Number.isNaN(v) || (integer && !Number.isInteger(v)))
-      this.fail(key, `must be ${integer ? 'an integer' : 'a number'}, got ${typeName(v)}`);
-    if (v < min || v > max) this.fail(key, `must be between ${min} and ${max}, got ${v}`);
+      this.fail(key, `must be ${integer ? 'an integer' : 'a number'}, got ${this.#shown(key, v)}`);
+    if (v < min || v > max)
+      this.fail(key, `must be between ${min} and ${max}, got ${SECRET_FIELD.test(key) ? 'a secret (value not shown)' : v}`);
     return v;
   }
 
   boolean(key: string, fallback: boolean): boolean {
     const v = this.value[key];
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${typeName(v)}`);
+    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${this.#shown(key, v)}`);
     return v;
   }
 
   oneOf<T extends string>(key: string, allowed: readonly T[], fallback?: T): T {
     const v = this.string(key, fallback);
-    if (!(allowed as readonly string[]).includes(v)) this.fail(key, `must be one of ${allowed.join(', ')}, got "${v}"`);
+    if (!(allowed as readonly string[]).includes(v))
+      this.fail(key, `must be one of ${allowed.join(', ')}, got ${SECRET_FIELD.test(key) ? 'a secret (value not shown)' : `"${v}"`}`);
     return v as T;
   }
 
@@ -171,7 +209,9 @@ export interface ConfigOverrides {
 }
 
 export function parseConfig(input: unknown, file: string | null, overrides: ConfigOverrides = {}): GlasswatchConfig {
-  const root = Fields.of(file, '', expandEnv(input, file));
+  const expanded = expandEnv(input, file);
+  registerConfigSecrets(expanded);
+  const root = Fields.of(file, '', expanded);
   root.only(['store', 'bus', 'topics', 'ingest', ...OWNED_ELSEWHERE]);
 
   const s = root.section('store').only(['path', 'url', 'username', 'password', 'database', 'retentionDays', 'tls']);
@@ -181,9 +221,11 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
     if (s.value.path !== undefined) s.fail('path', 'give either store.path (embedded chDB) or store.url (ClickHouse server), not both');
     const tls = s.section('tls').only(['caCertFile', 'certFile', 'keyFile']);
     const ca = tls.optionalString('caCertFile');
+    const url = s.string('url');
+    if (!URL.canParse(url)) s.fail('url', `is not a URL: "${url}"`);
     store = {
       kind: 'clickhouse',
-      url: s.string('url'),
+      url,
       username: s.string('username', 'default'),
       password: s.string('password', ''),
       database: s.string('database', 'glasswatch'),
@@ -256,7 +298,13 @@ export function loadConfig(file: string | undefined, overrides: ConfigOverrides 
   try {
     doc = parse(text, { uniqueKeys: true });
   } catch (cause) {
-    throw new GlasswatchError('BG_CONFIG_YAML', `${file}: not valid YAML: ${(cause as Error).message}`, { stage: 'config', cause });
+    // The parser's message quotes the offending source lines, which may hold a secret: its first line names line and column.
+    const first = (cause as Error).message.split('\n')[0]?.replace(/:$/, '') ?? 'syntax error';
+    throw new GlasswatchError('BG_CONFIG_YAML', redactText(`${file}: not valid YAML: ${first}`), {
+      stage: 'config',
+      context: { linePos: (cause as { linePos?: unknown }).linePos ?? null },
+      hint: 'fix the YAML at that line and column (the line is not quoted here: it may hold a secret)',
+    });
   }
   return parseConfig(doc, file, overrides);
 }

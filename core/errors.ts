@@ -3,6 +3,8 @@
  * a stable `code` (for runbooks and metrics), the pipeline `stage` it happened in, a
  * `retriable` flag that the shared retry helper obeys, and serializable context.
  */
+import { redactText } from './log.js';
+
 export type Stage = 'config' | 'receiving' | 'processing' | 'sending' | 'storing';
 
 export interface ErrorOptions {
@@ -22,13 +24,14 @@ export class GlasswatchError extends Error {
   readonly hint: string | undefined;
 
   constructor(code: string, message: string, options: ErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages quote what went wrong (URLs, values); secrets known to the process never stay in them.
+    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GlasswatchError';
     this.code = code;
     this.stage = options.stage ?? 'processing';
     this.retriable = options.retriable ?? false;
     this.context = options.context ?? {};
-    this.hint = options.hint;
+    this.hint = options.hint === undefined ? undefined : redactText(options.hint);
   }
 
   toJSON(): Record<string, unknown> {
@@ -39,7 +42,7 @@ export class GlasswatchError extends Error {
       retriable: this.retriable,
       context: this.context,
       ...(this.hint ? { hint: this.hint } : {}),
-      ...(this.cause instanceof Error ? { cause: this.cause.message } : {}),
+      ...(this.cause instanceof Error ? { cause: redactText(this.cause.message) } : {}),
     };
   }
 }
@@ -48,8 +51,9 @@ export function isRetriable(err: unknown): boolean {
   return err instanceof GlasswatchError ? err.retriable : false;
 }
 
+/** An error as text for a log line or a stored delivery record: secrets redacted (core/log.ts). */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return redactText(err instanceof Error ? err.message : String(err));
 }
 
 export interface RetryOptions {

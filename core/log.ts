@@ -8,11 +8,60 @@ const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40,
 /** Keys whose values never reach a log line, whatever their nesting. */
 const SECRET_KEY = /pass(word)?|secret|token|authorization|api[-_]?key|signature|cookie|credential/i;
 
+/**
+ * Secret values known to this process (config fields marked secret, URL passwords): registered
+ * by the config reader, replaced wherever they appear in a log line or an error message.
+ * Shorter values are left to the key- and pattern-based rules: replacing a 3-character string
+ * everywhere would shred every line.
+ */
+const MIN_KNOWN_SECRET = 4;
+const knownSecrets = new Set<string>();
+let knownPattern: RegExp | null = null;
+
+export function registerSecret(value: unknown): void {
+  const text = typeof value === 'number' || typeof value === 'bigint' ? String(value) : value;
+  if (typeof text !== 'string' || text.length < MIN_KNOWN_SECRET) return;
+  for (const form of [text, encodeURIComponent(text), JSON.stringify(text).slice(1, -1)]) knownSecrets.add(form);
+  knownPattern = null;
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `scheme://user:password@host`: the whole userinfo goes (a username can be half the credential). Spaces allowed: malformed URLs are the ones quoted in errors. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)[^/?#@\s"'<>,;][^/?#@"'<>,;\n]{0,255}@/gi;
+/** Credentials in an Authorization header value. */
+const AUTH_SCHEME = /\b(Bearer|SSWS)\s+[A-Za-z0-9._~+/-]{8,}=*|\b(Basic)\s+(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}/gi;
+/** `password=…`, `token: …`, `"secret":"…"` in free text; not `store.password:` (a config path in an error message). */
+const KEY_VALUE =
+  /(?<![\w.-])(pass(?:word|wd|phrase)?|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|client[-_]?secret|authorization)(\s{0,4}["']?\s{0,4}[:=]\s{0,4}["']?)(?!\[redacted\])[^\s"',;&}]+/gi;
+
+/** Free text with every secret replaced by `[redacted]`: known secret values, URL userinfo, auth headers, key=value pairs. */
+export function redactText(text: string): string {
+  let out = text;
+  if (knownSecrets.size > 0) {
+    knownPattern ??= new RegExp(
+      [...knownSecrets]
+        .sort((a, b) => b.length - a.length)
+        .map(escapeRegex)
+        .join('|'),
+      'g',
+    );
+    out = out.replace(knownPattern, '[redacted]');
+  }
+  return out
+    .replace(URL_USERINFO, '$1[redacted]@')
+    .replace(AUTH_SCHEME, (_m, a?: string, b?: string) => `${a ?? b} [redacted]`)
+    .replace(KEY_VALUE, '$1$2[redacted]');
+}
+
 export function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactText(value);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  // An Error's message is not an own enumerable property: keep it (redacted) instead of logging `{}`.
+  const entries = value instanceof Error ? [['message', value.message] as const, ...Object.entries(value)] : Object.entries(value);
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
+  for (const [k, v] of entries) {
     out[k] = SECRET_KEY.test(k) && v !== undefined && v !== null ? '[redacted]' : redact(v, depth + 1);
   }
   return out;
@@ -57,8 +106,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const emit = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < threshold) return;
-    const record = { time: new Date().toISOString(), level: lvl, msg, ...bindings, ...(fields ? (redact(fields) as object) : {}) };
-    write(terminalSafe(JSON.stringify(record, (_k, v) => (v instanceof Error ? { message: v.message, ...(v as object) } : v))));
+    const record = redact({ time: new Date().toISOString(), level: lvl, msg, ...bindings, ...fields });
+    write(terminalSafe(JSON.stringify(record)));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { GlasswatchError } from '../errors.js';
+import { redactText } from '../log.js';
 
 /** Where the audit store lives: an embedded chDB data folder (default) or a ClickHouse server. */
 export type StoreConfig =
@@ -45,7 +46,7 @@ export function openStore(config: StoreConfig): Store {
   try {
     url = new URL(config.url);
   } catch (cause) {
-    throw new GlasswatchError('BG_STORE_URL', `store.url is not a URL: "${config.url}"`, { stage: 'config', cause });
+    throw new GlasswatchError('BG_STORE_URL', `store.url is not a URL: "${redactText(config.url)}"`, { stage: 'config' });
   }
   url.username = '';
   url.password = '';
