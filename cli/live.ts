@@ -171,11 +171,14 @@ export async function startCommand(argv: string[]): Promise<number> {
     say(
       `glasswatch start: ${store.describe}; bus ${config.bus.kind}; collectors ${collectors.join(', ') || 'none'}; detector with ${detector.build.registry.identities.length} identities${detector.ticketsUrl ? `, tickets endpoint ${detector.ticketsUrl}` : ''}${common.metrics ? `; metrics on ${common.metrics.host}:${common.metrics.port}` : ''}`,
     );
+    // Rules that did not load (allowRuleErrors) or the pack switched off: said at start and in every status line.
+    const ruleWarnings = detector.build.ruleWarnings;
+    for (const w of ruleWarnings) say(w);
     const every = Number(values['status-seconds'] ?? 60) * 1000;
     const status = setInterval(() => {
       const t = detector.build.detector.totals;
       say(
-        `status: stored ${sink.stored.events} events, ${sink.stored.deadLetters} dead letters; detector ${t.events} events, ${t.alerts['breakglass.unauthorized']} unauthorized, ${t.alerts['breakglass.authorized']} authorized, ${t.alerts['breakglass.attempt']} attempts`,
+        `status: stored ${sink.stored.events} events, ${sink.stored.deadLetters} dead letters; detector ${t.events} events, ${t.alerts['breakglass.unauthorized']} unauthorized, ${t.alerts['breakglass.authorized']} authorized, ${t.alerts['breakglass.attempt']} attempts${ruleWarnings.length ? `; ${ruleWarnings.join('; ')}` : ''}`,
       );
     }, every);
     status.unref();

@@ -49,6 +49,7 @@ export function printDetectorSummary(d: DetectorBuild): void {
   const det = d.detector;
   const a = det.totals.alerts;
   say(`break-glass detector: ${d.registry.identities.length} identities, ${d.ledger.size} tickets, ${d.rulesLoaded} review rules`);
+  for (const w of d.ruleWarnings ?? []) say(`  ${w}`);
   say(`  events of break-glass identities ${fmt(det.totals.breakGlassEvents)} of ${fmt(det.totals.events)}`);
   say(
     `  alerts: ${a['breakglass.unauthorized']} unauthorized, ${a['breakglass.authorized']} authorized, ${a['breakglass.attempt']} attempts, ${a['breakglass.activity']} activity, ${a['rule.match']} rule matches`,

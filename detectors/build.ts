@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Bus } from '../core/bus/types.js';
 import { ConfigError, Fields, type GlasswatchConfig } from '../core/config.js';
+import { GlasswatchError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import type { Store } from '../core/store/client.js';
@@ -31,6 +32,18 @@ export interface DetectorBuild {
   registry: IdentityRegistry;
   rulesLoaded: number;
   rulesRejected: string[];
+  /** False when `detector.builtinRules: false` dropped the bundled break-glass pack. */
+  builtinRules: boolean;
+  /**
+   * Lines every summary must show (replay summary, `start` status line): rules that did not
+   * load under `detector.allowRuleErrors: true`, or the built-in pack switched off.
+   */
+  ruleWarnings: string[];
+}
+
+/** The warnings a summary of this detector must print (empty when the rules are complete). */
+export function ruleLoadWarnings(build: Pick<DetectorBuild, 'ruleWarnings'>): string[] {
+  return build.ruleWarnings;
 }
 
 export interface BuildOptions {
@@ -66,18 +79,49 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
     'graceSeconds',
     'sessionIdleSeconds',
     'rules',
+    'builtinRules',
+    'allowRuleErrors',
     'ruleMatchAlerts',
     'placeholders',
     'nearWindowMinutes',
   ]);
-  const rulePaths = d.strings('rules', [breakGlassPackDir()]);
+  // `detector.rules` adds to the bundled pack: a custom folder must not silently drop the
+  // break-glass review rules. Dropping them takes an explicit `builtinRules: false`.
+  const builtinRules = d.boolean('builtinRules', true);
+  const allowRuleErrors = d.boolean('allowRuleErrors', false);
+  const pack = breakGlassPackDir();
+  // The pack named again in `detector.rules` (older configs did this) must not load twice.
+  const extra = d.strings('rules', []).filter((p) => !builtinRules || resolve(p) !== resolve(pack));
+  const rulePaths = [...(builtinRules ? [pack] : []), ...extra];
   // `expand` placeholders (`%admins%`) of the loaded rules, e.g. { admins: [alice, bob] }.
   const ph = d.section('placeholders');
   const placeholders: Record<string, string[]> = {};
-  for (const name of Object.keys(ph.value)) placeholders[name] = ph.strings(name);
+  for (const name of Object.keys(ph.value))
+    Object.defineProperty(placeholders, name, { value: ph.strings(name), enumerable: true, writable: true, configurable: true });
   const loaded = loadRules(rulePaths, { placeholders });
-  const rulesRejected = loaded.rejected.map((r) => r.message);
-  if (rulesRejected.length) log.warn('some detection rules were rejected', { count: rulesRejected.length, first: rulesRejected[0] });
+  const rulesRejected = loaded.rejected.map((r) => `[${r.code}] ${r.message}`);
+  const ruleWarnings: string[] = [];
+  if (rulesRejected.length) {
+    // Fail closed: a rule that does not load is detection that silently does not happen.
+    if (!allowRuleErrors)
+      throw new GlasswatchError(
+        'BG_CONFIG_RULES',
+        `${file ?? 'config'}: detector.rules: ${rulesRejected.length} detection rule document(s) failed to load:\n${rulesRejected.map((m) => `  - ${m}`).join('\n')}`,
+        {
+          stage: 'config',
+          hint: 'fix or remove these rules (check them with `glasswatch rules validate <folder>`), or set detector.allowRuleErrors: true to run without them',
+          context: { file, path: 'detector.rules', rejected: rulesRejected.length },
+        },
+      );
+    log.warn('detection rules were rejected and are not running (detector.allowRuleErrors: true)', {
+      count: rulesRejected.length,
+      rejected: rulesRejected,
+    });
+    ruleWarnings.push(
+      `WARNING: ${rulesRejected.length} detection rule document(s) failed to load and are not running (detector.allowRuleErrors: true); see \`glasswatch rules validate\``,
+    );
+  }
+  if (!builtinRules) ruleWarnings.push('WARNING: the built-in break-glass rule pack is off (detector.builtinRules: false)');
 
   const ledger = new TicketLedger();
   const t = Fields.of(file, 'tickets', sections.tickets).only(['files', 'http', 'jira', 'servicenow', 'topic']);
@@ -119,7 +163,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
     detector.sessions.restore(open);
     if (open.length) log.info('continuing open break-glass sessions', { count: open.length });
   }
-  return { detector, ledger, registry, rulesLoaded: loaded.rules.length, rulesRejected };
+  return { detector, ledger, registry, rulesLoaded: loaded.rules.length, rulesRejected, builtinRules, ruleWarnings };
 }
 
 export { ticketRow } from './tickets/service.js';

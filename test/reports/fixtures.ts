@@ -215,6 +215,7 @@ export function writeFixture(dir: string, extraConfig = ''): Fixture {
     `store:
   path: ${JSON.stringify(store)}
 detector:
+  builtinRules: false
   rules: [${JSON.stringify(rules)}]
   ruleMatchAlerts: false
 identities:
