@@ -127,7 +127,10 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
   const t = Fields.of(file, 'tickets', sections.tickets).only(['files', 'http', 'jira', 'servicenow', 'topic']);
   const ticketFiles = [...t.strings('files', []), ...(o.ticketFiles ?? [])];
   const added: TicketVersion[] = [];
-  for (const f of ticketFiles) for (const ticket of loadTicketFile(f)) if (ledger.add(ticket)) added.push(ticket);
+  // Replay refuses tickets naming identities the config does not define (a typo would quietly authorize nothing).
+  const identityIds = registry.identities.map((i) => i.id);
+  for (const f of ticketFiles)
+    for (const ticket of loadTicketFile(f, { identities: identityIds })) if (ledger.add(ticket)) added.push(ticket);
   if (store && added.length)
     await insertRows(
       store,

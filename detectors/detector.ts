@@ -9,7 +9,7 @@ import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
 import { type BreakGlassSession, SessionTracker } from './sessions.js';
-import { type Coverage, DEFAULT_NEAR_WINDOW_MINUTES, type TicketLedger } from './tickets/ledger.js';
+import { type Coverage, DEFAULT_NEAR_WINDOW_MINUTES, type TicketLedger, type Use } from './tickets/ledger.js';
 
 export interface DetectorOptions {
   registry: IdentityRegistry;
@@ -121,10 +121,10 @@ export class BreakGlassDetector implements EventStage {
     const use = { identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster };
     // Explanation step 1: a session authorized under a ticket is explained with that ticket.
     const judge = () =>
-      this.options.ledger.evaluate(use, {
-        graceMs: this.#graceMs,
+      judgeUse(this.options.ledger, use, {
+        graceSeconds: this.#graceMs / 1000,
+        nearWindowMinutes: this.#nearWindowMs / 60_000,
         sessionTicketId: !created && session.verdict === 'authorized' ? session.ticketId : null,
-        nearWindowMs: this.#nearWindowMs,
       });
     let coverage = judge();
     const judging = created || session.verdict === 'authorized';
@@ -240,6 +240,23 @@ export class BreakGlassDetector implements EventStage {
     await this.flush();
     await this.options.alerts.close();
   }
+}
+
+/**
+ * The verdict on one use of a break-glass identity and the ticket that explains it, as
+ * the detector gives it. `glasswatch tickets check` calls this very function, so the CLI
+ * cannot disagree with replay or live.
+ */
+export function judgeUse(
+  ledger: TicketLedger,
+  use: Use,
+  o: { graceSeconds?: number; nearWindowMinutes?: number; sessionTicketId?: string | null } = {},
+): Coverage {
+  return ledger.evaluate(use, {
+    graceMs: (o.graceSeconds ?? 0) * 1000,
+    nearWindowMs: (o.nearWindowMinutes ?? DEFAULT_NEAR_WINDOW_MINUTES) * 60_000,
+    sessionTicketId: o.sessionTicketId ?? null,
+  });
 }
 
 function base(

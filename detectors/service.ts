@@ -39,7 +39,13 @@ export interface DetectorServiceOptions {
 export async function startDetectorService(o: DetectorServiceOptions): Promise<DetectorService> {
   const { config, bus, store, log } = o;
   const build = await buildDetector({ config, store, bus, log, clock: 'live', ...(o.onAlert ? { onAlert: o.onAlert } : {}) });
-  const tickets = new TicketService(build.ledger, { store, bus, topic: config.topics.tickets, log });
+  const tickets = new TicketService(build.ledger, {
+    store,
+    bus,
+    topic: config.topics.tickets,
+    log,
+    identities: build.registry.identities.map((i) => i.id),
+  });
   const group = o.groupId ?? 'glasswatch-detector';
   // Every detector instance reads all ticket versions: its own group per instance.
   const ticketFollow = await tickets.follow(`${group}-tickets-${process.pid}-${Date.now()}`);

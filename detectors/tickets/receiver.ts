@@ -80,10 +80,10 @@ export class TicketReceiver {
     let versions: TicketVersion[];
     try {
       const where = `${route} request`;
-      if (route === 'glasswatch') versions = parseTicketText(body.toString('utf8'), where);
+      if (route === 'glasswatch') versions = parseTicketText(body.toString('utf8'), where, this.service.parseOptions);
       else {
         const mapping = route === 'jira' ? (this.options.jira ?? JIRA_PRESET) : (this.options.servicenow ?? SERVICENOW_PRESET);
-        versions = [mapTicket(JSON.parse(body.toString('utf8')), mapping, where)];
+        versions = [mapTicket(JSON.parse(body.toString('utf8')), mapping, where, this.service.parseOptions)];
       }
     } catch (err) {
       this.stats.rejected++;

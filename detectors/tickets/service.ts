@@ -3,7 +3,7 @@ import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/client.js';
 import { insertRows } from '../../core/store/writer.js';
 import type { TicketLedger } from './ledger.js';
-import { parseTicket, type TicketVersion, ticketRecord } from './ticket.js';
+import { type ParseTicketOptions, parseTicket, TicketError, type TicketVersion, ticketRecord } from './ticket.js';
 
 /**
  * Where accepted tickets go: the in-memory ledger the detector reads, the audit
@@ -14,11 +14,34 @@ import { parseTicket, type TicketVersion, ticketRecord } from './ticket.js';
 export class TicketService {
   constructor(
     readonly ledger: TicketLedger,
-    readonly deps: { store?: Store | null; bus?: Bus | null; topic?: string; log: Logger },
+    readonly deps: {
+      store?: Store | null;
+      bus?: Bus | null;
+      topic?: string;
+      log: Logger;
+      /** The identity ids of the config; a ticket naming another is refused (fail closed, whoever calls). */
+      identities?: readonly string[];
+    },
   ) {}
+
+  /** Parse options every entry point (endpoint, files, topic) validates with. */
+  get parseOptions(): ParseTicketOptions {
+    return this.deps.identities ? { identities: this.deps.identities } : {};
+  }
 
   /** Accepts validated ticket versions; returns how many were new. */
   async accept(versions: TicketVersion[], origin: string): Promise<number> {
+    const known = this.deps.identities;
+    if (known) {
+      const problems = versions.flatMap((v) =>
+        v.identities
+          .filter((i) => !known.includes(i))
+          .map(
+            (i) => `${origin} (ticket ${v.id}): identities: "${i}" is not an identity of the config (known: ${known.join(', ') || 'none'})`,
+          ),
+      );
+      if (problems.length) throw new TicketError(origin, problems);
+    }
     const fresh = versions.filter((v) => this.ledger.versionAt(v.id, v.updatedAtMs)?.updatedAtMs !== v.updatedAtMs);
     if (fresh.length === 0) return 0;
     // Durable first, then visible to the detector: a crash never leaves a verdict based on a ticket nobody stored.

@@ -1,23 +1,38 @@
 import { readFileSync } from 'node:fs';
-import { parseTicket, TicketError, type TicketVersion } from './ticket.js';
+import { type ParseTicketOptions, parseTicket, TicketError, type TicketVersion } from './ticket.js';
 
 /**
  * Reads tickets from a file: a JSON array, a single JSON object, or JSON lines. Errors
- * name the file and the line (or array index) of the bad ticket.
+ * name the file and the line (or array index) of the bad ticket; all of them at once.
  */
-export function loadTicketFile(path: string): TicketVersion[] {
+export function loadTicketFile(path: string, options: ParseTicketOptions = {}): TicketVersion[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
   } catch (cause) {
     throw new TicketError(path, `cannot read tickets file: ${(cause as Error).message}`);
   }
-  return parseTicketText(text, path);
+  return parseTicketText(text, path, options);
 }
 
-export function parseTicketText(text: string, file: string): TicketVersion[] {
+/** Parses a whole file or request body; every problem of every ticket is reported in one `TicketError`. */
+export function parseTicketText(text: string, file: string, options: ParseTicketOptions = {}): TicketVersion[] {
   const trimmed = text.trim();
   if (trimmed === '') return [];
+  const out: TicketVersion[] = [];
+  const problems: string[] = [];
+  const one = (doc: unknown, where: string) => {
+    try {
+      out.push(parseTicket(doc, where, options));
+    } catch (err) {
+      if (!(err instanceof TicketError)) throw err;
+      problems.push(...err.problems);
+    }
+  };
+  const done = () => {
+    if (problems.length) throw new TicketError(file, problems);
+    return out;
+  };
   if (trimmed.startsWith('[')) {
     let list: unknown;
     try {
@@ -25,17 +40,23 @@ export function parseTicketText(text: string, file: string): TicketVersion[] {
     } catch (cause) {
       throw new TicketError(file, `not valid JSON: ${(cause as Error).message}`);
     }
-    return (list as unknown[]).map((t, i) => parseTicket(t, `${file}[${i}]`));
+    for (const [i, t] of (list as unknown[]).entries()) one(t, `${file}[${i}]`);
+    return done();
   }
-  const out: TicketVersion[] = [];
   const lines = text.split(/\r?\n/);
   // A single pretty-printed object is one document, not JSON lines.
   if (trimmed.startsWith('{') && lines.filter((l) => l.trim() !== '').length > 1) {
+    let doc: unknown;
+    let parsed = false;
     try {
-      return [parseTicket(JSON.parse(trimmed), file)];
-    } catch (err) {
-      if (err instanceof TicketError) throw err;
-      // Not a single document: fall through to JSON lines.
+      doc = JSON.parse(trimmed);
+      parsed = true;
+    } catch {
+      // Not a single document: read it as JSON lines.
+    }
+    if (parsed) {
+      one(doc, file);
+      return done();
     }
   }
   for (let i = 0; i < lines.length; i++) {
@@ -45,11 +66,12 @@ export function parseTicketText(text: string, file: string): TicketVersion[] {
     try {
       doc = JSON.parse(line);
     } catch (cause) {
-      throw new TicketError(`${file}:${i + 1}`, `not valid JSON: ${(cause as Error).message}`);
+      problems.push(`${file}:${i + 1}: not valid JSON: ${(cause as Error).message}`);
+      continue;
     }
-    out.push(parseTicket(doc, `${file}:${i + 1}`));
+    one(doc, `${file}:${i + 1}`);
   }
-  return out;
+  return done();
 }
 
 /**
@@ -67,6 +89,12 @@ export interface TicketMapping {
   reason?: string;
   status: { path: string; map: Record<string, string>; default?: string };
   scope?: { accounts?: string; orgs?: string; clusters?: string };
+  /**
+   * Read `YYYY-MM-DD HH:MM:SS` (no zone) as UTC. Only for systems that document their
+   * zone-less times as UTC (ServiceNow's internal date-time values); any other zone-less
+   * time is refused, never read in the host's zone.
+   */
+  zonelessTimesAreUtc?: boolean;
 }
 
 /** Jira Cloud `jira:issue_updated` webhook; the custom field ids differ per site, so they are config. */
@@ -96,6 +124,8 @@ export const SERVICENOW_PRESET: TicketMapping = {
   notAfter: 'end_date',
   updatedAt: 'sys_updated_on',
   reason: 'short_description',
+  // GlideDateTime getValue() (what a Business Rule or Flow sends) is UTC by definition.
+  zonelessTimesAreUtc: true,
   status: {
     path: 'approval',
     map: {
@@ -127,12 +157,15 @@ export function extractPath(doc: unknown, path: string): unknown[] {
   return current;
 }
 
-/** ServiceNow sends `2026-11-20 08:55:12` (UTC, no zone): read it as UTC. */
-function isoish(v: unknown): unknown {
-  return typeof v === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(v) ? `${v.replace(' ', 'T')}Z` : v;
+/** ServiceNow sends `2026-11-20 08:55:12` (UTC, no zone): read it as UTC when the mapping says so. */
+function utcIfStated(v: unknown, mapping: TicketMapping): unknown {
+  return mapping.zonelessTimesAreUtc && typeof v === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(v)
+    ? `${v.replace(' ', 'T')}Z`
+    : v;
 }
 
-export function mapTicket(payload: unknown, mapping: TicketMapping, where: string): TicketVersion {
+/** Maps an ITSM payload to a ticket and validates it; errors name the payload path of each field. */
+export function mapTicket(payload: unknown, mapping: TicketMapping, where: string, options: ParseTicketOptions = {}): TicketVersion {
   const one = (p: string) => extractPath(payload, p)[0];
   const many = (p: string) => extractPath(payload, p).flatMap((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : [v]));
   const statusRaw = one(mapping.status.path);
@@ -154,12 +187,25 @@ export function mapTicket(payload: unknown, mapping: TicketMapping, where: strin
       approvers: many(mapping.approvers),
       identities: many(mapping.identities),
       status,
-      notBefore: isoish(one(mapping.notBefore)),
-      notAfter: isoish(one(mapping.notAfter)),
-      updatedAt: isoish(one(mapping.updatedAt)),
+      notBefore: utcIfStated(one(mapping.notBefore), mapping),
+      notAfter: utcIfStated(one(mapping.notAfter), mapping),
+      updatedAt: utcIfStated(one(mapping.updatedAt), mapping),
       ...(mapping.reason && typeof one(mapping.reason) === 'string' ? { reason: one(mapping.reason) } : {}),
       ...(Object.keys(scope).length ? { scope } : {}),
     },
     where,
+    {
+      ...options,
+      paths: {
+        id: mapping.id,
+        requester: mapping.requester,
+        approvers: mapping.approvers,
+        identities: mapping.identities,
+        notBefore: mapping.notBefore,
+        notAfter: mapping.notAfter,
+        updatedAt: mapping.updatedAt,
+        status: mapping.status.path,
+      },
+    },
   );
 }
