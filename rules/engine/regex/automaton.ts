@@ -1,268 +1,350 @@
 /**
- * Linear-time regex search: the parsed pattern becomes a Thompson NFA, simulated as a
- * DFA whose states are built lazily and cached (the RE2 design). Each input code unit
- * costs one cached transition, or at worst one NFA-set step of O(program size), so a
- * hostile pattern such as `(a+)+$` can never backtrack. The cache is bounded: when it
- * overflows it is dropped and rebuilt, which keeps memory flat.
+ * Linear-time regex search: the parsed pattern becomes a Thompson NFA (program.ts),
+ * simulated as a DFA whose states are built lazily and cached (the RE2 design). Each
+ * input code unit costs one cached transition, or at worst one NFA step of O(program
+ * size), so a hostile pattern such as `(a+)+$` can never backtrack.
+ *
+ * Memory is bounded per regex: the cache is accounted in bytes (DFA_CACHE_BYTES). When
+ * a new state would overflow it, the whole cache is dropped (a new epoch: the initial
+ * state is rebuilt, so nothing old stays reachable) and rebuilding starts from the
+ * current position. When that happens again before 10 characters per cached state were
+ * read (RE2's heuristic: the DFA is thrashing), the rest of the text is matched by NFA
+ * simulation, which needs no cache at all.
  */
-import { type AssertKind, type ParseFlags, parseRegex, type Range, type RegexNode, RegexSyntaxError } from './parse.js';
+import { type ParseFlags, parseRegex } from './parse.js';
+import {
+  assertHolds,
+  compileProgram,
+  K_EDGE,
+  MAX_PROGRAM,
+  OP_ASSERT,
+  OP_JMP,
+  OP_MATCH,
+  OP_SET,
+  OP_SPLIT,
+  type Program,
+} from './program.js';
 
-const OP_SET = 0;
-const OP_SPLIT = 1;
-const OP_JMP = 2;
-const OP_ASSERT = 3;
-const OP_MATCH = 4;
+/**
+ * DFA cache budget per regex, in bytes (estimated: kernel, key, transition table and
+ * object overhead). 1 MiB holds thousands of states, far more than any SigmaHQ pattern
+ * needs on real fields; 200 regexes that all thrash stay near 200 MiB.
+ */
+export const DFA_CACHE_BYTES = 1 << 20;
+const STATE_OVERHEAD_BYTES = 200;
+const MAX_GENERATION = 0xffff_ffff;
 
-/** Programs above this many instructions are refused (nested counted repeats). */
-export const MAX_PROGRAM = 60_000;
-const MAX_CACHED_STATES = 4_096;
+export { MAX_PROGRAM };
 
-// Character kinds around a position: what assertions look at.
-const K_EDGE = 0; // start of text (before) or end of text (after)
-const K_WORD = 1;
-const K_NEWLINE = 2;
-const K_OTHER = 3;
-
-const ASSERT_CODES: Record<AssertKind, number> = { bot: 0, eot: 1, mbol: 2, meol: 3, word: 4, nonword: 5 };
-
-function kindOf(c: number): number {
-  if ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x5f) return K_WORD;
-  return c === 0x0a ? K_NEWLINE : K_OTHER;
+export interface RegexLimits {
+  /** DFA cache budget of this regex in bytes (default DFA_CACHE_BYTES). */
+  dfaCacheBytes?: number;
+  /** NFA size budget in instructions (default MAX_PROGRAM). */
+  maxProgram?: number;
 }
 
-class CharSet {
-  private readonly ascii = new Uint8Array(128);
-  private readonly wide: Range[];
-  constructor(ranges: Range[]) {
-    for (const [lo, hi] of ranges) for (let c = lo; c <= Math.min(hi, 127); c++) this.ascii[c] = 1;
-    this.wide = ranges.filter((r) => r[1] >= 128);
-  }
-  has(c: number): boolean {
-    if (c < 128) return this.ascii[c] === 1;
-    let lo = 0;
-    let hi = this.wide.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const r = this.wide[mid] as Range;
-      if (c < r[0]) hi = mid - 1;
-      else if (c > r[1]) lo = mid + 1;
-      else return true;
-    }
-    return false;
-  }
-}
-
-interface DState {
-  kernel: number[];
-  prev: number;
-  ascii: (DState | null | undefined)[];
-  other: Map<number, DState | null>;
-  /** undefined until computed: does the pattern match at the end of text from here? */
-  atEnd: boolean | undefined;
-}
-
-class Program {
-  readonly op: number[] = [];
-  readonly a: number[] = [];
-  readonly b: number[] = [];
-  readonly sets: CharSet[] = [];
-
-  emit(op: number, a = 0, b = 0): number {
-    if (this.op.length >= MAX_PROGRAM) throw new Error('too large');
-    this.op.push(op);
-    this.a.push(a);
-    this.b.push(b);
-    return this.op.length - 1;
-  }
-
-  compile(node: RegexNode): void {
-    switch (node.t) {
-      case 'empty':
-        return;
-      case 'set':
-        this.sets.push(new CharSet(node.ranges));
-        this.emit(OP_SET, this.sets.length - 1);
-        return;
-      case 'assert':
-        this.emit(OP_ASSERT, ASSERT_CODES[node.kind]);
-        return;
-      case 'cat':
-        for (const item of node.items) this.compile(item);
-        return;
-      case 'alt': {
-        const jumps: number[] = [];
-        node.items.forEach((item, idx) => {
-          if (idx < node.items.length - 1) {
-            const split = this.emit(OP_SPLIT);
-            this.a[split] = split + 1;
-            this.compile(item);
-            jumps.push(this.emit(OP_JMP));
-            this.b[split] = this.op.length;
-          } else this.compile(item);
-        });
-        for (const j of jumps) this.a[j] = this.op.length;
-        return;
-      }
-      case 'rep': {
-        for (let i = 0; i < node.min; i++) this.compile(node.item);
-        if (node.max === -1) {
-          const split = this.emit(OP_SPLIT);
-          this.a[split] = split + 1;
-          this.compile(node.item);
-          this.emit(OP_JMP, split);
-          this.b[split] = this.op.length;
-          return;
-        }
-        const splits: number[] = [];
-        for (let i = node.min; i < node.max; i++) {
-          const split = this.emit(OP_SPLIT);
-          this.a[split] = split + 1;
-          splits.push(split);
-          this.compile(node.item);
-        }
-        for (const s of splits) this.b[s] = this.op.length;
-        return;
-      }
-    }
-  }
+export interface RegexStats {
+  programSize: number;
+  classes: number;
+  states: number;
+  cacheBytes: number;
+  cacheBudget: number;
+  flushes: number;
+  nfaFallbacks: number;
+  /** Cache misses: transitions computed by an NFA step (the slow path). */
+  transitionsBuilt: number;
+  generation: number;
 }
 
 export interface LinearRegex {
   readonly source: string;
   test(text: string): boolean;
+  stats(): RegexStats;
 }
 
 /**
- * Compiles a Sigma `re` value. Throws RegexSyntaxError for invalid or unsupported
- * syntax. `flags` come from the `|i|m|s` modifiers; leading inline groups such as
- * `(?i)` or `(?is)` are understood by the parser itself.
+ * Compiles a Sigma `re` value. Throws RegexSyntaxError (a SigmaRuleError coded
+ * BG_RULES_REGEX, naming the pattern) for invalid or unsupported syntax and for
+ * patterns over the size budgets. `flags` come from the `|i|m|s` modifiers; leading
+ * inline groups such as `(?i)` or `(?is)` are understood by the parser itself.
  */
-export function compileLinearRegex(source: string, flags: ParseFlags): LinearRegex {
-  const program = new Program();
-  try {
-    program.compile(parseRegex(source, flags));
-  } catch (err) {
-    if (err instanceof RegexSyntaxError) throw err;
-    throw new RegexSyntaxError(`pattern expands beyond ${MAX_PROGRAM} instructions`, source, 0);
-  }
-  program.emit(OP_MATCH);
-  return new LazyDfa(source, program);
+export function compileLinearRegex(source: string, flags: ParseFlags, limits: RegexLimits = {}): LinearRegex {
+  const program = compileProgram(parseRegex(source, flags), source, limits.maxProgram ?? MAX_PROGRAM);
+  return new LazyDfa(source, program, limits.dfaCacheBytes ?? DFA_CACHE_BYTES);
 }
 
-class LazyDfa implements LinearRegex {
+interface DState {
+  /** NFA instructions to resume after the last character (sorted, canonical). */
+  kernel: Int32Array;
+  /** Kind of the last character (assertions look at it). */
+  prev: number;
+  /** By class: next state, null = a match was reached before consuming, undefined = unknown. */
+  next: (DState | null | undefined)[];
+  /** undefined until computed: does the pattern match at the end of text from here? */
+  atEnd: boolean | undefined;
+  /** Cache generation the state belongs to: links are only added between current states. */
+  epoch: number;
+}
+
+/** Returned by the slow path when the cache budget says: finish with NFA simulation. */
+const FALLBACK: DState = { kernel: new Int32Array(0), prev: K_EDGE, next: [], atEnd: undefined, epoch: -1 };
+
+export class LazyDfa implements LinearRegex {
   private states = new Map<string, DState>();
+  private epoch = 0;
+  private bytes = 0;
   private initial: DState;
-  private readonly stamp: Int32Array;
+  private readonly stamp: Uint32Array;
   private generation = 0;
-  private readonly stack: number[] = [];
+  private readonly stack: Int32Array;
+  private readonly setsFound: Int32Array;
+  private readonly scratch: Int32Array;
+  private flushes = 0;
+  private nfaFallbacks = 0;
+  private transitionsBuilt = 0;
+  /** Position of the last flush in the current test() call (-1: none yet). */
+  private flushedAt = -1;
+  private fallbackLength = 0;
 
   constructor(
     readonly source: string,
     private readonly prog: Program,
+    private readonly budget: number,
   ) {
-    this.stamp = new Int32Array(prog.op.length);
-    this.initial = this.intern([], K_EDGE);
+    const n = prog.size;
+    this.stamp = new Uint32Array(n);
+    // Each visited instruction pushes at most two successors; kernel and start come first.
+    this.stack = new Int32Array(3 * n + 2);
+    this.setsFound = new Int32Array(n);
+    this.scratch = new Int32Array(n);
+    this.initial = this.insert(new Int32Array(0), K_EDGE);
   }
 
   test(text: string): boolean {
+    const classes = this.prog.classes;
+    const ascii = classes.ascii;
     let state = this.initial;
+    this.flushedAt = -1;
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
-      let next = c < 128 ? state.ascii[c] : state.other.get(c);
-      if (next === undefined) next = this.transition(state, c);
-      if (next === null) return true; // null = a match was reached before consuming c
+      const k = c < 128 ? (ascii[c] as number) : classes.wide(c);
+      let next = state.next[k];
+      if (next === undefined) {
+        next = this.miss(state, k, i);
+        if (next === FALLBACK) {
+          this.nfaFallbacks++;
+          return this.simulate(text, i + 1, this.scratch.slice(0, this.fallbackLength), classes.kind[k] as number);
+        }
+      }
+      if (next === null) return true;
       state = next;
     }
-    if (state.atEnd === undefined) state.atEnd = this.closure(state, K_EDGE) === null;
+    if (state.atEnd === undefined) state.atEnd = this.closure(state.kernel, state.kernel.length, state.prev, K_EDGE) < 0;
     return state.atEnd;
   }
 
-  private intern(kernel: number[], prev: number): DState {
-    const key = `${prev}|${kernel.join(',')}`;
-    let state = this.states.get(key);
-    if (!state) {
-      if (this.states.size >= MAX_CACHED_STATES) {
-        this.states = new Map(); // bounded memory: old states become garbage after this call
-      }
-      state = { kernel, prev, ascii: new Array(128), other: new Map(), atEnd: undefined };
-      this.states.set(key, state);
-    }
-    return state;
-  }
-
-  private transition(state: DState, c: number): DState | null {
-    const sets = this.closure(state, kindOf(c));
-    let next: DState | null = null;
-    if (sets !== null) {
-      this.generation++;
-      const kernel: number[] = [];
-      for (const pc of sets) {
-        if (this.prog.sets[this.prog.a[pc] as number]?.has(c) && this.stamp[pc + 1] !== this.generation) {
-          this.stamp[pc + 1] = this.generation;
-          kernel.push(pc + 1);
+  /**
+   * The slow path, kept out of the hot loop: computes the transition of `state` on class
+   * `k` at position `i`, caching it unless the budget says to fall back to the NFA (then
+   * the next kernel is left in `scratch`, its length in `fallbackLength`).
+   */
+  private miss(state: DState, k: number, i: number): DState | null {
+    this.transitionsBuilt++;
+    const classes = this.prog.classes;
+    const len = this.step(state.kernel, state.kernel.length, state.prev, k, this.scratch);
+    let next: DState | null | undefined = null;
+    if (len >= 0) {
+      const kind = classes.kind[k] as number;
+      const key = stateKey(this.scratch, len, kind);
+      next = this.states.get(key);
+      if (next === undefined) {
+        const cost = stateCost(key, len, classes.count);
+        if (this.bytes + cost > this.budget) {
+          if (cost > this.budget || (this.flushedAt >= 0 && i - this.flushedAt < 10 * this.states.size)) {
+            this.fallbackLength = len;
+            return FALLBACK;
+          }
+          this.flush();
+          this.flushedAt = i;
         }
+        next = this.insert(this.scratch.slice(0, len), kind, key, cost);
       }
-      kernel.sort((x, y) => x - y);
-      next = this.intern(kernel, kindOf(c));
     }
-    if (c < 128) state.ascii[c] = next;
-    else if (state.other.size < 256) state.other.set(c, next);
+    if (state.epoch === this.epoch) state.next[k] = next;
     return next;
   }
 
+  stats(): RegexStats {
+    return {
+      programSize: this.prog.size,
+      classes: this.prog.classes.count,
+      states: this.states.size,
+      cacheBytes: this.bytes,
+      cacheBudget: this.budget,
+      flushes: this.flushes,
+      nfaFallbacks: this.nfaFallbacks,
+      transitionsBuilt: this.transitionsBuilt,
+      generation: this.generation,
+    };
+  }
+
+  /** For tests: how many states the initial state still reaches (must be cached ones only). */
+  reachableStates(): number {
+    const seen = new Set<DState>([this.initial]);
+    const todo = [this.initial];
+    while (todo.length) {
+      for (const next of (todo.pop() as DState).next) {
+        if (next && !seen.has(next)) {
+          seen.add(next);
+          todo.push(next);
+        }
+      }
+    }
+    return seen.size;
+  }
+
+  /** For tests: puts the generation counter where its wrap-around would happen. */
+  setGenerationForTest(generation: number): void {
+    this.generation = generation;
+  }
+
+  private insert(kernel: Int32Array, prev: number, key = stateKey(kernel, kernel.length, prev), cost = 0): DState {
+    const state: DState = { kernel, prev, next: new Array(this.prog.classes.count), atEnd: undefined, epoch: this.epoch };
+    this.states.set(key, state);
+    this.bytes += cost || stateCost(key, kernel.length, this.prog.classes.count);
+    return state;
+  }
+
+  /** Drops every state: the new initial state starts a new epoch that old states cannot reach. */
+  private flush(): void {
+    this.flushes++;
+    this.epoch++;
+    this.states = new Map();
+    this.bytes = 0;
+    this.initial = this.insert(new Int32Array(0), K_EDGE);
+  }
+
+  /** NFA simulation from `from` on: O(program) per character, no cache, fixed memory. */
+  private simulate(text: string, from: number, kernel: Int32Array, prev: number): boolean {
+    const classes = this.prog.classes;
+    let cur = new Int32Array(this.prog.size);
+    let other = new Int32Array(this.prog.size);
+    cur.set(kernel);
+    let len = kernel.length;
+    for (let i = from; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      const k = c < 128 ? (classes.ascii[c] as number) : classes.wide(c);
+      len = this.step(cur, len, prev, k, other, false);
+      if (len < 0) return true;
+      const swap = cur;
+      cur = other;
+      other = swap;
+      prev = classes.kind[k] as number;
+    }
+    return this.closure(cur, len, prev, K_EDGE) < 0;
+  }
+
   /**
-   * Epsilon closure of the state's kernel plus the start (unanchored search), given the
-   * kinds of the characters before and after this position. Returns the SET
-   * instructions reached, or null when MATCH is reachable.
+   * One NFA step on a character of class `k`: writes the sorted kernel of the next state
+   * into `out` and returns its length, or -1 when MATCH is reached before the character.
    */
-  private closure(state: DState, nextKind: number): number[] | null {
+  private step(kernel: Int32Array, len: number, prev: number, k: number, out: Int32Array, sorted = true): number {
+    const { classes, sets, a, member } = this.prog;
+    const found = this.closure(kernel, len, prev, classes.kind[k] as number);
+    if (found < 0) return -1;
+    const setsFound = this.setsFound;
+    let n = 0;
+    // Distinct SET instructions give distinct successors: no duplicate check needed.
+    if (member !== null) {
+      const count = classes.count;
+      for (let i = 0; i < found; i++) {
+        const pc = setsFound[i] as number;
+        if (member[(a[pc] as number) * count + k] === 1) out[n++] = pc + 1;
+      }
+    } else {
+      const c = classes.rep[k] as number;
+      for (let i = 0; i < found; i++) {
+        const pc = setsFound[i] as number;
+        if (sets[a[pc] as number]?.has(c)) out[n++] = pc + 1;
+      }
+    }
+    if (sorted) sortKernel(out, n);
+    return n;
+  }
+
+  /**
+   * Epsilon closure of the kernel plus the start (unanchored search), given the kinds of
+   * the characters before and after this position. Leaves the SET instructions reached
+   * in `setsFound` and returns their count, or -1 when MATCH is reachable.
+   */
+  private closure(kernel: Int32Array, len: number, prev: number, nextKind: number): number {
     const { op, a, b } = this.prog;
-    const gen = ++this.generation;
+    const gen = this.nextGeneration();
+    const stamp = this.stamp;
     const stack = this.stack;
-    stack.length = 0;
-    for (let i = state.kernel.length - 1; i >= 0; i--) stack.push(state.kernel[i] as number);
-    stack.push(0);
-    const sets: number[] = [];
-    while (stack.length) {
-      const pc = stack.pop() as number;
-      if (this.stamp[pc] === gen) continue;
-      this.stamp[pc] = gen;
+    let sp = 0;
+    stack[sp++] = 0;
+    for (let i = len - 1; i >= 0; i--) stack[sp++] = kernel[i] as number;
+    let found = 0;
+    while (sp > 0) {
+      const pc = stack[--sp] as number;
+      if (stamp[pc] === gen) continue;
+      stamp[pc] = gen;
       switch (op[pc]) {
         case OP_SET:
-          sets.push(pc);
+          this.setsFound[found++] = pc;
           break;
         case OP_MATCH:
-          return null;
+          return -1;
         case OP_JMP:
-          stack.push(a[pc] as number);
+          stack[sp++] = a[pc] as number;
           break;
         case OP_SPLIT:
-          stack.push(b[pc] as number, a[pc] as number);
+          stack[sp++] = b[pc] as number;
+          stack[sp++] = a[pc] as number;
           break;
         case OP_ASSERT:
-          if (assertHolds(a[pc] as number, state.prev, nextKind)) stack.push(pc + 1);
+          if (assertHolds(a[pc] as number, prev, nextKind)) stack[sp++] = pc + 1;
           break;
       }
     }
-    return sets;
+    return found;
+  }
+
+  /** A fresh stamp value; at the 32-bit limit the stamps are cleared instead of wrapping. */
+  private nextGeneration(): number {
+    if (this.generation >= MAX_GENERATION) {
+      this.stamp.fill(0);
+      this.generation = 0;
+    }
+    return ++this.generation;
   }
 }
 
-function assertHolds(code: number, prev: number, next: number): boolean {
-  switch (code) {
-    case 0:
-      return prev === K_EDGE;
-    case 1:
-      return next === K_EDGE;
-    case 2:
-      return prev === K_EDGE || prev === K_NEWLINE;
-    case 3:
-      return next === K_EDGE || next === K_NEWLINE;
-    case 4:
-      return (prev === K_WORD) !== (next === K_WORD);
-    default:
-      return (prev === K_WORD) === (next === K_WORD);
+/** Kernels are short and nearly sorted: insertion sort beats TypedArray#sort's call overhead. */
+function sortKernel(kernel: Int32Array, n: number): void {
+  if (n > 64) {
+    kernel.subarray(0, n).sort();
+    return;
   }
+  for (let i = 1; i < n; i++) {
+    const v = kernel[i] as number;
+    let j = i - 1;
+    while (j >= 0 && (kernel[j] as number) > v) {
+      kernel[j + 1] = kernel[j] as number;
+      j--;
+    }
+    kernel[j + 1] = v;
+  }
+}
+
+function stateKey(kernel: Int32Array, len: number, prev: number): string {
+  return `${prev}|${kernel.subarray(0, len).join(',')}`;
+}
+
+/** Estimated heap bytes of one cached state: object, kernel, key string, transition table. */
+function stateCost(key: string, kernelLength: number, classCount: number): number {
+  return STATE_OVERHEAD_BYTES + key.length + 4 * kernelLength + 8 * classCount;
 }
 
 export { RegexSyntaxError } from './parse.js';

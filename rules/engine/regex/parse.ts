@@ -7,7 +7,12 @@
  *
  * Character classes use RE2's ASCII definitions (`\d`=[0-9], `\w`=[0-9A-Za-z_],
  * `\s`=[\t\n\f\r ]). Text is processed as UTF-16 code units.
+ *
+ * Size limits are RE2's, so a pattern the SQL side (ClickHouse `match()`) refuses is
+ * refused here too: counts up to 1000, nested counts whose product exceeds 1000
+ * (`(?:a{1000}){59}`) and group nesting deeper than 1000 are errors.
  */
+import { SIGMA_ERROR_CODES, SigmaRuleError } from '../errors.js';
 
 export type Range = [number, number];
 
@@ -22,13 +27,19 @@ export type RegexNode =
 /** bol/eol honour multi-line mode at parse time: `mbol`/`meol` are the line versions. */
 export type AssertKind = 'bot' | 'eot' | 'mbol' | 'meol' | 'word' | 'nonword';
 
-export class RegexSyntaxError extends Error {
+/** Patterns are named in errors, but a megabyte pattern is not copied into every log line. */
+function shown(pattern: string): string {
+  return pattern.length > 200 ? `${pattern.slice(0, 200)}… (${pattern.length} chars)` : pattern;
+}
+
+/** A coded rule error (BG_RULES_REGEX) naming the pattern, so any layer can report it as is. */
+export class RegexSyntaxError extends SigmaRuleError {
   constructor(
     message: string,
     readonly pattern: string,
     readonly offset: number,
   ) {
-    super(`${message} at offset ${offset} in /${pattern}/`);
+    super(SIGMA_ERROR_CODES.regex, `${message} at offset ${offset} in /${shown(pattern)}/`);
     this.name = 'RegexSyntaxError';
   }
 }
@@ -41,6 +52,8 @@ export interface ParseFlags {
 
 /** RE2 refuses counted repetitions above 1000; so do we (keeps the automaton small). */
 export const MAX_REPEAT = 1000;
+/** RE2's kMaxNestingDepth: deeper groups are refused before they can exhaust the stack. */
+export const MAX_NESTING = 1000;
 const MAX_CHAR = 0xffff;
 
 const DIGIT: Range[] = [[0x30, 0x39]];
@@ -127,11 +140,43 @@ function caseFold(ranges: Range[]): Range[] {
 }
 
 export function parseRegex(pattern: string, initial: ParseFlags): RegexNode {
-  return new Parser(pattern, initial).parseAll();
+  const node = new Parser(pattern, initial).parseAll();
+  if (repeatBudgetLeft(node, MAX_REPEAT) === 0) {
+    throw new RegexSyntaxError(
+      `nested counted repetitions expand beyond ${MAX_REPEAT} copies (product of the counts, as RE2 refuses)`,
+      pattern,
+      0,
+    );
+  }
+  return node;
+}
+
+/**
+ * RE2's RepetitionWalker: divides the budget by every count on the way down (max, or
+ * min when unbounded) and returns the smallest quotient; 0 means the product of
+ * nested counts exceeds the budget. Depth is bounded by MAX_NESTING.
+ */
+function repeatBudgetLeft(node: RegexNode, budget: number): number {
+  switch (node.t) {
+    case 'rep': {
+      const m = node.max < 0 ? node.min : node.max;
+      const left = m > 0 ? Math.floor(budget / m) : budget;
+      return Math.min(left, repeatBudgetLeft(node.item, left));
+    }
+    case 'cat':
+    case 'alt': {
+      let least = budget;
+      for (const item of node.items) least = Math.min(least, repeatBudgetLeft(item, budget));
+      return least;
+    }
+    default:
+      return budget;
+  }
 }
 
 class Parser {
   private pos = 0;
+  private depth = 0;
   constructor(
     private readonly src: string,
     private flags: ParseFlags,
@@ -235,6 +280,16 @@ class Parser {
 
   private parseGroup(): RegexNode | null {
     const start = this.pos;
+    if (this.depth >= MAX_NESTING) this.fail(`group nesting deeper than ${MAX_NESTING}`);
+    this.depth++;
+    try {
+      return this.parseGroupBody(start);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private parseGroupBody(start: number): RegexNode | null {
     this.pos++;
     if (this.src[this.pos] === '?') {
       const rest = this.src.slice(this.pos + 1);
