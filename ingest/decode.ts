@@ -105,14 +105,14 @@ export async function gunzipBounded(input: Buffer, options: { maxBytes: number; 
 /**
  * Synchronous fallback for callers that still hand gzip to `normalizeBuffer` directly: bounded in
  * memory by `maxOutputLength`, but it holds the event loop while it inflates. Collectors and replay
- * inflate with `inflateBounded` first.
+ * inflate with `inflateBounded` first (`normalizeBufferBounded`).
  */
-function gunzipSyncBounded(bytes: Buffer, maxBytes: number): { data: Buffer; problem: string | null } {
+export function gunzipSyncBounded(bytes: Buffer, maxBytes: number, what = 'gzip input'): Omit<Inflated, 'tooLarge'> {
   try {
     return { data: gunzipSync(bytes, { maxOutputLength: maxBytes }), problem: null };
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      return { data: Buffer.alloc(0), problem: tooLargeProblem('gzip input', maxBytes) };
+      return { data: Buffer.alloc(0), problem: tooLargeProblem(what, maxBytes) };
     }
     const message = (err as Error).message;
     try {
@@ -125,18 +125,38 @@ function gunzipSyncBounded(bytes: Buffer, maxBytes: number): { data: Buffer; pro
   }
 }
 
-export function decodeBytes(bytes: Buffer, maxDecompressedBytes = DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES): DecodedText {
-  let data = bytes;
-  let problem: string | null = null;
+/** Input that is not gzip is held to the same budget: it is what gets decoded and parsed. */
+export function overBudget(data: Buffer, maxBytes: number, what: string): string | null {
+  return data.length > maxBytes ? `${what} is ${data.length} bytes, beyond ${maxBytes} (maxDecompressedBytes)` : null;
+}
+
+/** Byte-order mark: UTF-16LE text is decoded whole; a UTF-8 BOM is skipped. */
+export function bomOf(data: Buffer): 'utf16le' | 'utf8' | null {
+  if (data.length >= 2 && data[0] === 0xff && data[1] === 0xfe) return 'utf16le';
+  if (data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) return 'utf8';
+  return null;
+}
+
+/** Inflated bytes → text. Never throws: bytes beyond V8's string limit become a problem. */
+export function textOf(data: Buffer, problem: string | null, gzip: boolean): DecodedText {
+  const bom = bomOf(data);
+  const prefixBytes = bom === 'utf16le' ? 2 : bom === 'utf8' ? 3 : 0;
+  try {
+    return { text: data.toString(bom === 'utf16le' ? 'utf16le' : 'utf8', prefixBytes), problem, prefixBytes, gzip };
+  } catch (err) {
+    const why = `cannot decode ${data.length} bytes as text (${(err as Error).message})`;
+    return { text: '', problem: problem === null ? why : `${problem}; ${why}`, prefixBytes, gzip };
+  }
+}
+
+export function decodeBytes(bytes: Buffer, maxDecompressedBytes = DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES, what = 'input'): DecodedText {
   const gzip = isGzip(bytes);
-  if (gzip) ({ data, problem } = gunzipSyncBounded(bytes, maxDecompressedBytes));
-  if (data.length >= 2 && data[0] === 0xff && data[1] === 0xfe) {
-    return { text: data.toString('utf16le', 2), problem, prefixBytes: 2, gzip };
+  if (gzip) {
+    const { data, problem } = gunzipSyncBounded(bytes, maxDecompressedBytes, what);
+    return textOf(data, problem, true);
   }
-  if (data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) {
-    return { text: data.toString('utf8', 3), problem, prefixBytes: 3, gzip };
-  }
-  return { text: data.toString('utf8'), problem, prefixBytes: 0, gzip };
+  const problem = overBudget(bytes, maxDecompressedBytes, what);
+  return problem === null ? textOf(bytes, null, false) : { text: '', problem, prefixBytes: 0, gzip };
 }
 
 function isSpace(code: number): boolean {

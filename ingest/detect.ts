@@ -8,10 +8,10 @@
  */
 import type { Source } from '../core/event.js';
 import { type CloudTrailContext, normalizeCloudTrailRecord } from './cloudtrail/normalize.js';
-import { isObject, type JsonObject, keyList, looseString } from './fields.js';
+import { isObject, type JsonObject, jsonText, keyList, looseString, measureJson } from './fields.js';
 import { type K8sContext, normalizeK8sEvent } from './k8s/normalize.js';
 import { normalizeOktaEvent, type OktaContext } from './okta/normalize.js';
-import type { NormalizeOptions, NormalizeResult } from './types.js';
+import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECORD_BYTES, type NormalizeOptions, type NormalizeResult } from './types.js';
 
 /** Per-document state. One allocation per file (or per collector body), reused for every record. */
 export interface Walk {
@@ -20,8 +20,38 @@ export interface Walk {
   line: number | null;
   /** Text of the current line or document: the dead-letter text when that whole unit is the bad record. */
   unitText: string;
+  /**
+   * Size of the current line or document (bytes or characters): no record inside it can be larger,
+   * so records are only measured against `maxRecordBytes` when their unit is over it.
+   */
+  unitBytes: number;
   restrict: Source | null;
+  maxDepth: number;
+  maxRecordBytes: number;
   out: NormalizeResult[];
+  cloudtrail: CloudTrailContext;
+  okta: OktaContext;
+  k8s: K8sContext;
+  /** Values still to route, innermost last (see `routeValue`). */
+  stack: Frame[];
+}
+
+/**
+ * Values still to route: the elements of an array or envelope list, or one unwrapped value
+ * (`single`). Routing pops from the end of `walk.stack`, so nesting costs heap, not call stack.
+ */
+interface Frame {
+  values: readonly unknown[];
+  next: number;
+  /** One value whose index and path are the frame's own, not its position. */
+  single: boolean;
+  index: number | null;
+  path: string | undefined;
+  hint: Source | null;
+  /** Elements of a bare array may be StreamAlert rule-test descriptors; envelope lists hold records. */
+  descriptors: boolean;
+  /** Nesting level of the values in this frame (the document is level 1). */
+  depth: number;
   cloudtrail: CloudTrailContext;
   okta: OktaContext;
   k8s: K8sContext;
@@ -34,11 +64,15 @@ export function createWalk(file: string, options: NormalizeOptions, out: Normali
     file,
     line: null,
     unitText: '',
+    unitBytes: 0,
     restrict: options.source ?? null,
+    maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    maxRecordBytes: options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
     out,
     cloudtrail: { org: options.awsOrg ?? ORG_TRAIL_KEY.exec(file)?.[1] ?? null, account: null },
     okta: { org: options.oktaOrg ?? null },
     k8s: { cluster: options.cluster ?? null },
+    stack: [],
   };
 }
 
@@ -80,7 +114,7 @@ export function dead(
   value: unknown,
 ): void {
   // A record that is the whole line or document keeps its exact original text; a nested one is re-serialized.
-  const text = path === undefined ? walk.unitText : typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  const text = path === undefined ? walk.unitText : typeof value === 'string' ? value : jsonText(value);
   walk.out.push({ kind: 'dead', source, reason: reason + location(walk, path), origin: origin(walk, index, path), text });
 }
 
@@ -107,6 +141,17 @@ export function recordSource(obj: JsonObject): Source | null {
 }
 
 function normalizeAs(walk: Walk, source: Source, record: JsonObject, index: number | null, path: string | undefined): void {
+  // Sizes are only counted when the unit is big enough to hold an oversized record.
+  const maxBytes = walk.unitBytes > walk.maxRecordBytes ? walk.maxRecordBytes : Number.POSITIVE_INFINITY;
+  const limit = measureJson(record, walk.maxDepth, maxBytes);
+  if (limit !== null) {
+    const reason =
+      limit === 'depth'
+        ? `record nested deeper than ${walk.maxDepth} levels (maxDepth)`
+        : `record is larger than ${walk.maxRecordBytes} bytes (maxRecordBytes)`;
+    dead(walk, source, `${source}: ${reason}`, index, path, record);
+    return;
+  }
   const result =
     source === 'cloudtrail'
       ? normalizeCloudTrailRecord(record, walk.cloudtrail)
@@ -117,18 +162,89 @@ function normalizeAs(walk: Walk, source: Source, record: JsonObject, index: numb
   else walk.out.push({ kind: 'event', event: result, origin: origin(walk, index, path) });
 }
 
-function routeEach(walk: Walk, values: unknown[], path: string | undefined, hint: Source | null): void {
-  for (let i = 0; i < values.length; i++) routeValue(walk, values[i], i, item(path, i), hint);
+/** Queues the elements of a list (`Records[]`, `items[]`, a bare array) at nesting level `depth`, in the current contexts. */
+function pushList(
+  walk: Walk,
+  values: readonly unknown[],
+  path: string | undefined,
+  hint: Source | null,
+  depth: number,
+  descriptors = false,
+): void {
+  const { cloudtrail, okta, k8s } = walk;
+  walk.stack.push({ values, next: 0, single: false, index: null, path, hint, descriptors, depth, cloudtrail, okta, k8s });
+}
+
+/** Queues one unwrapped value (an EventBridge `detail`, an AKS `properties.log`) with its own index and path. */
+function pushValue(walk: Walk, value: unknown, index: number | null, path: string | undefined, hint: Source | null, depth: number): void {
+  const { cloudtrail, okta, k8s } = walk;
+  walk.stack.push({ values: [value], next: 0, single: true, index, path, hint, descriptors: false, depth, cloudtrail, okta, k8s });
 }
 
 /**
- * Route one parsed value. `hint` is the source the surrounding envelope implies (`Records[]` →
- * cloudtrail): used only when the record's own keys don't say, so the dead letter names the
- * missing field instead of "unrecognised".
+ * Route one parsed value: every record in it yields exactly one result, in document order.
+ * Envelopes and arrays are unwrapped with an explicit stack, never recursion, so a value nested
+ * 100,000 deep costs heap, not call stack, and stops at `maxDepth` as a dead letter. An exception
+ * from a normalizer (or from a value a collector built) becomes a dead result for that record.
+ * `hint` is the source the surrounding envelope implies (`Records[]` → cloudtrail): used only when
+ * the record's own keys don't say, so the dead letter names the missing field instead of "unrecognised".
  */
 export function routeValue(walk: Walk, value: unknown, index: number | null, path: string | undefined, hint: Source | null): void {
+  const stack = walk.stack;
+  const base = stack.length;
+  const { cloudtrail, okta, k8s } = walk;
+  pushValue(walk, value, index, path, hint, 1);
+  while (stack.length > base) {
+    const frame = stack[stack.length - 1] as Frame;
+    if (frame.next >= frame.values.length) {
+      stack.pop();
+      continue;
+    }
+    const i = frame.next++;
+    let element: unknown = frame.values[i];
+    let at = frame.index;
+    let where = frame.path;
+    let elementHint = frame.hint;
+    walk.cloudtrail = frame.cloudtrail;
+    walk.okta = frame.okta;
+    walk.k8s = frame.k8s;
+    try {
+      if (!frame.single) {
+        at = i;
+        where = item(frame.path, i);
+        if (frame.descriptors && isObject(element) && 'data' in element && typeof element.log === 'string' && 'service' in element) {
+          // StreamAlert rule-test descriptor (sample files only): unwrapped to its `data`, the path pointing inside it.
+          const log = element.log;
+          elementHint =
+            log.startsWith('cloudtrail') || log.startsWith('cloudwatch') ? 'cloudtrail' : log.startsWith('okta') ? 'okta' : null;
+          element = element.data;
+          where = child(where, 'data');
+        }
+      }
+      routeOne(walk, element, at, where, elementHint, frame.depth);
+    } catch (err) {
+      dead(walk, elementHint, `record could not be routed: ${errorText(err)}`, at, where, element);
+    }
+  }
+  walk.cloudtrail = cloudtrail;
+  walk.okta = okta;
+  walk.k8s = k8s;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** One value at nesting level `depth`: arrays and envelopes are queued, a record is normalized. */
+function routeOne(walk: Walk, value: unknown, index: number | null, path: string | undefined, hint: Source | null, depth: number): void {
+  if (depth > walk.maxDepth && typeof value === 'object' && value !== null) {
+    const source = isObject(value) ? (recordSource(value) ?? walk.restrict ?? hint) : hint;
+    const reason = `record nested deeper than ${walk.maxDepth} levels (maxDepth)`;
+    dead(walk, source, source === null ? reason : `${source}: ${reason}`, index, path, value);
+    return;
+  }
   if (Array.isArray(value)) {
-    routeArray(walk, value, path, hint);
+    pushList(walk, value, path, hint, depth + 1, true);
     return;
   }
   if (!isObject(value)) {
@@ -137,7 +253,7 @@ export function routeValue(walk: Walk, value: unknown, index: number | null, pat
     return;
   }
   const obj = value;
-  if (routeEnvelope(walk, obj, index, path, hint)) return;
+  if (routeEnvelope(walk, obj, index, path, hint, depth)) return;
 
   const detected = recordSource(obj);
   const source = detected ?? walk.restrict ?? hint;
@@ -149,26 +265,37 @@ export function routeValue(walk: Walk, value: unknown, index: number | null, pat
     dead(walk, source, `${source} record, but this input only accepts ${walk.restrict}`, index, path, obj);
     return;
   }
-  normalizeAs(walk, source, obj, index, path);
+  try {
+    normalizeAs(walk, source, obj, index, path);
+  } catch (err) {
+    dead(walk, source, `${source}: normalizer failed: ${errorText(err)}`, index, path, obj);
+  }
 }
 
 /**
  * Envelopes and recognised non-events, checked before records (an envelope also has generic keys
  * like `eventType`). Returns false when `obj` is none of them.
  */
-function routeEnvelope(walk: Walk, obj: JsonObject, index: number | null, path: string | undefined, hint: Source | null): boolean {
+function routeEnvelope(
+  walk: Walk,
+  obj: JsonObject,
+  index: number | null,
+  path: string | undefined,
+  hint: Source | null,
+  depth: number,
+): boolean {
   if (Array.isArray(obj.Records)) {
-    routeEach(walk, obj.Records, child(path, 'Records'), 'cloudtrail');
+    pushList(walk, obj.Records, child(path, 'Records'), 'cloudtrail', depth + 2);
   } else if (typeof obj['detail-type'] === 'string' && 'detail' in obj) {
-    routeEventBridge(walk, obj, obj['detail-type'], index, path);
+    routeEventBridge(walk, obj, obj['detail-type'], index, path, depth);
   } else if (obj.eventType === 'com.okta.event_hook' && isObject(obj.data) && Array.isArray(obj.data.events)) {
-    routeOktaHook(walk, obj, obj.data.events, path);
+    routeOktaHook(walk, obj, obj.data.events, path, depth);
   } else if (obj.kind === 'EventList' && Array.isArray(obj.items)) {
-    routeEach(walk, obj.items, child(path, 'items'), 'k8s');
+    pushList(walk, obj.items, child(path, 'items'), 'k8s', depth + 2);
   } else if (Array.isArray(obj.records)) {
-    routeEach(walk, obj.records, child(path, 'records'), null);
+    pushList(walk, obj.records, child(path, 'records'), null, depth + 2);
   } else if (typeof obj.category === 'string' && isObject(obj.properties)) {
-    routeAzureDiagnostic(walk, obj, obj.category, obj.properties, index, path);
+    routeAzureDiagnostic(walk, obj, obj.category, obj.properties, index, path, depth);
   } else if (isObject(obj.protoPayload) && obj.protoPayload.serviceName === 'k8s.io') {
     skip(walk, 'k8s', 'gke-cloud-audit-log', index, path);
   } else if ('digestS3Object' in obj || ('logFiles' in obj && 'digestPublicKeyFingerprint' in obj)) {
@@ -176,7 +303,7 @@ function routeEnvelope(walk: Walk, obj: JsonObject, index: number | null, path: 
   } else if (('configRuleArn' in obj || 'configRuleId' in obj) && 'invokingEvent' in obj) {
     skip(walk, 'cloudtrail', 'aws-config-rule-invocation', index, path);
   } else if (isObject(obj.input) && typeof obj.input.message === 'string' && 'expected' in obj) {
-    routeSampleMessage(walk, obj.input.message, index, child(path, 'input.message'), hint);
+    routeSampleMessage(walk, obj.input.message, index, child(path, 'input.message'), hint, depth);
   } else {
     // S3 / SNS / SQS notifications share the `Records[]` envelope with CloudTrail deliveries.
     const notification = looseString(obj.eventSource) ?? looseString(obj.EventSource);
@@ -186,37 +313,25 @@ function routeEnvelope(walk: Walk, obj: JsonObject, index: number | null, path: 
   return true;
 }
 
-/**
- * A JSON array: Okta `/api/v1/logs` pages, arrays of Events or CloudTrail records, and StreamAlert
- * rule-test descriptor arrays (`[{data, log, service, …}]` — sample files only: the descriptor is
- * unwrapped to its `data`, the origin path keeps pointing inside it).
- */
-function routeArray(walk: Walk, values: unknown[], path: string | undefined, hint: Source | null): void {
-  for (let i = 0; i < values.length; i++) {
-    const element = values[i];
-    if (isObject(element) && 'data' in element && typeof element.log === 'string' && 'service' in element) {
-      const log = element.log;
-      const logHint: Source | null =
-        log.startsWith('cloudtrail') || log.startsWith('cloudwatch') ? 'cloudtrail' : log.startsWith('okta') ? 'okta' : null;
-      routeValue(walk, element.data, i, child(item(path, i), 'data'), logHint);
-    } else {
-      routeValue(walk, element, i, item(path, i), hint);
-    }
-  }
-}
-
 /** EventBridge: CloudTrail-delivered events are unwrapped (raw = the CloudTrail record); others are counted and skipped. */
-function routeEventBridge(walk: Walk, envelope: JsonObject, detailType: string, index: number | null, path: string | undefined): void {
+function routeEventBridge(
+  walk: Walk,
+  envelope: JsonObject,
+  detailType: string,
+  index: number | null,
+  path: string | undefined,
+  depth: number,
+): void {
   const detail = envelope.detail;
   const detailSource = isObject(detail) ? recordSource(detail) : null;
   if (detailType.endsWith('via CloudTrail') || detailSource === 'cloudtrail') {
     const saved = walk.cloudtrail;
     walk.cloudtrail = { org: saved.org, account: looseString(envelope.account) };
-    routeValue(walk, detail, index, child(path, 'detail'), 'cloudtrail');
+    pushValue(walk, detail, index, child(path, 'detail'), 'cloudtrail', depth + 1);
     walk.cloudtrail = saved;
   } else if (detailSource === 'okta') {
     // Okta Log Streams deliver System Log events to an EventBridge partner bus.
-    routeValue(walk, detail, index, child(path, 'detail'), 'okta');
+    pushValue(walk, detail, index, child(path, 'detail'), 'okta', depth + 1);
   } else {
     skip(walk, null, `eventbridge-non-cloudtrail:${detailType}`, index, path);
   }
@@ -235,10 +350,10 @@ function hookOrg(source: unknown): string | null {
 }
 
 /** Okta Event Hook delivery (2019 `eventId` and current shapes): the org host comes from `source` unless configured. */
-function routeOktaHook(walk: Walk, hook: JsonObject, events: unknown[], path: string | undefined): void {
+function routeOktaHook(walk: Walk, hook: JsonObject, events: unknown[], path: string | undefined, depth: number): void {
   const saved = walk.okta;
   if (saved.org === null || saved.org === undefined) walk.okta = { org: hookOrg(hook.source) };
-  routeEach(walk, events, child(path, 'data.events'), 'okta');
+  pushList(walk, events, child(path, 'data.events'), 'okta', depth + 3);
   walk.okta = saved;
 }
 
@@ -252,6 +367,7 @@ function routeAzureDiagnostic(
   properties: JsonObject,
   index: number | null,
   path: string | undefined,
+  depth: number,
 ): void {
   if (!category.startsWith('kube-audit')) {
     const aks = typeof record.resourceId === 'string' && AKS_CLUSTER.test(record.resourceId);
@@ -272,7 +388,7 @@ function routeAzureDiagnostic(
   // The wrapper names the cluster; it beats the configured default, which cannot know per-record origin.
   const cluster = typeof record.resourceId === 'string' ? AKS_CLUSTER.exec(record.resourceId)?.[1] : undefined;
   if (cluster !== undefined) walk.k8s = { cluster };
-  routeValue(walk, event, index, logPath, 'k8s');
+  pushValue(walk, event, index, logPath, 'k8s', depth + 2);
   walk.k8s = saved;
 }
 
@@ -280,7 +396,7 @@ function routeAzureDiagnostic(
  * SEKOIA intake-format test files (`{"input":{"message":"<json>"},"expected":…}`): sample files
  * only, unwrapped so the corpus check can account for the record inside.
  */
-function routeSampleMessage(walk: Walk, message: string, index: number | null, path: string, hint: Source | null): void {
+function routeSampleMessage(walk: Walk, message: string, index: number | null, path: string, hint: Source | null, depth: number): void {
   let inner: unknown;
   try {
     inner = JSON.parse(message);
@@ -288,5 +404,5 @@ function routeSampleMessage(walk: Walk, message: string, index: number | null, p
     dead(walk, hint, `malformed JSON in sample wrapper (${(err as Error).message})`, index, path, message);
     return;
   }
-  routeValue(walk, inner, index, path, hint);
+  pushValue(walk, inner, index, path, hint, depth + 2);
 }

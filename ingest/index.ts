@@ -1,11 +1,25 @@
 /**
  * Normalization entry points. `normalizeBuffer` takes the bytes of a file or object (S3 delivery,
- * replay file, webhook body) and recognises the format by content; `normalizeDocument` takes one
- * already-parsed body (a collector that did its own JSON.parse). Neither throws on bad input: every
- * record comes back as exactly one `event`, `skipped` or `dead` result.
+ * replay file, webhook body) and recognises the format by content; `normalizeBufferBounded` does the
+ * same after inflating gzip off the event loop (what collectors and replay use for untrusted
+ * bytes); `normalizeDocument` takes one already-parsed body (a collector that did its own
+ * JSON.parse). None throws on bad input: every record comes back as exactly one `event`, `skipped`
+ * or `dead` result.
  */
-import { decodeBytes, isBlank, jsonErrorOffset, looksLikeJsonLines } from './decode.js';
+import {
+  bomOf,
+  DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES,
+  gunzipSyncBounded,
+  inflateBounded,
+  isBlank,
+  isGzip,
+  jsonErrorOffset,
+  looksLikeJsonLines,
+  overBudget,
+  textOf,
+} from './decode.js';
 import { createWalk, dead, routeValue, type Walk } from './detect.js';
+import { jsonText } from './fields.js';
 import type { NormalizeOptions, NormalizeResult, Origin } from './types.js';
 
 export { type CloudTrailContext, normalizeCloudTrailRecord } from './cloudtrail/normalize.js';
@@ -21,14 +35,59 @@ const NO_OPTIONS: NormalizeOptions = {};
  * Normalize the bytes of one file or object. gzip is recognised by its magic bytes whatever the
  * name; the text is one JSON document (object or array, any envelope) or JSON lines. `file` is
  * only used for origins (and an org trail's `o-…` id in an S3 key).
+ *
+ * gzip is inflated synchronously here (bounded by `maxDecompressedBytes`, but holding the event
+ * loop while it runs): code that receives untrusted gzip uses `normalizeBufferBounded`.
  */
-export function* normalizeBuffer(bytes: Buffer, file: string, options: NormalizeOptions = NO_OPTIONS): Generator<NormalizeResult> {
+export function normalizeBuffer(bytes: Buffer, file: string, options: NormalizeOptions = NO_OPTIONS): Generator<NormalizeResult> {
+  const maxBytes = options.maxDecompressedBytes ?? DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES;
+  if (!isGzip(bytes)) return normalizeDecoded(bytes, false, overBudget(bytes, maxBytes, file), file, options);
+  const { data, problem } = gunzipSyncBounded(bytes, maxBytes, file);
+  return normalizeDecoded(data, true, problem, file, options);
+}
+
+/**
+ * `normalizeBuffer` for untrusted bytes: gzip is inflated by streaming, off the event loop, and
+ * stops at `maxDecompressedBytes` (a dead letter naming `file`), so a bomb costs at most the budget.
+ */
+export async function normalizeBufferBounded(
+  bytes: Buffer,
+  file: string,
+  options: NormalizeOptions = NO_OPTIONS,
+): Promise<Generator<NormalizeResult>> {
+  const maxBytes = options.maxDecompressedBytes ?? DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES;
+  if (!isGzip(bytes)) return normalizeDecoded(bytes, false, overBudget(bytes, maxBytes, file), file, options);
+  const { data, problem } = await inflateBounded(bytes, maxBytes, file);
+  return normalizeDecoded(data, true, problem, file, options);
+}
+
+/** Normalizes inflated bytes; `problem` (truncated gzip, over budget) comes first as a dead letter. */
+export function* normalizeDecoded(
+  data: Buffer,
+  gzip: boolean,
+  problem: string | null,
+  file: string,
+  options: NormalizeOptions = NO_OPTIONS,
+): Generator<NormalizeResult> {
   const out: NormalizeResult[] = [];
   const walk = createWalk(file, options, out);
-  const decoded = decodeBytes(bytes);
-  if (decoded.problem !== null) {
+  if (problem !== null) {
     // The bytes themselves are the evidence and stay where `file` points; the partial text (if any) follows.
+    yield { kind: 'dead', source: walk.restrict, reason: problem, origin: { file, line: null, index: null }, text: '' };
+    if (data.length === 0) return;
+  }
+  const bom = bomOf(data);
+  if (bom !== 'utf16le') {
+    const start = bom === 'utf8' ? 3 : 0;
+    if (startsWithJsonLine(data, start)) {
+      yield* normalizeLineBytes(walk, data, start);
+      return;
+    }
+  }
+  const decoded = textOf(data, null, gzip);
+  if (decoded.problem !== null) {
     yield { kind: 'dead', source: walk.restrict, reason: decoded.problem, origin: { file, line: null, index: null }, text: '' };
+    return;
   }
   const text = decoded.text;
   if (isBlank(text)) return;
@@ -42,6 +101,7 @@ export function* normalizeBuffer(bytes: Buffer, file: string, options: Normalize
   }
   if (parseError === null) {
     walk.unitText = text;
+    walk.unitBytes = data.length;
     routeValue(walk, doc, null, undefined, null);
     yield* out;
     return;
@@ -54,12 +114,79 @@ export function* normalizeBuffer(bytes: Buffer, file: string, options: Normalize
   const at =
     offset < 0 ? '' : ` at byte ${Buffer.byteLength(text.slice(0, offset)) + decoded.prefixBytes}${decoded.gzip ? ' (decompressed)' : ''}`;
   walk.unitText = text;
+  walk.unitBytes = data.length;
   dead(walk, walk.restrict, `malformed JSON${at}: ${parseError.message}`, null, undefined, text);
   yield* out;
 }
 
+function isSpaceByte(c: number): boolean {
+  return c === 32 || c === 10 || c === 13 || c === 9;
+}
+
+/** Next non-blank line from `from`: [start, end) without the newline, or null. */
+function nextLine(data: Buffer, from: number): [number, number] | null {
+  let start = from;
+  while (start < data.length) {
+    let end = data.indexOf(10, start);
+    if (end === -1) end = data.length;
+    for (let i = start; i < end; i++) if (!isSpaceByte(data[i] as number)) return [start, end];
+    start = end + 1;
+  }
+  return null;
+}
+
+/**
+ * JSON lines, recognised from the bytes: the first non-blank line is an object or array on its own
+ * and another non-blank line follows. Such text can never parse as one document, and
+ * `looksLikeJsonLines` would say yes to it, so this only skips decoding and parsing the whole
+ * buffer as one string first. Anything else takes the document path.
+ */
+function startsWithJsonLine(data: Buffer, from: number): boolean {
+  const first = nextLine(data, from);
+  if (first === null || nextLine(data, first[1] + 1) === null) return false;
+  let i = first[0];
+  while (isSpaceByte(data[i] as number)) i++;
+  if (data[i] !== 0x7b /* { */ && data[i] !== 0x5b /* [ */) return false;
+  try {
+    const value: unknown = JSON.parse(data.toString('utf8', first[0], first[1]));
+    return typeof value === 'object' && value !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * JSON lines decoded one line at a time from the bytes: each line is its own string, so one
+ * non-ASCII character makes only its line a two-byte string (decoding the whole buffer would make
+ * every line one, and every later JSON.parse slower).
+ */
+function* normalizeLineBytes(walk: Walk, data: Buffer, from: number): Generator<NormalizeResult> {
+  let start = from;
+  let lineNumber = 0;
+  while (start < data.length) {
+    let end = data.indexOf(10, start);
+    if (end === -1) end = data.length;
+    lineNumber++;
+    const lineEnd = end > start && data[end - 1] === 13 ? end - 1 : end; // CRLF
+    const lineStart = start;
+    start = end + 1;
+    let blank = true;
+    for (let i = lineStart; i < lineEnd; i++) {
+      if (!isSpaceByte(data[i] as number)) {
+        blank = false;
+        break;
+      }
+    }
+    if (blank) continue;
+    const line = data.toString('utf8', lineStart, lineEnd);
+    walk.line = lineNumber;
+    walk.unitText = line;
+    walk.unitBytes = lineEnd - lineStart;
+    yield* normalizeLine(walk, line);
+  }
+}
+
 function* normalizeLines(walk: Walk, text: string): Generator<NormalizeResult> {
-  const out = walk.out;
   let start = 0;
   let lineNumber = 0;
   while (start < text.length) {
@@ -72,19 +199,25 @@ function* normalizeLines(walk: Walk, text: string): Generator<NormalizeResult> {
     if (isBlank(line)) continue;
     walk.line = lineNumber;
     walk.unitText = line;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (err) {
-      dead(walk, walk.restrict, `malformed JSON: ${(err as Error).message}`, null, undefined, line);
-      yield* out;
-      out.length = 0;
-      continue;
-    }
-    routeValue(walk, value, null, undefined, null);
+    walk.unitBytes = line.length;
+    yield* normalizeLine(walk, line);
+  }
+}
+
+function* normalizeLine(walk: Walk, line: string): Generator<NormalizeResult> {
+  const out = walk.out;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (err) {
+    dead(walk, walk.restrict, `malformed JSON: ${(err as Error).message}`, null, undefined, line);
     yield* out;
     out.length = 0;
+    return;
   }
+  routeValue(walk, value, null, undefined, null);
+  yield* out;
+  out.length = 0;
 }
 
 /**
@@ -96,9 +229,11 @@ export function normalizeDocument(doc: unknown, origin: Origin, options: Normali
   walk.line = origin.line;
   // Only serialized if the body itself turns out to be the dead record.
   walk.unitText = '';
+  // The body's size is unknown (it was parsed elsewhere): every record is measured.
+  walk.unitBytes = Number.POSITIVE_INFINITY;
   routeValue(walk, doc, origin.index, undefined, null);
   for (const result of walk.out) {
-    if (result.kind === 'dead' && result.text === '' && result.origin.path === undefined) result.text = JSON.stringify(doc) ?? '';
+    if (result.kind === 'dead' && result.text === '' && result.origin.path === undefined) result.text = jsonText(doc);
   }
   return walk.out;
 }

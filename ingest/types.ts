@@ -39,4 +39,23 @@ export interface NormalizeOptions {
   oktaOrg?: string;
   /** AWS Organization id stamped as `org` on CloudTrail events. @default the `o-…` segment of an org-trail S3 key, else null */
   awsOrg?: string;
+  /**
+   * Deepest nesting of objects and arrays accepted in one record (the record itself is level 1), and
+   * of envelopes around records. Deeper is a dead letter: `raw` is serialized by recursive code
+   * downstream (JSON.stringify overflows the stack at a few thousand levels). @default 512
+   */
+  maxDepth?: number;
+  /** Largest record accepted, in bytes of its JSON text (estimated for records inside a document). @default 1 MiB */
+  maxRecordBytes?: number;
+  /** Output budget when gzip input is inflated. @default 256 MiB (DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES) */
+  maxDecompressedBytes?: number;
 }
+
+/** Real audit records nest under 20 levels; 512 leaves room for any genuine payload and stays far from the stack. */
+export const DEFAULT_MAX_DEPTH = 512;
+/**
+ * CloudTrail documents records of up to 256 KB, Okta events are a few KB, and the API server truncates
+ * audit events to 100 KiB when asked; Kafka's default `message.max.bytes` (1 MiB) could not carry a
+ * larger event anyway.
+ */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;

@@ -193,3 +193,29 @@ describe('gunzipBounded (streaming, with an output budget)', () => {
     expect(DEFAULT_MAX_BODY_DECOMPRESSED_BYTES).toBe(64 * 1024 * 1024);
   });
 });
+
+describe('JSON lines decoded one line at a time', () => {
+  it('keeps non-ASCII text, CRLF endings, a BOM and line numbers exactly as the whole-text path did', () => {
+    const lines = [
+      '{"eventVersion":"1.09","eventID":"e1","eventTime":"2026-11-20T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"GetUser","userIdentity":{"userName":"renée"}}',
+      '',
+      '{"broken": "señal"',
+      '  {"eventVersion":"1.09","eventID":"e2","eventTime":"2026-11-20T10:00:01Z","eventSource":"iam.amazonaws.com","eventName":"GetUser"}  ',
+    ];
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(lines.join('\r\n'))]);
+    const results = run('x.ndjson', undefined, bytes);
+    expect(events(results).map((e) => [e.id, e.actor.name])).toEqual([
+      ['e1', 'renée'],
+      ['e2', null],
+    ]);
+    expect(results.map((r) => r.origin.line)).toEqual([1, 3, 4]);
+    expect(deads(results)[0]?.text).toBe('{"broken": "señal"');
+  });
+
+  it('still reads a file whose first line is broken as JSON lines (the whole-text path)', () => {
+    const bytes = Buffer.from(
+      '{"a":\n{"eventVersion":"1.09","eventID":"e1","eventTime":"2026-11-20T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"GetUser"}\n',
+    );
+    expect(run('x.ndjson', undefined, bytes).map((r) => r.kind)).toEqual(['dead', 'event']);
+  });
+});
