@@ -13,6 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { mapConditionNames } from './condition.js';
 import { SIGMA_ERROR_CODES as C, type SigmaErrorCode, SigmaRuleError } from './errors.js';
 import type { ConditionIR, CorrelationIR, FilterIR, LogSource, RuleIR } from './ir.js';
+import { MAX_VALUES_PER_DOCUMENT } from './parse-detection.js';
 import { type Doc, setOwn } from './parse-meta.js';
 import { type DocumentOptions, documentKind, parseCorrelationDocument, parseFilterDocument, parseRuleDocument } from './parse-rule.js';
 
@@ -154,12 +155,13 @@ export function loadRules(sources: RuleSource[], options: LoadOptions = {}): Loa
           result.warnings.push({ reason, file, ruleId, path });
         };
         const kind = documentKind(d);
+        const docOptions: LoadOptions = { ...options, valueBudget: { left: MAX_VALUES_PER_DOCUMENT } };
         if (kind === 'rule') {
-          const rule = parseRuleDocument(d, file, options, warn);
+          const rule = parseRuleDocument(d, file, docOptions, warn);
           result.rules.push({ ...rule, key: ruleKey(rule, index) });
-        } else if (kind === 'filter') result.filters.push(parseFilterDocument(d, file, options, warn));
+        } else if (kind === 'filter') result.filters.push(parseFilterDocument(d, file, docOptions, warn));
         else {
-          const corr = parseCorrelationDocument(d, file, options, warn);
+          const corr = parseCorrelationDocument(d, file, docOptions, warn);
           result.correlations.push({ ...corr, key: ruleKey(corr, index) });
         }
       } catch (err) {

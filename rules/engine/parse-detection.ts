@@ -24,6 +24,23 @@ import {
 export interface DetectionOptions {
   /** Values for `%name%` placeholders under `expand`; each value is a Sigma string (wildcards allowed). */
   placeholders?: Record<string, string[]>;
+  /** Values still allowed in the document being parsed (the loader gives one per document). */
+  valueBudget?: { left: number };
+}
+
+/**
+ * Most values one document may expand to through its modifiers (`windash` makes 5^n per
+ * value, `expand` up to 10,000, `base64offset` 3). The largest SigmaHQ rule has 4,432;
+ * the cap stops a small hostile rule from expanding into millions of matchers.
+ */
+export const MAX_VALUES_PER_DOCUMENT = 100_000;
+
+/** Leaf values of a value (an `anyOf` counts its alternatives). */
+function valueCount(v: ValueIR): number {
+  if (v.kind !== 'anyOf') return 1;
+  let n = 0;
+  for (const x of v.values) n += valueCount(x);
+  return n;
 }
 
 const TIME_PARTS = new Set<string>(['minute', 'hour', 'day', 'week', 'month', 'year']);
@@ -94,12 +111,26 @@ export function parseItem(key: string, rawValue: unknown, path: string, options:
   raws = raws.map((v, i) => checkScalar(v, raws.length > 1 ? `${path}[${i}]` : path));
   const expand = modifiers.includes('expand');
   let values: ValueIR[] = raws.map((v) => initialValue(v, modifiers[0], expand, path));
+  const budget = options.valueBudget ?? { left: MAX_VALUES_PER_DOCUMENT };
+  if (values.length > budget.left) overBudget(path);
   modifiers.forEach((mod, index) => {
     const ctx: ModifierContext = { mod, index, item, path, options, count: raws.length };
-    values = values.map((v) => applyModifier(v, ctx));
+    // Counted while mapping, so a bomb is stopped before its expansion is built.
+    let made = 0;
+    values = values.map((v) => {
+      const out = applyModifier(v, ctx);
+      made += valueCount(out);
+      if (made > budget.left) overBudget(path);
+      return out;
+    });
   });
+  budget.left -= values.reduce((n, v) => n + valueCount(v), 0);
   item.values = values;
   return item;
+}
+
+function overBudget(path: string): never {
+  return fail(C.limit, `the modifiers expand the values of this document to more than ${MAX_VALUES_PER_DOCUMENT} values`, path);
 }
 
 function checkScalar(v: unknown, path: string): unknown {

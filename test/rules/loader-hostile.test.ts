@@ -12,6 +12,7 @@ import { rulesCommand } from '../../cli/rules.js';
 import { MAX_CONDITION_DEPTH } from '../../rules/engine/condition.js';
 import { loadRules, SigmaEngine } from '../../rules/engine/index.js';
 import { MAX_DOCUMENT_BYTES, MAX_YAML_DEPTH } from '../../rules/engine/load.js';
+import { MAX_VALUES_PER_DOCUMENT } from '../../rules/engine/parse-detection.js';
 import { load, ruleYaml } from './helpers.js';
 
 const GOOD_ID = '5b2c7a1e-1111-4a4a-9b9b-00000000900d';
@@ -104,6 +105,22 @@ describe('one hostile document never stops the others', () => {
     expect(loaded.rules.map((r) => r.title)).toEqual(['Good rule']);
     expect(loaded.rejected[0]).toMatchObject({ code: 'BG_RULES_LIMIT', document: 1 });
     expect(loaded.rejected[0]?.reason).toMatch(/larger than/);
+  });
+
+  it('caps the values modifiers expand to in one document (windash, expand)', () => {
+    const values = Array.from({ length: 100 }, (_, i) => `'-a${i} -b -c -d -e'`).join(', ');
+    const started = Date.now();
+    const loaded = loadRules([
+      { text: ruleYaml(`sel:\n  eventName|windash: [${values}]\ncondition: sel`), file: 'windash.yml' },
+      { text: GOOD, file: 'good.yml' },
+    ]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(loaded.rules.map((r) => r.id)).toEqual([GOOD_ID]);
+    expect(loaded.rejected[0]).toMatchObject({ code: 'BG_RULES_LIMIT', file: 'windash.yml' });
+    expect(loaded.rejected[0]?.reason).toMatch(new RegExp(`more than ${MAX_VALUES_PER_DOCUMENT} values`));
+    // Many items each under the limit add up: the budget is per document.
+    const items = Array.from({ length: 40 }, (_, i) => `  f${i}|windash: ['-a -b -c -d -e${i}']`).join('\n');
+    expect(codes(ruleYaml(`sel:\n${items}\ncondition: sel`))).toEqual(['BG_RULES_LIMIT']);
   });
 
   it('caps YAML nesting depth', () => {
