@@ -66,6 +66,24 @@ function approxSize(m: OutgoingMessage): number {
   return size;
 }
 
+/**
+ * Why `producer.send` failed, by cause: kafkajs rejects with `KafkaJSNumberOfRetriesExceeded`
+ * (flagged non-retriable) once its own retries are spent on a broker that is down or a leader that
+ * is moving, which is transient for us; a record refused for its size is permanent for that record.
+ */
+function sendFailureCause(err: unknown): 'transient' | 'refused' | 'other' {
+  let transient = false;
+  for (
+    let e = err as { cause?: unknown; type?: unknown; name?: unknown; retriable?: unknown } | null, n = 0;
+    e && n < 8;
+    e = e.cause as typeof e, n++
+  ) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE' || e.type === 'INVALID_RECORD') return 'refused';
+    if (e.retriable === true || e.name === 'KafkaJSNumberOfRetriesExceeded') transient = true;
+  }
+  return transient ? 'transient' : 'other';
+}
+
 const HANDLED = 0;
 const STOPPED = 1;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -117,12 +135,13 @@ export class KafkaBus implements Bus {
       try {
         await producer.send({ topic, acks: -1, messages: chunk });
       } catch (err) {
+        const cause = sendFailureCause(err);
         throw new GlasswatchError(
-          'BG_BUS_PUBLISH_FAILED',
+          cause === 'refused' ? 'BG_BUS_RECORD_TOO_LARGE' : 'BG_BUS_PUBLISH_FAILED',
           `publishing ${chunk.length} message(s) to ${topic} failed: ${errorMessage(err)}`,
           {
             stage: 'sending',
-            retriable: (err as { retriable?: boolean }).retriable === true,
+            retriable: cause === 'transient',
             cause: err,
             context: { topic, messages: chunk.length },
           },

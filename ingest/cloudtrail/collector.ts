@@ -84,6 +84,8 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
     logger,
     dedupe: deps.dedupe ?? new DedupeWindow(config.dedupeWindow),
     ...(watchdog ? { listener: watchdog } : {}),
+    // A unit with input that can never be published raises pipeline.poison before its checkpoint moves.
+    alertsTopic: config.alertsTopic,
   });
   const aws: AwsConnection = {
     region: config.region ?? 'us-east-1',

@@ -16,10 +16,40 @@ import { errorMessage } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/log.js';
 import type { CheckpointStore } from '../collector/checkpoint.js';
 import type { CollectorMetrics } from '../collector/metrics.js';
+import { classifyFailure } from '../collector/poison.js';
 import type { EventPublisher } from '../collector/publisher.js';
 import { sleep } from '../collector/run.js';
+import { DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES, gunzipBounded, isGzip } from '../decode.js';
+import type { NormalizeResult } from '../types.js';
 import { dayStart, discoverRegionPrefixes, keyTime, normalizePrefix, utcDay } from './layout.js';
-import { loadObject, objectResults, prefetch } from './objects.js';
+import { type LoadedObject, loadObject, objectResults, prefetch } from './objects.js';
+
+/**
+ * The unit to publish for one loaded object, with gzip inflated within `maxDecompressedBytes` off the
+ * event loop: an object over the budget (a gzip bomb) is one dead letter naming its key, so the
+ * prefix moves on instead of inflating 600 MB or retrying forever. A corrupt gzip goes to
+ * `normalizeBuffer`, which keeps the whole lines of a truncated upload and dead-letters the rest.
+ */
+export async function objectUnit(
+  publisher: { normalizeBuffer(bytes: Buffer, file: string): NormalizeResult[] },
+  bucket: string,
+  key: string,
+  loaded: LoadedObject,
+  maxDecompressedBytes = DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES,
+): Promise<NormalizeResult[]> {
+  if (!('bytes' in loaded) || !isGzip(loaded.bytes)) return objectResults(publisher, bucket, key, loaded);
+  const file = `s3://${bucket}/${key}`;
+  let inflated: Buffer;
+  try {
+    inflated = await gunzipBounded(loaded.bytes, { maxBytes: maxDecompressedBytes, what: file });
+  } catch (err) {
+    if (classifyFailure(err) === 'permanent' && (err as { code?: string }).code === 'INPUT_TOO_LARGE') {
+      return [{ kind: 'dead', source: 'cloudtrail', reason: errorMessage(err), origin: { file, line: null, index: null }, text: '' }];
+    }
+    return objectResults(publisher, bucket, key, loaded);
+  }
+  return publisher.normalizeBuffer(inflated, file);
+}
 
 /** What survives a restart. Keep the shape stable: it is read back by newer versions. */
 export interface S3Checkpoint {
@@ -42,6 +72,8 @@ export interface S3PollerOptions {
   settleSeconds?: number;
   /** Objects downloaded ahead of the one being published. @default 4 */
   prefetch?: number;
+  /** Output budget of one object's gzip; beyond it the object is a dead letter. @default 256 MiB */
+  maxDecompressedBytes?: number;
   /** How often accounts and regions are re-discovered. @default 300 */
   discoveryIntervalSeconds?: number;
   metrics?: CollectorMetrics;
@@ -162,7 +194,8 @@ export class S3Poller {
         keys.push(item.Key);
       }
       for await (const [key, loaded] of prefetch(keys, o.prefetch ?? 4, (k) => loadObject(o.s3, o.bucket, k, signal))) {
-        const unit = await o.publisher.publishUnit(objectResults(o.publisher, o.bucket, key, loaded), async () => {
+        const results = await objectUnit(o.publisher, o.bucket, key, loaded, o.maxDecompressedBytes);
+        const unit = await o.publisher.publishUnit(results, async () => {
           checkpoint.after[region] = key;
           await o.checkpoints.save(checkpoint);
         });

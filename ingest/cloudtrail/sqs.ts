@@ -24,7 +24,8 @@ import type { EventPublisher } from '../collector/publisher.js';
 import { sleep } from '../collector/run.js';
 import type { NormalizeResult } from '../types.js';
 import { parseNotification } from './notifications.js';
-import { loadObject, objectResults, prefetch } from './objects.js';
+import { loadObject, prefetch } from './objects.js';
+import { objectUnit } from './s3.js';
 
 export interface SqsConsumerOptions {
   sqs: SQSClient;
@@ -39,6 +40,8 @@ export interface SqsConsumerOptions {
   visibilityTimeoutSeconds?: number | null;
   /** Objects downloaded ahead of the one being published. @default 4 */
   prefetch?: number;
+  /** Output budget of one object's gzip; beyond it the object is a dead letter. @default 256 MiB */
+  maxDecompressedBytes?: number;
   metrics?: CollectorMetrics;
   logger?: Logger;
 }
@@ -127,7 +130,7 @@ export class SqsConsumer {
       await o.publisher.publishUnit(parsed.skipped.map((what): NormalizeResult => ({ kind: 'skipped', source: null, what, origin })));
     }
     for await (const [ref, loaded] of prefetch(parsed.objects, o.prefetch ?? 4, (r) => loadObject(o.s3, r.bucket, r.key, signal))) {
-      const unit = await o.publisher.publishUnit(objectResults(o.publisher, ref.bucket, ref.key, loaded));
+      const unit = await o.publisher.publishUnit(await objectUnit(o.publisher, ref.bucket, ref.key, loaded, o.maxDecompressedBytes));
       summary.objects++;
       summary.events += unit.events;
     }

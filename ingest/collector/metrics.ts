@@ -9,6 +9,7 @@
  *   glasswatch_collector_last_event_time_seconds{collector="okta"} 1763678400.1
  *   glasswatch_collector_errors_total{collector="okta",stage="receiving"} 2
  *   glasswatch_collector_dead_letters_total{collector="okta"} 0
+ *   glasswatch_collector_poison_units_total{collector="okta"} 0     (units with a dead letter; each raised pipeline.poison)
  *   glasswatch_collector_skipped_total / duplicates_total / last_delivery_time_seconds
  */
 import type { Stage } from '../../core/errors.js';
@@ -29,6 +30,7 @@ const RATE_WINDOW_S = 60;
 class Series {
   events = 0;
   deadLetters = 0;
+  poisonUnits = 0;
   skipped = 0;
   duplicates = 0;
   errors = new Map<string, number>();
@@ -83,6 +85,11 @@ export class CollectorMetrics {
     s.buckets[slot + 1] = (s.buckets[slot + 1] ?? 0) + stats.events;
   }
 
+  /** A unit (object, file chunk, page) that held input which could never be published: dead-lettered, then passed. */
+  recordPoison(collector: string, count = 1): void {
+    this.#get(collector).poisonUnits += count;
+  }
+
   recordError(collector: string, stage: Stage, count = 1): void {
     const s = this.#get(collector);
     s.errors.set(stage, (s.errors.get(stage) ?? 0) + count);
@@ -109,6 +116,7 @@ export class CollectorMetrics {
   snapshot(collector: string): Readonly<{
     events: number;
     deadLetters: number;
+    poisonUnits: number;
     skipped: number;
     duplicates: number;
     errors: Record<string, number>;
@@ -119,6 +127,7 @@ export class CollectorMetrics {
     return {
       events: s.events,
       deadLetters: s.deadLetters,
+      poisonUnits: s.poisonUnits,
       skipped: s.skipped,
       duplicates: s.duplicates,
       errors: Object.fromEntries(s.errors),
@@ -170,6 +179,12 @@ export class CollectorMetrics {
       'counter',
       'Records published to the dead-letter topic.',
       all.map(([l, s]) => [l, s.deadLetters]),
+    );
+    family(
+      'poison_units_total',
+      'counter',
+      'Units (objects, file chunks, pages) with input that can never be published: dead-lettered, checkpoint moved on, pipeline.poison raised.',
+      all.map(([l, s]) => [l, s.poisonUnits]),
     );
     family(
       'skipped_total',

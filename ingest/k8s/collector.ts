@@ -84,7 +84,7 @@ export async function runK8sCollector(config: K8sCollectorConfig, deps: K8sDeps)
   let tailing: Promise<void> = Promise.resolve();
   if (config.tail) {
     const tailLog = logger.child({ collector: 'k8s-tail' });
-    const publisher = new EventPublisher({ ...common, collector: 'k8s-tail', logger: tailLog });
+    const publisher = new EventPublisher({ ...common, collector: 'k8s-tail', logger: tailLog, alertsTopic: config.alertsTopic });
     const tailer = new AuditLogTailer(config.tail, {
       publisher,
       checkpoint: deps.tailCheckpoint ?? new FileCheckpointStore<TailCheckpoint>(config.checkpointDir, 'k8s-tail'),

@@ -17,6 +17,7 @@ import type { CheckpointStore } from '../collector/checkpoint.js';
 import type { CollectorMetrics } from '../collector/metrics.js';
 import type { EventPublisher } from '../collector/publisher.js';
 import { sleep } from '../collector/run.js';
+import type { NormalizeResult } from '../types.js';
 import type { K8sTailConfig } from './options.js';
 
 export interface TailCheckpoint {
@@ -62,6 +63,25 @@ async function findRotated(path: string, inode: string): Promise<string | null> 
     if (found?.inode === inode) return join(dir, name);
   }
   return null;
+}
+
+/**
+ * Dead letters of a chunk name the file and the byte offset of their own line (`audit.log@81234`),
+ * so a poison line can be found with `tail -c +81235` and its `pipeline.poison` alert is the same
+ * whatever chunk the line was read in after a restart.
+ */
+function locateLines(results: NormalizeResult[], chunk: Buffer, path: string, start: number): NormalizeResult[] {
+  let lineStarts: number[] | null = null;
+  for (const r of results) {
+    if (r.kind !== 'dead' || r.origin.line === null) continue;
+    if (lineStarts === null) {
+      lineStarts = [0];
+      for (let i = chunk.indexOf(10); i !== -1 && i + 1 < chunk.length; i = chunk.indexOf(10, i + 1)) lineStarts.push(i + 1);
+    }
+    const at = lineStarts[r.origin.line - 1];
+    if (at !== undefined) r.origin = { ...r.origin, file: `${path}@${start + at}`, line: null };
+  }
+  return results;
 }
 
 export class AuditLogTailer {
@@ -191,7 +211,8 @@ export class AuditLogTailer {
       const start = f.offset;
       const chunk = Buffer.from(this.#buffer.subarray(0, take));
       try {
-        const summary = await this.#d.publisher.publishBuffer(chunk, `${f.path}@${start}`, () =>
+        const results = locateLines(this.#d.publisher.normalizeBuffer(chunk, `${f.path}@${start}`), chunk, f.path, start);
+        const summary = await this.#d.publisher.publishUnit(results, () =>
           this.#d.checkpoint.save({ inode: f.inode, offset: start + take }),
         );
         f.offset = start + take;

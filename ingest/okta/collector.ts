@@ -75,7 +75,7 @@ export async function runOktaCollector(config: OktaCollectorConfig, deps: OktaDe
       : deps.watchdog;
   const normalize = { source: 'okta' as const, oktaOrg: new URL(config.orgUrl).host };
   const common = { bus: deps.bus, topics: deps.topics, normalize, metrics, dedupe, ...(watchdog ? { listener: watchdog } : {}) };
-  const poller = new EventPublisher({ ...common, collector: 'okta', logger });
+  const poller = new EventPublisher({ ...common, collector: 'okta', logger, alertsTopic: config.alertsTopic });
   const checkpoint = deps.checkpoint ?? new FileCheckpointStore<OktaCheckpoint>(config.checkpointDir, 'okta');
 
   let metricsServer: RunningServer | null = null;
