@@ -1,9 +1,9 @@
-import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.js';
 import { GlasswatchError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
+import { privateWriteStream, writePrivateFile } from '../core/paths.js';
 import { type ReplaySummary, replayFiles } from '../core/pipeline/replay.js';
 import { JsonLinesSink, StoreSink } from '../core/pipeline/sinks.js';
 import type { DeadLetterStage, EventStage } from '../core/pipeline/stage.js';
@@ -34,7 +34,7 @@ Exit status: 0 when every record was normalized or deliberately skipped,
 class DeadLetterFile implements DeadLetterStage {
   constructor(readonly path: string) {}
   async handleDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
-    const out = createWriteStream(this.path);
+    const out = privateWriteStream(this.path);
     for (const d of letters) out.write(`${JSON.stringify(d)}\n`);
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
   }
@@ -83,7 +83,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (values['dead-letters']) deadLetterStages.push(new DeadLetterFile(values['dead-letters']));
     let detector: DetectorBuild | null = null;
     if (config.sections.identities !== undefined || values.tickets || values['alerts-out']) {
-      if (values['alerts-out']) await writeFile(values['alerts-out'], '');
+      if (values['alerts-out']) await writePrivateFile(values['alerts-out'], '');
       detector = await buildDetector({
         config,
         store,

@@ -1,6 +1,7 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import type { WriteStream } from 'node:fs';
 import type { AuditEvent } from '../event.js';
 import { terminalSafe } from '../log.js';
+import { privateWriteStream } from '../paths.js';
 import type { Store } from '../store/client.js';
 import { type DeadLetter, StoreWriter } from '../store/writer.js';
 import type { DeadLetterStage, EventStage } from './stage.js';
@@ -46,7 +47,8 @@ export class JsonLinesSink implements EventStage {
   #buffer: string[] = [];
 
   constructor(path: string | null) {
-    this.#file = path ? createWriteStream(path) : null;
+    // Normalized events keep the raw record: the file is 0600 like the store.
+    this.#file = path ? privateWriteStream(path) : null;
     this.#out = this.#file ?? process.stdout;
   }
 

@@ -1,9 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { GlasswatchError } from '../errors.js';
 import { redactText } from '../log.js';
+import { ensurePrivateStoreDirSync, holdPrivateUmask, releasePrivateUmask } from '../paths.js';
 
 /** Where the audit store lives: an embedded chDB data folder (default) or a ClickHouse server. */
 export type StoreConfig =
@@ -45,7 +45,7 @@ export function openStore(config: StoreConfig): Store {
   let url: URL;
   try {
     url = new URL(config.url);
-  } catch (cause) {
+  } catch {
     throw new GlasswatchError('BG_STORE_URL', `store.url is not a URL: "${redactText(config.url)}"`, { stage: 'config' });
   }
   url.username = '';
@@ -81,13 +81,16 @@ function openEmbedded(path: string): Store {
       hint: 'Use one --store path per process, or close the other store first.',
     });
   }
-  mkdirSync(path, { recursive: true });
+  // Audit data: the folder is 0700 before chDB opens it, and what chDB writes is owner-only.
+  ensurePrivateStoreDirSync(path);
+  holdPrivateUmask();
   let client: ClickHouseClient;
   try {
     // chdb ships its own copy of @clickhouse/client-common's types; the runtime contract is the same.
     const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
     client = createClient({ connection });
   } catch (cause) {
+    releasePrivateUmask();
     throw new GlasswatchError('BG_STORE_CHDB_OPEN', `cannot open the embedded store at "${path}"`, {
       stage: 'config',
       cause,
@@ -104,6 +107,7 @@ function openEmbedded(path: string): Store {
         if (--entry.refs > 0) return;
         embedded.delete(path);
         await client.close();
+        releasePrivateUmask();
       },
     },
   };

@@ -2,6 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import type { Transporter } from 'nodemailer';
 import type { Bus } from '../../core/bus/types.js';
 import { GlasswatchError } from '../../core/errors.js';
+import { openPrivateFile, PRIVATE_FILE_MODE } from '../../core/paths.js';
 import { signedHeaders } from '../../core/signing.js';
 import type { Alert } from './alert.js';
 
@@ -162,14 +163,23 @@ export class KafkaAlertOutput implements AlertOutput {
   }
 }
 
+/** Alerts as JSON lines, in a 0600 file (a file found more open is tightened on the first alert). */
 export class JsonLinesAlertOutput implements AlertOutput {
   readonly name: string;
+  #ready: Promise<void> | null = null;
   constructor(readonly path: string) {
     this.name = `file:${path}`;
   }
 
   async send(alert: Alert): Promise<string | null> {
-    await appendFile(this.path, `${JSON.stringify(alert)}\n`);
+    this.#ready ??= openPrivateFile(this.path, 'a').then((h) => h.close());
+    try {
+      await this.#ready;
+    } catch (err) {
+      this.#ready = null;
+      throw err;
+    }
+    await appendFile(this.path, `${JSON.stringify(alert)}\n`, { mode: PRIVATE_FILE_MODE });
     return null;
   }
 }

@@ -5,9 +5,10 @@
  * and never skips one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GlasswatchError } from '../../core/errors.js';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../../core/paths.js';
 
 /** Pluggable persistence of one collector's position. `T` must survive JSON round-tripping. */
 export interface CheckpointStore<T> {
@@ -23,6 +24,7 @@ export interface CheckpointStore<T> {
  */
 export class FileCheckpointStore<T> implements CheckpointStore<T> {
   readonly file: string;
+  #dirReady = false;
 
   /** `name` becomes the file name (`<dir>/<name>.json`); keep it stable across versions. */
   constructor(dir: string, name: string) {
@@ -58,9 +60,13 @@ export class FileCheckpointStore<T> implements CheckpointStore<T> {
   }
 
   async save(value: T): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true });
+    // Checkpoints name S3 keys, log files and Okta query URLs: 0600 files in a 0700 state folder.
+    if (!this.#dirReady) {
+      await ensurePrivateDir(dirname(this.file), true);
+      this.#dirReady = true;
+    }
     const tmp = `${this.file}.${randomBytes(4).toString('hex')}.tmp`;
-    const handle = await open(tmp, 'w', 0o600);
+    const handle = await open(tmp, 'wx', PRIVATE_FILE_MODE);
     try {
       await handle.writeFile(`${JSON.stringify({ savedAt: new Date().toISOString(), value })}\n`);
       await handle.sync();
