@@ -96,7 +96,7 @@ for (let done = 0; done < ADVERSARIAL_CHARS; done += CHUNK) {
   let chunk = '';
   for (let i = 0; i < CHUNK; i++) {
     x = (x * 1103515245 + 12345) & 0x7fffffff;
-    chunk += (x >> 16) & 1 ? 'a' : 'b';
+    chunk += x >= 0x40000000 ? 'a' : 'b';
   }
   adversarial.test(chunk);
   peakRss = Math.max(peakRss, process.memoryUsage().rss);

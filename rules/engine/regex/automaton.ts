@@ -31,7 +31,7 @@ import {
  * needs on real fields; 200 regexes that all thrash stay near 200 MiB.
  */
 export const DFA_CACHE_BYTES = 1 << 20;
-const STATE_OVERHEAD_BYTES = 200;
+const STATE_OVERHEAD_BYTES = 450;
 const MAX_GENERATION = 0xffff_ffff;
 
 export { MAX_PROGRAM };

@@ -170,7 +170,7 @@ export interface Program {
 }
 
 /** Above this many (set, class) pairs the membership table is skipped for CharSet lookups. */
-const MAX_MEMBER_TABLE = 1 << 20;
+const MAX_MEMBER_TABLE = 1 << 16;
 
 class Builder {
   readonly op: number[] = [];
