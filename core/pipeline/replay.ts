@@ -1,8 +1,9 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { normalizeBuffer, reasonWithoutLocation } from '../../ingest/index.js';
+import { DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES } from '../../ingest/decode.js';
+import { normalizeBufferBounded, reasonWithoutLocation } from '../../ingest/index.js';
 import type { NormalizeOptions, NormalizeResult } from '../../ingest/types.js';
-import { GlasswatchError } from '../errors.js';
+import { errorMessage, GlasswatchError } from '../errors.js';
 import type { AuditEvent, Source } from '../event.js';
 import type { DeadLetter } from '../store/writer.js';
 import type { DeadLetterStage, EventStage } from './stage.js';
@@ -70,6 +71,32 @@ export function reasonKind(reason: string): string {
 }
 
 /**
+ * One input file's results. gzip is inflated off the event loop within `maxDecompressedBytes`; a
+ * file too big to hold, a bomb, or a file that cannot be read is one dead letter naming it, and the
+ * replay goes on with the next file.
+ */
+async function readInputFile(
+  file: string,
+  normalize: NormalizeOptions | undefined,
+): Promise<{ bytes: number; results: Iterable<NormalizeResult> }> {
+  const maxBytes = normalize?.maxDecompressedBytes ?? DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES;
+  const deadFile = (bytes: number, reason: string) => ({
+    bytes,
+    results: [{ kind: 'dead' as const, source: normalize?.source ?? null, reason, origin: { file, line: null, index: null }, text: '' }],
+  });
+  let size = 0;
+  try {
+    size = (await stat(file)).size;
+    // Not read at all: holding it would already break the budget (and readFile fails past 2 GiB).
+    if (size > maxBytes) return deadFile(size, `${file} is ${size} bytes, beyond ${maxBytes} (maxDecompressedBytes)`);
+    const bytes = await readFile(file);
+    return { bytes: bytes.length, results: await normalizeBufferBounded(bytes, file, normalize) };
+  } catch (err) {
+    return deadFile(size, `${file} could not be read: ${errorMessage(err)}`);
+  }
+}
+
+/**
  * Reads every input file, normalizes it with the same code the collectors use, and
  * hands events to the stages in event-time order (ties keep input order), so a replay
  * gives what the live pipeline gave.
@@ -93,11 +120,11 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
   const dead: DeadLetter[] = [];
   let done = 0;
   for (const file of files) {
-    const bytes = await readFile(file);
-    summary.bytes += bytes.length;
     const tally: FileTally = { events: 0, skipped: {}, deadLetters: {} };
     summary.perFile[file] = tally;
-    for (const r of normalizeBuffer(bytes, file, options.normalize) as Iterable<NormalizeResult>) {
+    const input = await readInputFile(file, options.normalize);
+    summary.bytes += input.bytes;
+    for (const r of input.results) {
       if (r.kind === 'event') {
         events.push(r.event);
         summary.events[r.event.source]++;
