@@ -124,7 +124,15 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
   if (!builtinRules) ruleWarnings.push('WARNING: the built-in break-glass rule pack is off (detector.builtinRules: false)');
 
   const ledger = new TicketLedger();
-  const t = Fields.of(file, 'tickets', sections.tickets).only(['files', 'http', 'jira', 'servicenow', 'topic']);
+  const t = Fields.of(file, 'tickets', sections.tickets).only([
+    'files',
+    'http',
+    'jira',
+    'servicenow',
+    'topic',
+    'secret',
+    'previousSecrets',
+  ]);
   const ticketFiles = [...t.strings('files', []), ...(o.ticketFiles ?? [])];
   const added: TicketVersion[] = [];
   // Replay refuses tickets naming identities the config does not define (a typo would quietly authorize nothing).
@@ -216,14 +224,17 @@ export function smtpTransport(config: GlasswatchConfig) {
     'password',
     'rejectUnauthorized',
     'caFile',
+    'allowInsecureAuth',
   ]);
   const user = s.optionalString('user');
+  // With auth, never send the password (and then the reports) in clear text: a server without STARTTLS is refused.
+  const allowInsecureAuth = s.boolean('allowInsecureAuth', false);
   const ca = s.optionalString('caFile');
   return nodemailer.createTransport({
     host: s.string('host'),
     port: s.number('port', 587, { min: 1, max: 65_535, integer: true }),
     secure: s.boolean('secure', false),
-    ...(user ? { auth: { user, pass: s.string('password') } } : {}),
+    ...(user ? { auth: { user, pass: s.string('password') }, requireTLS: !allowInsecureAuth } : {}),
     tls: { rejectUnauthorized: s.boolean('rejectUnauthorized', true), ...(ca ? { ca: readFileSync(ca) } : {}) },
   });
 }

@@ -66,6 +66,7 @@ export class BreakGlassDetector implements EventStage {
       'rule.match': 0,
       'pipeline.silence': 0,
       'pipeline.poison': 0,
+      'pipeline.ticket_forged': 0,
     },
   };
   /** Every session seen (latest state), for summaries and reports. */
@@ -212,6 +213,12 @@ export class BreakGlassDetector implements EventStage {
       Date.parse(alert.detectedAt),
     );
     this.revocationRecords.push(...records);
+  }
+
+  /** Raises an alert found outside the event path (a forged ticket record) through the same outputs and store. */
+  async raisePipelineAlert(alert: Alert): Promise<void> {
+    await this.#raise(alert);
+    await this.options.writer?.flush();
   }
 
   async #raise(alert: Alert): Promise<void> {

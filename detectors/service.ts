@@ -7,7 +7,7 @@ import type { Store } from '../core/store/client.js';
 import type { Alert } from './alerts/alert.js';
 import { buildDetector, type DetectorBuild } from './build.js';
 import { TicketReceiver } from './tickets/receiver.js';
-import { TicketService } from './tickets/service.js';
+import { forgedTicketAlert, TicketService } from './tickets/service.js';
 import { JIRA_PRESET, SERVICENOW_PRESET, type TicketMapping } from './tickets/sources.js';
 
 export interface DetectorService {
@@ -39,24 +39,32 @@ export interface DetectorServiceOptions {
 export async function startDetectorService(o: DetectorServiceOptions): Promise<DetectorService> {
   const { config, bus, store, log } = o;
   const build = await buildDetector({ config, store, bus, log, clock: 'live', ...(o.onAlert ? { onAlert: o.onAlert } : {}) });
+  const t = Fields.of(config.file, 'tickets', config.sections.tickets);
+  const http = t.section('http');
+  // The tickets secret signs every record on the tickets topic and every detector verifies it:
+  // without it, anyone who can produce to Kafka could authorize a break-glass use.
+  const secret = t.optionalString('secret') ?? (http.value.secret === undefined ? null : http.string('secret'));
   const tickets = new TicketService(build.ledger, {
     store,
     bus,
     topic: config.topics.tickets,
     log,
     identities: build.registry.identities.map((i) => i.id),
+    secret,
+    previousSecrets: t.strings('previousSecrets', []),
   });
   const group = o.groupId ?? 'glasswatch-detector';
   // Every detector instance reads all ticket versions: its own group per instance.
-  const ticketFollow = await tickets.follow(`${group}-tickets-${process.pid}-${Date.now()}`);
+  const ticketFollow = await tickets.follow(`${group}-tickets-${process.pid}-${Date.now()}`, {
+    deadLetterTopic: config.topics.deadLetters,
+    onForged: (m, reason) => build.detector.raisePipelineAlert(forgedTicketAlert(m, reason, config.topics.deadLetters)),
+  });
 
   let receiver: TicketReceiver | null = null;
   let ticketsUrl: string | null = null;
-  const http = Fields.of(config.file, 'tickets', config.sections.tickets).section('http');
   if (Object.keys(http.value).length > 0) {
     http.only(['listen', 'secret', 'windowSeconds']);
     const [host, port] = splitListen(http.string('listen', '127.0.0.1:8470'), config.file);
-    const t = Fields.of(config.file, 'tickets', config.sections.tickets);
     receiver = new TicketReceiver(
       tickets,
       {

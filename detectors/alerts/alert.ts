@@ -8,6 +8,7 @@ export const ALERT_TYPES = [
   'breakglass.activity',
   'rule.match',
   'pipeline.silence',
+  'pipeline.ticket_forged',
   'pipeline.poison',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];

@@ -1,7 +1,10 @@
-import type { Bus } from '../../core/bus/types.js';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Bus, BusMessage } from '../../core/bus/types.js';
+import { GlasswatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/client.js';
 import { insertRows } from '../../core/store/writer.js';
+import { type Alert, alertId } from '../alerts/alert.js';
 import type { TicketLedger } from './ledger.js';
 import { type ParseTicketOptions, parseTicket, TicketError, type TicketVersion, ticketRecord } from './ticket.js';
 
@@ -21,6 +24,10 @@ export class TicketService {
       log: Logger;
       /** The identity ids of the config; a ticket naming another is refused (fail closed, whoever calls). */
       identities?: readonly string[];
+      /** The tickets secret: signs every record this service publishes, verifies every record it follows. */
+      secret?: string | null;
+      /** Secrets still accepted when verifying (rotation): records signed before the switch stay valid. */
+      previousSecrets?: readonly string[];
     },
   ) {}
 
@@ -52,14 +59,25 @@ export class TicketService {
         fresh.map((v) => ticketRow(v, origin)),
       );
     if (this.deps.bus && this.deps.topic) {
+      const secret = this.deps.secret;
+      // Every detector refuses unsigned records: publishing one would authorize nothing and alert the SOC.
+      if (!secret)
+        throw new GlasswatchError(
+          'BG_DETECT_TICKET_UNSIGNED',
+          `tickets cannot be published to ${this.deps.topic} without the tickets secret`,
+          {
+            stage: 'config',
+            hint: 'set tickets.secret (or tickets.http.secret) in the config',
+          },
+        );
       await this.deps.bus.ensureTopic?.(this.deps.topic, { compacted: true });
       await this.deps.bus.publish(
         this.deps.topic,
-        fresh.map((v) => ({
-          key: `${v.id}@${v.updatedAt}`,
-          value: JSON.stringify(ticketRecord(v)),
-          headers: { 'glasswatch-ticket-origin': origin },
-        })),
+        fresh.map((v) => {
+          const key = `${v.id}@${v.updatedAt}`;
+          const value = JSON.stringify(ticketRecord(v));
+          return { key, value, headers: { 'glasswatch-ticket-origin': origin, ...signTicketRecord(secret, key, value) } };
+        }),
       );
     }
     let added = 0;
@@ -68,20 +86,101 @@ export class TicketService {
     return added;
   }
 
-  /** Rebuilds the ledger from the tickets topic (streaming mode start-up), then follows it. */
-  async follow(groupId: string): Promise<{ stop(): Promise<void> }> {
+  /**
+   * Rebuilds the ledger from the tickets topic (streaming mode start-up), then follows it.
+   * Every record is verified before it is applied: an unsigned, forged or tampered record
+   * (or one signed with an unknown key) is never applied; `onForged` is told (the detector
+   * raises `pipeline.ticket_forged`) and the record goes to `deadLetterTopic` with the reason.
+   */
+  async follow(
+    groupId: string,
+    o: { deadLetterTopic?: string; onForged?: (m: BusMessage, reason: string) => Promise<void> } = {},
+  ): Promise<{ stop(): Promise<void> }> {
     const { bus, topic } = this.deps;
     if (!bus || !topic) throw new Error('TicketService.follow needs a bus and a topic');
+    const secrets = [this.deps.secret, ...(this.deps.previousSecrets ?? [])].filter((s): s is string => !!s);
+    if (secrets.length === 0)
+      this.deps.log.warn('no tickets secret: every record of the tickets topic will be refused as unverifiable', { topic });
     await bus.ensureTopic?.(topic, { compacted: true });
     return bus.subscribe({
       topics: [topic],
       groupId,
       fromBeginning: true,
+      ...(o.deadLetterTopic ? { deadLetterTopic: o.deadLetterTopic } : {}),
       handler: async (m) => {
-        this.ledger.add(parseTicket(JSON.parse(m.value.toString('utf8')), `${m.topic}@${m.partition}:${m.offset}`));
+        const where = `${m.topic}[${m.partition}]@${m.offset}`;
+        const check = verifyTicketRecord(secrets, m);
+        if (!check.ok) {
+          this.deps.log.error('ticket record refused: not signed with the tickets secret', { where, reason: check.reason });
+          await o.onForged?.(m, check.reason);
+          throw new GlasswatchError('BG_DETECT_TICKET_FORGED', `ticket record ${where} refused, never applied: ${check.reason}`, {
+            stage: 'receiving',
+            retriable: false,
+          });
+        }
+        this.ledger.add(parseTicket(JSON.parse(m.value.toString('utf8')), where, this.parseOptions));
       },
     });
   }
+}
+
+/** Headers of a signed ticket record on the topic. */
+export const TICKET_SIGNATURE_HEADER = 'x-glasswatch-ticket-signature';
+export const TICKET_KEY_HEADER = 'x-glasswatch-ticket-key';
+
+/**
+ * Names a secret without revealing it, so a detector knows which of its secrets (current,
+ * previous) to verify with during a rotation.
+ */
+export function ticketKeyId(secret: string): string {
+  return createHash('sha256').update(`glasswatch-ticket-key\u0000${secret}`).digest('hex').slice(0, 16);
+}
+
+/** HMAC-SHA256 over the record key and value: a signed value cannot be replayed under another key. */
+export function signTicketRecord(secret: string, key: string, value: string | Buffer): Record<string, string> {
+  const mac = createHmac('sha256', secret).update(key).update('\n').update(value).digest('hex');
+  return { [TICKET_KEY_HEADER]: ticketKeyId(secret), [TICKET_SIGNATURE_HEADER]: `v1=${mac}` };
+}
+
+export type RecordCheck = { ok: true } | { ok: false; reason: string };
+
+export function verifyTicketRecord(secrets: readonly string[], m: Pick<BusMessage, 'key' | 'value' | 'headers'>): RecordCheck {
+  const given = m.headers[TICKET_SIGNATURE_HEADER];
+  if (!given) return { ok: false, reason: 'unsigned: no x-glasswatch-ticket-signature header' };
+  if (secrets.length === 0) return { ok: false, reason: 'no tickets secret configured to verify the signature' };
+  const keyId = m.headers[TICKET_KEY_HEADER];
+  const secret = secrets.find((s) => ticketKeyId(s) === keyId);
+  if (!secret) return { ok: false, reason: `signed with an unknown key id ${JSON.stringify(String(keyId).slice(0, 32))}` };
+  const expected = Buffer.from(signTicketRecord(secret, m.key ?? '', m.value)[TICKET_SIGNATURE_HEADER]!);
+  const actual = Buffer.from(given);
+  if (expected.length !== actual.length || !timingSafeEqual(expected, actual))
+    return { ok: false, reason: 'bad signature: forged or tampered record' };
+  return { ok: true };
+}
+
+/** The alert a refused ticket record raises: someone who can produce to Kafka tried to authorize a use. */
+export function forgedTicketAlert(m: BusMessage, reason: string, deadLetterTopic: string | null): Alert {
+  const where = `${m.topic}[${m.partition}]@${m.offset}`;
+  return {
+    id: alertId('pipeline.ticket_forged', m.topic, String(m.partition), m.offset),
+    type: 'pipeline.ticket_forged',
+    severity: 'critical',
+    identity: null,
+    source: null,
+    eventIds: [],
+    ticketId: null,
+    reason,
+    category: null,
+    ruleId: null,
+    ruleTitle: null,
+    ruleAuthor: null,
+    sessionId: null,
+    principal: null,
+    sourceIp: null,
+    time: new Date(m.timestamp).toISOString(),
+    detectedAt: new Date().toISOString(),
+    summary: `ticket record ${where} (key ${JSON.stringify((m.key ?? '').slice(0, 120))}) refused and never applied: ${reason}; anyone who produced it can write to the tickets topic${deadLetterTopic ? `; dead-lettered to ${deadLetterTopic}` : ''}`,
+  };
 }
 
 export function ticketRow(v: TicketVersion, origin: string): Record<string, unknown> {

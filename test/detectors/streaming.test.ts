@@ -94,7 +94,8 @@ describe('streaming detector on Kafka', () => {
     });
 
     // A ticket accepted before the detector starts: it lives in the compacted tickets topic.
-    await new TicketService(new TicketLedger(), { bus, topic: topics.tickets, log: silentLogger }).accept(
+    // Records on the tickets topic are signed with the tickets secret; every detector verifies them.
+    await new TicketService(new TicketLedger(), { bus, topic: topics.tickets, log: silentLogger, secret: 'tickets-secret' }).accept(
       [
         parseTicket(
           {
@@ -190,7 +191,7 @@ describe('streaming detector on Kafka', () => {
 
     // Restart with a fresh consumer group: every event is consumed again, nothing is delivered again.
     const again = await startDetectorService({
-      config: { ...config, sections: { ...config.sections, tickets: {} } },
+      config: { ...config, sections: { ...config.sections, tickets: { secret: 'tickets-secret' } } },
       bus,
       store,
       log: silentLogger,
