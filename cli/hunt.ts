@@ -1,52 +1,73 @@
-import { parseArgs } from 'node:util';
+import { rename, writeFile } from 'node:fs/promises';
 import { loadConfig } from '../core/config.js';
-import { GlasswatchError } from '../core/errors.js';
-import { migrate, openStore } from '../core/store/index.js';
+import { connectStore, migrate } from '../core/store/index.js';
+import { csvField } from '../reports/render/csv.js';
 import { type CorrelationIR, loadRules, type RuleIR } from '../rules/engine/index.js';
 import { compileCorrelationSql, compileRuleSql } from '../rules/sql/index.js';
+import { EXIT_CODES, parseFlags, timeFlag, usageError } from './args.js';
 import { fail, say, terminalSafe } from './output.js';
 
-const HELP = `glasswatch hunt <rule files or dirs...> --from ISO --to ISO [--store PATH] [--config FILE]
+const HELP = `glasswatch hunt <rule files or dirs...> --from ISO --to ISO [options]
 
 Retro-hunt: runs each Sigma rule (and correlation) as one parameterized ClickHouse query over the
-audit store's stored raw events, with the same semantics as the streaming engine, and prints one
-JSON line per match: {"rule","title","author","eventId","source","time"}; correlations print
-{"correlation","title","author","group","value","time","events"}. Progress and totals go to stderr.`;
+audit store's stored raw events, with the same semantics as the streaming engine. One record per
+match: {"rule","title","author","eventId","source","time"}; correlations give
+{"correlation","title","author","group","value","time","events"}. Progress and totals go to stderr.
 
-function isoArg(name: string, value: string | undefined): string {
-  if (!value) throw new GlasswatchError('BG_CLI_USAGE', `hunt needs --${name} ISO-8601`, { stage: 'config', hint: HELP.split('\n')[0] });
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new GlasswatchError('BG_CLI_USAGE', `--${name} is not an ISO 8601 time: "${value}"`, { stage: 'config' });
-  return new Date(ms).toISOString();
+Options:
+  --from ISO, --to ISO   the period [from, to): 2026-11-20 (UTC midnight) or 2026-11-20T09:00:00Z / +02:00
+  --format jsonl|json|csv  jsonl (default): one JSON line per match; json: one array; csv: a table
+  --out FILE             write to FILE (replaced as a whole) instead of stdout
+  --store PATH           the embedded store at PATH (never created: a missing store is an error)
+  --config FILE          glasswatch config (YAML): store
+  -h, --help             this help
+
+${EXIT_CODES}`;
+
+const FORMATS = ['jsonl', 'json', 'csv'] as const;
+type HuntFormat = (typeof FORMATS)[number];
+type Match = Record<string, unknown>;
+const CSV_COLUMNS = ['rule', 'correlation', 'title', 'author', 'eventId', 'source', 'time', 'group', 'value', 'events'];
+
+function render(matches: readonly Match[], format: HuntFormat): string {
+  if (format === 'json') return `${JSON.stringify(matches, null, 2)}\n`;
+  if (format === 'jsonl') return matches.map((m) => `${JSON.stringify(m)}\n`).join('');
+  const cell = (v: unknown) => csvField(v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : v);
+  return [CSV_COLUMNS.join(','), ...matches.map((m) => CSV_COLUMNS.map((c) => cell(m[c])).join(','))].map((l) => `${l}\r\n`).join('');
 }
 
 export async function huntCommand(argv: string[]): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        store: { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+    const { values, positionals } = parseFlags('hunt', argv, {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      store: { type: 'string' },
+      config: { type: 'string' },
+      format: { type: 'string' },
+      out: { type: 'string' },
     });
     if (values.help) {
       say(HELP);
       return 0;
     }
-    if (positionals.length === 0)
-      throw new GlasswatchError('BG_CLI_USAGE', 'hunt needs rule files or folders', { stage: 'config', hint: HELP.split('\n')[0] });
-    const from = isoArg('from', values.from);
-    const to = isoArg('to', values.to);
-    if (from >= to) throw new GlasswatchError('BG_CLI_USAGE', `--from (${from}) must be before --to (${to})`, { stage: 'config' });
+    if (positionals.length === 0) throw usageError('hunt needs rule files or folders', 'hunt');
+    const format = (values.format ?? 'jsonl') as HuntFormat;
+    if (!FORMATS.includes(format)) throw usageError(`--format must be one of ${FORMATS.join(', ')}, got "${values.format}"`, 'hunt');
+    const from = new Date(timeFlag('--from', values.from, 'hunt')).toISOString();
+    const to = new Date(timeFlag('--to', values.to, 'hunt')).toISOString();
+    if (from >= to) throw usageError(`--from (${from}) must be before --to (${to})`, 'hunt');
+    const config = loadConfig(values.config, values.store ? { storePath: values.store } : {});
+    const store = await connectStore(config.store, { create: false });
     const loaded = loadRules(positionals);
     for (const r of loaded.rejected) say(`rejected [${r.code}] ${r.message}`);
-    const config = loadConfig(values.config, values.store ? { storePath: values.store } : {});
-    const store = openStore(config.store);
     const started = Date.now();
+    // jsonl to stdout streams as matches come; every other form is written once at the end.
+    const streaming = format === 'jsonl' && (!values.out || values.out === '-');
+    const kept: Match[] = [];
+    const emit = (m: Match) => {
+      if (streaming) process.stdout.write(terminalSafe(`${JSON.stringify(m)}\n`));
+      else kept.push(m);
+    };
     let matches = 0;
     try {
       await migrate(store, { retentionDays: config.retentionDays });
@@ -57,11 +78,14 @@ export async function huntCommand(argv: string[]): Promise<number> {
       for (const rule of loaded.rules) {
         const rows = await run<{ source: string; id: string; time: string }>(compileRuleSql(rule, { from, to }));
         for (const row of rows)
-          process.stdout.write(
-            terminalSafe(
-              `${JSON.stringify({ rule: ruleKey(rule), title: rule.title, author: rule.author ?? null, eventId: row.id, source: row.source, time: row.time })}\n`,
-            ),
-          );
+          emit({
+            rule: ruleKey(rule),
+            title: rule.title,
+            author: rule.author ?? null,
+            eventId: row.id,
+            source: row.source,
+            time: row.time,
+          });
         matches += rows.length;
         if (++done % 25 === 0 || done === total) say(`hunt: ${done}/${total} rules, ${matches} matches`);
       }
@@ -74,23 +98,34 @@ export async function huntCommand(argv: string[]): Promise<number> {
         const rows = await run<{ group_values: string; time_ms: number; value: number; events: number }>(
           compileCorrelationSql(c, byId, { from, to }),
         );
-        for (const row of rows) {
-          process.stdout.write(
-            terminalSafe(
-              `${JSON.stringify({ correlation: c.id ?? c.name ?? c.title, title: c.title, author: c.author ?? null, group: JSON.parse(row.group_values), value: Number(row.value), time: new Date(Number(row.time_ms)).toISOString(), events: Number(row.events) })}\n`,
-            ),
-          );
-        }
+        for (const row of rows)
+          emit({
+            correlation: c.id ?? c.name ?? c.title,
+            title: c.title,
+            author: c.author ?? null,
+            group: JSON.parse(row.group_values),
+            value: Number(row.value),
+            time: new Date(Number(row.time_ms)).toISOString(),
+            events: Number(row.events),
+          });
         matches += rows.length;
         if (++done % 25 === 0 || done === total) say(`hunt: ${done}/${total} rules, ${matches} matches`);
       }
-      say(
-        `hunt: ${loaded.rules.length} rules, ${loaded.correlations.length} correlations over ${from} .. ${to} in ${store.describe}: ${matches} matches in ${Date.now() - started} ms`,
-      );
-      return 0;
     } finally {
       await store.close();
     }
+    if (!streaming) {
+      const text = render(kept, format);
+      if (values.out && values.out !== '-') {
+        const temp = `${values.out}.${process.pid}.tmp`;
+        await writeFile(temp, text);
+        await rename(temp, values.out);
+      } else process.stdout.write(format === 'csv' && !process.stdout.isTTY ? text : terminalSafe(text));
+    }
+    say(
+      `hunt: ${loaded.rules.length} rules, ${loaded.correlations.length} correlations over ${from} .. ${to} in ${store.describe}: ${matches} matches in ${Date.now() - started} ms${values.out && values.out !== '-' ? `, written to ${values.out}` : ''}`,
+    );
+    return 0;
   } catch (err) {
     return fail(err);
   }

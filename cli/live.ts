@@ -1,10 +1,9 @@
-import { parseArgs } from 'node:util';
 import { type Bus, createBus } from '../core/bus/index.js';
 import { type GlasswatchConfig, loadConfig } from '../core/config.js';
 import { GlasswatchError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { startStoreSink } from '../core/pipeline/live.js';
-import { migrate, openStore, type Store } from '../core/store/index.js';
+import { connectStore, migrate, type Store } from '../core/store/index.js';
 import { startDetectorService } from '../detectors/service.js';
 import { parseCloudTrailSection, runCloudTrailCollector } from '../ingest/cloudtrail/collector.js';
 import { startMetricsServer } from '../ingest/collector/http.js';
@@ -14,6 +13,8 @@ import type { RunningCollector } from '../ingest/collector/run.js';
 import { parseK8sSection, runK8sCollector } from '../ingest/k8s/collector.js';
 import { parseOktaSection, runOktaCollector } from '../ingest/okta/collector.js';
 import { ReportScheduler } from '../reports/schedule.js';
+import { EXIT_CODES, parseFlags, usageError } from './args.js';
+import { requireIdentities } from './checks.js';
 import { fail, say } from './output.js';
 
 type CollectorName = 'cloudtrail' | 'okta' | 'k8s';
@@ -69,24 +70,25 @@ const COLLECT_HELP = `glasswatch collect <cloudtrail|okta|k8s> --config FILE
 
 Runs one collector from the config's collectors.<name> section and publishes normalized events to
 the bus (Kafka: bus.kind kafka). Checkpoints advance only after Kafka acknowledged; /metrics is
-served on collectors.metrics. Stops cleanly on SIGINT/SIGTERM.`;
+served on collectors.metrics. Stops cleanly on SIGINT/SIGTERM.
+
+Options:
+  --config FILE   glasswatch config (YAML), required
+  -h, --help      this help
+
+${EXIT_CODES}`;
 
 export async function collectCommand(argv: string[]): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-    });
+    const { values, positionals } = parseFlags('collect', argv, { config: { type: 'string' } });
     const name = positionals[0] as CollectorName | undefined;
     if (values.help || !name) {
       say(COLLECT_HELP);
       return values.help ? 0 : 2;
     }
-    if (!COLLECTORS.includes(name))
-      throw new GlasswatchError('BG_CLI_USAGE', `unknown collector "${name}" (cloudtrail, okta, k8s)`, { stage: 'config' });
-    if (!values.config)
-      throw new GlasswatchError('BG_CLI_USAGE', 'collect needs --config FILE', { stage: 'config', hint: COLLECT_HELP.split('\n')[0] });
+    if (!COLLECTORS.includes(name)) throw usageError(`unknown collector "${name}" (cloudtrail, okta, k8s)`, 'collect');
+    if (positionals.length > 1) throw usageError(`unexpected argument ${positionals[1]}`, 'collect');
+    if (!values.config) throw usageError('collect needs --config FILE', 'collect');
     const config = loadConfig(values.config);
     if (config.bus.kind !== 'kafka') {
       throw new GlasswatchError(
@@ -122,26 +124,42 @@ Runs the live pipeline in one process: every configured collector (collectors.cl
 the store sink (events and dead letters into the audit store), the break-glass detector (tickets
 endpoint, alerts, revocation), and the scheduled reports. With bus.kind memory everything stays in
 this process; with bus.kind kafka the same components can also run as separate processes
-(glasswatch collect ...). Prints a status line every --status-seconds (default 60).`;
+(glasswatch collect ...). Prints a status line every --status-seconds (default 60).
+
+It refuses to start (exit 2) with nothing to run (bus.kind memory and no collectors: no event could
+arrive) or without break-glass identities (the detector would judge nothing).
+
+Options:
+  --config FILE            glasswatch config (YAML), required
+  --status-seconds N       seconds between status lines (default 60)
+  -h, --help               this help
+
+${EXIT_CODES}`;
 
 export async function startCommand(argv: string[]): Promise<number> {
   const stops: { name: string; stop: () => Promise<void> }[] = [];
   let store: Store | null = null;
   let bus: Bus | null = null;
   try {
-    const { values } = parseArgs({
-      args: argv,
-      options: { config: { type: 'string' }, 'status-seconds': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-    });
+    const { values } = parseFlags('start', argv, { config: { type: 'string' }, 'status-seconds': { type: 'string' } }, false);
     if (values.help) {
       say(START_HELP);
       return 0;
     }
-    if (!values.config)
-      throw new GlasswatchError('BG_CLI_USAGE', 'start needs --config FILE', { stage: 'config', hint: START_HELP.split('\n')[0] });
+    if (!values.config) throw usageError('start needs --config FILE', 'start');
+    const statusSeconds = Number(values['status-seconds'] ?? 60);
+    if (!Number.isFinite(statusSeconds) || statusSeconds <= 0) throw usageError('--status-seconds must be a positive number', 'start');
     const config = loadConfig(values.config);
     const log = createLogger();
     const collectors = configured(config);
+    // With the in-process bus only this process's collectors can bring events: none means a
+    // pipeline that would wait forever for nothing (Node used to end it with a silent exit 13).
+    if (collectors.length === 0 && config.bus.kind === 'memory')
+      throw new GlasswatchError('BG_START_NOTHING', `${config.file}: nothing to run: no collectors are configured and bus.kind is memory`, {
+        stage: 'config',
+        hint: 'configure collectors.cloudtrail|okta|k8s, or set bus.kind: kafka and run glasswatch collect <source> separately; for files use glasswatch replay',
+      });
+    requireIdentities(config, 'start');
     // Validate every component's config before starting any of them.
     for (const c of collectors) {
       if (c === 'cloudtrail') parseCloudTrailSection(config);
@@ -149,7 +167,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       if (c === 'k8s') parseK8sSection(config);
     }
     const common = parseCollectorsCommon(collectorsFields(config));
-    store = openStore(config.store);
+    store = await connectStore(config.store);
     await migrate(store, { retentionDays: config.retentionDays });
     bus = busOf(config, log);
     const sink = await startStoreSink({ bus, store, topics: config.topics, log });
@@ -174,7 +192,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     // Rules that did not load (allowRuleErrors) or the pack switched off: said at start and in every status line.
     const ruleWarnings = detector.build.ruleWarnings;
     for (const w of ruleWarnings) say(w);
-    const every = Number(values['status-seconds'] ?? 60) * 1000;
+    const every = statusSeconds * 1000;
     const status = setInterval(() => {
       const t = detector.build.detector.totals;
       say(

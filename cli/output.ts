@@ -12,6 +12,11 @@ export function say(line = ''): void {
 
 export function fail(err: unknown): number {
   if (err instanceof GlasswatchError) {
+    // A usage mistake is one line that already says where to look (`see glasswatch X --help`).
+    if (err.code === 'BG_CLI_USAGE' && !err.hint) {
+      say(`glasswatch: ${err.message}`);
+      return 2;
+    }
     say(`glasswatch: ${err.message} [${err.code}]`);
     if (err.hint) say(`  next: ${err.hint}`);
     if (err.cause instanceof Error && !err.message.includes(err.cause.message)) say(`  cause: ${err.cause.message}`);
@@ -31,6 +36,52 @@ export function progress(label: string, done: number, total: number): void {
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
+/**
+ * Progress of a long replay on stderr: on a terminal one rewritten line with the rate and an
+ * ETA; otherwise (CI, a log file) one line every `everyMs` (default 5 s) so logs stay short.
+ */
+export class ReplayProgressPrinter {
+  readonly #tty = process.stderr.isTTY === true;
+  readonly #everyMs: number;
+  #phase = '';
+  #phaseStarted = Date.now();
+  #lastLine = Date.now();
+  #printed = false;
+
+  constructor(
+    readonly stagesLabel: string,
+    everyMs = Number(process.env.GLASSWATCH_PROGRESS_MS ?? 5000),
+  ) {
+    this.#everyMs = Number.isFinite(everyMs) && everyMs >= 0 ? everyMs : 5000;
+  }
+
+  update(p: { phase: 'normalize' | 'stages'; done: number; total: number; events: number }): void {
+    const label = p.phase === 'normalize' ? 'normalize' : this.stagesLabel;
+    const now = Date.now();
+    if (label !== this.#phase) {
+      this.#phase = label;
+      this.#phaseStarted = now;
+    }
+    const seconds = Math.max((now - this.#phaseStarted) / 1000, 0.001);
+    const finished = p.done >= p.total;
+    const pct = p.total > 0 ? Math.floor((p.done / p.total) * 100) : 100;
+    const rate =
+      p.phase === 'normalize' ? `${fmt(Math.round(p.events / seconds))} events/s` : `${fmt(Math.round(p.done / seconds))} events/s`;
+    const what =
+      p.phase === 'normalize' ? `${fmt(p.events)} events, ${pct}% of ${fmt(p.total)} bytes` : `${fmt(p.done)}/${fmt(p.total)} events`;
+    if (this.#tty) {
+      const eta = p.done > 0 && !finished ? `, ETA ${Math.ceil(((p.total - p.done) * seconds) / p.done)} s` : '';
+      process.stderr.write(`\r\x1b[K${label}: ${what}, ${rate}${eta}${finished ? '\n' : ''}`);
+      return;
+    }
+    // A short replay prints nothing; a long one a line every few seconds and each phase's end.
+    if (now - this.#lastLine < this.#everyMs && !(finished && this.#printed)) return;
+    this.#lastLine = now;
+    this.#printed = true;
+    say(`${label}: ${what}, ${rate}`);
+  }
+}
+
 export function printReplaySummary(s: ReplaySummary): void {
   const total = s.events.cloudtrail + s.events.okta + s.events.k8s;
   const skipped = Object.values(s.skipped).reduce((a, b) => a + b, 0);
@@ -45,7 +96,10 @@ export function printReplaySummary(s: ReplaySummary): void {
 
 const ms = (n: number) => (n < 1000 ? `${n} ms` : `${(n / 1000).toFixed(1)} s`);
 
-export function printDetectorSummary(d: DetectorBuild): void {
+/** At most this many sessions are listed in a summary; the rest are counted (the alerts file has them all). */
+export const SUMMARY_SESSIONS = 20;
+
+export function printDetectorSummary(d: DetectorBuild, o: { maxSessions?: number; more?: string } = {}): void {
   const det = d.detector;
   const a = det.totals.alerts;
   say(`break-glass detector: ${d.registry.identities.length} identities, ${d.ledger.size} tickets, ${d.rulesLoaded} review rules`);
@@ -54,7 +108,8 @@ export function printDetectorSummary(d: DetectorBuild): void {
   say(
     `  alerts: ${a['breakglass.unauthorized']} unauthorized, ${a['breakglass.authorized']} authorized, ${a['breakglass.attempt']} attempts, ${a['breakglass.activity']} activity, ${a['rule.match']} rule matches`,
   );
-  const sessions = [...det.seen.values()].sort((x, y) => x.startMs - y.startMs);
+  const all = [...det.seen.values()].sort((x, y) => x.startMs - y.startMs);
+  const sessions = all.slice(0, o.maxSessions ?? SUMMARY_SESSIONS);
   for (const s of sessions) {
     const verdict = s.verdict === 'authorized' ? 'AUTHORIZED  ' : 'UNAUTHORIZED';
     const when = `${new Date(s.startMs).toISOString().slice(0, 19)}Z .. ${new Date(s.endMs).toISOString().slice(11, 19)}Z`;
@@ -72,4 +127,5 @@ export function printDetectorSummary(d: DetectorBuild): void {
       );
     }
   }
+  if (all.length > sessions.length) say(`  … and ${fmt(all.length - sessions.length)} more sessions, ${o.more ?? 'see --alerts-out'}`);
 }

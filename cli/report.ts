@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
-import { migrate, openStore, type Store } from '../core/store/index.js';
+import { connectStore, migrate, type Store } from '../core/store/index.js';
 import { smtpTransport } from '../detectors/build.js';
 import { ReportError } from '../reports/errors.js';
 import { deliverReport } from '../reports/mail.js';
@@ -11,6 +10,7 @@ import { parsePeriod } from '../reports/period.js';
 import { buildReport, REPORTS, reportDefinition, rowsOf } from '../reports/registry.js';
 import { FORMATS, type ReportFormat, renderReport } from '../reports/render/index.js';
 import { REPORT_NAMES } from '../reports/types.js';
+import { EXIT_CODES, parseFlags, timeFlag } from './args.js';
 import { fail, say, terminalSafe } from './output.js';
 
 export const REPORT_HELP = `glasswatch report <list|run|send> [options]
@@ -19,36 +19,32 @@ export const REPORT_HELP = `glasswatch report <list|run|send> [options]
   run <name> --from ISO --to ISO    build a report over [from, to) and print it
       --format json|csv|html        (default json)
       --out FILE                    write to FILE instead of stdout
-  send <name> --to ADDR... --from ISO --to ISO
+  send <name> --from ISO --to ISO --mail-to ADDR [--mail-to ADDR ...]
                                     mail a report: HTML body, CSV attached (--format picks the attachment)
 
 Common options:
   --config FILE    glasswatch config (YAML): store, reports, smtp
-  --store PATH     the embedded store at PATH
+  --store PATH     the embedded store at PATH (never created: a missing store is an error)
+  -h, --help       this help
 
-Dates: 2026-11-20 (UTC midnight) or 2026-11-20T09:00:00Z / +02:00. In "send", --to takes
-both the recipients (anything with an @) and the end of the period; --until ISO also works.
+Times: 2026-11-20 (UTC midnight) or 2026-11-20T09:00:00Z / +02:00; a time without a zone is an
+error. The period is [--from, --to).
 
-Exit status: 0 done, 1 the report or the mail failed, 2 usage or config errors.`;
+${EXIT_CODES}`;
 
 const usage = (message: string) => new ReportError('BG_REPORT_USAGE', message, { stage: 'config', hint: 'glasswatch report --help' });
 
 export async function reportCommand(argv: string[]): Promise<number> {
   let store: Store | null = null;
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string' },
-        store: { type: 'string' },
-        from: { type: 'string' },
-        to: { type: 'string', multiple: true },
-        until: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
+    const { values, positionals } = parseFlags('report', argv, {
+      config: { type: 'string' },
+      store: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      'mail-to': { type: 'string', multiple: true },
+      format: { type: 'string' },
+      out: { type: 'string' },
     });
     const [action, name, ...extra] = positionals;
     if (values.help || !action) {
@@ -66,21 +62,21 @@ export async function reportCommand(argv: string[]): Promise<number> {
     const format = (values.format ?? (action === 'run' ? 'json' : 'csv')) as ReportFormat;
     if (!(FORMATS as readonly string[]).includes(format)) throw usage(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
 
-    // `--to` is the end of the period, and in `send` also the recipients: addresses have an @.
-    const toValues = values.to ?? [];
-    const recipients = action === 'send' ? toValues.filter((v) => v.includes('@')) : [];
-    const ends = [...toValues.filter((v) => !(action === 'send' && v.includes('@'))), ...(values.until ? [values.until] : [])];
-    if (ends.length > 1) throw usage(`the period has one end, got --to ${ends.join(', --to ')}`);
-    const period = parsePeriod(values.from, ends[0]);
+    // Checked here for the flag's name in the error; parsePeriod checks the order.
+    timeFlag('--from', values.from, 'report');
+    timeFlag('--to', values.to, 'report');
+    const period = parsePeriod(values.from, values.to);
+    const recipients = values['mail-to'] ?? [];
+    if (action === 'run' && recipients.length) throw usage('--mail-to is for report send; report run prints or writes --out');
     if (action === 'send') {
-      if (recipients.length === 0) throw usage('report send needs at least one recipient: --to ADDR');
+      if (recipients.length === 0) throw usage('report send needs at least one recipient: --mail-to ADDR');
       const bad = recipients.find((r) => !isAddress(r));
       if (bad) throw usage(`"${bad}" is not a mail address`);
     }
 
     const config = loadConfig(values.config, values.store ? { storePath: values.store } : {});
     const reports = parseReportsConfig(config);
-    store = openStore(config.store);
+    store = await connectStore(config.store, { create: false });
     await migrate(store, { retentionDays: config.retentionDays });
     const started = Date.now();
     const report = await buildReport(def.name, { store, period, rotation: reports.rotation });

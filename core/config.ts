@@ -38,7 +38,8 @@ export interface GlasswatchConfig {
   retentionDays: number;
   bus: BusConfig;
   topics: TopicsConfig;
-  ingest: { k8s: { cluster: string | null } };
+  /** Stamped on replayed events, which do not name them: the Kubernetes cluster and the Okta org host (`acme.okta.com`). */
+  ingest: { k8s: { cluster: string | null }; okta: { org: string | null } };
   /** Sections owned by later stages (detectors, reports, collectors), validated by them. */
   sections: Record<string, unknown>;
   /** File the config came from, for error messages. */
@@ -267,7 +268,9 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
     alerts: t.string('alerts', 'glasswatch.alerts'),
     tickets: t.string('tickets', 'glasswatch.tickets'),
   };
-  const k8s = root.section('ingest').only(['k8s']).section('k8s').only(['cluster']);
+  const ingestSection = root.section('ingest').only(['k8s', 'okta']);
+  const k8s = ingestSection.section('k8s').only(['cluster']);
+  const okta = ingestSection.section('okta').only(['org']);
 
   const sections: Record<string, unknown> = {};
   for (const key of OWNED_ELSEWHERE) if (root.value[key] !== undefined) sections[key] = root.value[key];
@@ -277,7 +280,7 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
     retentionDays: s.number('retentionDays', 400, { min: 1, max: 20_000, integer: true }),
     bus,
     topics,
-    ingest: { k8s: { cluster: k8s.optionalString('cluster') } },
+    ingest: { k8s: { cluster: k8s.optionalString('cluster') }, okta: { org: okta.optionalString('org') } },
     sections,
     file,
   });

@@ -37,7 +37,20 @@ export interface ReplayOptions {
   deadLetterStages?: DeadLetterStage[];
   /** Called after each file, for progress output. */
   onFile?: (file: string, done: number, total: number) => void;
+  /**
+   * Progress of a long replay: `normalize` counts bytes read and normalized, `stages` counts
+   * events through the stages (store, detector). Called after every file and every batch.
+   */
+  onProgress?: (p: ReplayProgress) => void;
   batchSize?: number;
+}
+
+export interface ReplayProgress {
+  phase: 'normalize' | 'stages';
+  done: number;
+  total: number;
+  /** Events normalized so far. */
+  events: number;
 }
 
 /** Expands files and folders (recursively, sorted, dot-files ignored) into a file list. */
@@ -119,6 +132,8 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
   const events: AuditEvent[] = [];
   const dead: DeadLetter[] = [];
   let done = 0;
+  let totalBytes = 0;
+  if (options.onProgress) for (const file of files) totalBytes += (await stat(file)).size;
   for (const file of files) {
     const tally: FileTally = { events: 0, skipped: {}, deadLetters: {} };
     summary.perFile[file] = tally;
@@ -150,6 +165,7 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
       }
     }
     options.onFile?.(file, ++done, files.length);
+    options.onProgress?.({ phase: 'normalize', done: summary.bytes, total: Math.max(totalBytes, summary.bytes), events: events.length });
   }
 
   // Stable sort: Array.prototype.sort is stable, so equal times keep input order.
@@ -161,6 +177,7 @@ export async function replayFiles(options: ReplayOptions): Promise<ReplaySummary
   for (let i = 0; i < events.length; i += batchSize) {
     const batch = events.slice(i, i + batchSize);
     for (const stage of options.stages) await stage.handle(batch);
+    options.onProgress?.({ phase: 'stages', done: i + batch.length, total: events.length, events: events.length });
   }
   for (const s of options.deadLetterStages ?? []) await s.handleDeadLetters(dead);
   for (const stage of options.stages) await stage.flush();

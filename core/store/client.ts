@@ -1,5 +1,6 @@
-import { resolve } from 'node:path';
-import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { GlasswatchError } from '../errors.js';
 import { redactText } from '../log.js';
@@ -40,8 +41,18 @@ export interface Store {
  */
 const embedded = new Map<string, { store: Store; refs: number }>();
 
-export function openStore(config: StoreConfig): Store {
-  if (config.kind === 'chdb') return openEmbedded(resolve(config.path));
+export interface OpenOptions {
+  /** false for read commands (report, hunt, store status): a missing store is an error, never created. @default true */
+  create?: boolean;
+}
+
+export function openStore(config: StoreConfig, options: OpenOptions = {}): Store {
+  if (config.kind === 'chdb') {
+    const path = resolve(config.path);
+    // chDB writes `metadata/` into every data folder it opens: without it there is no store to read.
+    if (options.create === false && !embedded.has(path) && !existsSync(join(path, 'metadata'))) throw missingStore(`chDB ${path}`, path);
+    return openEmbedded(path);
+  }
   let url: URL;
   try {
     url = new URL(config.url);
@@ -64,6 +75,8 @@ export function openStore(config: StoreConfig): Store {
         }
       : {}),
     clickhouse_settings: { date_time_input_format: 'best_effort' },
+    // Failures reach the operator as one GlasswatchError; the client's own multi-line dumps would bury it.
+    log: { level: ClickHouseLogLevel.OFF },
   });
   return { client, config, describe: `ClickHouse ${url.origin}/${config.database ?? 'glasswatch'}`, close: () => client.close() };
 }
@@ -113,4 +126,58 @@ function openEmbedded(path: string): Store {
   };
   embedded.set(path, entry);
   return entry.store;
+}
+
+function missingStore(describe: string, path: string | null): GlasswatchError {
+  return new GlasswatchError('BG_STORE_MISSING', `no glasswatch store at ${describe}`, {
+    stage: 'config',
+    context: { path },
+    hint: `check --store / store.path; a store is created by glasswatch replay --store PATH, glasswatch store migrate or glasswatch start`,
+  });
+}
+
+/**
+ * Opens the store and proves it is there before any command runs on it: a ClickHouse server
+ * that does not answer is one clear error (exit 2) instead of a client dump, and with
+ * `create: false` a store without the glasswatch schema is an error instead of an empty,
+ * clean-looking report.
+ */
+export async function connectStore(config: StoreConfig, options: OpenOptions = {}): Promise<Store> {
+  const store = openStore(config, options);
+  try {
+    if (config.kind === 'clickhouse') {
+      const ping = await store.client.ping();
+      if (!ping.success) {
+        const cause = ping.error as Error & { code?: string };
+        throw new GlasswatchError(
+          'BG_STORE_UNREACHABLE',
+          `cannot reach the ClickHouse server at ${store.describe.replace(/^ClickHouse /, '')}: ${cause.code ?? cause.message}`,
+          {
+            stage: 'config',
+            cause,
+            hint: 'check store.url and that the server is running (curl <url>/ping), or drop store.url to use the embedded store',
+          },
+        );
+      }
+    }
+    if (options.create === false && !(await hasSchema(store)))
+      throw missingStore(store.describe, config.kind === 'chdb' ? config.path : null);
+    return store;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+async function hasSchema(store: Store): Promise<boolean> {
+  try {
+    const rows = await (await store.client.query({ query: 'EXISTS TABLE schema_migrations', format: 'JSONEachRow' })).json<{
+      result: number | string;
+    }>();
+    return Number(rows[0]?.result ?? 0) === 1;
+  } catch (err) {
+    // UNKNOWN_DATABASE (81): the server is there, the glasswatch database is not.
+    if (/UNKNOWN_DATABASE|Code: 81|does not exist/i.test((err as Error).message)) return false;
+    throw err;
+  }
 }

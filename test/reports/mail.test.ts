@@ -85,9 +85,9 @@ describe('report send', () => {
     const code = await reportCommand([
       'send',
       'unauthorized-use',
-      '--to',
+      '--mail-to',
       'soc@example.com',
-      '--to',
+      '--mail-to',
       'audit@example.com',
       '--from',
       PERIOD.from,

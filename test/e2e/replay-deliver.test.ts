@@ -1,0 +1,114 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { main } from '../../cli/main.js';
+
+/**
+ * Issue 10, item 6: a replay never pages anyone by surprise. Alerts go to --alerts-out; the
+ * configured outputs (here a real webhook on 127.0.0.1) are called only with --deliver. The same
+ * replay gives the same alerts file every time, with or without a store.
+ */
+const demo = new URL('../../demo', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'gw-replay-deliver-'));
+const received: { id: string }[] = [];
+let server: Server;
+let configFile: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => {
+      body += d.toString('utf8');
+    });
+    req.on('end', () => {
+      received.push(JSON.parse(body) as { id: string });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  configFile = join(dir, 'glasswatch.yml');
+  writeFileSync(
+    configFile,
+    stringify({
+      ingest: { k8s: { cluster: 'prod-eu1' } },
+      identities: [
+        { id: 'aws-root', source: 'cloudtrail', match: { 'userIdentity.type': 'Root' }, revocation: { mode: 'manual' } },
+        {
+          id: 'aws-breakglass-role',
+          source: 'cloudtrail',
+          match: [{ 'userIdentity.arn|contains': ':assumed-role/BreakGlass' }],
+          revocation: { mode: 'manual' },
+        },
+        { id: 'k8s-breakglass', source: 'k8s', match: [{ 'user.username': 'breakglass-admin' }], revocation: { mode: 'manual' } },
+        {
+          id: 'okta-emergency-admin',
+          source: 'okta',
+          match: { 'actor.alternateId': 'emergency-admin@example.com' },
+          revocation: { mode: 'manual' },
+        },
+      ],
+      alerts: { webhooks: [{ url: `http://127.0.0.1:${port}/hook`, secret: 'hook-secret' }] },
+    }),
+  );
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const replay = (alertsOut: string, ...extra: string[]) =>
+  main([
+    'replay',
+    join(demo, 'data'),
+    '--config',
+    configFile,
+    '--tickets',
+    join(demo, 'tickets.jsonl'),
+    '--alerts-out',
+    alertsOut,
+    '--out',
+    'none',
+    '--quiet',
+    ...extra,
+  ]);
+
+const alertsOf = (file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { id: string; detectedAt: string });
+// detectedAt in replay is event time + measured processing time: everything else is the same.
+const withoutClock = (file: string) => alertsOf(file).map(({ detectedAt: _d, ...rest }) => rest);
+
+describe('glasswatch replay and alert delivery', () => {
+  it('without --deliver writes --alerts-out and calls no configured output', async () => {
+    const file = join(dir, 'alerts.jsonl');
+    expect(await replay(file)).toBe(3);
+    expect(alertsOf(file).length).toBeGreaterThan(0);
+    expect(received).toHaveLength(0);
+  });
+
+  it('with --deliver also sends every alert to the webhook', async () => {
+    const file = join(dir, 'alerts-delivered.jsonl');
+    expect(await replay(file, '--deliver')).toBe(3);
+    const ids = alertsOf(file).map((a) => a.id);
+    expect(received.map((r) => r.id).sort()).toEqual([...ids].sort());
+  });
+
+  it('re-running the same replay gives the same alerts file, with or without a store', async () => {
+    const file = join(dir, 'alerts-rerun.jsonl');
+    expect(await replay(file)).toBe(3);
+    const first = withoutClock(file);
+    expect(await replay(file)).toBe(3);
+    expect(withoutClock(file)).toEqual(first);
+    const store = join(dir, 'store');
+    expect(await replay(file, '--store', store)).toBe(3);
+    expect(withoutClock(file)).toEqual(first);
+    expect(await replay(file, '--store', store)).toBe(3);
+    expect(withoutClock(file)).toEqual(first);
+  });
+});
