@@ -27,6 +27,9 @@ import { classifyFailure } from '../../ingest/collector/poison.js';
 import { COLLECTOR_DLQ_HEADERS, EventPublisher } from '../../ingest/collector/publisher.js';
 import { parseK8sFields } from '../../ingest/k8s/collector.js';
 import { AuditLogTailer, type TailCheckpoint } from '../../ingest/k8s/tailer.js';
+import { type OktaCheckpoint, runOktaCollector } from '../../ingest/okta/collector.js';
+import { LocalSystemLog, syntheticOktaEvent } from '../../ingest/okta/local-systemlog.js';
+import { parseOktaFields } from '../../ingest/okta/options.js';
 import { assertKafkaReachable, kafkaBrokers, waitFor } from '../bus/helpers.js';
 import { syntheticAuditEvent } from '../support/k8s-events.js';
 import { kafkaHarness } from '../support/kafka-harness.js';
@@ -338,6 +341,56 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
     await exactly(dead, 1, 'dead letter');
     expect(origin(dead[0]!).file).toBe(`s3://${bucket}/${deepKey}`);
     expect(metrics.snapshot('cloudtrail').poisonUnits).toBe(1);
+  });
+
+  it('Okta poller: a page holding a 1.2 MB event is published without it (a dead letter naming the page), and the cursor moves on', async () => {
+    const token = 'okta-poison-token-DO-NOT-LOG';
+    const api = await new LocalSystemLog({ authorization: `SSWS ${token}` }).start();
+    const t0 = Date.parse('2025-06-01T00:00:00Z');
+    const huge = { ...syntheticOktaEvent(1, t0 + 1000), debugContext: { debugData: { seq: 1, requestUri: `/${'z'.repeat(1_200_000)}` } } };
+    api.add([syntheticOktaEvent(0, t0), huge, syntheticOktaEvent(2, t0 + 2000)]);
+    const dir = mkdtempSync(join(tmpdir(), 'gw-poison-okta-'));
+    dirs.push(dir);
+    const t = newTopics();
+    const alertsTopic = newAlertsTopic();
+    const bus = open();
+    const checkpoint = new MemoryCheckpointStore<OktaCheckpoint>();
+    const config = parseOktaFields(
+      Fields.of('test.yaml', 'collectors.okta', {
+        orgUrl: api.url,
+        token,
+        since: new Date(t0 - 60_000).toISOString(),
+        pollIntervalSeconds: 0.2,
+      }),
+      { checkpointDir: dir, alertsTopic, silenceSeconds: 3600, metrics: null },
+    );
+    const events = await consume(bus, t.events);
+    const dead = await consume(bus, t.deadLetters);
+    const alerts = await consume(bus, alertsTopic);
+    let pages = 0;
+    const run = await runOktaCollector(config, {
+      bus,
+      topics: t,
+      checkpoint,
+      watchdog: null,
+      logger: quiet,
+      initialBackoffMs: 50,
+      onPage: () => void pages++,
+    });
+    try {
+      await waitFor(() => pages >= 1, 'the first page acknowledged', 30_000);
+    } finally {
+      await run.stop();
+      await api.close();
+    }
+    await exactly(events, 2, 'valid Okta events');
+    await exactly(dead, 1, 'dead letter');
+    expect(origin(dead[0]!).file).toMatch(/^okta:\/api\/v1\/logs\?since=/);
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/larger than|record limit/);
+    await exactly(alerts, 1, 'pipeline.poison alert');
+    expect(alertOf(alerts[0]!).type).toBe('pipeline.poison');
+    expect(checkpoint.value?.next).toContain('after=');
+    expect(run.metrics.snapshot('okta')).toMatchObject({ events: 2, deadLetters: 1, poisonUnits: 1 });
   });
 
   it('publisher: a record the broker refuses as too large (MESSAGE_TOO_LARGE) is a dead letter with the reason; the rest of the unit is published', async () => {
