@@ -79,10 +79,11 @@ describe('replay, then the breakglass-activity report', () => {
     const row = (identity: string) => report.sessions.find((s: { identity: string }) => s.identity === identity);
     expect(row('aws-breakglass-role')).toMatchObject({ verdict: 'authorized', ticketId: 'CHG-2041', events: 6, reason: null });
     expect(row('aws-root')).toMatchObject({ verdict: 'unauthorized', reason: 'no_ticket', events: 6, revocation: 'not_revocable' });
+    // CHG-2050 (self-approved) is for the next morning, 9 h away: no explanation of this use (issue 10, item 1).
     expect(row('okta-emergency-admin')).toMatchObject({
       verdict: 'unauthorized',
-      reason: 'self_approved',
-      ticketId: 'CHG-2050',
+      reason: 'no_ticket',
+      ticketId: null,
       events: 4,
       revocation: 'revoked',
     });

@@ -231,6 +231,10 @@ identities:
     source: okta
     match: { actor.alternateId: ${admin} }
     revocation: { mode: manual }
+  - id: k8s-breakglass
+    source: k8s
+    match: { user.username: breakglass-admin }
+    revocation: { mode: manual }
 ${extraConfig}`,
   );
   return { dir, config, tickets, data, store };
