@@ -4,6 +4,7 @@ import { errorMessage, withRetry } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
 import { insertRows } from '../core/store/writer.js';
+import { smtpFailureText, smtpRetriable } from '../detectors/alerts/outputs.js';
 import type { DeliveryRetry } from './options.js';
 import { REPORTS } from './registry.js';
 import { type ReportFormat, renderReport } from './render/index.js';
@@ -65,12 +66,7 @@ export function deliveryId(report: Pick<AnyReport, 'report' | 'from' | 'to'>, re
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
 }
 
-/** 5xx replies and rejected credentials will not heal by themselves; everything else (4xx, sockets) is worth another try. */
-export function smtpRetriable(err: unknown): boolean {
-  const e = err as { responseCode?: unknown; code?: unknown };
-  if (typeof e.responseCode === 'number' && e.responseCode >= 500) return false;
-  return e.code !== 'EAUTH';
-}
+export { smtpRetriable } from '../detectors/alerts/outputs.js';
 
 function subject(ctx: MailContext, report: AnyReport): string {
   const title = REPORTS[report.report].title;
@@ -136,7 +132,7 @@ export async function deliverReport(
     );
     messageId = info.messageId ?? '';
   } catch (err) {
-    error = errorMessage(err);
+    error = smtpFailureText(err);
     ctx.log.error('report mail failed', {
       report: report.report,
       schedule: request.schedule,

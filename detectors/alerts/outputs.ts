@@ -1,7 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import type { Transporter } from 'nodemailer';
 import type { Bus } from '../../core/bus/types.js';
-import { GlasswatchError } from '../../core/errors.js';
+import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import { openPrivateFile, PRIVATE_FILE_MODE } from '../../core/paths.js';
 import { signedHeaders } from '../../core/signing.js';
 import type { Alert } from './alert.js';
@@ -112,6 +112,30 @@ export function slackBody(alert: Alert): Record<string, unknown> {
   };
 }
 
+/**
+ * An SMTP failure as the operator needs to read it. nodemailer's ETLS comes from `requireTLS`
+ * (set whenever auth is configured): the server offered no STARTTLS, or TLS itself failed.
+ */
+export function smtpFailureText(err: unknown): string {
+  const e = err as { code?: unknown; command?: unknown; responseCode?: unknown };
+  const text = errorMessage(err);
+  if (e.code !== 'ETLS') return text;
+  if (e.command === 'STARTTLS' && typeof e.responseCode === 'number')
+    return (
+      `${text}: the SMTP server does not offer STARTTLS, and glasswatch never sends the SMTP password and the mail in clear text. ` +
+      'Enable STARTTLS on the server, or use implicit TLS (smtp.secure: true, usually port 465); ' +
+      'for a local test server only, set smtp.allowInsecureAuth: true'
+    );
+  return `${text}: TLS with the SMTP server failed; check smtp.host, smtp.port, smtp.secure and the server certificate (smtp.caFile)`;
+}
+
+/** 5xx replies, rejected credentials and TLS refusals will not heal by retrying; connection errors and 4xx might. */
+export function smtpRetriable(err: unknown): boolean {
+  const e = err as { responseCode?: unknown; code?: unknown };
+  if (typeof e.responseCode === 'number' && e.responseCode >= 500) return false;
+  return e.code !== 'EAUTH' && e.code !== 'ETLS';
+}
+
 export interface EmailOutputOptions {
   name?: string;
   transport: Transporter;
@@ -137,11 +161,9 @@ export class EmailOutput implements AlertOutput {
       });
       return typeof info.messageId === 'string' ? info.messageId : null;
     } catch (cause) {
-      const code = (cause as { responseCode?: number }).responseCode;
-      throw new GlasswatchError('BG_ALERT_EMAIL', `${this.name}: SMTP delivery failed: ${(cause as Error).message}`, {
+      throw new GlasswatchError('BG_ALERT_EMAIL', `${this.name}: SMTP delivery failed: ${smtpFailureText(cause)}`, {
         stage: 'sending',
-        // 5xx SMTP replies are permanent; connection errors and 4xx are worth another try.
-        retriable: code === undefined || code < 500,
+        retriable: smtpRetriable(cause),
         cause,
       });
     }
