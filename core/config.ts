@@ -66,7 +66,7 @@ export class ConfigError extends GlasswatchError {
 }
 
 /** Config fields whose values are secrets: never quoted in an error, redacted from every log line. */
-export const SECRET_FIELD = /(pass(word|wd|phrase)?|secret|token|bearer|key|authorization|credentials?)$/i;
+export const SECRET_FIELD = /(pass(word|wd|phrase)?|secret|token|bearer|key|authorization|credential)s?$/i;
 
 /**
  * Registers every secret of a config document with the redactor (core/log.ts): values of secret

@@ -27,8 +27,12 @@ export function registerSecret(value: unknown): void {
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** `scheme://user:password@host`: the whole userinfo goes (a username can be half the credential). Spaces allowed: malformed URLs are the ones quoted in errors. */
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)[^/?#@\s"'<>,;][^/?#@"'<>,;\n]{0,255}@/gi;
+/**
+ * `scheme://user:password@host`: the whole userinfo goes (a username can be half the credential).
+ * No spaces, so a URL followed by a mail address in prose is left alone; a malformed config URL
+ * with spaces in its password is caught by the registered secrets instead.
+ */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]{0,30}:\/\/)[^/?#@\s"'<>,;]{1,256}@/gi;
 /** Credentials in an Authorization header value. */
 const AUTH_SCHEME = /\b(Bearer|SSWS)\s+[A-Za-z0-9._~+/-]{8,}=*|\b(Basic)\s+(?=[A-Za-z]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}/gi;
 /** `password=…`, `token: …`, `"secret":"…"` in free text; not `store.password:` (a config path in an error message). */

@@ -62,6 +62,11 @@ describe('config errors never echo a secret', () => {
     expect(errorText(err)).not.toContain('an0ther-secret');
   });
 
+  it('secret lists (rotation: previousSecrets) are registered too', () => {
+    parseConfig({ tickets: { secret: 'current-hmac-1111', previousSecrets: ['older-hmac-2222'] } }, 'gw.yml');
+    expect(redactText('old key older-hmac-2222 and current-hmac-1111')).toBe('old key [redacted] and [redacted]');
+  });
+
   it('numeric secrets in any section: bus.sasl, smtp', () => {
     const sasl = thrown(() =>
       parseConfig(
@@ -128,6 +133,9 @@ describe('log lines never carry a secret', () => {
       's3://bucket/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz',
     );
     expect(redactText('user alice@example.com from 203.0.113.9')).toBe('user alice@example.com from 203.0.113.9');
+    expect(redactText('https://acme.okta.com answered 401 for bob@example.com')).toBe(
+      'https://acme.okta.com answered 401 for bob@example.com',
+    );
   });
 
   it('redaction stays linear on hostile text (safe regex)', () => {
