@@ -60,7 +60,9 @@ export function redactText(text: string): string {
 
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactText(value);
-  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  // Deeper than anything a component means to log: not walked, so not written unredacted either.
+  if (depth > 6) return '[nested too deep]';
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   // An Error's message is not an own enumerable property: keep it (redacted) instead of logging `{}`.
   const entries = value instanceof Error ? [['message', value.message] as const, ...Object.entries(value)] : Object.entries(value);

@@ -128,6 +128,15 @@ describe('log lines never carry a secret', () => {
     expect(JSON.parse(lines[0]!)).toHaveProperty('level', 'error');
   });
 
+  it('a deeply nested field is cut, never written unredacted', () => {
+    const lines: string[] = [];
+    let deep: Record<string, unknown> = { password: 'deep-pw-4242', url: 'https://u:deep-url-pw@h.example' };
+    for (let i = 0; i < 10; i++) deep = { next: deep };
+    createLogger({ write: (l) => lines.push(l) }).info('deep', { deep });
+    expect(lines[0]).not.toMatch(/deep-pw-4242|deep-url-pw/);
+    expect(lines[0]).toContain('[nested too deep]');
+  });
+
   it('redactText keeps ordinary text', () => {
     expect(redactText('s3://bucket/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz')).toBe(
       's3://bucket/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz',
