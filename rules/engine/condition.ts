@@ -21,6 +21,12 @@ const KEYWORDS = new Set(['and', 'or', 'not', 'of', 'them']);
  * stack limit, so a hostile 3,000-deep condition is a rejection, not a crash.
  */
 export const MAX_CONDITION_DEPTH = 64;
+/** Tokens of one condition (SigmaHQ's longest has ~50 nodes). */
+export const MAX_CONDITION_TOKENS = 2_000;
+/** Conditions in a condition list (SigmaHQ: 1). */
+export const MAX_CONDITIONS = 64;
+/** Search-identifiers all `x of …` of one condition may expand to together (SigmaHQ: 33). */
+export const MAX_CONDITION_NAMES = 10_000;
 
 interface Token {
   text: string;
@@ -31,6 +37,7 @@ function tokenize(text: string, path: string): Token[] {
   const tokens: Token[] = [];
   const re = /\s*(?:([()])|([A-Za-z0-9_*-]+)|(\S))/gy;
   for (let m = re.exec(text); m && m[0] !== ''; m = re.exec(text)) {
+    if (tokens.length >= MAX_CONDITION_TOKENS) fail(C.limit, `the condition has more than ${MAX_CONDITION_TOKENS} tokens`, path);
     const at = m.index + m[0].length - (m[1] ?? m[2] ?? m[3] ?? '').length;
     if (m[3] !== undefined) {
       if (m[3] === '|')
@@ -81,6 +88,9 @@ export function parseCondition(text: string, identifiers: readonly string[], pat
   };
   const known = new Set(identifiers);
   let depth = 0;
+  let names = 0;
+  // One glob pass per distinct pattern: a condition repeating `1 of s*` costs one scan.
+  const expanded = new Map<string, string[]>();
   const enter = (): void => {
     if (++depth > MAX_CONDITION_DEPTH)
       fail(C.condition, `the condition is nested deeper than ${MAX_CONDITION_DEPTH} levels (parentheses and 'not')`, path);
@@ -130,10 +140,17 @@ export function parseCondition(text: string, identifiers: readonly string[], pat
       if (target === undefined || target === '(' || target === ')' || (KEYWORDS.has(target) && target !== 'them'))
         fail(C.condition, `expected an identifier pattern or 'them' after 'of', found ${describe()}`, path);
       pos++;
-      const matches = target === 'them' ? (n: string) => !n.startsWith('_') : patternMatcher(target);
-      const names = identifiers.filter(matches);
-      if (names.length === 0) fail(C.condition, `'${tok} of ${target}' matches no search-identifier`, path);
-      return { kind: 'of', quantifier: tok === 'all' ? 'all' : 'any', pattern: target, names };
+      let matched = expanded.get(target);
+      if (!matched) {
+        const matches = target === 'them' ? (n: string) => !n.startsWith('_') : patternMatcher(target);
+        matched = identifiers.filter(matches);
+        expanded.set(target, matched);
+      }
+      if (matched.length === 0) fail(C.condition, `'${tok} of ${target}' matches no search-identifier`, path);
+      names += matched.length;
+      if (names > MAX_CONDITION_NAMES)
+        fail(C.limit, `the 'x of' expressions of the condition expand to more than ${MAX_CONDITION_NAMES} search-identifiers`, path);
+      return { kind: 'of', quantifier: tok === 'all' ? 'all' : 'any', pattern: target, names: [...matched] };
     }
     if (tok === ')' || KEYWORDS.has(tok)) fail(C.condition, `unexpected ${describe()}`, path);
     if (/^(AND|OR|NOT|And|Or|Not)$/.test(tok)) fail(C.condition, `operators must be lower case: '${tok}'`, path);

@@ -204,7 +204,22 @@ interface ReadDocument {
 
 /** YAML documents of one file, with v1 collection actions applied when enabled. */
 function readDocuments(text: string, options: LoadOptions): ReadDocument[] {
-  const lineOf = (offset: number): number => text.slice(0, offset).split('\n').length;
+  // Line starts computed once: per-error slicing was quadratic in a file of many bad documents.
+  let lineStarts: number[] | undefined;
+  const lineOf = (offset: number): number => {
+    if (!lineStarts) {
+      lineStarts = [0];
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
+    }
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((lineStarts[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  };
   const out: ReadDocument[] = [];
   const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: false });
   let template: Doc | undefined;
@@ -221,7 +236,7 @@ function readDocuments(text: string, options: LoadOptions): ReadDocument[] {
       const where = ` (line ${lineOf(yamlError.pos[0])})`;
       const msg =
         yamlError.code === 'DUPLICATE_KEY'
-          ? `duplicate key '${/^[^:\n]*/.exec(text.slice(yamlError.pos[0]))?.[0].trim() ?? ''}'${where}`
+          ? `duplicate key '${/^[^:\n]*/.exec(text.slice(yamlError.pos[0], yamlError.pos[0] + 1024))?.[0].trim() ?? ''}'${where}`
           : `${yamlError.message.split('\n')[0]}${where}`;
       out.push({ doc: undefined, index, error: new SigmaRuleError(code, msg) });
       return;

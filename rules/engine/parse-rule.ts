@@ -1,7 +1,7 @@
 /**
  * One YAML document into a RuleIR, FilterIR or (unresolved) CorrelationIR.
  */
-import { parseCondition } from './condition.js';
+import { MAX_CONDITIONS, parseCondition } from './condition.js';
 import { SIGMA_ERROR_CODES as C, fail } from './errors.js';
 import type { ConditionIR, CorrelationCondition, CorrelationIR, CorrelationType, DetectionIR, FilterIR, RuleIR } from './ir.js';
 import { type DetectionOptions, parseDetection } from './parse-detection.js';
@@ -63,6 +63,7 @@ function parseConditions(raw: unknown, identifiers: string[], path: string): Con
   // Spec: a list of conditions is OR-linked (one query each); the JSON schema disagrees, we accept both.
   const list = Array.isArray(raw) ? raw : [raw];
   if (list.length === 0) fail(C.condition, 'the condition list is empty', path);
+  if (list.length > MAX_CONDITIONS) fail(C.limit, `the condition list has more than ${MAX_CONDITIONS} conditions`, path);
   return list.map((c, i) => {
     const p = Array.isArray(raw) ? `${path}[${i}]` : path;
     if (typeof c !== 'string') fail(C.condition, 'a condition must be a string', p);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { rulesCommand } from '../../cli/rules.js';
-import { MAX_CONDITION_DEPTH } from '../../rules/engine/condition.js';
+import { MAX_CONDITION_DEPTH, MAX_CONDITION_NAMES, MAX_CONDITION_TOKENS, MAX_CONDITIONS } from '../../rules/engine/condition.js';
 import { loadRules, SigmaEngine } from '../../rules/engine/index.js';
 import { MAX_DOCUMENT_BYTES, MAX_YAML_DEPTH } from '../../rules/engine/load.js';
 import { MAX_VALUES_PER_DOCUMENT } from '../../rules/engine/parse-detection.js';
@@ -57,13 +57,17 @@ describe('one hostile document never stops the others', () => {
 
   it('rejects a 3,000-deep parenthesised condition without a stack overflow', () => {
     const r = load(deepParens(3000)).rejected[0];
-    expect(r?.code).toBe('BG_RULES_CONDITION');
-    expect(r?.reason).toMatch(new RegExp(`deeper than ${MAX_CONDITION_DEPTH}`));
+    expect(r?.code).toBe('BG_RULES_LIMIT');
+    expect(r?.reason).toMatch(new RegExp(`more than ${MAX_CONDITION_TOKENS} tokens`));
     expect(r?.path).toBe('detection.condition');
+    expect(load(deepNots(3000)).rejected[0]?.code).toBe('BG_RULES_LIMIT');
   });
 
-  it("rejects 3,000 chained 'not' the same way", () => {
-    expect(load(deepNots(3000)).rejected[0]?.reason).toMatch(/deeper than/);
+  it('caps nesting depth within the token limit (parentheses and chained not)', () => {
+    const r = load(deepParens(900)).rejected[0];
+    expect(r?.code).toBe('BG_RULES_CONDITION');
+    expect(r?.reason).toMatch(new RegExp(`deeper than ${MAX_CONDITION_DEPTH}`));
+    expect(load(deepNots(1500)).rejected[0]?.reason).toMatch(/deeper than/);
   });
 
   it('keeps conditions up to the depth limit', () => {
@@ -121,6 +125,32 @@ describe('one hostile document never stops the others', () => {
     // Many items each under the limit add up: the budget is per document.
     const items = Array.from({ length: 40 }, (_, i) => `  f${i}|windash: ['-a -b -c -d -e${i}']`).join('\n');
     expect(codes(ruleYaml(`sel:\n${items}\ncondition: sel`))).toEqual(['BG_RULES_LIMIT']);
+  });
+
+  it('caps what a condition may expand to: tokens, list length and `of` names', () => {
+    const ids = Array.from({ length: 300 }, (_, i) => `s${i}: {eventName: X${i}}`).join('\n');
+    const long = ruleYaml(`${ids}\ncondition: '${Array.from({ length: 3000 }, () => '1 of s*').join(' or ')}'`);
+    const list = ruleYaml(`${ids}\ncondition:\n${'  - 1 of them\n'.repeat(2000)}`);
+    const names = ruleYaml(`${ids}\ncondition: '${Array.from({ length: 200 }, () => 'all of s*').join(' and ')}'`);
+    const started = Date.now();
+    for (const text of [long, list, names]) {
+      const r = load(text).rejected[0];
+      expect(r?.code).toBe('BG_RULES_LIMIT');
+      expect(r?.reason).toMatch(
+        new RegExp(`more than (${MAX_CONDITION_TOKENS} tokens|${MAX_CONDITIONS} conditions|${MAX_CONDITION_NAMES} search-identifiers)`),
+      );
+    }
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('reports YAML errors of many documents in linear time', () => {
+    // Locating each error by re-splitting the text before it took ~18 s here; linear is ~2 s.
+    const text = 'title: [unclosed\n---\n'.repeat(10_000);
+    const started = Date.now();
+    const loaded = loadRules([{ text, file: 'many.yml' }]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(loaded.rejected.length).toBeGreaterThanOrEqual(10_000);
+    expect(loaded.rejected[9_999]?.reason).toMatch(/line 20000/);
   });
 
   it('caps YAML nesting depth', () => {
@@ -189,7 +219,7 @@ describe('one hostile document never stops the others', () => {
     expect(code).toBe(1);
     expect(text).toMatch(/loaded documents: 1 \(rules 1/);
     expect(text).toMatch(/rejected \[BG_RULES_LIMIT\] .*bomb\.yml: document 2: .*alias/i);
-    expect(text).toMatch(/rejected \[BG_RULES_CONDITION\] .*deep\.yml: .*deeper than/);
+    expect(text).toMatch(/rejected \[BG_RULES_LIMIT\] .*deep\.yml: .*more than 2000 tokens/);
   });
 });
 
