@@ -282,6 +282,7 @@ export class LazyDfa implements LinearRegex {
     const gen = this.nextGeneration();
     const stamp = this.stamp;
     const stack = this.stack;
+    const setsFound = this.setsFound;
     let sp = 0;
     stack[sp++] = 0;
     for (let i = len - 1; i >= 0; i--) stack[sp++] = kernel[i] as number;
@@ -292,7 +293,7 @@ export class LazyDfa implements LinearRegex {
       stamp[pc] = gen;
       switch (op[pc]) {
         case OP_SET:
-          this.setsFound[found++] = pc;
+          setsFound[found++] = pc;
           break;
         case OP_MATCH:
           return -1;

@@ -14,10 +14,12 @@ export const OP_MATCH = 4;
 
 /**
  * NFA size budget in instructions. The largest pattern of the SigmaHQ corpus is
- * `.{1000,}` (1,004); 5,000 leaves room for a few such repeats while keeping one
- * NFA step (the fallback's cost per character) in the microseconds.
+ * `.{1000,}` (1,004 instructions); 2,000 keeps twice that. The bound matters because a
+ * pattern whose DFA thrashes costs one NFA step per character, O(program): about
+ * 10 s per MB of hostile text at 1,000 instructions on one core, so the budget is
+ * what bounds the time one field can take.
  */
-export const MAX_PROGRAM = 5_000;
+export const MAX_PROGRAM = 2_000;
 
 // Character kinds around a position: what assertions look at.
 export const K_EDGE = 0; // start of text (before) or end of text (after)
