@@ -432,7 +432,10 @@ function applyFilters(result: LoadedRules, reject: Reject): void {
     for (const rule of targets) {
       if (!logsourceContains(filter.logsource, rule.logsource)) continue;
       for (const [name, det] of Object.entries(filter.detections)) rule.detections[prefix + name] = det;
-      rule.conditions = rule.conditions.map((c) => ({ kind: 'and', args: [c, condition] }));
+      // Appended to a flat AND: nesting one level per filter overflowed the stack at ~5,000 filters.
+      rule.conditions = rule.conditions.map((c) =>
+        c.kind === 'and' ? { kind: 'and', args: [...c.args, condition] } : { kind: 'and', args: [c, condition] },
+      );
       rule.filters.push(filter.id ?? filter.name ?? filter.title);
     }
   });

@@ -153,6 +153,23 @@ describe('one hostile document never stops the others', () => {
     expect(loaded.rejected[9_999]?.reason).toMatch(/line 20000/);
   });
 
+  it('thousands of filters on one rule do not nest its condition (no stack overflow when the engine compiles it)', () => {
+    const filter = (i: number) => `title: f${i}
+logsource: {product: aws}
+filter:
+    rules: any
+    sel: {userName: u${i}}
+    condition: not sel
+`;
+    const text = [GOOD, ...Array.from({ length: 6000 }, (_, i) => filter(i))].join('---\n');
+    const loaded = loadRules([{ text, file: 'filters.yml' }]);
+    expect(loaded.rejected).toEqual([]);
+    const engine = new SigmaEngine(loaded);
+    const event = { eventName: 'PutRolePolicy', requestParameters: { policy: 'evil-marker' } };
+    expect(engine.match('cloudtrail', { ...event, userName: 'alice' }).map((m) => m.id)).toEqual([GOOD_ID]);
+    expect(engine.match('cloudtrail', { ...event, userName: 'u5999' })).toEqual([]);
+  }, 60_000);
+
   it('caps YAML nesting depth', () => {
     const n = MAX_YAML_DEPTH + 5;
     const text = ruleYaml(`sel:\n  eventName: ${'['.repeat(n)}x${']'.repeat(n)}\ncondition: sel`);
