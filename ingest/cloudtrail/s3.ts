@@ -34,11 +34,13 @@ export async function objectUnit(
   publisher: { normalizeBuffer(bytes: Buffer, file: string): NormalizeResult[] },
   bucket: string,
   key: string,
-  loaded: LoadedObject,
+  loaded: LoadedObject | { refused: string },
   maxDecompressedBytes = DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES,
 ): Promise<NormalizeResult[]> {
-  if (!('bytes' in loaded) || !isGzip(loaded.bytes)) return objectResults(publisher, bucket, key, loaded);
   const file = `s3://${bucket}/${key}`;
+  if ('refused' in loaded)
+    return [{ kind: 'dead', source: 'cloudtrail', reason: loaded.refused, origin: { file, line: null, index: null }, text: '' }];
+  if (!('bytes' in loaded) || !isGzip(loaded.bytes)) return objectResults(publisher, bucket, key, loaded);
   let inflated: Buffer;
   try {
     inflated = await gunzipBounded(loaded.bytes, { maxBytes: maxDecompressedBytes, what: file });
@@ -52,6 +54,20 @@ export async function objectUnit(
 }
 
 /** What survives a restart. Keep the shape stable: it is read back by newer versions. */
+/**
+ * The HTTP status when S3 refused one object for a reason of the object itself (403
+ * InvalidObjectState for an archived object, AccessDenied from an SSE-KMS key the collector may not
+ * use); null for what is transient or about the collector (404 is handled as missing; throttling,
+ * timeouts, expired credentials).
+ */
+export function objectRefusal(err: unknown): number | null {
+  const cause = (err as { cause?: unknown } | null)?.cause as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = cause?.$metadata?.httpStatusCode;
+  if (status === undefined || status < 400 || status >= 500 || status === 404 || status === 408 || status === 429) return null;
+  if (/Throttl|SlowDown|Timeout|ExpiredToken|TokenRefresh|InvalidAccessKeyId|SignatureDoesNotMatch/i.test(cause?.name ?? '')) return null;
+  return status;
+}
+
 export interface S3Checkpoint {
   /** First UTC day (`YYYY-MM-DD`) read in a region prefix that has no checkpoint yet. */
   startDay: string;
@@ -74,6 +90,12 @@ export interface S3PollerOptions {
   prefetch?: number;
   /** Output budget of one object's gzip; beyond it the object is a dead letter. @default 256 MiB */
   maxDecompressedBytes?: number;
+  /**
+   * Polls in which S3 refused one object (`objectRefusal`) before it becomes a dead letter, provided
+   * another object of the bucket was read since its first refusal (a collector that can read nothing
+   * waits for the fix instead of skipping the trail). @default 5
+   */
+  maxObjectRefusals?: number;
   /** How often accounts and regions are re-discovered. @default 300 */
   discoveryIntervalSeconds?: number;
   metrics?: CollectorMetrics;
@@ -110,6 +132,9 @@ export class S3Poller {
   #checkpoint: S3Checkpoint | null = null;
   #regions: string[] = [];
   #discoveredAt = Number.NEGATIVE_INFINITY;
+  /** Objects read so far (a counter, not a clock: proves "another object was readable since"). */
+  #reads = 0;
+  readonly #refusals = new Map<string, { count: number; readsAtFirst: number }>();
 
   constructor(options: S3PollerOptions) {
     this.#o = options;
@@ -193,7 +218,7 @@ export class S3Poller {
         }
         keys.push(item.Key);
       }
-      for await (const [key, loaded] of prefetch(keys, o.prefetch ?? 4, (k) => loadObject(o.s3, o.bucket, k, signal))) {
+      for await (const [key, loaded] of prefetch(keys, o.prefetch ?? 4, (k) => this.#load(k, signal))) {
         const results = await objectUnit(o.publisher, o.bucket, key, loaded, o.maxDecompressedBytes);
         const unit = await o.publisher.publishUnit(results, async () => {
           checkpoint.after[region] = key;
@@ -207,6 +232,25 @@ export class S3Poller {
         if (signal?.aborted) return;
       }
       if (unsettled || !page.IsTruncated || keys.length === 0) return;
+    }
+  }
+
+  /** `loadObject`, except that an object S3 keeps refusing while others are readable becomes `{ refused }`. */
+  async #load(key: string, signal?: AbortSignal): Promise<LoadedObject | { refused: string }> {
+    try {
+      const loaded = await loadObject(this.#o.s3, this.#o.bucket, key, signal);
+      if ('bytes' in loaded) this.#reads++;
+      this.#refusals.delete(key);
+      return loaded;
+    } catch (err) {
+      const status = objectRefusal(err);
+      if (status === null) throw err;
+      const r = this.#refusals.get(key) ?? { count: 0, readsAtFirst: this.#reads };
+      r.count++;
+      this.#refusals.set(key, r);
+      if (r.count < (this.#o.maxObjectRefusals ?? 5) || this.#reads <= r.readsAtFirst) throw err;
+      this.#refusals.delete(key);
+      return { refused: `S3 refused the object ${r.count} times (HTTP ${status}) while other objects were readable: ${errorMessage(err)}` };
     }
   }
 

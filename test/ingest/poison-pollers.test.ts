@@ -9,7 +9,7 @@ import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Kafka, KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,6 +183,61 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
 
     // Nothing is read twice: the next poll finds nothing new.
     expect((await poller.pollOnce()).objects).toBe(0);
+  });
+
+  it('S3 poller: an object S3 keeps refusing (archived: 403 InvalidObjectState) while later ones are readable becomes a dead letter after maxObjectRefusals polls', async () => {
+    const bucket = 'poison-s3-refused';
+    await createBucket(s3, bucket);
+    const archivedKey = logFileKey({ account: ACCOUNT, region: REGION, time: '2025-11-23T10:00:00Z' });
+    const stopKey = logFileKey({ account: ACCOUNT, region: REGION, time: '2025-11-23T10:05:00Z' });
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: archivedKey, Body: stopLoggingObject('2025-11-23T10:00:00Z'), StorageClass: 'GLACIER' }),
+    );
+    await putObject(s3, bucket, stopKey, stopLoggingObject('2025-11-23T10:05:00Z'));
+    const t = newTopics();
+    const bus = open();
+    const metrics = new CollectorMetrics();
+    const checkpoints = new MemoryCheckpointStore<S3Checkpoint>();
+    const publisher = new EventPublisher({ bus, collector: 'cloudtrail', topics: t, normalize: { source: 'cloudtrail' }, metrics });
+    const poller = new S3Poller({
+      s3,
+      bucket,
+      publisher,
+      checkpoints,
+      startDate: '2025-11-23',
+      settleSeconds: 0,
+      maxObjectRefusals: 3,
+      metrics,
+      logger: quiet,
+    });
+    const regionPrefix = stopKey.slice(0, stopKey.indexOf('/2025/') + 1);
+    // Refused twice: retried, never skipped yet.
+    for (let i = 0; i < 2; i++) expect(await poller.pollOnce()).toMatchObject({ failedPrefixes: 1, objects: 0 });
+    expect(checkpoints.value?.after[regionPrefix]).toBeUndefined();
+    expect(await poller.pollOnce()).toMatchObject({ failedPrefixes: 0, objects: 2, events: 1, deadLetters: 1 });
+    expect(checkpoints.value?.after[regionPrefix]).toBe(stopKey);
+    const dead = await consume(bus, t.deadLetters);
+    await exactly(dead, 1, 'dead letter');
+    expect(origin(dead[0]!).file).toBe(`s3://${bucket}/${archivedKey}`);
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/S3 refused the object 3 times \(HTTP 403\).*storage class/);
+    expect(metrics.snapshot('cloudtrail').poisonUnits).toBe(1);
+
+    // A collector that can read nothing at all (its access is broken, not the object) keeps waiting for the fix.
+    const lonely = 'poison-s3-refused-only';
+    await createBucket(s3, lonely);
+    await s3.send(new PutObjectCommand({ Bucket: lonely, Key: archivedKey, Body: Buffer.from('{}'), StorageClass: 'GLACIER' }));
+    const waiting = new S3Poller({
+      s3,
+      bucket: lonely,
+      publisher,
+      checkpoints: new MemoryCheckpointStore<S3Checkpoint>(),
+      startDate: '2025-11-23',
+      settleSeconds: 0,
+      maxObjectRefusals: 3,
+      logger: quiet,
+    });
+    for (let i = 0; i < 5; i++) expect(await waiting.pollOnce()).toMatchObject({ failedPrefixes: 1, objects: 0 });
+    expect(waiting.checkpoint?.after[regionPrefix]).toBeUndefined();
   });
 
   it('S3 poller: a broker that is down is retried, never skipped; the object goes out once the broker is back', async () => {
