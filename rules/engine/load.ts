@@ -25,6 +25,8 @@ export const MAX_DOCUMENT_BYTES = 1024 * 1024;
 export const MAX_ALIAS_COUNT = 100;
 /** Deepest map/list nesting of a document (real rules: ~5); also catches cyclic aliases. */
 export const MAX_YAML_DEPTH = 64;
+/** Correlations feeding correlations: the engine follows a chain recursively at match time. */
+export const MAX_CORRELATION_CHAIN = 32;
 /** Nodes visited when checking the depth: bounds the walk over alias-shared subtrees. */
 const MAX_YAML_NODES = 1_000_000;
 
@@ -360,46 +362,72 @@ function resolveCorrelations(result: LoadedRules, reject: Reject): void {
     }
   }
   // Chains must be acyclic: a correlation may not (indirectly) reach a cycle.
-  const cyclic = reachesCycle(valid);
+  const problems = chainProblems(valid);
   result.correlations = valid.filter((c) => {
-    if (!cyclic.has(c.key)) return true;
-    reject(new SigmaRuleError(C.reference, 'correlation chain references itself', { path: 'correlation.rules' }), c.file, { id: c.id });
+    const problem = problems.get(c.key);
+    if (!problem) return true;
+    const error =
+      problem === 'cycle'
+        ? new SigmaRuleError(C.reference, 'correlation chain references itself', { path: 'correlation.rules' })
+        : new SigmaRuleError(C.limit, `correlation chain is more than ${MAX_CORRELATION_CHAIN} correlations deep`, {
+            path: 'correlation.rules',
+          });
+    reject(error, c.file, { id: c.id });
     return false;
   });
 }
 
 /**
- * Keys of the correlations from which a reference cycle is reachable. Iterative DFS with
- * memoised results: linear in the references, whatever the depth or sharing of the chains.
+ * Correlations that cannot run: a reference cycle is reachable from them, or they sit
+ * more than MAX_CORRELATION_CHAIN correlations deep (the engine feeds a firing
+ * correlation to the next one recursively). Iterative DFS with memoised results: linear
+ * in the references, whatever the depth or sharing of the chains.
  */
-function reachesCycle(correlations: CorrelationIR[]): Set<string> {
+function chainProblems(correlations: CorrelationIR[]): Map<string, 'cycle' | 'deep'> {
   const byKey = new Map(correlations.map((c) => [c.key, c] as const));
-  const state = new Map<string, 'active' | 'ok' | 'bad'>();
+  const state = new Map<string, 'active' | 'ok' | 'cycle'>();
+  const depth = new Map<string, number>();
+  interface Frame {
+    key: string;
+    next: number;
+    cycle: boolean;
+    below: number;
+  }
   for (const root of correlations) {
     if (state.has(root.key)) continue;
     state.set(root.key, 'active');
-    const stack: { key: string; next: number; bad: boolean }[] = [{ key: root.key, next: 0, bad: false }];
+    const stack: Frame[] = [{ key: root.key, next: 0, cycle: false, below: 0 }];
     while (stack.length) {
-      const top = stack[stack.length - 1] as { key: string; next: number; bad: boolean };
+      const top = stack[stack.length - 1] as Frame;
       const refs = (byKey.get(top.key) as CorrelationIR).rules;
       if (top.next < refs.length) {
         const ref = refs[top.next++] as string;
         if (!byKey.has(ref)) continue;
         const seen = state.get(ref);
-        if (seen === 'active' || seen === 'bad') top.bad = true;
-        else if (seen === undefined) {
+        if (seen === 'active' || seen === 'cycle') top.cycle = true;
+        else if (seen === 'ok') top.below = Math.max(top.below, depth.get(ref) as number);
+        else {
           state.set(ref, 'active');
-          stack.push({ key: ref, next: 0, bad: false });
+          stack.push({ key: ref, next: 0, cycle: false, below: 0 });
         }
         continue;
       }
       stack.pop();
-      state.set(top.key, top.bad ? 'bad' : 'ok');
+      state.set(top.key, top.cycle ? 'cycle' : 'ok');
+      depth.set(top.key, top.below + 1);
       const parent = stack[stack.length - 1];
-      if (parent && top.bad) parent.bad = true;
+      if (parent) {
+        if (top.cycle) parent.cycle = true;
+        parent.below = Math.max(parent.below, top.below + 1);
+      }
     }
   }
-  return new Set([...state].filter(([, s]) => s === 'bad').map(([k]) => k));
+  const out = new Map<string, 'cycle' | 'deep'>();
+  for (const [key, s] of state) {
+    if (s === 'cycle') out.set(key, 'cycle');
+    else if ((depth.get(key) as number) > MAX_CORRELATION_CHAIN) out.set(key, 'deep');
+  }
+  return out;
 }
 
 /** pySigma: a selector logsource contains a rule logsource when every field it sets is equal. */

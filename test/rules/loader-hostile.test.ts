@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { rulesCommand } from '../../cli/rules.js';
 import { MAX_CONDITION_DEPTH, MAX_CONDITION_NAMES, MAX_CONDITION_TOKENS, MAX_CONDITIONS } from '../../rules/engine/condition.js';
 import { loadRules, SigmaEngine } from '../../rules/engine/index.js';
-import { MAX_DOCUMENT_BYTES, MAX_YAML_DEPTH } from '../../rules/engine/load.js';
+import { MAX_CORRELATION_CHAIN, MAX_DOCUMENT_BYTES, MAX_YAML_DEPTH } from '../../rules/engine/load.js';
 import { MAX_VALUES_PER_DOCUMENT } from '../../rules/engine/parse-detection.js';
 import { load, ruleYaml } from './helpers.js';
 
@@ -168,6 +168,26 @@ filter:
     const event = { eventName: 'PutRolePolicy', requestParameters: { policy: 'evil-marker' } };
     expect(engine.match('cloudtrail', { ...event, userName: 'alice' }).map((m) => m.id)).toEqual([GOOD_ID]);
     expect(engine.match('cloudtrail', { ...event, userName: 'u5999' })).toEqual([]);
+  }, 60_000);
+
+  it('a 10,000-long correlation chain is cut at the chain limit instead of overflowing the stack at match time', () => {
+    const link = (i: number) => `title: c${i}
+name: c${i}
+correlation:
+    type: event_count
+    rules: [${i === 0 ? GOOD_ID : `c${i - 1}`}]
+    timespan: 1h
+    condition: {gte: 1}
+`;
+    const text = [GOOD, ...Array.from({ length: 10_000 }, (_, i) => link(i))].join('---\n');
+    const loaded = loadRules([{ text, file: 'chain.yml' }]);
+    expect(loaded.correlations).toHaveLength(MAX_CORRELATION_CHAIN);
+    expect(loaded.rejected).toHaveLength(10_000 - MAX_CORRELATION_CHAIN);
+    expect(loaded.rejected[0]).toMatchObject({ code: 'BG_RULES_LIMIT', file: 'chain.yml' });
+    expect(loaded.rejected[0]?.reason).toMatch(new RegExp(`more than ${MAX_CORRELATION_CHAIN} correlations deep`));
+    const engine = new SigmaEngine(loaded);
+    const event = { eventName: 'PutRolePolicy', requestParameters: { policy: 'evil-marker' }, eventTime: '2026-11-20T09:00:00Z' };
+    expect(engine.evaluate('cloudtrail', event).correlations).toHaveLength(MAX_CORRELATION_CHAIN);
   }, 60_000);
 
   it('caps YAML nesting depth', () => {
