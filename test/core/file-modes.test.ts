@@ -97,7 +97,7 @@ describe('files holding audit data are private: 0600 files in 0700 folders', () 
     expect(mode(join(path, 'user_files'))).toBe(0o700);
     expect(mode(join(path, 'user_files', 'legacy.csv'))).toBe(0o600);
     for (const e of tree(path)) expect(e.mode & 0o077, `${e.path} ${e.mode.toString(8)}`).toBe(0);
-  });
+  }, 180_000);
 
   it('checkpoints (collector state): 0600 in a 0700 folder, an existing open state folder tightened', async () => {
     const fresh = join(root, 'state', 'collectors');
