@@ -4,9 +4,11 @@
  *
  * The SQS message is the checkpoint: it is deleted only after the bus acknowledged every record of
  * every object it names. A failure leaves it in the queue, so it comes back after the visibility
- * timeout (give the queue a redrive policy to an SQS dead-letter queue, so an object that can never
- * be read stops coming back). Bodies that are not notifications at all go to the glasswatch
- * dead-letter topic with the reason and are deleted: no retry can fix them.
+ * timeout. An object that is poison (a gzip bomb, a record that cannot be published) is a dead
+ * letter and its message is deleted; one S3 keeps refusing becomes one after `maxObjectRefusals`
+ * receives (a redrive policy to an SQS dead-letter queue remains a good backstop). Bodies that are
+ * not notifications at all go to the glasswatch dead-letter topic with the reason and are deleted:
+ * no retry can fix them.
  */
 
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -24,8 +26,8 @@ import type { EventPublisher } from '../collector/publisher.js';
 import { sleep } from '../collector/run.js';
 import type { NormalizeResult } from '../types.js';
 import { parseNotification } from './notifications.js';
-import { loadObject, prefetch } from './objects.js';
-import { objectUnit } from './s3.js';
+import { type LoadedObject, loadObject, prefetch } from './objects.js';
+import { objectRefusal, objectUnit } from './s3.js';
 
 export interface SqsConsumerOptions {
   sqs: SQSClient;
@@ -42,6 +44,8 @@ export interface SqsConsumerOptions {
   prefetch?: number;
   /** Output budget of one object's gzip; beyond it the object is a dead letter. @default 256 MiB */
   maxDecompressedBytes?: number;
+  /** Receives of a notification whose object S3 keeps refusing (403 archived, KMS denied) before that object is a dead letter. @default 5 */
+  maxObjectRefusals?: number;
   metrics?: CollectorMetrics;
   logger?: Logger;
 }
@@ -59,6 +63,8 @@ export interface ReceiveSummary {
 export class SqsConsumer {
   readonly #o: SqsConsumerOptions;
   readonly #log: Logger;
+  /** Objects read so far: an object S3 refuses is only poison while others are readable. */
+  #reads = 0;
 
   constructor(options: SqsConsumerOptions) {
     this.#o = options;
@@ -78,6 +84,8 @@ export class SqsConsumer {
         QueueUrl: o.queueUrl,
         MaxNumberOfMessages: o.maxMessages ?? 10,
         WaitTimeSeconds: o.waitTimeSeconds ?? 20,
+        // How often a message came back: an object S3 keeps refusing is dead-lettered, not received forever.
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
         ...(visibility === null ? {} : { VisibilityTimeout: visibility }),
       }),
       signal ? { abortSignal: signal } : {},
@@ -129,12 +137,31 @@ export class SqsConsumer {
     if (parsed.skipped.length > 0) {
       await o.publisher.publishUnit(parsed.skipped.map((what): NormalizeResult => ({ kind: 'skipped', source: null, what, origin })));
     }
-    for await (const [ref, loaded] of prefetch(parsed.objects, o.prefetch ?? 4, (r) => loadObject(o.s3, r.bucket, r.key, signal))) {
+    const received = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
+    for await (const [ref, loaded] of prefetch(parsed.objects, o.prefetch ?? 4, (r) => this.#load(r.bucket, r.key, received, signal))) {
       const unit = await o.publisher.publishUnit(await objectUnit(o.publisher, ref.bucket, ref.key, loaded, o.maxDecompressedBytes));
       summary.objects++;
       summary.events += unit.events;
     }
     return false;
+  }
+
+  /**
+   * `loadObject`, except that an object S3 refused (`objectRefusal`) in `maxObjectRefusals` receives
+   * of its message, while other objects were readable, becomes `{ refused }` (a dead letter).
+   */
+  async #load(bucket: string, key: string, received: number, signal?: AbortSignal): Promise<LoadedObject | { refused: string }> {
+    try {
+      const loaded = await loadObject(this.#o.s3, bucket, key, signal);
+      if ('bytes' in loaded) this.#reads++;
+      return loaded;
+    } catch (err) {
+      const status = objectRefusal(err);
+      if (status === null || received < (this.#o.maxObjectRefusals ?? 5) || this.#reads === 0) throw err;
+      return {
+        refused: `S3 refused the object in ${received} receives of its notification (HTTP ${status}) while other objects were readable: ${errorMessage(err)}`,
+      };
+    }
   }
 
   /** Extends the visibility of the messages in hand; a failure only risks a redelivery (at least once). */

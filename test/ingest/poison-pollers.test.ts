@@ -448,6 +448,55 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
     expect(run.metrics.snapshot('okta')).toMatchObject({ events: 2, deadLetters: 1, poisonUnits: 1 });
   });
 
+  it('SQS: the notification of an object S3 keeps refusing is dead-lettered after maxObjectRefusals receives, then deleted', async () => {
+    const bucket = 'poison-sqs-refused';
+    await createBucket(s3, bucket);
+    const queueUrl = await createQueue(sqs, 'poison-notify-refused');
+    const archivedKey = logFileKey({ account: ACCOUNT, region: REGION, time: '2025-11-24T10:00:00Z' });
+    const stopKey = logFileKey({ account: ACCOUNT, region: REGION, time: '2025-11-24T10:05:00Z' });
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: archivedKey, Body: stopLoggingObject('2025-11-24T10:00:00Z'), StorageClass: 'GLACIER' }),
+    );
+    await putObject(s3, bucket, stopKey, stopLoggingObject('2025-11-24T10:05:00Z'));
+    for (const key of [archivedKey, stopKey]) {
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: JSON.stringify({ Type: 'Notification', Message: JSON.stringify({ s3Bucket: bucket, s3ObjectKey: [key] }) }),
+        }),
+      );
+    }
+    const t = newTopics();
+    const bus = open();
+    const metrics = new CollectorMetrics();
+    const consumer = new SqsConsumer({
+      sqs,
+      s3,
+      queueUrl,
+      waitTimeSeconds: 1,
+      visibilityTimeoutSeconds: 1,
+      maxObjectRefusals: 3,
+      metrics,
+      logger: quiet,
+      publisher: new EventPublisher({ bus, collector: 'cloudtrail', topics: t, normalize: { source: 'cloudtrail' }, metrics }),
+    });
+    const total = { messages: 0, deleted: 0, failed: 0 };
+    for (let i = 0; i < 20 && total.deleted < 2; i++) {
+      const r = await consumer.receiveOnce();
+      total.messages += r.messages;
+      total.deleted += r.deleted;
+      total.failed += r.failed;
+    }
+    // The refused one was received three times: left twice, dead-lettered and deleted the third time.
+    expect(total).toEqual({ messages: 4, deleted: 2, failed: 2 });
+    expect(await queueDepth(sqs, queueUrl)).toEqual({ visible: 0, inFlight: 0 });
+    const dead = await consume(bus, t.deadLetters);
+    await exactly(dead, 1, 'dead letter');
+    expect(origin(dead[0]!).file).toBe(`s3://${bucket}/${archivedKey}`);
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/in 3 receives of its notification \(HTTP 403\)/);
+    expect(metrics.snapshot('cloudtrail')).toMatchObject({ events: 1, poisonUnits: 1 });
+  });
+
   it('publisher: a record the broker refuses as too large (MESSAGE_TOO_LARGE) is a dead letter with the reason; the rest of the unit is published', async () => {
     const t = newTopics();
     // A topic whose broker-side limit is below the publisher's: the refusal comes from the broker itself.
