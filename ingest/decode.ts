@@ -159,6 +159,37 @@ export function decodeBytes(bytes: Buffer, maxDecompressedBytes = DEFAULT_MAX_OB
   return problem === null ? textOf(bytes, null, false) : { text: '', problem, prefixBytes: 0, gzip };
 }
 
+/** Units at least this large are scanned before JSON.parse (below it, the worst parse is ~100 MB for ~0.5 s). */
+export const STRUCTURE_SCAN_BYTES = 1024 * 1024;
+
+/**
+ * Guards JSON.parse against amplification: V8 parses 20 MB of `[` into 1.4 GB over 8 s, and a
+ * budget's worth of `[],` into more objects than the heap holds. One string-aware pass over the
+ * bytes rejects nesting deeper than `maxNesting` and more than one object or array per 8 bytes
+ * (audit records have about one per 60). Returns the problem, or null when the bytes are safe to parse.
+ */
+export function structureProblem(data: Buffer, start: number, end: number, maxNesting: number): string | null {
+  const maxContainers = Math.floor((end - start) / 8) + 65_536;
+  let depth = 0;
+  let containers = 0;
+  let inString = false;
+  for (let i = start; i < end; i++) {
+    const c = data[i] as number;
+    if (inString) {
+      if (c === 0x5c /* \ */) i++;
+      else if (c === 0x22 /* " */) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > maxNesting) return `nested deeper than ${maxNesting} levels at byte ${i}`;
+      if (++containers > maxContainers) return `more than ${maxContainers} objects and arrays in ${end - start} bytes`;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth--;
+    }
+  }
+  return null;
+}
+
 function isSpace(code: number): boolean {
   return code === 32 || code === 10 || code === 13 || code === 9;
 }

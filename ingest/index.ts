@@ -16,6 +16,8 @@ import {
   jsonErrorOffset,
   looksLikeJsonLines,
   overBudget,
+  STRUCTURE_SCAN_BYTES,
+  structureProblem,
   textOf,
 } from './decode.js';
 import { createWalk, dead, routeValue, type Walk } from './detect.js';
@@ -77,10 +79,22 @@ export function* normalizeDecoded(
     if (data.length === 0) return;
   }
   const bom = bomOf(data);
-  if (bom !== 'utf16le') {
-    const start = bom === 'utf8' ? 3 : 0;
-    if (startsWithJsonLine(data, start)) {
-      yield* normalizeLineBytes(walk, data, start);
+  const start = bom === 'utf16le' ? 2 : bom === 'utf8' ? 3 : 0;
+  const maxNesting = parseNesting(walk);
+  if (bom !== 'utf16le' && startsWithJsonLine(data, start, maxNesting)) {
+    yield* normalizeLineBytes(walk, data, start, maxNesting);
+    return;
+  }
+  if (data.length - start >= STRUCTURE_SCAN_BYTES) {
+    const unsafe = structureProblem(data, start, data.length, maxNesting);
+    if (unsafe !== null) {
+      yield {
+        kind: 'dead',
+        source: walk.restrict,
+        reason: unsafeReason(unsafe, gzip),
+        origin: { file, line: null, index: null },
+        text: '',
+      };
       return;
     }
   }
@@ -119,6 +133,18 @@ export function* normalizeDecoded(
   yield* out;
 }
 
+/**
+ * Deepest nesting a whole line or document may have before JSON.parse: far above `maxDepth`, so a
+ * deep record inside an object is parsed and dead-lettered alone, its neighbours kept.
+ */
+function parseNesting(walk: Walk): number {
+  return Math.max(walk.maxDepth * 64, 4096);
+}
+
+function unsafeReason(problem: string, gzip: boolean): string {
+  return `JSON not parsed: ${problem}${gzip ? ' (decompressed)' : ''}`;
+}
+
 function isSpaceByte(c: number): boolean {
   return c === 32 || c === 10 || c === 13 || c === 9;
 }
@@ -141,12 +167,14 @@ function nextLine(data: Buffer, from: number): [number, number] | null {
  * `looksLikeJsonLines` would say yes to it, so this only skips decoding and parsing the whole
  * buffer as one string first. Anything else takes the document path.
  */
-function startsWithJsonLine(data: Buffer, from: number): boolean {
+function startsWithJsonLine(data: Buffer, from: number, maxNesting: number): boolean {
   const first = nextLine(data, from);
   if (first === null || nextLine(data, first[1] + 1) === null) return false;
   let i = first[0];
   while (isSpaceByte(data[i] as number)) i++;
   if (data[i] !== 0x7b /* { */ && data[i] !== 0x5b /* [ */) return false;
+  // A first line too hostile to parse is dead-lettered on its own; the lines after it still count.
+  if (first[1] - first[0] >= STRUCTURE_SCAN_BYTES && structureProblem(data, first[0], first[1], maxNesting) !== null) return true;
   try {
     const value: unknown = JSON.parse(data.toString('utf8', first[0], first[1]));
     return typeof value === 'object' && value !== null;
@@ -160,7 +188,7 @@ function startsWithJsonLine(data: Buffer, from: number): boolean {
  * non-ASCII character makes only its line a two-byte string (decoding the whole buffer would make
  * every line one, and every later JSON.parse slower).
  */
-function* normalizeLineBytes(walk: Walk, data: Buffer, from: number): Generator<NormalizeResult> {
+function* normalizeLineBytes(walk: Walk, data: Buffer, from: number, maxNesting: number): Generator<NormalizeResult> {
   let start = from;
   let lineNumber = 0;
   while (start < data.length) {
@@ -182,6 +210,13 @@ function* normalizeLineBytes(walk: Walk, data: Buffer, from: number): Generator<
     walk.line = lineNumber;
     walk.unitText = line;
     walk.unitBytes = lineEnd - lineStart;
+    const unsafe = walk.unitBytes >= STRUCTURE_SCAN_BYTES ? structureProblem(data, lineStart, lineEnd, maxNesting) : null;
+    if (unsafe !== null) {
+      dead(walk, walk.restrict, unsafeReason(unsafe, false), null, undefined, line);
+      yield* walk.out;
+      walk.out.length = 0;
+      continue;
+    }
     yield* normalizeLine(walk, line);
   }
 }

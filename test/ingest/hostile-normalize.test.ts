@@ -134,6 +134,47 @@ describe('records over the size limit', () => {
   });
 });
 
+describe('JSON too hostile to hand to JSON.parse', () => {
+  it('refuses 20 MB of [ without parsing it (V8 would take seconds and over a GB)', () => {
+    const started = Date.now();
+    const results = collect(Buffer.alloc(20 * 1024 * 1024, '['), 'bomb.json');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(results).toEqual([
+      expect.objectContaining({
+        kind: 'dead',
+        reason: 'JSON not parsed: nested deeper than 32768 levels at byte 32768',
+        origin: { file: 'bomb.json', line: null, index: null },
+      }),
+    ]);
+  });
+
+  it('refuses a document of millions of empty arrays', () => {
+    const results = collect(Buffer.from(`[${'[],'.repeat(4 * 1024 * 1024)}[]]`), 'wide.json');
+    expect(results).toHaveLength(1);
+    expect(deads(results)[0]?.reason).toMatch(/^JSON not parsed: more than \d+ objects and arrays in \d+ bytes$/);
+  });
+
+  it('dead-letters a hostile JSON line alone, the next lines go on', () => {
+    const lines = ['['.repeat(2 * 1024 * 1024), JSON.stringify(trail('e1', 'StopLogging'))];
+    const results = collect(Buffer.from(lines.join('\n')), 'x.ndjson');
+    expect(results.map((r) => r.kind)).toEqual(['dead', 'event']);
+    expect(deads(results)[0]?.reason).toMatch(/^JSON not parsed: nested deeper than 32768 levels at byte \d+ at line 1$/);
+  });
+
+  it('still parses a large object holding one 5,000-deep record, and keeps its neighbours', () => {
+    const filler = Array.from({ length: 1200 }, (_, i) =>
+      JSON.stringify(trail(`f${i}`, 'GetObject', { requestParameters: { key: 'k'.repeat(800) } })),
+    );
+    const bytes = Buffer.from(
+      `{"Records":[${filler.join(',')},${deepRecordText('deep', 5000)},${JSON.stringify(trail('last', 'StopLogging'))}]}`,
+    );
+    expect(bytes.length).toBeGreaterThan(1024 * 1024);
+    const results = collect(bytes);
+    expect(events(results)).toHaveLength(1201);
+    expect(deads(results).map((d) => d.reason)).toEqual(['cloudtrail: record nested deeper than 512 levels (maxDepth) at Records[1200]']);
+  });
+});
+
 describe('an unexpected exception in a normalizer', () => {
   it('becomes a dead result for that record, never a throw out of normalize', () => {
     const hostile = trail('e1', 'X');
