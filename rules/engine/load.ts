@@ -83,7 +83,8 @@ export function listRuleFiles(path: string): string[] {
   for (const entry of readdirSync(path, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const full = join(path, entry.name);
     if (entry.isDirectory()) out.push(...listRuleFiles(full));
-    else if (/\.ya?ml$/i.test(entry.name)) out.push(full);
+    // Regular files only: reading a FIFO or device named `x.yml` would block or never end.
+    else if (entry.isFile() && /\.ya?ml$/i.test(entry.name)) out.push(full);
   }
   return out;
 }
@@ -120,7 +121,12 @@ export function loadRules(sources: RuleSource[], options: LoadOptions = {}): Loa
     }
     for (const file of files) {
       try {
-        const size = statSync(file).size;
+        const st = statSync(file);
+        if (!st.isFile()) {
+          reject(new SigmaRuleError(C.io, 'not a regular file'), file);
+          continue;
+        }
+        const size = st.size;
         if (size > MAX_FILE_BYTES) {
           reject(new SigmaRuleError(C.limit, `the file is larger than ${MAX_FILE_BYTES} bytes (${size})`), file);
           continue;

@@ -3,6 +3,7 @@
  * blind the detector. Each bad file or document is rejected with its file, document
  * index and reason; every other rule still loads and matches.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -239,6 +240,23 @@ correlation:
     expect(engine.match('cloudtrail', event).map((m) => m.id)).toEqual([GOOD_ID]);
     expect(engine.match('cloudtrail', { ...event, requestParameters: { policy: 'A'.repeat(1 << 20) } })).toEqual([]);
   });
+
+  it('reads only regular files: a FIFO named like a rule does not hang the loader', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-hostile-fifo-'));
+    writeFileSync(join(dir, 'good.yml'), GOOD);
+    execFileSync('mkfifo', [join(dir, 'pipe.yml')]);
+    // In a child process with a timeout: a blocked synchronous read cannot be interrupted in-process.
+    const script = `import { loadRules } from ${JSON.stringify(join(process.cwd(), 'rules/engine/index.ts'))};
+const l = loadRules([${JSON.stringify(dir)}, ${JSON.stringify(join(dir, 'pipe.yml'))}]);
+console.log(JSON.stringify({ rules: l.rules.length, rejected: l.rejected.map((r) => r.reason) }));`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      timeout: 30_000,
+      encoding: 'utf8',
+    });
+    const result = JSON.parse(out) as { rules: number; rejected: string[] };
+    expect(result.rules).toBe(1);
+    expect(result.rejected).toEqual(['not a regular file']);
+  }, 60_000);
 
   it('`rules validate` lists each hostile file with its document and reason, and loads the good rule', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-hostile-validate-'));
