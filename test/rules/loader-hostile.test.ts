@@ -218,22 +218,29 @@ correlation:
     expect(loaded.rejected[0]?.reason).toContain('(?:a{1000}){1000}');
   });
 
-  it('a folder with a good rule beside an alias bomb, a deep condition and a bad placeholder loads and matches on a 1 MB field', () => {
+  it('a folder with a good rule beside an alias bomb, a deep condition, a huge counted repeat and a bad placeholder loads and matches on a 1 MB field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-hostile-rules-'));
     writeFileSync(join(dir, 'a-alias-bomb.yml'), ALIAS_BOMB);
     writeFileSync(join(dir, 'b-deep-condition.yml'), deepParens(3000));
     writeFileSync(join(dir, 'c-not-chain.yml'), deepNots(3000));
     writeFileSync(join(dir, 'd-proto-placeholder.yml'), placeholderRule('__proto__'));
-    writeFileSync(join(dir, 'e-good.yml'), GOOD);
+    writeFileSync(join(dir, 'e-counted-repeat.yml'), ruleYaml("sel:\n  eventName|re: '(?:a{1000}){59}'\ncondition: sel"));
+    writeFileSync(join(dir, 'f-good.yml'), GOOD);
     const loaded = loadRules([dir], { placeholders: {} });
-    expect(loaded.files).toBe(5);
+    expect(loaded.files).toBe(6);
     expect(loaded.rules.map((r) => r.id)).toEqual([GOOD_ID]);
     expect(loaded.rejected.map((r) => r.file.slice(dir.length + 1))).toEqual([
       'a-alias-bomb.yml',
       'b-deep-condition.yml',
       'c-not-chain.yml',
       'd-proto-placeholder.yml',
+      'e-counted-repeat.yml',
     ]);
+    // The regex engine's budget rejects the counted repeat; the loader names the rule and pattern.
+    const repeat = loaded.rejected[4];
+    expect(repeat).toMatchObject({ code: 'BG_RULES_REGEX', path: 'detection.sel.eventName|re' });
+    expect(repeat?.message).toContain('(?:a{1000}){59}');
+    expect(repeat?.message).toContain('rule 5b2c7a1e-1111-4a4a-9b9b-000000000001');
     const engine = new SigmaEngine(loaded);
     const big = `${'A'.repeat(1 << 20)}evil-marker`;
     const event = { eventSource: 'iam.amazonaws.com', eventName: 'PutRolePolicy', requestParameters: { policy: big } };
