@@ -16,7 +16,7 @@ export function isNotFound(err: unknown): boolean {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.Code === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
-/** Downloads one object whole (CloudTrail files are at most tens of MiB); gunzip happens in `normalizeBuffer`. */
+/** Downloads one object whole (CloudTrail files are at most tens of MiB); `objectUnit` (s3.ts) inflates it within its budget. */
 export async function fetchObject(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<Buffer> {
   try {
     const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), signal ? { abortSignal: signal } : {});
