@@ -11,6 +11,10 @@
  *   or `serveMetrics` mounts `/metrics`.
  * - `SilenceWatchdog` — pass it as the publisher's `listener`; after `silenceSeconds` without
  *   events it publishes a `pipeline.silence` alert to the alerts topic.
+ * - Poison units (`poison.ts`) — input that can never be published (too deep, too large, refused
+ *   by Kafka, a gzip bomb) is dead-lettered by the publisher, the checkpoint moves on, and with
+ *   `alertsTopic` one `pipeline.poison` alert per unit is raised; `classifyFailure` tells such
+ *   permanent failures from retriable ones (broker or store down), which are retried, never skipped.
  * - `BoundedQueue` — receiver → publisher hand-off with backpressure (full → answer 429/503).
  * - `startServer`, `readBody`, `sendJson`, `sendText` — HTTP(S) receiver plumbing.
  *
@@ -43,6 +47,15 @@ export {
 } from './http.js';
 export { type BatchStats, CollectorMetrics } from './metrics.js';
 export { COLLECTOR_SECTIONS, type CollectorsCommonConfig, collectorsFields, parseCollectorsCommon, readPem } from './options.js';
+export {
+  classifyFailure,
+  type FailureKind,
+  isRecordRefused,
+  isTransientFailure,
+  PoisonAlerts,
+  type PoisonUnit,
+  poisonAlert,
+} from './poison.js';
 export {
   COLLECTOR_DLQ_HEADERS,
   type DeliveryListener,

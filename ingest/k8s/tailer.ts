@@ -88,6 +88,8 @@ export class AuditLogTailer {
   readonly #c: K8sTailConfig;
   readonly #d: TailerDeps;
   #buffer: Buffer;
+  /** Consecutive failed chunks, for the back-off. */
+  #failures = 0;
 
   constructor(config: K8sTailConfig, deps: TailerDeps) {
     this.#c = config;
@@ -216,11 +218,19 @@ export class AuditLogTailer {
           this.#d.checkpoint.save({ inode: f.inode, offset: start + take }),
         );
         f.offset = start + take;
+        this.#failures = 0;
         this.#d.onChunk?.({ inode: f.inode, offset: f.offset, events: summary.events });
       } catch (err) {
+        // Only transient failures get here (broker or disk down): poison input is dead-lettered by the
+        // publisher. The chunk is read again with back-off, never skipped.
+        const retryInMs = Math.min(this.#c.pollIntervalMs * 4 * 2 ** this.#failures++, 60_000);
         this.#d.metrics.recordError(this.#d.publisher.collector, 'sending');
-        this.#d.logger.error('k8s audit log chunk not delivered; will read it again', { error: errorMessage(err), offset: start });
-        await sleep(this.#c.pollIntervalMs * 4, signal);
+        this.#d.logger.error('k8s audit log chunk not delivered; will read it again', {
+          error: errorMessage(err),
+          offset: start,
+          retryInMs,
+        });
+        await sleep(retryInMs, signal);
         if (final && signal.aborted) return;
       }
       if (got < want && take === got) return;

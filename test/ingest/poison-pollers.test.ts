@@ -78,6 +78,8 @@ async function gzipBomb(inflatedMiB = 600): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
+
 /** Peak RSS while `fn` runs, sampled every 5 ms. */
 async function peakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peak: number; before: number }> {
   const before = process.memoryUsage.rss();
@@ -158,6 +160,7 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
     const regionPrefix = stopKey.slice(0, stopKey.indexOf('/2025/') + 1);
     expect(checkpoints.value?.after[regionPrefix]).toBe(stopKey);
     // The bomb stops at the 256 MiB budget; 600 MB never exists in memory.
+    process.stderr.write(`[poison-pollers] S3 pass over the bomb: RSS ${mib(before)} → peak ${mib(peak)} MiB\n`);
     expect(peak - before).toBeLessThan(450 * 1024 * 1024);
 
     await exactly(events, 1, 'StopLogging event');
