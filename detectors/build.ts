@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Bus } from '../core/bus/types.js';
 import { ConfigError, Fields, type GlasswatchConfig } from '../core/config.js';
@@ -8,7 +8,7 @@ import type { Logger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import type { Store } from '../core/store/client.js';
 import { insertRows, StoreWriter } from '../core/store/writer.js';
-import { loadRules, SigmaEngine } from '../rules/engine/index.js';
+import { type LoadedRules, loadRules, SigmaEngine } from '../rules/engine/index.js';
 import type { Alert } from './alerts/alert.js';
 import { AlertDispatcher, MemoryDeliveryLedger, StoreDeliveryLedger } from './alerts/dispatcher.js';
 import { type AlertOutput, EmailOutput, JsonLinesAlertOutput, KafkaAlertOutput, WebhookOutput } from './alerts/outputs.js';
@@ -99,6 +99,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
   for (const name of Object.keys(ph.value))
     Object.defineProperty(placeholders, name, { value: ph.strings(name), enumerable: true, writable: true, configurable: true });
   const loaded = loadRules(rulePaths, { placeholders });
+  if (builtinRules) overridePackRules(loaded, pack);
   const rulesRejected = loaded.rejected.map((r) => `[${r.code}] ${r.message}`);
   const ruleWarnings: string[] = [];
   if (rulesRejected.length) {
@@ -178,6 +179,16 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
 }
 
 export { ticketRow } from './tickets/service.js';
+
+/**
+ * A rule of `detector.rules` with the id of a pack rule replaces the pack's copy: tuning a
+ * copied pack rule must not run both (duplicate alerts, doubled activity counts).
+ */
+function overridePackRules(loaded: LoadedRules, pack: string): void {
+  const inPack = (file: string): boolean => !relative(pack, file).startsWith('..');
+  const custom = new Set(loaded.rules.filter((r) => r.id && !inPack(r.file)).map((r) => r.id));
+  loaded.rules = loaded.rules.filter((r) => !(r.id && custom.has(r.id) && inPack(r.file)));
+}
 
 function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: string | null): AlertOutput[] {
   const file = config.file;

@@ -4,7 +4,7 @@
  * then every summary says so. `detector.rules` adds to the built-in break-glass pack;
  * `detector.builtinRules: false` drops it, and the summary says that too.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -77,6 +77,16 @@ describe('detector rules', () => {
   it('naming the pack folder in detector.rules does not load it twice', async () => {
     const b = await build({ rules: [breakGlassPackDir()] });
     expect(b.rulesLoaded).toBe(PACK_RULES);
+  });
+
+  it('a rule of detector.rules with the id of a pack rule replaces it (tuning a copy does not run both)', async () => {
+    const packFile = join(breakGlassPackDir(), 'aws_root_activity.yml');
+    const packRule = loadRules([packFile]).rules[0];
+    const tuned = readFileSync(packFile, 'utf8').replace(/^title: .*$/m, 'title: Tuned root activity');
+    const b = await build({ rules: [rulesDir({ 'aws_root_activity.yml': tuned })] });
+    expect(b.rulesLoaded).toBe(PACK_RULES);
+    const titles = b.detector.options.engine?.rules.filter((r) => r.id === packRule?.id).map((r) => r.title);
+    expect(titles).toEqual(['Tuned root activity']);
   });
 
   it('detector.builtinRules: false drops the pack, and the summary says so', async () => {
