@@ -13,6 +13,20 @@ export function usageError(message: string, command: string): GlasswatchError {
   return new GlasswatchError('BG_CLI_USAGE', `${message}; see glasswatch ${command} --help`, { stage: 'config' });
 }
 
+let current = '';
+
+/** The command being run (`tickets validate`), for usage lines of commands that call Node's parseArgs themselves. */
+export function setCurrentCommand(name: string): void {
+  current = name;
+}
+
+/** Node's parseArgs errors (thrown by commands that parse their own flags) as our one usage line; null for anything else. */
+export function asUsageError(err: unknown): GlasswatchError | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) return null;
+  return usageError(describeParseError(err), current || 'glasswatch');
+}
+
 export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true) {
   try {
     return parseArgs({

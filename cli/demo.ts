@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Fields, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { replayFiles } from '../core/pipeline/replay.js';
 import { StoreSink } from '../core/pipeline/sinks.js';
-import { migrate, openStore } from '../core/store/index.js';
+import { connectStore, migrate } from '../core/store/index.js';
 import { buildDetector } from '../detectors/build.js';
 import { k8sStandIn, oktaStandIn } from '../detectors/revoke/standins.js';
 import { buildReport } from '../reports/registry.js';
 import { renderReport } from '../reports/render/index.js';
+import { EXIT_CODES, parseFlags } from './args.js';
 import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';
 
 /** The Okta user id of emergency-admin@example.com in the demo data (see demo/generate.ts). */
@@ -26,13 +26,15 @@ function demoFolder(): string {
  * Kafka) over the bundled demo incident.
  */
 export async function demoCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { store: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-  });
+  let values: { store?: string | undefined; help?: boolean | undefined };
+  try {
+    values = parseFlags('demo', argv, { store: { type: 'string' } }, false).values;
+  } catch (err) {
+    return fail(err);
+  }
   if (values.help) {
     say(
-      'glasswatch demo [--store PATH]\n\nRuns the pipeline over the bundled demo incident (demo/data) into an embedded store (default .glasswatch/demo-store).',
+      `glasswatch demo [--store PATH]\n\nRuns the pipeline over the bundled demo incident (demo/data) into an embedded store (default .glasswatch/demo-store).\n\nOptions:\n  --store PATH   the embedded store (created if missing)\n  -h, --help     this help\n\n${EXIT_CODES}`,
     );
     return 0;
   }
@@ -74,7 +76,12 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
   say(
     `  store: ${config.store.kind === 'chdb' ? `embedded chDB at ${config.store.path}` : 'ClickHouse server'}; bus: in-process (no Kafka needed)`,
   );
-  const store = openStore(config.store);
+  let store: Awaited<ReturnType<typeof connectStore>>;
+  try {
+    store = await connectStore(config.store);
+  } catch (err) {
+    return fail(err);
+  }
   try {
     const migrated = await migrate(store, { retentionDays: config.retentionDays });
     say(`  schema version ${migrated.current}${migrated.applied.length ? ' (created)' : ''}`);
@@ -90,7 +97,10 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
     });
     const summary = await replayFiles({
       paths: [join(demo, 'data')],
-      normalize: config.ingest.k8s.cluster ? { cluster: config.ingest.k8s.cluster } : {},
+      normalize: {
+        ...(config.ingest.k8s.cluster ? { cluster: config.ingest.k8s.cluster } : {}),
+        ...(config.ingest.okta.org ? { oktaOrg: config.ingest.okta.org } : {}),
+      },
       stages: [sink, detector.detector],
       deadLetterStages: [sink],
       onFile: (_f, done, total) => progress('  reading files', done, total),

@@ -1,4 +1,5 @@
 import { packageVersion } from '../core/paths.js';
+import { EXIT_CODES, setCurrentCommand } from './args.js';
 import { demoCommand } from './demo.js';
 import { huntCommand } from './hunt.js';
 import { collectCommand, startCommand } from './live.js';
@@ -37,7 +38,10 @@ ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
   .join('\n')}
 
-Run "glasswatch <command> --help" for a command's options.`;
+Run "glasswatch <command> --help" (or -h) for a command's options.
+Every command takes --from/--to for periods; a time without a zone (Z or ±hh:mm) is an error.
+
+${EXIT_CODES}`;
 
 /** The command names, for checks such as the docker-compose validation. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
@@ -58,6 +62,9 @@ export async function main(argv: string[]): Promise<number> {
     say('  next: glasswatch --help lists the commands');
     return 2;
   }
+  // Commands with subcommands name both in their usage lines (`see glasswatch tickets check --help`).
+  const sub = rest[0] && !rest[0].startsWith('-') && (name === 'tickets' || name === 'rules') ? ` ${rest[0]}` : '';
+  setCurrentCommand(`${name}${sub}`);
   try {
     return await command.run(rest);
   } catch (err) {

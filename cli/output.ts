@@ -2,6 +2,7 @@ import { GlasswatchError } from '../core/errors.js';
 import { redactText, terminalSafe } from '../core/log.js';
 import type { ReplaySummary } from '../core/pipeline/replay.js';
 import type { DetectorBuild } from '../detectors/build.js';
+import { asUsageError } from './args.js';
 
 export { terminalSafe };
 
@@ -10,7 +11,8 @@ export function say(line = ''): void {
   process.stderr.write(`${terminalSafe(redactText(line))}\n`);
 }
 
-export function fail(err: unknown): number {
+export function fail(thrown: unknown): number {
+  const err = asUsageError(thrown) ?? thrown;
   if (err instanceof GlasswatchError) {
     // A usage mistake is one line that already says where to look (`see glasswatch X --help`).
     if (err.code === 'BG_CLI_USAGE' && !err.hint) {

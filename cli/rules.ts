@@ -13,6 +13,7 @@ import { terminalSafe } from '../core/log.js';
 import { normalizeBuffer, recordSource } from '../ingest/index.js';
 import { type LoadedRules, type LoadOptions, loadRules, SigmaEngine, type SourceName } from '../rules/engine/index.js';
 import { SQL_USAGE, sqlCommand } from '../rules/sql/cli.js';
+import { asUsageError } from './args.js';
 
 const USAGE = `usage:
   glasswatch rules validate <rule files or dirs...> [--allow-errors] [--strict] [--legacy-collections] [--placeholders <json file>]
@@ -28,13 +29,20 @@ export async function rulesCommand(
 ): Promise<number> {
   const [sub, ...rest] = argv;
   try {
+    // -h/--help on every subcommand (added by the CLI conventions of issue 10).
+    if (sub && (rest.includes('-h') || rest.includes('--help'))) {
+      err(`${USAGE}\n`);
+      return 0;
+    }
     if (sub === 'validate') return validateCommand(rest, out, err);
     if (sub === 'match') return matchCommand(rest, out, err);
     if (sub === 'sql') return sqlCommand(rest, out, err);
     err(sub === undefined || sub === '--help' || sub === 'help' ? USAGE : `unknown rules subcommand '${sub}'\n${USAGE}`);
     return sub === undefined || sub === '--help' || sub === 'help' ? 0 : 2;
   } catch (e) {
-    err(`glasswatch rules ${sub}: ${(e as Error).message}\n`);
+    // An unknown or malformed flag: the one usage line every command gives.
+    const usage = asUsageError(e);
+    err(usage ? `glasswatch: ${usage.message}\n` : `glasswatch rules ${sub}: ${(e as Error).message}\n`);
     return 2;
   }
 }

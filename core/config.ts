@@ -142,6 +142,18 @@ export class Fields {
     return v === undefined || v === null ? null : this.string(key);
   }
 
+  /**
+   * An ISO 8601 date-time with a zone (`Z` or `±hh:mm`), or a date (UTC midnight). A time without a
+   * zone would be read in the host's zone, so it is an error naming the field.
+   */
+  optionalInstant(key: string): string | null {
+    const v = this.optionalString(key);
+    if (v === null) return null;
+    if (!ZONED_INSTANT.test(v) || Number.isNaN(Date.parse(v)))
+      this.fail(key, `must be an ISO 8601 time with a zone (Z or ±hh:mm), e.g. 2026-11-20T09:00:00Z, got "${v}"`);
+    return v;
+  }
+
   number(key: string, fallback: number, { min = -Infinity, max = Infinity, integer = false } = {}): number {
     const v = this.value[key];
     if (v === undefined || v === null) return fallback;
@@ -181,6 +193,8 @@ export class Fields {
     return Fields.of(this.file, this.#at(key), this.value[key]);
   }
 }
+
+const ZONED_INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';

@@ -22,11 +22,15 @@
  *       secret: ${OKTA_HOOK_SECRET}
  *       tls: { certFile: /etc/glasswatch/tls.crt, keyFile: /etc/glasswatch/tls.key }
  *       maxBodyBytes: 10485760
+ *       maxDecompressedBytes: 67108864 # a gzip body may inflate to this; beyond: 413
  *       queueBytes: 67108864          # bodies waiting to be published; beyond: 503
+ *       limits: { maxConnectionsPerIp: 64 }   # timeouts and connection caps (ingest/collector/http.ts)
  * ```
  */
 import { Fields, type GlasswatchConfig } from '../../core/config.js';
-import { collectorsFields, parseCollectorsCommon, readPem } from '../collector/options.js';
+import type { ServerLimits } from '../collector/http.js';
+import { collectorsFields, parseCollectorsCommon, parseServerLimits, readPem } from '../collector/options.js';
+import { DEFAULT_MAX_BODY_DECOMPRESSED_BYTES } from '../decode.js';
 
 export interface OktaHookConfig {
   /** @default "127.0.0.1" */
@@ -43,8 +47,11 @@ export interface OktaHookConfig {
   tls: { cert: Buffer; key: Buffer } | null;
   /** @default 10485760 */
   maxBodyBytes: number;
+  /** A gzip body inflates to at most this. @default 67108864 */
+  maxDecompressedBytes: number;
   /** @default 67108864 */
   queueBytes: number;
+  limits: ServerLimits;
 }
 
 export interface OktaCollectorConfig {
@@ -108,8 +115,7 @@ export function parseOktaFields(f: Fields, common = parseCollectorsCommon(Fields
     f.fail('orgUrl', `must be a URL like https://acme.okta.com, got "${orgUrl}"`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') f.fail('orgUrl', 'must be an https:// URL');
-  const since = f.optionalString('since');
-  if (since !== null && Number.isNaN(Date.parse(since))) f.fail('since', `must be an ISO-8601 time, got "${since}"`);
+  const since = f.optionalInstant('since');
   return {
     orgUrl: url.origin,
     token: f.string('token'),
@@ -131,7 +137,7 @@ export function parseOktaFields(f: Fields, common = parseCollectorsCommon(Fields
 }
 
 function parseHook(h: Fields): OktaHookConfig {
-  h.only(['host', 'port', 'path', 'secretHeader', 'secret', 'tls', 'maxBodyBytes', 'queueBytes']);
+  h.only(['host', 'port', 'path', 'secretHeader', 'secret', 'tls', 'maxBodyBytes', 'maxDecompressedBytes', 'queueBytes', 'limits']);
   const path = h.string('path', '/okta/hook');
   if (!path.startsWith('/')) h.fail('path', 'must start with /');
   const t = h.value.tls === undefined ? null : h.section('tls').only(['certFile', 'keyFile']);
@@ -143,6 +149,8 @@ function parseHook(h: Fields): OktaHookConfig {
     secret: h.string('secret'),
     tls: t ? { cert: readPem(t, 'certFile'), key: readPem(t, 'keyFile') } : null,
     maxBodyBytes: h.number('maxBodyBytes', 10 * 1024 * 1024, { min: 1024, integer: true }),
+    maxDecompressedBytes: h.number('maxDecompressedBytes', DEFAULT_MAX_BODY_DECOMPRESSED_BYTES, { min: 1024, integer: true }),
     queueBytes: h.number('queueBytes', 64 * 1024 * 1024, { min: 1024, integer: true }),
+    limits: parseServerLimits(h),
   };
 }

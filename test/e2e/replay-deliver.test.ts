@@ -112,3 +112,94 @@ describe('glasswatch replay and alert delivery', () => {
     expect(withoutClock(file)).toEqual(first);
   });
 });
+
+describe('glasswatch replay and ticket scope (issue 10, item 4)', () => {
+  /** One System Log event of the emergency admin: a System Log page does not name its org. */
+  function oktaUse(): { file: string; time: string } {
+    const page = JSON.parse(readFileSync(join(demo, 'data', 'okta', 'system-log-2026-11-20.json'), 'utf8')) as {
+      published: string;
+      actor: { alternateId: string };
+      outcome: { result: string };
+    }[];
+    const event = page.find((e) => e.actor?.alternateId === 'emergency-admin@example.com' && e.outcome?.result === 'SUCCESS');
+    if (!event) throw new Error('the demo System Log has no event of the emergency admin');
+    const file = join(dir, 'okta-use.json');
+    writeFileSync(file, JSON.stringify([event]));
+    return { file, time: event.published };
+  }
+
+  function scopedTicket(time: string, org: string): string {
+    const ms = Date.parse(time);
+    const file = join(dir, `ticket-${org}.jsonl`);
+    writeFileSync(
+      file,
+      `${JSON.stringify({
+        id: `CHG-${org}`,
+        identities: ['okta-emergency-admin'],
+        requester: 'alice@example.com',
+        approvers: ['bob@example.com'],
+        status: 'approved',
+        notBefore: new Date(ms - 3_600_000).toISOString(),
+        notAfter: new Date(ms + 3_600_000).toISOString(),
+        scope: { orgs: [org] },
+        reason: 'scope test',
+        updatedAt: new Date(ms - 7_200_000).toISOString(),
+      })}\n`,
+    );
+    return file;
+  }
+
+  async function verdict(org: string | null, ticketOrg: string): Promise<{ type: string; reason: string | null }[]> {
+    const use = oktaUse();
+    const config = join(dir, `scope-${org ?? 'none'}.yml`);
+    writeFileSync(
+      config,
+      stringify({
+        ...(org ? { ingest: { okta: { org } } } : {}),
+        identities: [
+          {
+            id: 'okta-emergency-admin',
+            source: 'okta',
+            match: { 'actor.alternateId': 'emergency-admin@example.com' },
+            revocation: { mode: 'manual' },
+          },
+        ],
+      }),
+    );
+    const alerts = join(dir, `scope-alerts-${org ?? 'none'}-${ticketOrg}.jsonl`);
+    const code = await main([
+      'replay',
+      use.file,
+      '--config',
+      config,
+      '--tickets',
+      scopedTicket(use.time, ticketOrg),
+      '--alerts-out',
+      alerts,
+      '--out',
+      'none',
+      '--quiet',
+    ]);
+    expect(code).toBe(0);
+    return readFileSync(alerts, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; reason: string | null });
+  }
+
+  it('replayed Okta events carry ingest.okta.org, so an org-scoped ticket authorizes them as live', async () => {
+    const alerts = await verdict('example.okta.com', 'example.okta.com');
+    expect(alerts.map((a) => a.type)).toContain('breakglass.authorized');
+    expect(alerts.map((a) => a.type)).not.toContain('breakglass.unauthorized');
+  });
+
+  it('a ticket scoped to another org does not cover the replayed use', async () => {
+    const alerts = await verdict('example.okta.com', 'other.okta.com');
+    expect(alerts.find((a) => a.type === 'breakglass.unauthorized')).toMatchObject({ reason: 'out_of_scope' });
+  });
+
+  it('without ingest.okta.org the replayed use has no org, and the org-scoped ticket cannot cover it (what replay did before)', async () => {
+    const alerts = await verdict(null, 'example.okta.com');
+    expect(alerts.find((a) => a.type === 'breakglass.unauthorized')).toMatchObject({ reason: 'out_of_scope' });
+  });
+});
