@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { Kafka, KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, logLevel } from 'kafkajs';
+import { Kafka, KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Bus, type BusMessage, DEAD_LETTER_HEADERS } from '../../core/bus/types.js';
 import { Fields } from '../../core/config.js';
+import { GlasswatchError } from '../../core/errors.js';
 import type { AuditEvent } from '../../core/event.js';
 import { createLogger } from '../../core/log.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
@@ -23,7 +24,7 @@ import { type S3Checkpoint, S3Poller } from '../../ingest/cloudtrail/s3.js';
 import { SqsConsumer } from '../../ingest/cloudtrail/sqs.js';
 import { MemoryCheckpointStore } from '../../ingest/collector/checkpoint.js';
 import { CollectorMetrics } from '../../ingest/collector/metrics.js';
-import { classifyFailure } from '../../ingest/collector/poison.js';
+import { classifyFailure, isTransientFailure } from '../../ingest/collector/poison.js';
 import { COLLECTOR_DLQ_HEADERS, EventPublisher } from '../../ingest/collector/publisher.js';
 import { parseK8sFields } from '../../ingest/k8s/collector.js';
 import { AuditLogTailer, type TailCheckpoint } from '../../ingest/k8s/tailer.js';
@@ -551,6 +552,24 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
     expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/is \d+ bytes, over the 100000-byte record limit/);
     expect(dead[0]!.value.length).toBeLessThanOrEqual(4096);
     expect(Number(dead[0]!.headers[COLLECTOR_DLQ_HEADERS.truncated])).toBeGreaterThan(200_000);
+  });
+
+  it('failures are classified by cause: broker down and leader moving are retriable, bad input and refused records permanent', () => {
+    const retriesExceeded = (cause: Error) => new KafkaJSNumberOfRetriesExceeded(cause, { retryCount: 5, retryTime: 1000 });
+    // Shaped as kafkajs builds them from a broker error code (protocol/error.js): `type`, `code`, `retriable`.
+    const protocolError = (type: string, code: number, retriable: boolean) =>
+      new KafkaJSProtocolError(Object.assign(new Error(type), { type, code, retriable }));
+    const leaderMoving = protocolError('NOT_LEADER_FOR_PARTITION', 6, true);
+    const tooLarge = protocolError('MESSAGE_TOO_LARGE', 10, false);
+    expect(classifyFailure(retriesExceeded(new KafkaJSConnectionError('ECONNREFUSED')))).toBe('retriable');
+    expect(classifyFailure(retriesExceeded(leaderMoving))).toBe('retriable');
+    expect(isTransientFailure(retriesExceeded(leaderMoving))).toBe(true);
+    expect(classifyFailure(new GlasswatchError('BG_BUS_PUBLISH_FAILED', 'x', { cause: tooLarge }))).toBe('permanent');
+    expect(isTransientFailure(new GlasswatchError('BG_BUS_PUBLISH_FAILED', 'x', { cause: tooLarge }))).toBe(false);
+    expect(classifyFailure(new GlasswatchError('INPUT_TOO_LARGE', 'bomb'))).toBe('permanent');
+    // Unknown errors are retried, never skipped: losing data silently is worse than a delay.
+    expect(classifyFailure(new Error('something else'))).toBe('retriable');
+    expect(classifyFailure(new GlasswatchError('TEST_DOWN', 'broker unreachable'))).toBe('retriable');
   });
 
   it('a normalizer that throws never escapes the publisher: the unit is one dead letter and the source moves on', async () => {
