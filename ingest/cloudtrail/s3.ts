@@ -68,6 +68,8 @@ export function objectRefusal(err: unknown): number | null {
   return status;
 }
 
+export const DEFAULT_MAX_OBJECT_BYTES = 64 * 1024 * 1024;
+
 export interface S3Checkpoint {
   /** First UTC day (`YYYY-MM-DD`) read in a region prefix that has no checkpoint yet. */
   startDay: string;
@@ -90,6 +92,8 @@ export interface S3PollerOptions {
   prefetch?: number;
   /** Output budget of one object's gzip; beyond it the object is a dead letter. @default 256 MiB */
   maxDecompressedBytes?: number;
+  /** Objects larger than this (as listed) are dead letters, never downloaded; CloudTrail's are a few MiB gzipped. @default 64 MiB */
+  maxObjectBytes?: number;
   /**
    * Polls in which S3 refused one object (`objectRefusal`) before it becomes a dead letter, provided
    * another object of the bucket was read since its first refusal (a collector that can read nothing
@@ -208,6 +212,7 @@ export class S3Poller {
         signal ? { abortSignal: signal } : {},
       );
       const keys: string[] = [];
+      const oversized = new Map<string, number>();
       let unsettled = false;
       for (const item of page.Contents ?? []) {
         if (!item.Key) continue;
@@ -217,8 +222,17 @@ export class S3Poller {
           break;
         }
         keys.push(item.Key);
+        if (item.Size !== undefined && item.Size > (o.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES)) oversized.set(item.Key, item.Size);
       }
-      for await (const [key, loaded] of prefetch(keys, o.prefetch ?? 4, (k) => this.#load(k, signal))) {
+      for await (const [key, loaded] of prefetch(keys, o.prefetch ?? 4, (k) => {
+        // Never downloaded: it would sit in memory whole (times the prefetch depth) before anything could refuse it.
+        const size = oversized.get(k);
+        if (size !== undefined)
+          return Promise.resolve({
+            refused: `object is ${size} bytes, over the ${o.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES}-byte limit (maxObjectBytes)`,
+          });
+        return this.#load(k, signal);
+      })) {
         const results = await objectUnit(o.publisher, o.bucket, key, loaded, o.maxDecompressedBytes);
         const unit = await o.publisher.publishUnit(results, async () => {
           checkpoint.after[region] = key;

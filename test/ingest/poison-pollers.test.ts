@@ -189,7 +189,7 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
     expect((await poller.pollOnce()).objects).toBe(0);
   });
 
-  it('S3 poller: an object S3 keeps refusing (archived: 403 InvalidObjectState) while later ones are readable becomes a dead letter after maxObjectRefusals polls', async () => {
+  it('S3 poller: an object S3 keeps refusing (archived: 403 InvalidObjectState) while later ones are readable becomes a dead letter after maxObjectRefusals polls; one over maxObjectBytes is never downloaded', async () => {
     const bucket = 'poison-s3-refused';
     await createBucket(s3, bucket);
     const archivedKey = logFileKey({ account: ACCOUNT, region: REGION, time: '2025-11-23T10:00:00Z' });
@@ -225,6 +225,15 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
     expect(origin(dead[0]!).file).toBe(`s3://${bucket}/${archivedKey}`);
     expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/S3 refused the object 3 times \(HTTP 403\).*storage class/);
     expect(metrics.snapshot('cloudtrail').poisonUnits).toBe(1);
+
+    // An object larger than maxObjectBytes is never downloaded: a dead letter naming its size.
+    const bigKey = logFileKey({ account: ACCOUNT, region: REGION, time: '2025-11-23T10:10:00Z' });
+    await putObject(s3, bucket, bigKey, Buffer.alloc(5000, 0x20));
+    const small = new S3Poller({ s3, bucket, publisher, checkpoints, settleSeconds: 0, maxObjectBytes: 4096, metrics, logger: quiet });
+    expect(await small.pollOnce()).toMatchObject({ objects: 1, deadLetters: 1, failedPrefixes: 0 });
+    expect(checkpoints.value?.after[regionPrefix]).toBe(bigKey);
+    await exactly(dead, 2, 'dead letters');
+    expect(dead[1]!.headers[DEAD_LETTER_HEADERS.reason]).toBe('object is 5000 bytes, over the 4096-byte limit (maxObjectBytes)');
 
     // A collector that can read nothing at all (its access is broken, not the object) keeps waiting for the fix.
     const lonely = 'poison-s3-refused-only';
