@@ -63,13 +63,20 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
   let receiver: TicketReceiver | null = null;
   let ticketsUrl: string | null = null;
   if (Object.keys(http.value).length > 0) {
-    http.only(['listen', 'secret', 'windowSeconds']);
+    http.only(['listen', 'secret', 'windowSeconds', 'jiraSecret', 'jiraWindowSeconds']);
+    // Jira's webhook secret is its own (a name ending in "secret": never shown, redacted from logs).
+    const jiraSecret = http.optionalString('jiraSecret');
+    if (jiraSecret !== null && (jiraSecret === secret || jiraSecret === http.value.secret)) {
+      http.fail('jiraSecret', 'must differ from the tickets secret');
+    }
     const [host, port] = splitListen(http.string('listen', '127.0.0.1:8470'), config.file);
     receiver = new TicketReceiver(
       tickets,
       {
         secret: http.string('secret'),
         windowSeconds: http.number('windowSeconds', 300, { min: 1, max: 3600 }),
+        jiraSecret,
+        jiraWindowSeconds: http.number('jiraWindowSeconds', 3600, { min: 60, max: 86_400 }),
         host,
         port,
         jira: mappingOf(t, 'jira', JIRA_PRESET),

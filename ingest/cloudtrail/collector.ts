@@ -145,8 +145,11 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
         ...(eb.tls ? { tls: eb.tls } : {}),
         maxBodyBytes: eb.maxBodyBytes,
         maxQueuedEvents: eb.maxQueuedEvents,
-        // The endpoint serves /metrics itself unless a shared metrics server exists.
-        ...(metricsServer || deps.metrics ? {} : { metrics }),
+        maxQueuedBytes: eb.maxQueuedBytes,
+        maxDecompressedBytes: eb.maxDecompressedBytes,
+        limits: eb.limits,
+        // Counters only: /metrics is served on the metrics listener (collectors.metrics), never here.
+        metrics,
         logger,
       });
       logger.info('cloudtrail eventbridge endpoint listening', { url: receiver.url, path: eb.path });

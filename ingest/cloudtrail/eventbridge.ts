@@ -4,21 +4,37 @@
  * a hint beside the S3/SQS path, not a replacement (source-api-facts §4.4).
  *
  * API destinations authenticate with a static header (connection auth `API_KEY`) or Basic auth;
- * both are compared in constant time and never logged. Accepted bodies are normalized at once
- * (CloudTrail envelopes unwrapped, other detail-types counted as skipped) and queued; the answer
- * goes out before the publish. A full queue answers 503, which EventBridge retries (with backoff,
- * for up to 24 h by default), so nothing is shed. A publish that fails is retried until it
- * succeeds or the receiver closes, holding the queue — the sender sees 503s, not silent loss.
+ * both are compared in constant time, never logged, and checked before the body is read. Accepted
+ * bodies are normalized at once (CloudTrail envelopes unwrapped, other detail-types counted as
+ * skipped) and queued; the answer goes out before the publish. A full queue (bodies, records or
+ * bytes) answers 503, which EventBridge retries (with backoff, for up to 24 h by default), so
+ * nothing is shed. A publish that fails because Kafka is unavailable is retried until it succeeds
+ * or the receiver closes, holding the queue — the sender sees 503s, not silent loss. A delivery
+ * that can never be published (a record Kafka refuses, one that cannot be normalized) is a dead
+ * letter naming the delivery, and the queue goes on: one poison delivery must not stall the ones
+ * behind it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/log.js';
 import { secretEquals } from '../../core/signing.js';
-import { type RunningServer, readBody, sendJson, sendText, serveMetrics, startServer, type TlsServerOptions } from '../collector/http.js';
+import {
+  bodyErrorStatus,
+  inflateBody,
+  type RunningServer,
+  readBody,
+  refuse,
+  type ServerLimits,
+  sendJson,
+  startServer,
+  type TlsServerOptions,
+} from '../collector/http.js';
 import type { CollectorMetrics } from '../collector/metrics.js';
+import { classifyFailure } from '../collector/poison.js';
 import type { EventPublisher } from '../collector/publisher.js';
-import { BoundedQueue } from '../collector/queue.js';
+import { BoundedQueue, requestDeadLetter } from '../collector/queue.js';
 import { sleep } from '../collector/run.js';
+import { DEFAULT_MAX_BODY_DECOMPRESSED_BYTES } from '../decode.js';
 import type { NormalizeResult } from '../types.js';
 
 export interface EventBridgeAuth {
@@ -45,8 +61,24 @@ export interface EventBridgeReceiverOptions {
   maxQueuedBodies?: number;
   /** Records waiting to be published at most. @default 10000 */
   maxQueuedEvents?: number;
+  /** Body bytes waiting to be published at most. @default 67108864 */
+  maxQueuedBytes?: number;
+  /** A gzip body inflates to at most this. @default 67108864 */
+  maxDecompressedBytes?: number;
+  /** Timeouts and connection caps; unset ones keep `DEFAULT_SERVER_LIMITS`. */
+  limits?: Partial<ServerLimits>;
+  /** Counters only: `/metrics` is served on the process's own metrics listener, never here. */
   metrics?: CollectorMetrics;
   logger?: Logger;
+}
+
+/** One accepted delivery: its normalized records, the body size they came from, and its request id. */
+interface Delivery {
+  results: NormalizeResult[];
+  /** Set once the delivery was found unpublishable: its one dead letter. */
+  poison?: NormalizeResult[];
+  bytes: number;
+  origin: string;
 }
 
 export interface EventBridgeReceiver extends RunningServer {
@@ -54,6 +86,8 @@ export interface EventBridgeReceiver extends RunningServer {
   drained(): Promise<void>;
   /** Requests refused for bad or missing credentials (tests, status). */
   readonly unauthorized: number;
+  /** Deliveries dead-lettered because they could never be published (tests, status). */
+  readonly poisoned: number;
 }
 
 /** Throws unless at least one method is configured: an open endpoint would accept forged events. */
@@ -95,18 +129,34 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
   let unauthorized = 0;
   let lastAuthWarn = 0;
 
-  const queue = new BoundedQueue<NormalizeResult[]>({
+  let poisoned = 0;
+  let sequence = 0;
+  const queue = new BoundedQueue<Delivery>({
     maxItems: options.maxQueuedBodies ?? 1000,
     maxWeight: options.maxQueuedEvents ?? 10_000,
-    weight: (results) => results.length,
-    handle: async (results) => {
-      // The sender already has its 200: retry here until published, or until shutdown.
+    weight: (d) => d.results.length,
+    maxBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
+    bytes: (d) => d.bytes,
+    handle: async (d) => {
+      // The sender already has its 200: retry here while Kafka is unavailable, or until shutdown.
+      // Records Kafka refuses are dead-lettered by the publisher; a delivery that still fails for
+      // a cause of its own (not the bus) becomes one dead letter, so it never stalls the queue.
+      let results = d.results;
       for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
         try {
           await publisher.publishUnit(results);
           return;
         } catch (err) {
           if (abort.signal.aborted) throw err;
+          if (classifyFailure(err) === 'permanent' && results !== d.poison) {
+            poisoned++;
+            log.warn('cloudtrail eventbridge: unpublishable delivery dead-lettered; the queue goes on', {
+              delivery: d.origin,
+              error: errorMessage(err),
+            });
+            results = d.poison = [requestDeadLetter({ file: d.origin, line: null, index: null }, err, 'cloudtrail')];
+            continue;
+          }
           log.warn('cloudtrail eventbridge: publish failed, holding the queue and retrying', {
             error: errorMessage(err),
             retryInMs: delay,
@@ -115,17 +165,21 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
         }
       }
     },
-    onError: (err, results) => {
+    onError: (err, d) => {
       metrics?.recordError(publisher.collector, 'sending');
-      log.error('cloudtrail eventbridge: records not published before shutdown', { error: errorMessage(err), records: results.length });
+      log.error('cloudtrail eventbridge: records not published before shutdown', {
+        error: errorMessage(err),
+        records: d.results.length,
+        delivery: d.origin,
+      });
     },
   });
+  let server: RunningServer;
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
-    if (metrics && serveMetrics(metrics, req, res)) return;
     const url = (req.url ?? '/').split('?')[0];
-    if (url !== path) return sendText(res, 404, 'not found\n');
-    if (req.method !== 'POST') return sendText(res, 405, 'method not allowed\n', { allow: 'POST' });
+    if (url !== path) return refuse(res, 404, 'not found\n');
+    if (req.method !== 'POST') return refuse(res, 405, 'method not allowed\n', { allow: 'POST' });
     if (!authorized(options.auth, req)) {
       unauthorized++;
       metrics?.recordError(publisher.collector, 'receiving');
@@ -134,59 +188,87 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
         lastAuthWarn = Date.now();
         log.warn('cloudtrail eventbridge: unauthorized requests refused', { total: unauthorized, remote: req.socket.remoteAddress });
       }
-      req.resume();
-      return sendText(res, 401, 'unauthorized\n', options.auth.basic ? { 'www-authenticate': 'Basic realm="glasswatch"' } : {});
+      return refuse(res, 401, 'unauthorized\n', options.auth.basic ? { 'www-authenticate': 'Basic realm="glasswatch"' } : {});
     }
-    if (closing) return sendText(res, 503, 'shutting down\n', { 'retry-after': '5' });
+    if (closing) return refuse(res, 503, 'shutting down\n', { 'retry-after': '5' });
+    const declared = Number(req.headers['content-length']);
+    if (!queue.wouldAccept(Number.isFinite(declared) ? declared : 0)) return refuse(res, 503, 'busy\n', { 'retry-after': '5' });
+    let origin = `eventbridge:${new Date().toISOString()}#${++sequence}`;
     let body: Buffer;
     try {
-      body = await readBody(req, maxBody);
+      const raw = await readBody(req, maxBody, { idleTimeoutMs: server.limits.bodyIdleTimeoutMs });
+      body = await inflateBody(req, raw, options.maxDecompressedBytes ?? DEFAULT_MAX_BODY_DECOMPRESSED_BYTES, origin);
     } catch (err) {
-      const status = err instanceof GlasswatchError && err.context.status === 413 ? 413 : 400;
-      return sendText(res, status, `${errorMessage(err)}\n`);
+      const status = bodyErrorStatus(err);
+      metrics?.recordError(publisher.collector, 'receiving');
+      if (status === 413 && String(req.headers['content-encoding'] ?? '').toLowerCase() === 'gzip') {
+        // A gzip bomb is kept as a dead letter naming the request (EventBridge would not resend a 4xx).
+        queue.offer({ results: [requestDeadLetter({ file: origin, line: null, index: null }, err, 'cloudtrail')], bytes: 0, origin });
+      }
+      return refuse(res, status, `${errorMessage(err)}\n`);
     }
-    let doc: unknown;
-    let results: NormalizeResult[];
+    let results: NormalizeResult[] = [];
     let status = 200;
+    let doc: unknown;
     try {
       doc = JSON.parse(body.toString('utf8'));
-      const id = typeof (doc as { id?: unknown })?.id === 'string' ? (doc as { id: string }).id : '?';
-      results = publisher.normalizeDocument(doc, { file: `eventbridge:${id}`, line: null, index: null });
     } catch (err) {
       // EventBridge does not retry a 400; the body is kept as a dead letter so it is not lost unseen.
       status = 400;
-      const text = body.toString('utf8');
       results = [
         {
           kind: 'dead',
           source: 'cloudtrail',
-          reason: `EventBridge body is not JSON: ${errorMessage(err)}`,
-          origin: { file: 'eventbridge', line: null, index: null },
-          text,
+          reason: `${origin}: EventBridge body is not JSON: ${errorMessage(err)}`,
+          origin: { file: origin, line: null, index: null },
+          text: body.toString('utf8'),
         },
       ];
     }
-    if (!queue.offer(results)) return sendText(res, 503, 'busy\n', { 'retry-after': '5' });
-    if (status === 400) return sendText(res, 400, 'body is not JSON\n');
+    if (status === 200) {
+      // The event id names the delivery (EventBridge keeps it across its retries).
+      const id = (doc as { id?: unknown } | null)?.id;
+      if (typeof id === 'string' && id !== '' && id.length <= 200) origin = `eventbridge:${id}`;
+      const where = { file: origin, line: null, index: null };
+      try {
+        results = publisher.normalizeDocument(doc, where);
+      } catch (err) {
+        // Accepted and kept: a normalizer failure is the delivery's dead letter, not a lost event.
+        results = [requestDeadLetter(where, err, 'cloudtrail', body.toString('utf8'))];
+      }
+    }
+    if (!queue.offer({ results, bytes: body.length, origin })) return refuse(res, 503, 'busy\n', { 'retry-after': '5' });
+    if (status === 400) return refuse(res, 400, 'body is not JSON\n');
     sendJson(res, 200, { accepted: results.filter((r) => r.kind === 'event').length });
   };
 
-  const server = await startServer({
+  server = await startServer({
     port: options.port,
     handler,
     logger: log,
     ...(options.host ? { host: options.host } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
   });
+  const running = server;
   return {
-    ...server,
+    port: running.port,
+    url: running.url,
+    server: running.server,
+    limits: running.limits,
+    get refusedConnections() {
+      return running.refusedConnections;
+    },
     get unauthorized() {
       return unauthorized;
+    },
+    get poisoned() {
+      return poisoned;
     },
     drained: () => queue.drained(),
     close: async () => {
       closing = true;
-      await server.close();
+      await running.close();
       // Give queued bodies a bounded chance to publish; a bus that stays down must not hang shutdown.
       await Promise.race([queue.drained(), sleep(10_000)]);
       abort.abort();

@@ -36,10 +36,15 @@
  *     apiKey: ${GLASSWATCH_EVENTBRIDGE_KEY}
  *     # basicAuth: { username: eventbridge, password: ${GLASSWATCH_EVENTBRIDGE_PASSWORD} }
  *     maxQueuedEvents: 10000          # beyond: 503, EventBridge retries
+ *     maxQueuedBytes: 67108864        # body bytes waiting for Kafka; beyond: 503 (bounds memory)
+ *     maxDecompressedBytes: 67108864  # a gzip body may inflate to this; beyond: 413 + dead letter
+ *     limits: { maxConnectionsPerIp: 64 }   # timeouts and connection caps (ingest/collector/http.ts)
  * ```
  */
 import { Fields, type GlasswatchConfig } from '../../core/config.js';
-import { type CollectorsCommonConfig, collectorsFields, parseCollectorsCommon, readPem } from '../collector/options.js';
+import type { ServerLimits } from '../collector/http.js';
+import { type CollectorsCommonConfig, collectorsFields, parseCollectorsCommon, parseServerLimits, readPem } from '../collector/options.js';
+import { DEFAULT_MAX_BODY_DECOMPRESSED_BYTES } from '../decode.js';
 import type { AwsCredentials } from './aws.js';
 
 export type CloudTrailMode = 's3' | 'sqs' | 'eventbridge';
@@ -84,6 +89,11 @@ export interface CloudTrailEventBridgeConfig {
   maxQueuedEvents: number;
   /** @default 1048576 */
   maxBodyBytes: number;
+  /** @default 67108864 */
+  maxQueuedBytes: number;
+  /** @default 67108864 */
+  maxDecompressedBytes: number;
+  limits: ServerLimits;
 }
 
 export interface CloudTrailCollectorConfig {
@@ -107,7 +117,19 @@ const AWS_KEYS = ['region', 'endpoint', 'credentials'];
 const MODE_KEYS: Record<CloudTrailMode, string[]> = {
   s3: [...AWS_KEYS, 'bucket', 'prefix', 'startDate', 'pollIntervalSeconds', 'settleSeconds', 'prefetch'],
   sqs: [...AWS_KEYS, 'queueUrl', 'waitTimeSeconds', 'visibilityTimeoutSeconds', 'prefetch'],
-  eventbridge: ['listen', 'path', 'tls', 'apiKeyHeader', 'apiKey', 'basicAuth', 'maxQueuedEvents', 'maxBodyBytes'],
+  eventbridge: [
+    'listen',
+    'path',
+    'tls',
+    'apiKeyHeader',
+    'apiKey',
+    'basicAuth',
+    'maxQueuedEvents',
+    'maxBodyBytes',
+    'maxQueuedBytes',
+    'maxDecompressedBytes',
+    'limits',
+  ],
 };
 const COMMON = ['mode', 'silenceSeconds', 'dedupeWindow'];
 
@@ -208,5 +230,8 @@ function eventbridge(f: Fields): CloudTrailEventBridgeConfig {
     basic: b ? { username: b.string('username'), password: b.string('password') } : null,
     maxQueuedEvents: f.number('maxQueuedEvents', 10_000, { min: 1, integer: true }),
     maxBodyBytes: f.number('maxBodyBytes', 1024 * 1024, { min: 1024, integer: true }),
+    maxQueuedBytes: f.number('maxQueuedBytes', 64 * 1024 * 1024, { min: 1024, integer: true }),
+    maxDecompressedBytes: f.number('maxDecompressedBytes', DEFAULT_MAX_BODY_DECOMPRESSED_BYTES, { min: 1024, integer: true }),
+    limits: parseServerLimits(f),
   };
 }

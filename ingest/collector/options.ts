@@ -16,6 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Fields, type GlasswatchConfig } from '../../core/config.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './http.js';
 
 export interface CollectorsCommonConfig {
   /** @default ".glasswatch/checkpoints" */
@@ -56,4 +57,18 @@ export function readPem(f: Fields, key: string): Buffer {
   } catch (err) {
     f.fail(key, `cannot read "${file}": ${(err as Error).message}`);
   }
+}
+
+/** Keys of a receiver's `limits:` mapping (see `ServerLimits` in http.ts for the defaults and why). */
+export const SERVER_LIMIT_KEYS = Object.keys(DEFAULT_SERVER_LIMITS) as (keyof ServerLimits)[];
+
+/**
+ * A receiver's optional `limits:` mapping, e.g. `limits: { maxConnectionsPerIp: 256 }` behind a
+ * proxy that funnels every client through one address. Unset keys keep the defaults.
+ */
+export function parseServerLimits(receiver: Fields): ServerLimits {
+  const l = receiver.section('limits').only(SERVER_LIMIT_KEYS);
+  const out = { ...DEFAULT_SERVER_LIMITS };
+  for (const key of SERVER_LIMIT_KEYS) out[key] = l.number(key, DEFAULT_SERVER_LIMITS[key], { min: 1, integer: true });
+  return out;
 }

@@ -21,7 +21,7 @@ export interface K8sDeps {
   bus: Bus;
   topics: { events: string; deadLetters: string };
   logger?: Logger;
-  /** Shared registry; when absent one is made and served on `config.metrics` (the receiver also serves /metrics). */
+  /** Shared registry; when absent one is made and served on `config.metrics` (the receiver never serves /metrics). */
   metrics?: CollectorMetrics;
   /** Tailer position. @default FileCheckpointStore(config.checkpointDir, "k8s-tail") */
   tailCheckpoint?: CheckpointStore<TailCheckpoint>;
@@ -71,6 +71,7 @@ export async function runK8sCollector(config: K8sCollectorConfig, deps: K8sDeps)
         ...common,
         collector: 'k8s',
         logger,
+        alertsTopic: config.alertsTopic,
         retry: { retries: deps.publishRetries ?? 40, maxDelayMs: 30_000 },
       });
       receiver = await startK8sReceiver(config.receiver, { publisher, logger, metrics });

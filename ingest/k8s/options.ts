@@ -16,7 +16,10 @@
  *         clientCaFile: /etc/glasswatch/apiserver-client-ca.crt   # client-certificate auth
  *       token: ${K8S_AUDIT_TOKEN}      # bearer-token auth (either one authenticates)
  *       maxBodyBytes: 16777216         # above --audit-webhook-truncate-max-batch-size (10 MiB)
+ *       maxDecompressedBytes: 67108864 # a gzip body may inflate to this; beyond: 413 + dead letter
  *       queueEvents: 20000             # events waiting for Kafka; beyond: 429, the apiserver retries
+ *       queueBytes: 67108864           # body bytes waiting for Kafka; beyond: 429 (bounds memory)
+ *       limits: { maxConnectionsPerIp: 64 }   # timeouts and connection caps (ingest/collector/http.ts)
  *     tail:                            # a kube-apiserver --audit-log-path file
  *       file: /var/log/kubernetes/audit/audit.log
  *       startAt: end                   # first start without checkpoint: beginning | end
@@ -24,7 +27,9 @@
  * ```
  */
 import { Fields, type GlasswatchConfig } from '../../core/config.js';
-import { collectorsFields, parseCollectorsCommon, readPem } from '../collector/options.js';
+import type { ServerLimits } from '../collector/http.js';
+import { collectorsFields, parseCollectorsCommon, parseServerLimits, readPem } from '../collector/options.js';
+import { DEFAULT_MAX_BODY_DECOMPRESSED_BYTES } from '../decode.js';
 
 export interface K8sReceiverConfig {
   /** @default "127.0.0.1" */
@@ -39,8 +44,13 @@ export interface K8sReceiverConfig {
   token: string | null;
   /** @default 16777216 */
   maxBodyBytes: number;
+  /** A gzip body inflates to at most this. @default 67108864 */
+  maxDecompressedBytes: number;
   /** @default 20000 */
   queueEvents: number;
+  /** Body bytes waiting to be published at most. @default 67108864 */
+  queueBytes: number;
+  limits: ServerLimits;
 }
 
 export interface K8sTailConfig {
@@ -93,7 +103,19 @@ export function parseK8sFields(
 }
 
 function parseReceiver(r: Fields): K8sReceiverConfig {
-  r.only(['host', 'port', 'path', 'tls', 'token', 'insecureHttp', 'maxBodyBytes', 'queueEvents']);
+  r.only([
+    'host',
+    'port',
+    'path',
+    'tls',
+    'token',
+    'insecureHttp',
+    'maxBodyBytes',
+    'maxDecompressedBytes',
+    'queueEvents',
+    'queueBytes',
+    'limits',
+  ]);
   const path = r.string('path', '/audit');
   if (!path.startsWith('/')) r.fail('path', 'must start with /');
   const insecure = r.boolean('insecureHttp', false);
@@ -116,7 +138,10 @@ function parseReceiver(r: Fields): K8sReceiverConfig {
     tls,
     token,
     maxBodyBytes: r.number('maxBodyBytes', 16 * 1024 * 1024, { min: 1024, integer: true }),
+    maxDecompressedBytes: r.number('maxDecompressedBytes', DEFAULT_MAX_BODY_DECOMPRESSED_BYTES, { min: 1024, integer: true }),
     queueEvents: r.number('queueEvents', 20_000, { min: 1, integer: true }),
+    queueBytes: r.number('queueBytes', 64 * 1024 * 1024, { min: 1024, integer: true }),
+    limits: parseServerLimits(r),
   };
 }
 

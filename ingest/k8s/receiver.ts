@@ -3,21 +3,28 @@
  *
  * Authentication: a client certificate that chains to `tls.clientCa`, or `Authorization: Bearer`
  * with the configured token (constant-time compare); either suffices when both are configured.
- * A body (`EventList`, a bare `Event`, or a JSON array) is parsed, queued and answered 200 at
- * once; the queue publishes behind it. When the queue holds `queueEvents` events the answer is
- * 429 with `Retry-After`, so the apiserver's webhook backoff retries — it is never told "ok" for
- * events that were then dropped. A body that is not JSON is dead-lettered (with 200: it was
- * accepted and kept, and the apiserver would only resend the same bytes).
+ * It is decided from the headers alone: an unauthenticated request is answered 401 and its
+ * connection closed without reading the body.
+ *
+ * A body (`EventList`, a bare `Event`, or a JSON array; gzip inflated within
+ * `maxDecompressedBytes`) is queued and answered 200 at once; the queue publishes behind it.
+ * When the queue holds `queueEvents` events or `queueBytes` bytes the answer is 429 with
+ * `Retry-After`, so the apiserver's webhook backoff retries — it is never told "ok" for events
+ * that were then dropped. A body that is not JSON is dead-lettered (with 200: it was accepted and
+ * kept, and the apiserver would only resend the same bytes). One item that cannot be normalized
+ * or published (nested thousands deep, refused by Kafka) is a dead letter naming the request; the
+ * other items of the batch are published.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { errorMessage, GlasswatchError } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { secretEquals } from '../../core/signing.js';
-import { type RunningServer, readBody, sendText, serveMetrics, startServer } from '../collector/http.js';
+import { bodyErrorStatus, inflateBody, type RunningServer, readBody, refuse, startServer } from '../collector/http.js';
 import type { CollectorMetrics } from '../collector/metrics.js';
 import type { EventPublisher } from '../collector/publisher.js';
-import { BoundedQueue } from '../collector/queue.js';
+import { BoundedQueue, requestDeadLetter } from '../collector/queue.js';
+import type { NormalizeResult, Origin } from '../types.js';
 import type { K8sReceiverConfig } from './options.js';
 
 export interface K8sReceiverDeps {
@@ -31,9 +38,17 @@ export interface K8sReceiverServer extends RunningServer {
   drained(): Promise<void>;
   /** Events accepted and not yet published. */
   readonly queuedEvents: number;
+  /** Body bytes accepted and not yet published. */
+  readonly queuedBytes: number;
 }
 
-type Body = { kind: 'doc'; doc: unknown; events: number; origin: string } | { kind: 'bytes'; bytes: Buffer; origin: string };
+/** A queued request: the (inflated) body bytes only — a parsed document would hold 3–5× as much. */
+interface Body {
+  bytes: Buffer;
+  events: number;
+  /** The request id: `k8s-webhook:<received>#<n>`, named by every dead letter of the body. */
+  origin: string;
+}
 
 function countEvents(doc: unknown): number {
   if (Array.isArray(doc)) return doc.length;
@@ -44,32 +59,68 @@ function countEvents(doc: unknown): number {
   return 1;
 }
 
+/**
+ * Normalizes one body; an item whose normalization throws is its own dead letter (request id,
+ * index, reason) instead of taking the batch with it.
+ */
+function normalizeBody(publisher: EventPublisher, b: Body): NormalizeResult[] {
+  try {
+    return publisher.normalizeBuffer(b.bytes, b.origin);
+  } catch (whole) {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(b.bytes.toString('utf8'));
+    } catch {
+      return [requestDeadLetter({ file: b.origin, line: null, index: null }, whole, 'k8s')];
+    }
+    const items = Array.isArray(doc) ? doc : (doc as { items?: unknown })?.items;
+    if (!Array.isArray(items)) return [requestDeadLetter({ file: b.origin, line: null, index: null }, whole, 'k8s')];
+    const out: NormalizeResult[] = [];
+    items.forEach((item: unknown, index) => {
+      const where: Origin = { file: b.origin, line: null, index };
+      try {
+        out.push(...publisher.normalizeDocument(item, where));
+      } catch (err) {
+        out.push(requestDeadLetter(where, err, 'k8s'));
+      }
+    });
+    return out;
+  }
+}
+
 export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sReceiverDeps): Promise<K8sReceiverServer> {
   const log = deps.logger;
   const collector = deps.publisher.collector;
   const queue = new BoundedQueue<Body>({
     maxItems: Number.MAX_SAFE_INTEGER,
     maxWeight: config.queueEvents,
-    weight: (b) => (b.kind === 'doc' ? b.events : 1),
-    handle: async (b) => {
-      if (b.kind === 'doc') await deps.publisher.publishDocument(b.doc, { file: b.origin, line: null, index: null });
-      else await deps.publisher.publishBuffer(b.bytes, b.origin);
-    },
+    weight: (b) => b.events,
+    maxBytes: config.queueBytes,
+    bytes: (b) => b.bytes.length,
+    // Records Kafka refuses, or that cannot be serialized, come back from the publisher as dead
+    // letters naming this request, and the rest of the batch is published (pipeline.poison raised).
+    handle: async (b) => void (await deps.publisher.publishUnit(normalizeBody(deps.publisher, b))),
     onError: (err, b) => {
       // The publisher already retried for minutes: Kafka is down. Loud, counted, once per body.
       deps.metrics.recordError(collector, 'sending');
       log.error('k8s audit batch not published after retries; events lost', {
         error: errorMessage(err),
-        events: b.kind === 'doc' ? b.events : 1,
+        events: b.events,
+        request: b.origin,
       });
     },
   });
   const bearer = config.token === null ? null : `Bearer ${config.token}`;
   const clientCerts = config.tls?.clientCa != null;
   let sequence = 0;
+  let server: RunningServer;
 
   const authenticated = (req: IncomingMessage): { ok: true; via: string } | { ok: false; why: string } => {
-    if (clientCerts && (req.socket as TLSSocket).authorized === true) return { ok: true, via: 'client-certificate' };
+    const tls = req.socket as TLSSocket;
+    // A resumed TLS session without a certificate reports authorized=true: a certificate must be there.
+    if (clientCerts && tls.authorized === true && Object.keys(tls.getPeerCertificate() ?? {}).length > 0) {
+      return { ok: true, via: 'client-certificate' };
+    }
     const header = req.headers.authorization;
     if (bearer !== null && secretEquals(bearer, header)) return { ok: true, via: 'bearer' };
     if (header !== undefined) return { ok: false, why: 'wrong bearer token' };
@@ -81,48 +132,57 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
   };
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
-    if (serveMetrics(deps.metrics, req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== config.path) return sendText(res, 404, 'not found\n');
-    if (req.method !== 'POST') return sendText(res, 405, 'method not allowed\n', { allow: 'POST' });
+    if (path !== config.path) return refuse(res, 404, 'not found\n');
+    if (req.method !== 'POST') return refuse(res, 405, 'method not allowed\n', { allow: 'POST' });
     const auth = authenticated(req);
     if (!auth.ok) {
       deps.metrics.recordError(collector, 'receiving');
       log.warn('k8s audit request refused', { reason: auth.why, remote: req.socket.remoteAddress });
-      req.resume();
-      return sendText(res, 401, 'unauthorized\n');
+      return refuse(res, 401, 'unauthorized\n');
     }
     // Refuse before reading: a full queue must cost the sender a round trip, not us the body.
-    if (queue.weight >= config.queueEvents) return refuseBusy(res);
+    const declared = Number(req.headers['content-length']);
+    if (!queue.wouldAccept(Number.isFinite(declared) ? declared : 0) || queue.weight >= config.queueEvents) return refuseBusy(res);
+    const origin = `k8s-webhook:${new Date().toISOString()}#${++sequence}`;
     let bytes: Buffer;
     try {
-      bytes = await readBody(req, config.maxBodyBytes);
+      const raw = await readBody(req, config.maxBodyBytes, { idleTimeoutMs: server.limits.bodyIdleTimeoutMs });
+      bytes = await inflateBody(req, raw, config.maxDecompressedBytes, origin);
     } catch (err) {
-      const status = err instanceof GlasswatchError && err.code === 'BG_INGEST_BODY_TOO_LARGE' ? 413 : 400;
+      const status = bodyErrorStatus(err);
       deps.metrics.recordError(collector, 'receiving');
-      log.warn('k8s audit body refused', { status, error: errorMessage(err) });
-      return sendText(res, status, `${errorMessage(err)}\n`);
+      log.warn('k8s audit body refused', { status, request: origin, error: errorMessage(err) });
+      // A gzip bomb is kept as a dead letter naming the request: the apiserver would resend it forever.
+      if (status === 413 && String(req.headers['content-encoding'] ?? '').toLowerCase() === 'gzip') deadLetterRefused(origin, err);
+      return refuse(res, status, `${errorMessage(err)}\n`);
     }
-    const origin = `k8s-webhook:${new Date().toISOString()}#${++sequence}`;
-    let body: Body;
+    let events = 1;
     try {
-      const doc: unknown = JSON.parse(bytes.toString('utf8'));
-      body = { kind: 'doc', doc, events: countEvents(doc), origin };
+      events = countEvents(JSON.parse(bytes.toString('utf8')));
     } catch {
-      body = { kind: 'bytes', bytes, origin };
+      // Not JSON: published as bytes, so the normalizer dead-letters it with the reason.
     }
-    if (!queue.offer(body)) return refuseBusy(res);
+    if (!queue.offer({ bytes, events, origin })) return refuseBusy(res);
     res.writeHead(200, { 'content-length': '0' });
     res.end();
   };
 
-  const refuseBusy = (res: ServerResponse) => {
-    deps.metrics.recordError(collector, 'receiving');
-    log.warn('k8s audit queue full; answering 429', { queuedEvents: queue.weight });
-    sendText(res, 429, 'queue full, retry\n', { 'retry-after': '1' });
+  const deadLetterRefused = (origin: string, err: unknown) => {
+    const where = { file: origin, line: null, index: null };
+    deps.publisher.publishUnit([requestDeadLetter(where, err, 'k8s')]).catch((e: unknown) => {
+      deps.metrics.recordError(collector, 'sending');
+      log.error('k8s audit: dead letter of a refused body not published', { request: origin, error: errorMessage(e) });
+    });
   };
 
-  const server = await startServer({
+  const refuseBusy = (res: ServerResponse) => {
+    deps.metrics.recordError(collector, 'receiving');
+    log.warn('k8s audit queue full; answering 429', { queuedEvents: queue.weight, queuedBytes: queue.bytes });
+    refuse(res, 429, 'queue full, retry\n', { 'retry-after': '1' });
+  };
+
+  server = await startServer({
     host: config.host,
     port: config.port,
     ...(config.tls
@@ -130,20 +190,31 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
       : {}),
     handler,
     logger: log,
+    limits: config.limits,
   });
   log.info('k8s audit webhook receiver listening', {
     url: `${server.url}${config.path}`,
     clientCertificates: clientCerts,
     bearer: bearer !== null,
   });
+  const running = server;
   return {
-    ...server,
+    port: running.port,
+    url: running.url,
+    server: running.server,
+    limits: running.limits,
+    get refusedConnections() {
+      return running.refusedConnections;
+    },
     get queuedEvents() {
       return queue.weight;
     },
+    get queuedBytes() {
+      return queue.bytes;
+    },
     drained: () => queue.drained(),
     close: async () => {
-      await server.close();
+      await running.close();
       await queue.drained();
     },
   };

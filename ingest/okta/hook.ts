@@ -6,17 +6,18 @@
  * sure one read by both paths is published once.
  *
  * - `GET` with `X-Okta-Verification-Challenge: v` → `200 {"verification":"v"}` (one-time verification).
- * - `POST` with the configured secret header → 200 (queued) | 401 (wrong/missing secret) |
- *   413 (too large) | 503 (queue full: Okta retries once, the poller catches up anyway).
+ * - `POST` with the configured secret header → 200 (queued) | 401 (wrong/missing secret, decided
+ *   from the headers: the body is never read) | 413 (too large, or a gzip body inflating beyond
+ *   `maxDecompressedBytes`) | 503 (queue full: Okta retries once, the poller catches up anyway).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorMessage, GlasswatchError } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { secretEquals } from '../../core/signing.js';
-import { type RunningServer, readBody, sendJson, sendText, serveMetrics, startServer } from '../collector/http.js';
+import { bodyErrorStatus, inflateBody, type RunningServer, readBody, refuse, sendJson, startServer } from '../collector/http.js';
 import type { CollectorMetrics } from '../collector/metrics.js';
 import type { EventPublisher } from '../collector/publisher.js';
-import { BoundedQueue } from '../collector/queue.js';
+import { BoundedQueue, requestDeadLetter } from '../collector/queue.js';
 import type { OktaHookConfig } from './options.js';
 
 export interface OktaHookDeps {
@@ -41,8 +42,8 @@ export async function startOktaHook(config: OktaHookConfig, deps: OktaHookDeps):
   const collector = deps.publisher.collector;
   const queue = new BoundedQueue<Delivery>({
     maxItems: 10_000,
-    maxWeight: config.queueBytes,
-    weight: (d) => d.body.length,
+    maxBytes: config.queueBytes,
+    bytes: (d) => d.body.length,
     handle: async (d) => {
       await deps.publisher.publishBuffer(d.body, `okta-hook:${d.receivedAt}`);
     },
@@ -53,18 +54,18 @@ export async function startOktaHook(config: OktaHookConfig, deps: OktaHookDeps):
     },
   });
   const secretHeader = config.secretHeader.toLowerCase();
+  let server: RunningServer;
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
-    if (serveMetrics(deps.metrics, req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== config.path) return sendText(res, 404, 'not found\n');
+    if (path !== config.path) return refuse(res, 404, 'not found\n');
     if (req.method === 'GET') {
       const challenge = req.headers['x-okta-verification-challenge'];
-      if (typeof challenge !== 'string' || challenge === '') return sendText(res, 400, 'missing X-Okta-Verification-Challenge\n');
+      if (typeof challenge !== 'string' || challenge === '') return refuse(res, 400, 'missing X-Okta-Verification-Challenge\n');
       log.info('okta event hook verification answered');
       return sendJson(res, 200, { verification: challenge });
     }
-    if (req.method !== 'POST') return sendText(res, 405, 'method not allowed\n', { allow: 'GET, POST' });
+    if (req.method !== 'POST') return refuse(res, 405, 'method not allowed\n', { allow: 'GET, POST' });
     const given = req.headers[secretHeader];
     if (!secretEquals(config.secret, typeof given === 'string' ? given : undefined)) {
       deps.metrics.recordError(collector, 'receiving');
@@ -74,40 +75,61 @@ export async function startOktaHook(config: OktaHookConfig, deps: OktaHookDeps):
         present: given !== undefined,
         remote: req.socket.remoteAddress,
       });
-      req.resume();
-      return sendText(res, 401, 'unauthorized\n');
+      return refuse(res, 401, 'unauthorized\n');
     }
+    const declared = Number(req.headers['content-length']);
+    if (!queue.wouldAccept(Number.isFinite(declared) ? declared : 0)) return refuseBusy(res);
+    const receivedAt = new Date().toISOString();
     let body: Buffer;
     try {
-      body = await readBody(req, config.maxBodyBytes);
+      const raw = await readBody(req, config.maxBodyBytes, { idleTimeoutMs: server.limits.bodyIdleTimeoutMs });
+      body = await inflateBody(req, raw, config.maxDecompressedBytes, `okta-hook:${receivedAt}`);
     } catch (err) {
-      const status = err instanceof GlasswatchError && err.code === 'BG_INGEST_BODY_TOO_LARGE' ? 413 : 400;
+      const status = bodyErrorStatus(err);
       deps.metrics.recordError(collector, 'receiving');
       log.warn('okta hook body refused', { status, error: errorMessage(err) });
-      return sendText(res, status, `${errorMessage(err)}\n`);
+      // A gzip bomb is kept as a dead letter naming the delivery (the poller still reads its events).
+      if (status === 413 && String(req.headers['content-encoding'] ?? '').toLowerCase() === 'gzip') {
+        const where = { file: `okta-hook:${receivedAt}`, line: null, index: null };
+        deps.publisher.publishUnit([requestDeadLetter(where, err, 'okta')]).catch((e: unknown) => {
+          deps.metrics.recordError(collector, 'sending');
+          log.error('okta hook: dead letter of a refused body not published', { delivery: where.file, error: errorMessage(e) });
+        });
+      }
+      return refuse(res, status, `${errorMessage(err)}\n`);
     }
-    if (!queue.offer({ body, receivedAt: new Date().toISOString() })) {
-      deps.metrics.recordError(collector, 'receiving');
-      log.warn('okta hook queue full; answering 503', { queuedBytes: queue.weight });
-      return sendText(res, 503, 'busy\n', { 'retry-after': '1' });
-    }
+    if (!queue.offer({ body, receivedAt })) return refuseBusy(res);
     res.writeHead(200, { 'content-length': '0' });
     res.end();
   };
 
-  const server = await startServer({
+  const refuseBusy = (res: ServerResponse) => {
+    deps.metrics.recordError(collector, 'receiving');
+    log.warn('okta hook queue full; answering 503', { queuedBytes: queue.bytes });
+    refuse(res, 503, 'busy\n', { 'retry-after': '1' });
+  };
+
+  server = await startServer({
     host: config.host,
     port: config.port,
     ...(config.tls ? { tls: config.tls } : {}),
     handler,
     logger: log,
+    limits: config.limits,
   });
   log.info('okta event hook receiver listening', { url: `${server.url}${config.path}` });
+  const running = server;
   return {
-    ...server,
+    port: running.port,
+    url: running.url,
+    server: running.server,
+    limits: running.limits,
+    get refusedConnections() {
+      return running.refusedConnections;
+    },
     drained: () => queue.drained(),
     close: async () => {
-      await server.close();
+      await running.close();
       await queue.drained();
     },
   };

@@ -11,6 +11,8 @@ import { TicketReceiver } from '../../detectors/tickets/receiver.js';
 import { TicketService } from '../../detectors/tickets/service.js';
 
 const SECRET = 'tickets-hmac-secret-0123456789';
+// Jira's webhook secret is its own (issue 9): the tickets secret never signs a Jira delivery.
+const JIRA_SECRET = 'jira-webhook-secret-0123456789';
 const ticket = {
   id: 'CHG-7',
   identities: ['aws-root'],
@@ -32,7 +34,7 @@ beforeAll(async () => {
   store = openStore({ kind: 'chdb', path: join(mkdtempSync(join(tmpdir(), 'gw-tr-')), 'store') });
   await migrate(store);
   const log = createLogger({ write: (l) => logs.push(l) });
-  receiver = new TicketReceiver(new TicketService(ledger, { store, log }), { secret: SECRET }, log);
+  receiver = new TicketReceiver(new TicketService(ledger, { store, log }), { secret: SECRET, jiraSecret: JIRA_SECRET }, log);
   url = await receiver.listen();
 });
 afterAll(async () => {
@@ -86,6 +88,7 @@ describe('tickets HTTP endpoint', () => {
 
   it('accepts a Jira webhook signed the Jira way (X-Hub-Signature)', async () => {
     const body = JSON.stringify({
+      timestamp: Date.now(),
       webhookEvent: 'jira:issue_updated',
       issue: {
         key: 'BG-1',
@@ -100,7 +103,7 @@ describe('tickets HTTP endpoint', () => {
         },
       },
     });
-    const sig = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
+    const sig = `sha256=${createHmac('sha256', JIRA_SECRET).update(body).digest('hex')}`;
     const res = await post('/tickets/jira', body, { 'x-hub-signature': sig });
     expect(res.status).toBe(202);
     expect(ledger.latest('BG-1')).toMatchObject({ status: 'approved', approvers: ['carol@example.com'] });

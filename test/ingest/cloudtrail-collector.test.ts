@@ -481,7 +481,8 @@ describe('CloudTrail collector (Kafka + moto)', () => {
       expect(got.map((g) => g.event.id).sort()).toEqual(['eb-api-1', 'eb-login-1']);
       expect(got.find((g) => g.event.id === 'eb-login-1')?.key).toBe('cloudtrail:Root');
       expect(metrics.snapshot('cloudtrail')).toMatchObject({ events: 2, skipped: 1 });
-      expect((await fetch(`${receiver.url}/metrics`)).status).toBe(200);
+      // /metrics lives on its own listener (collectors.metrics), never on the receiver port.
+      expect((await fetch(`${receiver.url}/metrics`)).status).toBe(404);
       const log = lines.join('\n');
       expect(log).toContain('unauthorized requests refused');
       expect(log).not.toContain(apiKey);

@@ -150,6 +150,8 @@ describe('collector contract', () => {
       maxItems: 10,
       maxWeight: 5,
       weight: (n) => n,
+      maxBytes: 1024,
+      bytes: () => 1,
       handle: async (n) => {
         await gate;
         handled.push(n);
