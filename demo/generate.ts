@@ -563,4 +563,27 @@ write(
   'k8s/prod-eu1/webhook-batch-23-00.json',
   `${JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: k8sBackground(12, 23 * 60, 23 * 60 + 5) })}\n`,
 );
+// An AWS service acting with the root identity (`userIdentity.invokedBy`): Auto Scaling creating its
+// service-linked role at 03:30. No person used the root credential, so the aws-root identity of
+// demo/glasswatch.yml excludes it (`userIdentity.invokedBy: null`). Generated last so that the
+// deterministic ids of every other record stay what they were.
+write(
+  `${prefix}/${ACCOUNT}_CloudTrail_us-east-1_20261120T0335Z_Vb5nRw1QeT8uLc2m.json.gz`,
+  gz({
+    Records: [
+      ct(
+        at('03:30:41'),
+        'iam.amazonaws.com',
+        'CreateServiceLinkedRole',
+        { ...root(), invokedBy: 'autoscaling.amazonaws.com' },
+        {
+          sourceIPAddress: 'autoscaling.amazonaws.com',
+          userAgent: 'autoscaling.amazonaws.com',
+          readOnly: false,
+          requestParameters: { aWSServiceName: 'autoscaling.amazonaws.com' },
+        },
+      ),
+    ],
+  }),
+);
 process.stderr.write(`demo data written under ${ROOT}\n`);

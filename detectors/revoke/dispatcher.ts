@@ -135,7 +135,10 @@ export class RevocationDispatcher {
         completedAt: new Date(detectedAtMs).toISOString(),
         timeToRevokeMs: -1,
       };
-      if (await this.ledger.finished(rec.revocationId)) return [];
+      // Like a finished automatic revocation: the earlier record comes back, so a re-run (replay
+      // with a store) raises the same revocation alert instead of silently dropping it.
+      const done = await this.ledger.finished(rec.revocationId);
+      if (done) return [done];
       await this.ledger.record(rec);
       this.totals.manual++;
       return [rec];

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { main } from '../../cli/main.js';
 
 /**
@@ -201,5 +201,51 @@ describe('glasswatch replay and ticket scope (issue 10, item 4)', () => {
   it('without ingest.okta.org the replayed use has no org, and the org-scoped ticket cannot cover it (what replay did before)', async () => {
     const alerts = await verdict(null, 'example.okta.com');
     expect(alerts.find((a) => a.type === 'breakglass.unauthorized')).toMatchObject({ reason: 'out_of_scope' });
+  });
+});
+
+describe('AWS root events invoked by an AWS service (issue 10, item 7)', () => {
+  /** The aws-root identity exactly as demo/glasswatch.yml defines it, with manual revocation. */
+  function rootIdentityConfig(name: string, match: unknown): string {
+    const file = join(dir, name);
+    writeFileSync(file, stringify({ identities: [{ id: 'aws-root', source: 'cloudtrail', match, revocation: { mode: 'manual' } }] }));
+    return file;
+  }
+  const demoRoot = (
+    parse(readFileSync(join(demo, 'glasswatch.yml'), 'utf8')) as { identities: { id: string; match: unknown }[] }
+  ).identities.find((i) => i.id === 'aws-root');
+
+  async function rootAlerts(config: string): Promise<{ type: string; eventIds: string[]; time: string }[]> {
+    const alerts = join(dir, `${config.split('/').pop()}-alerts.jsonl`);
+    expect(
+      await main(['replay', join(demo, 'data', 'cloudtrail'), '--config', config, '--alerts-out', alerts, '--out', 'none', '--quiet']),
+    ).toBe(0);
+    return readFileSync(alerts, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+  }
+
+  it('the demo data holds one root event invoked by autoscaling.amazonaws.com, and the demo identity filters on invokedBy', async () => {
+    const out = join(dir, 'cloudtrail-events.jsonl');
+    expect(await main(['replay', join(demo, 'data', 'cloudtrail'), '--out', out, '--quiet'])).toBe(0);
+    const invoked = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { raw: { userIdentity: { type: string; invokedBy?: string } } })
+      .filter((e) => e.raw.userIdentity.type === 'Root' && e.raw.userIdentity.invokedBy);
+    expect(invoked.map((e) => e.raw.userIdentity.invokedBy)).toEqual(['autoscaling.amazonaws.com']);
+    expect(demoRoot?.match).toEqual({ 'userIdentity.type': 'Root', 'userIdentity.invokedBy': null });
+  });
+
+  it('the demo identity does not count it as a use of the root credential; the bare Root match would', async () => {
+    const serviceUse = (alerts: { type: string; time: string }[]) => alerts.filter((a) => a.time.startsWith('2026-11-20T03:30'));
+    const demoAlerts = await rootAlerts(rootIdentityConfig('root-demo.yml', demoRoot?.match));
+    expect(serviceUse(demoAlerts)).toEqual([]);
+    // The night's intrusion by a person with the root credential is still caught.
+    expect(demoAlerts.some((a) => a.type === 'breakglass.unauthorized' && a.time.startsWith('2026-11-20T22:4'))).toBe(true);
+    const bare = await rootAlerts(rootIdentityConfig('root-bare.yml', { 'userIdentity.type': 'Root' }));
+    expect(serviceUse(bare).map((a) => a.type)).toContain('breakglass.unauthorized');
   });
 });
