@@ -131,8 +131,19 @@ export class EventPublisher {
     try {
       return normalizeDocument(doc, origin, this.#o.normalize);
     } catch (err) {
-      return [this.#normalizerFailed(origin, err, 0)];
+      if (!Array.isArray(doc)) return [this.#normalizerFailed(origin, err, 0)];
     }
+    // An API page: one record broke the normalizer, the others still go out (the cursor moves past the page).
+    const out: NormalizeResult[] = [];
+    doc.forEach((item: unknown, index) => {
+      const at: Origin = { ...origin, index };
+      try {
+        out.push(...normalizeDocument(item, at, this.#o.normalize));
+      } catch (err) {
+        out.push(this.#normalizerFailed({ ...at, path: `[${index}]` }, err, 0, `normalizer failed on this record: ${errorMessage(err)}`));
+      }
+    });
+    return out;
   }
 
   /** Never throws: records normalized before a normalizer failure are kept, the rest of the unit is one dead letter. */
@@ -146,12 +157,12 @@ export class EventPublisher {
     return out;
   }
 
-  #normalizerFailed(origin: Origin, err: unknown, after: number): NormalizeResult {
+  #normalizerFailed(origin: Origin, err: unknown, after: number, reason?: string): NormalizeResult {
     this.#o.metrics?.recordError(this.collector, 'processing');
     return {
       kind: 'dead',
       source: this.#o.normalize?.source ?? null,
-      reason: `normalization stopped after ${after} record(s), the rest of the unit is unread: ${errorMessage(err)}`,
+      reason: reason ?? `normalization stopped after ${after} record(s), the rest of the unit is unread: ${errorMessage(err)}`,
       origin,
       text: '',
     };

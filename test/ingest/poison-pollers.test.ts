@@ -581,23 +581,26 @@ describe('poison units never stall a polling source (Kafka + moto)', () => {
     expect(classifyFailure(new GlasswatchError('TEST_DOWN', 'broker unreachable'))).toBe('retriable');
   });
 
-  it('a normalizer that throws never escapes the publisher: the unit is one dead letter and the source moves on', async () => {
+  it('a normalizer that throws never escapes the publisher: the record is a dead letter and the rest of the page goes out', async () => {
     const t = newTopics();
     const bus = open();
     const publisher = new EventPublisher({ bus, collector: 'okta', topics: t, normalize: { source: 'okta' } });
     // A getter that throws stands for any normalizer bug a crafted record could reach.
-    const hostile = [
-      Object.defineProperty({}, 'uuid', {
-        enumerable: true,
-        get() {
-          throw new RangeError('Maximum call stack size exceeded');
-        },
-      }),
-    ];
-    const results = publisher.normalizeDocument(hostile, { file: 'okta:/api/v1/logs?after=x', line: null, index: null });
-    expect(results.some((r) => r.kind === 'dead')).toBe(true);
+    const hostile = Object.defineProperty({}, 'uuid', {
+      enumerable: true,
+      get() {
+        throw new RangeError('Maximum call stack size exceeded');
+      },
+    });
+    const t0 = Date.parse('2025-06-01T00:00:00Z');
+    const page = [syntheticOktaEvent(0, t0), hostile, syntheticOktaEvent(2, t0 + 2000)];
+    const results = publisher.normalizeDocument(page, { file: 'okta:/api/v1/logs?after=x', line: null, index: null });
+    expect(results.filter((r) => r.kind === 'dead')).toMatchObject([{ origin: { index: 1 } }]);
     const summary = await publisher.publishUnit(results);
-    expect(summary.events).toBe(0);
-    expect(summary.deadLetters).toBeGreaterThan(0);
+    // The other records of the page still go out.
+    expect(summary).toMatchObject({ events: 2, deadLetters: 1 });
+    const dead = await consume(bus, t.deadLetters);
+    await exactly(dead, 1, 'dead letter');
+    expect(dead[0]!.headers[DEAD_LETTER_HEADERS.reason]).toMatch(/Maximum call stack size exceeded/);
   });
 });
