@@ -191,6 +191,19 @@ correlation:
     expect(engine.evaluate('cloudtrail', event).correlations).toHaveLength(MAX_CORRELATION_CHAIN);
   }, 60_000);
 
+  it('checks duplicate keys in linear time (yaml checked each key against all before it)', () => {
+    const keys = Array.from({ length: 20_000 }, (_, i) => `        k${i}: 1`).join('\n');
+    const wide = `title: Wide\nlogsource: {product: aws}\ndetection:\n    sel:\n${keys}\n    condition: sel\n`;
+    const started = Date.now();
+    const loaded = loadRules([{ text: wide, file: 'wide.yml' }]);
+    expect(Date.now() - started).toBeLessThan(8000); // ~27 s before on this machine
+    expect(loaded.rejected).toEqual([]);
+    // Still an error, naming the key and its line, at any depth.
+    const dup = load(`${wide.replace('        k19999: 1', '        k7: 2')}`).rejected[0];
+    expect(dup).toMatchObject({ code: 'BG_RULES_DUPLICATE_KEY' });
+    expect(dup?.reason).toBe("duplicate key 'k7' (line 20004)");
+  }, 60_000);
+
   it('caps YAML nesting depth', () => {
     const n = MAX_YAML_DEPTH + 5;
     const text = ruleYaml(`sel:\n  eventName: ${'['.repeat(n)}x${']'.repeat(n)}\ncondition: sel`);
