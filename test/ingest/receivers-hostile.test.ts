@@ -4,6 +4,10 @@
 // slow-socket floods from another address, queues bounded in bytes while Kafka is unreachable,
 // /metrics and /healthz only on their own listener, one bad item or delivery never taking the
 // batch or the queue with it, and gzip bodies inflated within a budget.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../core/bus/kafka.js';
@@ -11,6 +15,7 @@ import type { BusMessage } from '../../core/bus/types.js';
 import { DEAD_LETTER_HEADERS } from '../../core/bus/types.js';
 import { Fields } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
+import { request } from '../../core/http.js';
 import { createLogger } from '../../core/log.js';
 import { type EventBridgeReceiver, startEventBridgeReceiver } from '../../ingest/cloudtrail/eventbridge.js';
 import { type RunningServer, startMetricsServer } from '../../ingest/collector/http.js';
@@ -321,6 +326,75 @@ describe('receive queue bounded in bytes while Kafka is unreachable', () => {
       // Closing the bus fails the retries for good, so the queue drains and close() returns.
       await bus.close();
       await receiver.close();
+    }
+  });
+});
+
+describe('client certificates over TLS session resumption', () => {
+  it('a client without a certificate that resumes a TLS session is still refused (it was reported authorized)', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-resume-'));
+    try {
+      const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+      ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=ca');
+      writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+      ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=server');
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        'server.crt',
+        '-days',
+        '1',
+        '-extfile',
+        'server.ext',
+      );
+      const config = parseK8sFields(
+        Fields.of('test.yaml', 'collectors.k8s', {
+          receiver: {
+            port: 0,
+            token: TOKEN,
+            tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'ca.crt') },
+          },
+        }),
+        COMMON,
+      ).receiver;
+      if (!config) throw new Error('no receiver config');
+      const bus = new KafkaBus(kafkaTestOptions());
+      const metrics = new CollectorMetrics();
+      const publisher = new EventPublisher({
+        bus,
+        collector: 'k8s',
+        topics: { events: 'resume-events', deadLetters: 'resume-dlq' },
+        metrics,
+      });
+      const receiver = await startK8sReceiver(config, { publisher, logger: silent, metrics });
+      try {
+        // Each request on a new connection (Connection: close): the second one resumes the first's session.
+        const post = () =>
+          request({
+            method: 'POST',
+            url: `${receiver.url}/audit`,
+            body: eventList([syntheticAuditEvent(3001)]),
+            ca: readFileSync(join(dir, 'ca.crt')),
+            headers: { 'content-type': 'application/json', connection: 'close' },
+          });
+        for (let i = 0; i < 3; i++) expect((await post()).status, `request ${i + 1}`).toBe(401);
+        expect(receiver.queuedEvents).toBe(0);
+      } finally {
+        await receiver.close();
+        await bus.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
