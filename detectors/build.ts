@@ -10,6 +10,7 @@ import type { Store } from '../core/store/client.js';
 import { insertRows, StoreWriter } from '../core/store/writer.js';
 import { type LoadedRules, loadRules, SigmaEngine } from '../rules/engine/index.js';
 import type { Alert } from './alerts/alert.js';
+import { ALERT_SECTION_KEYS, alertContextOf, GROUP_KEYS, ROUTING_KEYS, routingOf, socOutputsOf, throttleOf } from './alerts/config.js';
 import { AlertDispatcher, MemoryDeliveryLedger, StoreDeliveryLedger } from './alerts/dispatcher.js';
 import { type AlertOutput, EmailOutput, JsonLinesAlertOutput, KafkaAlertOutput, WebhookOutput } from './alerts/outputs.js';
 import { BreakGlassDetector } from './detector.js';
@@ -147,8 +148,16 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       added.map((v) => ticketRow(v, 'file')),
     );
 
-  const outputs = o.deliver === false ? [] : alertOutputs(config, o.bus ?? null, o.alertsOut ?? null);
-  const alerts = new AlertDispatcher(outputs, store ? new StoreDeliveryLedger(store) : new MemoryDeliveryLedger(), log);
+  const identitySet = new Set(identityIds);
+  const outputs = o.deliver === false ? [] : alertOutputs(config, o.bus ?? null, o.alertsOut ?? null, identitySet);
+  const alertSection = Fields.of(file, 'alerts', config.sections.alerts);
+  const ruleReferences = new Map<string, readonly string[]>();
+  for (const r of loaded.rules) if (r.references.length) for (const k of [r.key, r.id]) if (k) ruleReferences.set(k, r.references);
+  const alerts = new AlertDispatcher(outputs, store ? new StoreDeliveryLedger(store) : new MemoryDeliveryLedger(), log, undefined, {
+    context: alertContextOf(alertSection, ruleReferences),
+    throttle: throttleOf(alertSection),
+    clock: o.clock === 'live' ? 'live' : 'event',
+  });
   const policies = revocationPolicies(registry, config);
   const revocations = new RevocationDispatcher(policies, store ? new StoreRevocationLedger(store) : new MemoryRevocationLedger(), log);
 
@@ -190,38 +199,48 @@ function overridePackRules(loaded: LoadedRules, pack: string): void {
   loaded.rules = loaded.rules.filter((r) => !(r.id && custom.has(r.id) && inPack(r.file)));
 }
 
-function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: string | null): AlertOutput[] {
+function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: string | null, ids: ReadonlySet<string>): AlertOutput[] {
   const file = config.file;
-  const a = Fields.of(file, 'alerts', config.sections.alerts).only(['jsonl', 'webhooks', 'email', 'kafka']);
+  const a = Fields.of(file, 'alerts', config.sections.alerts).only(ALERT_SECTION_KEYS);
   const out: AlertOutput[] = [];
-  const jsonl = a.optionalString('jsonl');
-  if (jsonl) out.push(new JsonLinesAlertOutput(jsonl));
+  // `jsonl: path`, or `jsonl: { path, format, minSeverity, types, identities }`.
+  if (typeof a.value.jsonl === 'string') out.push(new JsonLinesAlertOutput(a.string('jsonl')));
+  else if (a.value.jsonl !== undefined) {
+    const j = a.section('jsonl').only(['path', ...ROUTING_KEYS]);
+    out.push(new JsonLinesAlertOutput(j.string('path'), routingOf(j, false, ids)));
+  }
   if (alertsOut) out.push(new JsonLinesAlertOutput(alertsOut));
   const hooks = a.value.webhooks;
   if (hooks !== undefined) {
     if (!Array.isArray(hooks)) return a.fail('webhooks', 'must be a list of { url, secret, format }');
     (hooks as unknown[]).forEach((h, i) => {
-      const w = Fields.of(file, `alerts.webhooks[${i}]`, h).only(['url', 'secret', 'format', 'name']);
+      const w = Fields.of(file, `alerts.webhooks[${i}]`, h).only(['url', 'secret', 'name', ...GROUP_KEYS]);
       const name = w.optionalString('name');
+      const format = w.oneOf('format', ['json', 'native', 'ocsf', 'ecs', 'slack'] as const, 'json');
+      const routing = routingOf(Fields.of(file, `alerts.webhooks[${i}]`, { ...w.value, format: undefined }), format === 'slack', ids);
       out.push(
         new WebhookOutput({
           url: w.string('url'),
           secret: w.string('secret'),
-          format: w.oneOf('format', ['json', 'slack'] as const, 'json'),
+          format,
+          routing,
           ...(name ? { name } : {}),
         }),
       );
     });
   }
   if (a.value.email !== undefined) {
-    const e = a.section('email').only(['from', 'to']);
-    out.push(new EmailOutput({ transport: smtpTransport(config), from: e.string('from'), to: e.strings('to') }));
+    const e = a.section('email').only(['from', 'to', ...GROUP_KEYS]);
+    out.push(
+      new EmailOutput({ transport: smtpTransport(config), from: e.string('from'), to: e.strings('to'), routing: routingOf(e, true, ids) }),
+    );
   }
   if (a.value.kafka !== undefined) {
-    const k = a.section('kafka').only(['topic']);
+    const k = a.section('kafka').only(['topic', ...ROUTING_KEYS]);
     if (!bus) throw new ConfigError(file, 'alerts.kafka', 'needs a bus (bus.kind: kafka, or the in-process bus of the live pipeline)');
-    out.push(new KafkaAlertOutput(bus, k.string('topic', 'glasswatch.alerts')));
+    out.push(new KafkaAlertOutput(bus, k.string('topic', 'glasswatch.alerts'), routingOf(k, false, ids)));
   }
+  out.push(...socOutputsOf(a, ids));
   return out;
 }
 

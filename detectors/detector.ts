@@ -3,8 +3,10 @@ import type { Logger } from '../core/log.js';
 import type { EventStage } from '../core/pipeline/stage.js';
 import type { StoreWriter } from '../core/store/writer.js';
 import type { RuleMatch, SigmaEngine } from '../rules/engine/index.js';
-import { type Alert, type AlertType, alertId, type Severity, severityOfLevel } from './alerts/alert.js';
+import { type Alert, type AlertType, alertId, attackOfTags, breakGlassAttack, type Severity, severityOfLevel } from './alerts/alert.js';
 import type { AlertDispatcher } from './alerts/dispatcher.js';
+import { revocationAlert, revocationModeText } from './alerts/revocation-alert.js';
+import { SessionEventIds } from './alerts/session-events.js';
 import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
@@ -63,6 +65,7 @@ export class BreakGlassDetector implements EventStage {
       'breakglass.authorized': 0,
       'breakglass.attempt': 0,
       'breakglass.activity': 0,
+      'breakglass.revocation': 0,
       'rule.match': 0,
       'pipeline.silence': 0,
       'pipeline.poison': 0,
@@ -73,6 +76,7 @@ export class BreakGlassDetector implements EventStage {
   readonly seen = new Map<string, BreakGlassSession>();
   readonly revocationRecords: RevocationRecord[] = [];
   readonly #dirty = new Set<BreakGlassSession>();
+  readonly #sessionEvents = new SessionEventIds();
   readonly #graceMs: number;
   readonly #nearWindowMs: number;
   readonly #keepSessions: boolean;
@@ -119,6 +123,8 @@ export class BreakGlassDetector implements EventStage {
     }
     const { session, created } = this.sessions.assign(identity.id, e, timeMs);
     if (this.#keepSessions) this.seen.set(session.id, session);
+    this.#sessionEvents.add(session.id, e.id);
+    const sessionScope = () => ({ eventIds: this.#sessionEvents.forAlert(session.id, e.id), sessionEvents: session.events });
     const use = { identity: identity.id, source: e.source, timeMs, account: e.account, org: e.org, cluster: e.cluster };
     // Explanation step 1: a session authorized under a ticket is explained with that ticket.
     const judge = () =>
@@ -146,6 +152,7 @@ export class BreakGlassDetector implements EventStage {
         await this.#raise(
           base('breakglass.authorized', alertId('breakglass.authorized', session.id), 'informational', identity, e, at, {
             sessionId: session.id,
+            ...sessionScope(),
             ticketId: coverage.ticket.id,
             summary: `break-glass identity ${identity.id} used by ${e.actor.name ?? 'unknown'} under ticket ${coverage.ticket.id} (approved by ${coverage.ticket.approvers.join(', ')})`,
           }),
@@ -162,6 +169,7 @@ export class BreakGlassDetector implements EventStage {
       const category = categoryOf(m);
       categories.add(category);
       const alert = ruleAlert('breakglass.activity', m, e, identity, session, detectedAt());
+      Object.assign(alert, sessionScope());
       alert.category = category;
       alert.summary = `${category} activity in break-glass session of ${identity.id}: ${m.title}`;
       await this.#raise(alert);
@@ -189,11 +197,13 @@ export class BreakGlassDetector implements EventStage {
     session.detectedAtMs = at;
     const alert = base('breakglass.unauthorized', alertId('breakglass.unauthorized', session.id), 'critical', identity, e, at, {
       sessionId: session.id,
+      eventIds: this.#sessionEvents.forAlert(session.id, e.id, [session.firstEventId]),
+      sessionEvents: session.events,
+      revocationMode: revocationModeText(this.options.revocations.policies.get(identity.id)?.mode),
       ticketId: coverage.ticket?.id ?? null,
       reason: coverage.reason,
       summary: `UNAUTHORIZED use of break-glass identity ${identity.id} by ${e.actor.name ?? 'unknown'} from ${e.sourceIp ?? 'unknown IP'}: ${coverage.reason}${coverage.ticket ? ` (ticket ${coverage.ticket.id})` : ''}`,
     });
-    if (session.firstEventId !== e.id) alert.eventIds.push(session.firstEventId);
     await this.#raise(alert);
     const raw = e.raw as { user?: { groups?: unknown } };
     const groups = Array.isArray(raw.user?.groups) ? raw.user.groups.filter((g): g is string => typeof g === 'string') : [];
@@ -213,6 +223,8 @@ export class BreakGlassDetector implements EventStage {
       Date.parse(alert.detectedAt),
     );
     this.revocationRecords.push(...records);
+    // Response status: one alert per attempt, so the SOC sees what was done and what is left to do.
+    for (const r of records) await this.#raise(revocationAlert(alert, r));
   }
 
   /** Raises an alert found outside the event path (a forged ticket record) through the same outputs and store. */
@@ -222,6 +234,7 @@ export class BreakGlassDetector implements EventStage {
   }
 
   async #raise(alert: Alert): Promise<void> {
+    this.options.alerts.complete(alert);
     this.totals.alerts[alert.type]++;
     this.#onAlert?.(alert);
     if (this.options.writer) await this.options.writer.add('alerts', alertRow(alert));
@@ -293,6 +306,8 @@ function base(
     sourceIp: e.sourceIp,
     time: e.time,
     detectedAt: new Date(detectedAtMs).toISOString(),
+    ...eventScope(e),
+    attack: breakGlassAttack(e.source),
     ...extra,
   };
 }
@@ -324,6 +339,20 @@ function ruleAlert(
     time: e.time,
     detectedAt: new Date(detectedAtMs).toISOString(),
     summary: `${m.title} (${e.actor.name ?? 'unknown'})`,
+    ...eventScope(e),
+    attack: attackOfTags(m.tags),
+  };
+}
+
+/** Where it happened and what was done (schema 2.0 scope and action). */
+function eventScope(e: AuditEvent): Pick<Alert, 'account' | 'org' | 'cluster' | 'action' | 'target'> {
+  const t = e.targets[0];
+  return {
+    account: e.account,
+    org: e.org,
+    cluster: e.cluster,
+    action: e.action || null,
+    target: t ? { id: t.id, type: t.type, name: t.name } : null,
   };
 }
 

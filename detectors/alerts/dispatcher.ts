@@ -1,9 +1,12 @@
+import { hostname } from 'node:os';
 import { errorMessage, GlasswatchError, withRetry } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { packageVersion } from '../../core/paths.js';
 import type { Store } from '../../core/store/client.js';
 import { insertRows } from '../../core/store/writer.js';
-import type { Alert } from './alert.js';
+import { type Alert, type AlertContext, type CompleteAlert, completeAlert } from './alert.js';
 import type { AlertOutput } from './outputs.js';
+import { RuleMatchThrottle, routeAccepts, SessionGrouper } from './routing.js';
 
 /** Remembers which alert reached which output, so a replay or a restart never delivers twice. */
 export interface DeliveryLedger {
@@ -74,6 +77,28 @@ export interface DispatchResult {
   failed: number;
 }
 
+export interface DispatcherOptions {
+  /** Producer, runbooks and rule references every alert is completed with. */
+  context?: AlertContext;
+  /** rule.match dedup and threshold. */
+  throttle?: RuleMatchThrottle;
+  /** live: grouped updates are also sent by a timer once their window has passed (replay sends them as later alerts arrive and at close). */
+  clock?: 'live' | 'event';
+}
+
+/** Counts of alerts an output did not get one by one: filtered out by its routing, held for a grouped update, or throttled. */
+export interface RoutingTotals {
+  filtered: number;
+  grouped: number;
+  throttled: number;
+  /** Messages sent to human outputs (e-mail, chat): single alerts and grouped updates. */
+  messages: Record<string, number>;
+}
+
+export function defaultProducer(instance?: string): AlertContext['producer'] {
+  return { name: 'glasswatch', version: packageVersion(), instance: instance ?? hostname() };
+}
+
 /**
  * Sends each alert to every output once. Retriable failures are retried with backoff;
  * a delivery that still fails is recorded as failed (with the error) and reported,
@@ -81,69 +106,134 @@ export interface DispatchResult {
  */
 export class AlertDispatcher {
   readonly totals: DispatchResult = { delivered: 0, skipped: 0, failed: 0 };
+  readonly routingTotals: RoutingTotals = { filtered: 0, grouped: 0, throttled: 0, messages: {} };
+  readonly context: AlertContext;
+  readonly throttle: RuleMatchThrottle;
+  readonly #groupers = new Map<AlertOutput, SessionGrouper>();
+  readonly #timer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly outputs: AlertOutput[],
     readonly ledger: DeliveryLedger,
     readonly log: Logger,
     readonly retry: { retries?: number; initialDelayMs?: number } = {},
-  ) {}
+    options: DispatcherOptions = {},
+  ) {
+    this.context = options.context ?? { producer: defaultProducer() };
+    this.throttle = options.throttle ?? new RuleMatchThrottle();
+    for (const o of outputs) {
+      const window = o.routing?.groupWindowSeconds ?? 60;
+      if (o.sendGroup && window > 0) this.#groupers.set(o, new SessionGrouper(window * 1000));
+    }
+    if (options.clock === 'live' && this.#groupers.size) {
+      this.#timer = setInterval(() => void this.flushDue(Date.now()), 1000);
+      this.#timer.unref();
+    }
+  }
+
+  /** Fills the schema 2.0 fields (producer, severityId, runbook, references, …) in place. */
+  complete(alert: Alert): CompleteAlert {
+    return completeAlert(alert, this.context);
+  }
 
   async dispatch(alert: Alert): Promise<DispatchResult> {
+    const a = this.complete(alert);
     const result: DispatchResult = { delivered: 0, skipped: 0, failed: 0 };
+    if (!this.throttle.admit(a)) {
+      this.routingTotals.throttled++;
+      return result;
+    }
     await Promise.all(
       this.outputs.map(async (output) => {
-        if (await this.ledger.delivered(output.name, alert.id)) {
-          result.skipped++;
+        if (!routeAccepts(output.routing?.filter, a)) {
+          this.routingTotals.filtered++;
           return;
         }
-        let attempts = 0;
-        try {
-          const messageId = await withRetry(
-            async () => {
-              attempts++;
-              return output.send(alert);
-            },
-            { retries: this.retry.retries ?? 4, initialDelayMs: this.retry.initialDelayMs ?? 250 },
-          );
-          await this.ledger.record({
-            alertId: alert.id,
-            output: output.name,
-            status: 'delivered',
-            attempts,
-            at: new Date().toISOString(),
-            messageId,
-            error: null,
-          });
-          result.delivered++;
-        } catch (err) {
-          result.failed++;
-          this.log.error('alert delivery failed', {
-            output: output.name,
-            alertId: alert.id,
-            attempts,
-            error: errorMessage(err),
-            code: err instanceof GlasswatchError ? err.code : undefined,
-          });
-          await this.ledger.record({
-            alertId: alert.id,
-            output: output.name,
-            status: 'failed',
-            attempts,
-            at: new Date().toISOString(),
-            messageId: null,
-            error: errorMessage(err),
-          });
-        }
+        const grouper = this.#groupers.get(output);
+        const batch = grouper ? grouper.offer(a) : [a];
+        if (batch.length === 0) this.routingTotals.grouped++;
+        else await this.#deliver(output, batch, result);
       }),
     );
-    this.totals.delivered += result.delivered;
-    this.totals.skipped += result.skipped;
-    this.totals.failed += result.failed;
+    this.#count(result);
     return result;
   }
 
+  /** Sends the grouped updates whose window has passed. */
+  async flushDue(nowMs: number): Promise<DispatchResult> {
+    const result: DispatchResult = { delivered: 0, skipped: 0, failed: 0 };
+    for (const [output, g] of this.#groupers) for (const batch of g.due(nowMs)) await this.#deliver(output, batch, result);
+    this.#count(result);
+    return result;
+  }
+
+  #count(result: DispatchResult): void {
+    this.totals.delivered += result.delivered;
+    this.totals.skipped += result.skipped;
+    this.totals.failed += result.failed;
+  }
+
+  /** One message: a single alert, or a grouped update of several alerts of one session. */
+  async #deliver(output: AlertOutput, all: CompleteAlert[], result: DispatchResult): Promise<void> {
+    const alerts: CompleteAlert[] = [];
+    for (const a of all) {
+      if (await this.ledger.delivered(output.name, a.id)) result.skipped++;
+      else alerts.push(a);
+    }
+    const first = alerts[0];
+    if (!first) return;
+    let attempts = 0;
+    try {
+      const messageId = await withRetry(
+        async () => {
+          attempts++;
+          return alerts.length === 1 || !output.sendGroup ? output.send(first) : output.sendGroup(alerts);
+        },
+        { retries: this.retry.retries ?? 4, initialDelayMs: this.retry.initialDelayMs ?? 250 },
+      );
+      if (output.sendGroup) this.routingTotals.messages[output.name] = (this.routingTotals.messages[output.name] ?? 0) + 1;
+      for (const a of alerts) {
+        await this.ledger.record({
+          alertId: a.id,
+          output: output.name,
+          status: 'delivered',
+          attempts,
+          at: new Date().toISOString(),
+          messageId,
+          error: null,
+        });
+        result.delivered++;
+      }
+    } catch (err) {
+      this.log.error('alert delivery failed', {
+        output: output.name,
+        alertId: first.id,
+        alerts: alerts.length,
+        attempts,
+        error: errorMessage(err),
+        code: err instanceof GlasswatchError ? err.code : undefined,
+      });
+      for (const a of alerts) {
+        result.failed++;
+        await this.ledger.record({
+          alertId: a.id,
+          output: output.name,
+          status: 'failed',
+          attempts,
+          at: new Date().toISOString(),
+          messageId: null,
+          error: errorMessage(err),
+        });
+      }
+    }
+  }
+
+  /** Sends every held update first: nothing accepted is dropped at shutdown or at the end of a replay. */
   async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    const result: DispatchResult = { delivered: 0, skipped: 0, failed: 0 };
+    for (const [output, g] of this.#groupers) for (const batch of g.drain()) await this.#deliver(output, batch, result);
+    this.#count(result);
     for (const o of this.outputs) await o.close?.();
   }
 }

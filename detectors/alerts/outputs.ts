@@ -4,14 +4,28 @@ import type { Bus } from '../../core/bus/types.js';
 import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import { openPrivateFile, PRIVATE_FILE_MODE } from '../../core/paths.js';
 import { signedHeaders } from '../../core/signing.js';
-import type { Alert } from './alert.js';
+import type { Alert, CompleteAlert } from './alert.js';
+import { type AlertFormat, formatAlert, groupText, groupTitle } from './formats/index.js';
+import type { RouteFilter } from './routing.js';
 
 /** Where alerts go. `send` resolves when the receiver acknowledged; it throws a GlasswatchError otherwise. */
 export interface AlertOutput {
   readonly name: string;
   /** Returns a receipt (message id) when the receiver gives one. */
   send(alert: Alert): Promise<string | null>;
+  /** Human outputs (e-mail, chat): one message for several alerts of a session (a grouped update). */
+  sendGroup?(alerts: CompleteAlert[]): Promise<string | null>;
+  /** Filters and grouping of this output (config: minSeverity, types, identities, groupWindowSeconds). */
+  readonly routing?: OutputRouting;
   close?(): Promise<void>;
+}
+
+export interface OutputRouting {
+  filter?: RouteFilter;
+  /** Only for outputs with `sendGroup`; 0 sends every alert on its own. @default 60 */
+  groupWindowSeconds?: number;
+  /** @default native */
+  format?: AlertFormat;
 }
 
 export interface WebhookOutputOptions {
@@ -19,27 +33,41 @@ export interface WebhookOutputOptions {
   url: string;
   /** HMAC-SHA256 key; every request is signed (see core/signing.ts). */
   secret: string;
-  /** `json` = the alert as is; `slack` = a Slack-compatible `{text, blocks}` body (signature headers still sent). */
-  format?: 'json' | 'slack';
+  /**
+   * `json`/`native` = the alert as is; `ocsf`/`ecs` = that profile; `slack` = a Slack-compatible
+   * `{text, blocks}` body (signature headers still sent), with a session's activity grouped.
+   */
+  format?: 'json' | AlertFormat | 'slack';
   /** @default 5000 */
   timeoutMs?: number;
+  routing?: OutputRouting;
 }
 
 export class WebhookOutput implements AlertOutput {
   readonly name: string;
+  readonly routing: OutputRouting | undefined;
+  readonly sendGroup: ((alerts: CompleteAlert[]) => Promise<string | null>) | undefined;
   constructor(readonly options: WebhookOutputOptions) {
     this.name = options.name ?? `webhook:${new URL(options.url).host}`;
+    this.routing = options.routing;
+    // Chat is read by people: a session's activity comes as updates. A JSON webhook feeds machines and gets every alert.
+    this.sendGroup = options.format === 'slack' ? (alerts) => this.#post(slackGroupBody(alerts), alerts[0]?.id ?? '') : undefined;
   }
 
   async send(alert: Alert): Promise<string | null> {
-    const body = JSON.stringify(this.options.format === 'slack' ? slackBody(alert) : alert);
+    const f = this.options.format;
+    return this.#post(f === 'slack' ? slackBody(alert) : formatAlert(alert, f === 'json' || !f ? 'native' : f), alert.id);
+  }
+
+  async #post(payload: unknown, idempotencyKey: string): Promise<string | null> {
+    const body = JSON.stringify(payload);
     let res: Response;
     try {
       res = await fetch(this.options.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
-          'idempotency-key': alert.id,
+          'idempotency-key': idempotencyKey,
           'user-agent': 'glasswatch',
           ...signedHeaders(this.options.secret, body),
         },
@@ -74,6 +102,18 @@ export class WebhookOutput implements AlertOutput {
  */
 export function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** One Slack message for a grouped update of a session: what happened since the last message. */
+export function slackGroupBody(alerts: CompleteAlert[]): Record<string, unknown> {
+  const e = slackEscape;
+  return {
+    text: e(groupTitle(alerts)),
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: `:information_source: *${e(groupTitle(alerts))}*` } },
+      { type: 'section', text: { type: 'mrkdwn', text: e(groupText(alerts)).slice(0, 2900) } },
+    ],
+  };
 }
 
 export function slackBody(alert: Alert): Record<string, unknown> {
@@ -141,24 +181,42 @@ export interface EmailOutputOptions {
   transport: Transporter;
   from: string;
   to: string[];
+  routing?: OutputRouting;
 }
 
 export class EmailOutput implements AlertOutput {
   readonly name: string;
+  readonly routing: OutputRouting | undefined;
   constructor(readonly options: EmailOutputOptions) {
     this.name = options.name ?? 'email';
+    this.routing = options.routing;
+  }
+
+  /** One mail for a session's activity since the last mail (`groupWindowSeconds`). */
+  async sendGroup(alerts: CompleteAlert[]): Promise<string | null> {
+    const first = alerts[0];
+    if (!first) return null;
+    const top = alerts.reduce((m, a) => (a.severityId > m.severityId ? a : m), first);
+    return this.#mail({
+      subject: `[glasswatch][${top.severity.toUpperCase()}] ${groupTitle(alerts)}`,
+      text: `${groupText(alerts)}\n\n${alerts.map((a) => JSON.stringify(formatAlert(a, this.routing?.format), null, 2)).join('\n\n')}\n`,
+      headers: { 'X-Glasswatch-Alert-Id': alerts.map((a) => a.id).join(' ') },
+      messageId: `<${first.id}.group@glasswatch>`,
+    });
   }
 
   async send(alert: Alert): Promise<string | null> {
+    return this.#mail({
+      subject: `[glasswatch][${alert.severity.toUpperCase()}] ${alert.type}: ${alert.summary}`,
+      text: `${alert.summary}\n\n${JSON.stringify(formatAlert(alert, this.routing?.format), null, 2)}\n`,
+      headers: { 'X-Glasswatch-Alert-Id': alert.id },
+      messageId: `<${alert.id}@glasswatch>`,
+    });
+  }
+
+  async #mail(m: { subject: string; text: string; headers: Record<string, string>; messageId: string }): Promise<string | null> {
     try {
-      const info = await this.options.transport.sendMail({
-        from: this.options.from,
-        to: this.options.to,
-        subject: `[glasswatch][${alert.severity.toUpperCase()}] ${alert.type}: ${alert.summary}`,
-        text: `${alert.summary}\n\n${JSON.stringify(alert, null, 2)}\n`,
-        headers: { 'X-Glasswatch-Alert-Id': alert.id },
-        messageId: `<${alert.id}@glasswatch>`,
-      });
+      const info = await this.options.transport.sendMail({ from: this.options.from, to: this.options.to, ...m });
       return typeof info.messageId === 'string' ? info.messageId : null;
     } catch (cause) {
       throw new GlasswatchError('BG_ALERT_EMAIL', `${this.name}: SMTP delivery failed: ${smtpFailureText(cause)}`, {
@@ -175,12 +233,14 @@ export class KafkaAlertOutput implements AlertOutput {
   constructor(
     readonly bus: Bus,
     readonly topic: string,
+    readonly routing?: OutputRouting,
   ) {
     this.name = `bus:${topic}`;
   }
 
   async send(alert: Alert): Promise<string | null> {
-    await this.bus.publish(this.topic, [{ key: alert.id, value: JSON.stringify(alert), headers: { 'glasswatch-alert-type': alert.type } }]);
+    const value = JSON.stringify(formatAlert(alert, this.routing?.format));
+    await this.bus.publish(this.topic, [{ key: alert.id, value, headers: { 'glasswatch-alert-type': alert.type } }]);
     return null;
   }
 }
@@ -189,7 +249,10 @@ export class KafkaAlertOutput implements AlertOutput {
 export class JsonLinesAlertOutput implements AlertOutput {
   readonly name: string;
   #ready: Promise<void> | null = null;
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    readonly routing?: OutputRouting,
+  ) {
     this.name = `file:${path}`;
   }
 
@@ -201,7 +264,7 @@ export class JsonLinesAlertOutput implements AlertOutput {
       this.#ready = null;
       throw err;
     }
-    await appendFile(this.path, `${JSON.stringify(alert)}\n`, { mode: PRIVATE_FILE_MODE });
+    await appendFile(this.path, `${JSON.stringify(formatAlert(alert, this.routing?.format))}\n`, { mode: PRIVATE_FILE_MODE });
     return null;
   }
 }
