@@ -325,5 +325,13 @@ export function startMetricsServer(
 export async function inflateBody(req: IncomingMessage, body: Buffer, maxBytes: number, what: string): Promise<Buffer> {
   const encoding = String(req.headers['content-encoding'] ?? '').toLowerCase();
   if (encoding !== 'gzip' && !isGzip(body)) return body;
-  return gunzipBounded(body, { maxBytes, what });
+  const inflated = await gunzipBounded(body, { maxBytes, what });
+  // gzip inside gzip would be inflated again downstream, synchronously and with a larger budget.
+  if (isGzip(inflated)) {
+    throw new GlasswatchError('INPUT_CORRUPT', `${what}: gzip inside gzip is not accepted`, {
+      stage: 'receiving',
+      context: { status: 400 },
+    });
+  }
+  return inflated;
 }

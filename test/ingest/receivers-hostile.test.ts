@@ -265,6 +265,9 @@ describe('HTTP receivers under hostile clients', () => {
       'the bomb as a dead letter naming the request',
       15_000,
     );
+    // gzip inside gzip would be inflated a second time downstream: refused.
+    const nested = await k8sPost(gzipSync(gzipSync(eventList([syntheticAuditEvent(2002)]))), { 'content-encoding': 'gzip' });
+    expect(nested.status).toBe(400);
     const ok = await k8sPost(gzipSync(eventList([syntheticAuditEvent(2001)])), { 'content-encoding': 'gzip' });
     expect(ok.status).toBe(200);
     await waitFor(() => events.some((m) => seqOf(m) === 2001), 'the gzip body event', 30_000);
