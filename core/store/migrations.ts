@@ -197,7 +197,59 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
       name: 'session keys, so a restarted live detector continues open sessions',
       statements: ['ALTER TABLE sessions ADD COLUMN IF NOT EXISTS keys Array(String) DEFAULT []'],
     },
+    {
+      version: 4,
+      name: 'materialized rule fields and skip indexes, so a retro-hunt reads small columns before any JSON',
+      statements: [
+        ...FIELD_COLUMNS.map(
+          (c) => `ALTER TABLE events ADD COLUMN IF NOT EXISTS ${c.column} LowCardinality(String) MATERIALIZED ${fieldColumnExpression(c)}`,
+        ),
+        // The sort key holds toDate(time) only: a window of hours inside a day is pruned by this.
+        'ALTER TABLE events ADD INDEX IF NOT EXISTS time_minmax time TYPE minmax GRANULARITY 1',
+        // Granules without a rare event name (StopLogging, DeleteTrail...) are skipped by a hunt for it.
+        ...FIELD_COLUMNS.map((c) => `ALTER TABLE events ADD INDEX IF NOT EXISTS ${c.column}_set ${c.column} TYPE set(256) GRANULARITY 1`),
+      ],
+    },
   ];
+}
+
+/**
+ * Event fields kept as MATERIALIZED columns of `events`, chosen by counting what the SigmaHQ rules
+ * for our sources test (scripts/sigma-field-usage.ts): a retro-hunt compares these small columns
+ * before it reads `raw`. A column holds the field's string value when reading it is unambiguous
+ * (a JSON string, ASCII, reached only through nested keys: no literal dotted key `a.b` beside it)
+ * and '' otherwise, so '' means "unknown, look at raw" and a prefilter on the column can never
+ * drop an event the evaluator matches.
+ */
+export interface FieldColumn {
+  column: string;
+  source: 'cloudtrail' | 'okta' | 'k8s';
+  field: string;
+}
+
+export const FIELD_COLUMNS: readonly FieldColumn[] = [
+  { column: 'ct_event_name', source: 'cloudtrail', field: 'eventName' },
+  { column: 'ct_event_source', source: 'cloudtrail', field: 'eventSource' },
+  { column: 'ct_error_code', source: 'cloudtrail', field: 'errorCode' },
+  { column: 'ct_identity_type', source: 'cloudtrail', field: 'userIdentity.type' },
+  { column: 'okta_event_type', source: 'okta', field: 'eventType' },
+  { column: 'k8s_verb', source: 'k8s', field: 'verb' },
+  { column: 'k8s_resource', source: 'k8s', field: 'objectRef.resource' },
+  { column: 'k8s_api_group', source: 'k8s', field: 'objectRef.apiGroup' },
+];
+
+/** DDL expression of a field column (names are constants above, not input: DDL takes no parameters). */
+export function fieldColumnExpression(c: FieldColumn): string {
+  const path = c.field.split('.');
+  if (!path.every((p) => /^[A-Za-z][A-Za-z0-9]*$/.test(p))) throw new Error(`field column ${c.column}: unsafe path ${c.field}`);
+  // One pass over the document for the raw value text; only a JSON string is decoded (JSONExtractString
+  // would return an array's or object's text), and non-ASCII values become '' (JS and ClickHouse
+  // lower-case them differently).
+  const text = `JSONExtractRaw(raw, ${path.map((p) => `'${p}'`).join(', ')})`;
+  const decoded = `arrayMap(t -> JSONExtractString(t), arrayFilter(t -> startsWith(t, '"'), [${text}]))`;
+  const ascii = `arrayElement(arrayFilter(v -> length(v) = lengthUTF8(v), ${decoded}), 1)`;
+  const unambiguous = path.length > 1 ? `if(JSONHas(raw, '${c.field}'), '', ${ascii})` : ascii;
+  return `if(source = '${c.source}', ${unambiguous}, '')`;
 }
 
 export interface MigrationResult {

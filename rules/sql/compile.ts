@@ -7,6 +7,7 @@
 import { plainEquality } from '../engine/compile.js';
 import type { ConditionIR, DetectionIR, ItemIR, RuleIR } from '../engine/ir.js';
 import { SOURCE_NAMES, SOURCE_PROFILES, type SourceName } from '../engine/logsources.js';
+import { columnPrefilterSql, columnTestSql, fieldColumns } from './columns.js';
 import { FieldResolver } from './fields.js';
 import { Params } from './params.js';
 import { prefilterSql } from './prefilter.js';
@@ -54,6 +55,11 @@ export class RuleSqlBuilder {
   constructor(
     readonly params: Params,
     raw = 'raw',
+    /**
+     * Field → materialized column of the `events` table (columns.ts). Given, an equality item reads
+     * the column when it holds the value and walks the JSON only when it is ''.
+     */
+    private readonly columns?: Map<string, string>,
   ) {
     this.fields = new FieldResolver(params, raw);
     this.values = new ValueCompiler(params, this.fields);
@@ -66,7 +72,9 @@ export class RuleSqlBuilder {
     if (item.linking === 'or' && item.values.length > 1 && equalities.every((e) => e !== null)) {
       tests = [this.values.equalitySet(field, equalities as string[])];
     } else tests = item.values.map((v) => this.values.value(v, field));
-    const linked = tests.length === 1 ? (tests[0] as string) : `(${tests.join(item.linking === 'and' ? ' AND ' : ' OR ')})`;
+    let linked = tests.length === 1 ? (tests[0] as string) : `(${tests.join(item.linking === 'and' ? ' AND ' : ' OR ')})`;
+    const exact = this.columns ? columnTestSql(item, this.params, this.columns) : null;
+    if (exact) linked = `if(${exact.column} != '', ${exact.test}, ${linked})`;
     return item.negated ? `NOT ${linked}` : linked;
   }
 
@@ -97,8 +105,11 @@ export class RuleSqlBuilder {
     }
   }
 
-  /** The whole rule (condition alternatives OR-ed, cheap pre-filter first) as one boolean. */
-  rule(rule: RuleIR): string {
+  /**
+   * The whole rule (condition alternatives OR-ed, cheap pre-filter first) as one boolean.
+   * `prefilter: false` when the rows were already narrowed by it (compileRuleSql's candidates).
+   */
+  rule(rule: RuleIR, prefilter = true): string {
     const detections: Record<string, string> = {};
     // Only the identifiers a condition uses are compiled: unused ones would cost for nothing.
     const used = new Set<string>();
@@ -115,9 +126,37 @@ export class RuleSqlBuilder {
     }
     const alternatives = rule.conditions.map((c) => this.condition(c, detections));
     const body = alternatives.length === 1 ? (alternatives[0] as string) : `(${alternatives.join(' OR ')})`;
-    const pre = prefilterSql(rule, this.params, this.fields.raw);
+    const pre = prefilter ? prefilterSql(rule, this.params, this.fields.raw) : null;
     return pre ? `(${pre} AND ${body})` : body;
   }
+}
+
+/** Sources and time range of a query, on the sort key (source, toDate(time)) and the time min-max index. */
+function rangeSql(params: Params, options: SqlOptions, sources: readonly string[]): string {
+  const where = [`has(${params.strs(sources)}, source)`];
+  if (options.from !== undefined) where.push(`time >= fromUnixTimestamp64Milli(${params.add(toMs(options.from, 'from'), 'Int64')}, 'UTC')`);
+  if (options.to !== undefined) where.push(`time < fromUnixTimestamp64Milli(${params.add(toMs(options.to, 'to'), 'Int64')}, 'UTC')`);
+  return where.join(' AND ');
+}
+
+/**
+ * Ids of the stored rows that pass the rule's necessary conditions: the field columns (small,
+ * read first) and the literal pre-filter on `raw`, or null when the rule has neither. Only rows
+ * with these ids are deduplicated and evaluated. That is exact: the latest version of a key can
+ * match only if it passes the necessary conditions, so a key none of whose versions passes has
+ * no match, and for a candidate key every version is still read, so the same version wins the
+ * deduplication as without the filter. (An id of another source in the set only adds work:
+ * `id IN` is several times cheaper than a `(source, id)` tuple set.)
+ */
+function candidatesSql(rule: RuleIR, params: Params, options: SqlOptions, sources: readonly SourceName[]): string | null {
+  const columns = columnPrefilterSql(rule, params, sources);
+  const literals = prefilterSql(rule, params, 'raw');
+  if (!columns && !literals) return null;
+  return [
+    `id IN (SELECT id FROM ${params.add(options.table ?? 'events', 'Identifier')}`,
+    ...(columns ? [`PREWHERE ${columns}`] : []),
+    `WHERE ${rangeSql(params, options, sources)}${literals ? ` AND ${literals}` : ''})`,
+  ].join(' ');
 }
 
 /**
@@ -126,14 +165,19 @@ export class RuleSqlBuilder {
  * columns are sorted). Readers dedupe with LIMIT 1 BY rather than FINAL; the order makes
  * the surviving version deterministic (newest ingest, then a hash of the text).
  */
-export function latestEventsSql(params: Params, options: SqlOptions, sources: readonly string[], columns: string): string {
-  const where = [`has(${params.strs(sources)}, source)`];
-  if (options.from !== undefined) where.push(`time >= fromUnixTimestamp64Milli(${params.add(toMs(options.from, 'from'), 'Int64')}, 'UTC')`);
-  if (options.to !== undefined) where.push(`time < fromUnixTimestamp64Milli(${params.add(toMs(options.to, 'to'), 'Int64')}, 'UTC')`);
+export function latestEventsSql(
+  params: Params,
+  options: SqlOptions,
+  sources: readonly string[],
+  columns: string,
+  /** A condition on small columns read before the others (PREWHERE), e.g. the candidate keys. */
+  prewhere?: string,
+): string {
   return [
     `SELECT source, id, time, ${columns}`,
     `FROM ${params.add(options.table ?? 'events', 'Identifier')}`,
-    `WHERE ${where.join(' AND ')}`,
+    ...(prewhere ? [`PREWHERE ${prewhere}`] : []),
+    `WHERE ${rangeSql(params, options, sources)}`,
     'ORDER BY source, id, ingested_at DESC, cityHash64(raw) DESC',
     'LIMIT 1 BY source, id',
   ].join('\n');
@@ -154,13 +198,18 @@ export const QUERY_SETTINGS = "SETTINGS allow_simdjson = 0, short_circuit_functi
  */
 export function compileRuleSql(rule: RuleIR, options: SqlOptions = {}): CompiledSql {
   const params = new Params();
-  const builder = new RuleSqlBuilder(params);
   const sources = ruleSources(rule);
-  const hit = builder.rule(rule);
+  // The field columns exist on the store's own `events` table (migration 4), not on a table named by the caller.
+  const own = options.table === undefined || options.table === 'events';
+  const builder = new RuleSqlBuilder(params, 'raw', own ? fieldColumns(sources) : undefined);
+  const candidates = own ? candidatesSql(rule, params, options, sources) : null;
+  // Every row evaluated already passed the pre-filters (or shares an id with one that did; the
+  // filters are only necessary conditions, so leaving them out cannot change a result).
+  const hit = builder.rule(rule, candidates === null);
   const sql = [
     'SELECT source, id, time, toUnixTimestamp64Milli(time) AS time_ms',
     'FROM (',
-    latestEventsSql(params, options, sources, `${hit} AS hit`),
+    latestEventsSql(params, options, sources, `${hit} AS hit`, candidates ?? undefined),
     ')',
     'WHERE hit',
     'ORDER BY time, source, id',

@@ -17,6 +17,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { KafkaBus } from '../../core/bus/kafka.js';
 import type { OutgoingMessage } from '../../core/bus/types.js';
 
+import { figure } from './figures.js';
+
 const N = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const SIZE = Number(process.env.BENCH_BYTES ?? 1024);
 const PARTITIONS = Number(process.env.BENCH_PARTITIONS ?? 6);
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       `produce       ${rate(N - 1, produceMs)}  ${mbps(N - 1, produceMs)}  (${(produceMs / 1000).toFixed(2)} s, acks=all, idempotent)`,
     );
 
+    figure('kafka produce', ((N - 1) / produceMs) * 1000, 'messages/s', { messages: N, bytes: SIZE, partitions: PARTITIONS });
     let count = 0;
     let firstAt = 0;
     let done: () => void = () => {};
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
     const end = performance.now();
     await sub.stop();
     console.log(`consume       ${rate(N, end - c0)}  ${mbps(N, end - c0)}  (${((end - c0) / 1000).toFixed(2)} s incl. group join)`);
+    figure('kafka consume', ((N - 1) / (end - firstAt)) * 1000, 'messages/s', { messages: N, bytes: SIZE, partitions: PARTITIONS });
     console.log(`consume       ${rate(N - 1, end - firstAt)}  ${mbps(N - 1, end - firstAt)}  (first to last message)`);
   } finally {
     await bus.close();

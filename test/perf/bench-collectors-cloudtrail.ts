@@ -28,6 +28,8 @@ import { EventPublisher } from '../../ingest/collector/publisher.js';
 import { startMoto } from '../support/moto.js';
 import { createBucket, logFileBytes, logFileKey, motoClients, putObject } from '../support/moto-cloudtrail.js';
 
+import { figure } from './figures.js';
+
 const OBJECTS = Number(process.env.BENCH_OBJECTS ?? 200);
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 500);
 const REGIONS = ['us-east-1', 'eu-west-1', 'eu-central-1', 'ap-south-1', 'us-west-2', 'sa-east-1'].slice(
@@ -99,6 +101,7 @@ async function main(): Promise<void> {
       console.log(
         `${label.padEnd(13)} ${fmt(summary.events / s).padStart(7)} events/s  ${fmt(summary.objects / s).padStart(4)} objects/s  (${s.toFixed(2)} s)`,
       );
+      figure(`cloudtrail S3 poller, ${label}`, summary.events / s, 'events/s', { objects: OBJECTS, records: RECORDS, prefetch });
     };
     await pass('memory bus', new MemoryBus(), 4, 'bench-memory');
     // Topic creation and producer connect are not timed.

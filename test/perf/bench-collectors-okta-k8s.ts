@@ -27,6 +27,8 @@ import { type OktaCheckpoint, parseOktaFields, runOktaCollector } from '../../in
 import { LocalSystemLog, syntheticOktaEvent } from '../../ingest/okta/local-systemlog.js';
 import { syntheticAuditEvent } from '../support/k8s-events.js';
 
+import { figure } from './figures.js';
+
 const OKTA_EVENTS = Number(process.env.BENCH_OKTA_EVENTS ?? 50_000);
 const K8S_LISTS = Number(process.env.BENCH_K8S_LISTS ?? 50);
 const K8S_CLIENTS = Number(process.env.BENCH_K8S_CLIENTS ?? 2);
@@ -84,6 +86,7 @@ async function benchOkta(bus: KafkaBus, dir: string, suffix: string): Promise<vo
   const ms = performance.now() - started;
   await run.stop();
   await api.close();
+  figure('okta poller', (OKTA_EVENTS / ms) * 1000, 'events/s', { events: OKTA_EVENTS });
   console.log(
     `okta poller   ${OKTA_EVENTS.toLocaleString('en-US')} events, ${Math.ceil(OKTA_EVENTS / 1000)} pages in ${(ms / 1000).toFixed(2)} s = ${perSecond(OKTA_EVENTS, ms)}`,
   );
@@ -168,6 +171,7 @@ async function benchK8s(bus: KafkaBus, dir: string, suffix: string): Promise<voi
   const ms = performance.now() - started;
   const total = run.metrics.snapshot('k8s').events - base;
   await run.stop();
+  figure('k8s webhook', (total / ms) * 1000, 'events/s', { events: total, lists: K8S_LISTS, clients: K8S_CLIENTS });
   console.log(
     `k8s webhook   ${total.toLocaleString('en-US')} events (${K8S_LISTS} EventLists of 1,000, ${K8S_CLIENTS} clients, HTTPS + bearer) in ${(ms / 1000).toFixed(2)} s = ${perSecond(total, ms)}; accepted at ${perSecond(total, acceptedMs)}; ${refused} answered 429`,
   );

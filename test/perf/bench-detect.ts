@@ -21,7 +21,12 @@ import type { Alert } from '../../detectors/alerts/alert.js';
 import { buildDetector } from '../../detectors/build.js';
 import { normalizeDocument } from '../../ingest/index.js';
 
+import { benchSize, figure } from './figures.js';
+
 const IDENTITIES = 100;
+// Seconds per paced run and events per saturation run; the smoke size only proves the bench runs.
+const PACED_SECONDS = benchSize({ full: 5, smoke: 1 });
+const SATURATION_EVENTS = benchSize({ full: 200_000, smoke: 10_000 });
 const TICKETS_PER_IDENTITY = 100;
 
 async function main() {
@@ -147,6 +152,9 @@ async function main() {
       if (r !== undefined) toRevoke.push(r - arrived);
     }
     detector.seen.clear();
+    const p = { offered: rate, seconds, sessions: toAlert.length };
+    figure(`detect ${rate} events/s arrival→alert p99`, pct(toAlert, 99), 'ms', p);
+    figure(`detect ${rate} events/s arrival→revocation request p99`, pct(toRevoke, 99), 'ms', p);
     console.log(
       `${String(rate).padStart(6)} events/s offered, ${(total / elapsed).toFixed(0).padStart(6)} achieved | ` +
         `arrival→alert p50 ${pct(toAlert, 50).toFixed(2)} ms p99 ${pct(toAlert, 99).toFixed(2)} ms | ` +
@@ -158,17 +166,18 @@ async function main() {
   console.log(
     `detector bench: ${IDENTITIES} identities, ${build.ledger.size} tickets, ${build.rulesLoaded} review rules, node ${process.version}`,
   );
-  await paced(1000, 5);
-  await paced(10_000, 5);
+  await paced(1000, PACED_SECONDS);
+  await paced(10_000, PACED_SECONDS);
 
   // Saturation: ordinary traffic only (the common case), then with 5% break-glass events.
   for (const share of [0, 0.05]) {
-    const n = 200_000;
+    const n = SATURATION_EVENTS;
     const events = Array.from({ length: n }, (_, i) => makeEvent(share > 0 && i % 20 === 0));
     const t0 = performance.now();
     for (let i = 0; i < n; i += 500) await detector.handle(events.slice(i, i + 500));
     const s = (performance.now() - t0) / 1000;
     detector.seen.clear();
+    figure(`detect saturation, ${share * 100}% break-glass`, n / s, 'events/s', { events: n });
     console.log(`saturation (${share * 100}% break-glass, revocations included): ${(n / s).toFixed(0)} events/s over ${n} events`);
   }
   await new Promise<void>((r) => server.close(() => r()));

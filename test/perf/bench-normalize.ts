@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeBytes, isBlank } from '../../ingest/decode.js';
 import { normalizeBuffer } from '../../ingest/index.js';
+import { figure } from './figures.js';
 
 const PROVENANCE = /^(LICEN[SC]E|COPYING|README)|^SOURCES\.ndjson$|\.meta\.ndjson$/i;
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -95,4 +96,6 @@ console.log(
 console.log(
   `  JSON.parse only   ${parsed.ms.toFixed(1).padStart(7)} ms/pass  ${rate(parsed.ms).padStart(10)} events/s  ${mbps(parsed.ms)} MB/s`,
 );
+figure('normalizeBuffer', (events / normalized.ms) * 1000, 'events/s', { files: files.length, events, iterations });
+figure('JSON.parse only', (events / parsed.ms) * 1000, 'events/s', { files: files.length, events, iterations });
 console.log(`  normalization overhead over parsing: ${((normalized.ms / parsed.ms - 1) * 100).toFixed(0)}%`);

@@ -18,132 +18,22 @@ import { join } from 'node:path';
 import { migrate, openStore } from '../../core/store/index.js';
 import { buildReport, rowsOf } from '../../reports/registry.js';
 import { REPORT_NAMES } from '../../reports/types.js';
+import { benchSize, figure } from './figures.js';
+import { auditStoreSize, BASE, loadAuditStore } from './reports-fixture.js';
 
-const N = Number(process.argv[2] ?? 10_000_000);
+const N = Number(process.argv[2] ?? process.env.BENCH_EVENTS ?? benchSize({ full: 10_000_000, smoke: 20_000 }));
 if (!Number.isInteger(N) || N < 1000) {
   console.error('usage: bench-reports.ts [N >= 1000]');
   process.exit(64);
 }
-const SESSIONS = Math.max(10, Math.floor(N / 200));
-const ALERTS = Math.max(10, Math.floor(N / 20));
-const BASE = Date.parse('2026-01-01T00:00:00Z');
-const SPAN = 90 * 86_400_000;
-const TARGET_MS = 2000;
+const { sessions: SESSIONS, alerts: ALERTS } = auditStoreSize(N);
+const TARGET_MS = 250;
 
 // BENCH_STORE=<folder> keeps the generated store there and reuses it on the next run (to study a query).
 const kept = process.env.BENCH_STORE;
 const dir = kept ?? mkdtempSync(join(tmpdir(), 'gw-bench-reports-'));
 const store = openStore({ kind: 'chdb', path: kept ?? join(dir, 'store') });
-const params = { base: BASE, span: SPAN, n: N, s: SESSIONS, a: ALERTS };
-const run = (query: string, extra: Record<string, unknown> = {}) => store.client.command({ query, query_params: { ...params, ...extra } });
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-
-const EVENTS = `
-INSERT INTO events (source, id, time, actor_id, actor_name, actor_type, session_key, action, targets, outcome, outcome_reason, source_ip, user_agent, account, org, cluster, raw)
-SELECT
-  ['cloudtrail', 'okta', 'k8s'][number % 3 + 1] AS src,
-  concat('e-', toString(number)),
-  fromUnixTimestamp64Milli(toInt64({base:Int64} + intDiv(number * {span:Int64}, {n:Int64})), 'UTC'),
-  concat('p-', toString(number % 5000)),
-  if(rotation AND src = 'cloudtrail', 'Root', concat('user-', toString(number % 5000))),
-  if(rotation AND src = 'cloudtrail', 'Root', ['IAMUser', 'User', 'User'][number % 3 + 1]),
-  concat('k-', toString(intDiv(number, 40))),
-  multiIf(
-    rotation AND src = 'cloudtrail', 'signin.amazonaws.com:PasswordUpdated',
-    rotation AND src = 'okta', 'user.account.reset_password',
-    src = 'cloudtrail', ['ec2.amazonaws.com:DescribeInstances', 's3.amazonaws.com:GetObject', 'sts.amazonaws.com:AssumeRole', 'iam.amazonaws.com:ListUsers', 'kms.amazonaws.com:Decrypt', 'iam.amazonaws.com:CreateAccessKey', 'ssm.amazonaws.com:GetParameter', 'lambda.amazonaws.com:ListFunctions'][intDiv(number, 3) % 8 + 1],
-    src = 'okta', ['user.authentication.sso', 'user.session.start', 'policy.evaluate_sign_on', 'user.account.update_password', 'app.oauth2.token.grant', 'user.session.end', 'group.user_membership.add', 'user.mfa.factor.activate'][intDiv(number, 3) % 8 + 1],
-    ['get pods', 'list pods', 'watch endpoints', 'get configmaps', 'create pods/exec', 'get secrets', 'list nodes', 'patch deployments'][intDiv(number, 3) % 8 + 1]
-  ),
-  if(rotation AND src = 'okta', concat('[{"id":"00u","type":"User","name":"emergency-admin-', toString(number % 5), '@example.com"}]'), '[]'),
-  if(number % 97 = 0, 'failure', 'success'),
-  '',
-  concat('198.51.100.', toString(number % 250)),
-  'bench/1.0',
-  if(src = 'cloudtrail', '111122223333', ''),
-  if(src = 'okta', 'example.okta.com', ''),
-  if(src = 'k8s', 'prod-eu1', ''),
-  concat('{"n":', toString(number), '}')
-FROM (SELECT number, number % 9973 = 0 AS rotation FROM numbers({from:UInt64}, {count:UInt64}))`;
-
-const SESSIONS_SQL = `
-INSERT INTO sessions
-SELECT
-  concat('bgs-', toString(s)) AS session_id,
-  toUInt64(v) AS version,
-  ['aws-root', 'aws-breakglass-role', 'okta-emergency-admin', 'k8s-breakglass'][s % 4 + 1] AS identity,
-  ['cloudtrail', 'cloudtrail', 'okta', 'k8s'][s % 4 + 1] AS source,
-  [ 'Root', 'arn:aws:sts::111122223333:assumed-role/BreakGlassAdmin/alice', concat('emergency-admin-', toString(s % 5), '@example.com'), 'breakglass-admin'][s % 4 + 1] AS principal,
-  if(v = 3 AND intDiv(s, 4) % 4 = 0, 'unauthorized', 'authorized') AS verdict,
-  if(verdict = 'unauthorized', ['no_ticket', 'outside_window', 'self_approved'][s % 3 + 1], '') AS reason,
-  if(verdict = 'unauthorized' AND reason = 'no_ticket', '', concat('T-', toString(s))) AS ticket_id,
-  ['bob@example.com'],
-  concat('e-', toString(s * 200)),
-  if(verdict = 'unauthorized', concat('e-', toString(s * 200 + 3)), ''),
-  start,
-  start + toIntervalMinute(10 + s % 110) AS end,
-  toUInt32(5 * v), toUInt32(v), toUInt32(s % 3), toUInt32(s % 2),
-  ['203.0.113.7'],
-  if(source = 'cloudtrail', '111122223333', ''), if(source = 'okta', 'example.okta.com', ''), if(source = 'k8s', 'prod-eu1', ''),
-  start + toIntervalSecond(1)
-FROM (
-  SELECT intDiv(number, 3) AS s, number % 3 + 1 AS v,
-         fromUnixTimestamp64Milli(toInt64({base:Int64} + intDiv(intDiv(number, 3) * {span:Int64}, {s:Int64})), 'UTC') AS start
-  FROM numbers({s:UInt64} * 3)
-)
-WHERE version = {v:UInt8}`;
-
-const TICKETS = `
-INSERT INTO tickets (ticket_id, updated_at, identities, requester, approvers, status, not_before, not_after, scope_accounts, scope_orgs, scope_clusters, reason, origin)
-SELECT
-  concat(if(unused, 'U-', 'T-'), toString(s)),
-  start - toIntervalHour(2),
-  [['aws-root', 'aws-breakglass-role', 'okta-emergency-admin', 'k8s-breakglass'][s % 4 + 1]],
-  'alice@example.com',
-  if(s % 97 = 0, ['alice@example.com'], ['bob@example.com']),
-  'approved',
-  start - toIntervalMinute(30),
-  start + toIntervalMinute(if(s % 13 = 0, 20, 180)),
-  [], [], [], 'bench', 'file'
-FROM (
-  SELECT number % {s:UInt64} AS s, number >= {s:UInt64} AS unused,
-         fromUnixTimestamp64Milli(toInt64({base:Int64} + intDiv((number % {s:UInt64}) * {span:Int64}, {s:Int64})), 'UTC') AS start
-  FROM numbers({s:UInt64} + intDiv({s:UInt64}, 50))
-)
-WHERE unused OR intDiv(s, 4) % 4 != 0 OR s % 3 != 0`;
-
-const ALERTS_SQL = `
-INSERT INTO alerts
-SELECT
-  concat('gw-', toString(number)),
-  multiIf(number % 50 = 0, 'breakglass.attempt', number % 10 = 1, 'breakglass.authorized', 'breakglass.activity') AS type,
-  'high',
-  ['aws-root', 'aws-breakglass-role', 'okta-emergency-admin', 'k8s-breakglass'][s % 4 + 1],
-  ['cloudtrail', 'cloudtrail', 'okta', 'k8s'][s % 4 + 1],
-  [concat('e-', toString(number * 20))],
-  concat('T-', toString(s)),
-  '', if(type = 'breakglass.activity', ['command', 'data', 'config'][number % 3 + 1], ''), '', '', '',
-  concat('bgs-', toString(s)), 'principal', '203.0.113.7',
-  t, t + toIntervalSecond(1), 'bench alert'
-FROM (
-  SELECT number, intDiv(number * {s:UInt64}, {a:UInt64}) AS s,
-         fromUnixTimestamp64Milli(toInt64({base:Int64} + intDiv(number * {span:Int64}, {a:Int64})), 'UTC') AS t
-  FROM numbers({a:UInt64})
-)`;
-
-const REVOCATIONS = `
-INSERT INTO revocations
-SELECT
-  concat('gw-u', toString(s), ':', target), concat('gw-u', toString(s)), concat('bgs-', toString(s)),
-  ['aws-root', 'aws-breakglass-role', 'okta-emergency-admin', 'k8s-breakglass'][s % 4 + 1],
-  target, 'principal', if(s % 3 = 0, 'failed', 'revoked'), 'bench', toUInt16(1 + s % 3),
-  start + toIntervalSecond(1), start + toIntervalSecond(3), toInt64(3000)
-FROM (
-  SELECT intDiv(number, 2) AS s, ['aws', 'webhook'][number % 2 + 1] AS target,
-         fromUnixTimestamp64Milli(toInt64({base:Int64} + intDiv(intDiv(number, 2) * {span:Int64}, {s:Int64})), 'UTC') AS start
-  FROM numbers({s:UInt64} * 2)
-)
-WHERE intDiv(s, 4) % 4 = 0 AND (target = 'aws' OR s % 2 = 0)`;
 
 async function count(table: string): Promise<number> {
   const r = await store.client.query({ query: `SELECT count() AS n FROM ${table}`, format: 'JSONEachRow' });
@@ -154,23 +44,10 @@ try {
   await migrate(store);
   const reuse = kept !== undefined && (await count('events')) === N;
   console.log(`glasswatch report benchmark: ${fmt(N)} events over 90 days, ${fmt(SESSIONS)} sessions (x3 versions), ${fmt(ALERTS)} alerts`);
-  const loadStart = performance.now();
-  const BATCH = 1_000_000;
-  for (let from = 0; from < N && !reuse; from += BATCH) {
-    await run(EVENTS, { from, count: Math.min(BATCH, N - from) });
-    process.stderr.write(`\r  events ${fmt(Math.min(N, from + BATCH))}/${fmt(N)}`);
-  }
+  const { eventsMs, sideMs } = reuse
+    ? { eventsMs: 0, sideMs: 0 }
+    : await loadAuditStore(store, N, (done) => process.stderr.write(`\r  events ${fmt(done)}/${fmt(N)}`));
   process.stderr.write('\n');
-  const eventsMs = performance.now() - loadStart;
-  const sideStart = performance.now();
-  if (!reuse) {
-    // One insert per version, as the detector writes them: the versions stay in separate parts until merged.
-    for (const v of [1, 2, 3]) await run(SESSIONS_SQL, { v });
-    await run(TICKETS);
-    await run(ALERTS_SQL);
-    await run(REVOCATIONS);
-  }
-  const sideMs = performance.now() - sideStart;
   const rows = {
     events: await count('events'),
     sessions: await count('sessions'),
@@ -184,6 +61,7 @@ try {
     console.log(
       `load: events ${fmt(rows.events)} rows in ${(eventsMs / 1000).toFixed(1)} s = ${fmt(rows.events / (eventsMs / 1000))} rows/s`,
     );
+    figure('reports store load (INSERT SELECT)', rows.events / (eventsMs / 1000), 'rows/s', { events: rows.events });
     console.log(
       `      sessions ${fmt(rows.sessions)}, tickets ${fmt(rows.tickets)}, alerts ${fmt(rows.alerts)}, revocations ${fmt(rows.revocations)}: ${fmt(side)} rows in ${(sideMs / 1000).toFixed(1)} s = ${fmt(side / (sideMs / 1000))} rows/s`,
     );
@@ -205,6 +83,7 @@ try {
     }
     const median = times.sort((a, b) => a - b)[1]!;
     if (median >= TARGET_MS) missed++;
+    figure(`report ${name}`, median, 'ms', { events: N, sessions: SESSIONS, alerts: ALERTS, rows: n, statistic: 'median of 3' });
     console.log(
       `  ${name.padEnd(22)} ${fmt(median).padStart(6)} ms  ${fmt(n).padStart(7)} rows  ${median < TARGET_MS ? 'ok' : 'MISSED'}  (runs ${times.map((t) => fmt(t)).join(', ')} ms)`,
     );

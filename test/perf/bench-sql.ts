@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { migrate, openStore } from '../../core/store/index.js';
 import { loadRules, type RuleIR } from '../../rules/engine/index.js';
 import { compileRuleSql } from '../../rules/sql/index.js';
+import { benchSize, figure } from './figures.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { events: { type: 'string' } } });
 const datasets = positionals[0];
@@ -22,10 +23,12 @@ if (!datasets) {
   process.stderr.write('usage: node --import tsx test/perf/bench-sql.ts <datasets-dir> [--events N]\n');
   process.exit(2);
 }
-const N = Number(values.events ?? 1_000_000);
+const N = Number(values.events ?? process.env.BENCH_EVENTS ?? benchSize({ full: 1_000_000, smoke: 20_000 }));
+// The smoke size compiles the aws/okta/k8s subset only: loading all 3,000 rules alone takes ~10 s here.
+const corpus = benchSize({ full: join(datasets, 'sigma-rules-all', 'rules'), smoke: join(datasets, 'sigma-rules') });
 
 let t = performance.now();
-const all = loadRules([join(datasets, 'sigma-rules-all', 'rules')], { legacyCollections: true });
+const all = loadRules([corpus], { legacyCollections: true });
 const loadMs = performance.now() - t;
 t = performance.now();
 let sqlBytes = 0;
@@ -38,10 +41,13 @@ for (const rule of all.rules) {
   }
 }
 const compileMs = performance.now() - t;
-console.log(`sigma-rules-all/rules: ${all.rules.length} rules loaded in ${loadMs.toFixed(0)} ms (${all.rejected.length} rejected)`);
+console.log(
+  `${corpus.slice(datasets.length + 1)}: ${all.rules.length} rules loaded in ${loadMs.toFixed(0)} ms (${all.rejected.length} rejected)`,
+);
 console.log(
   `compiled to SQL in ${compileMs.toFixed(0)} ms (${((compileMs * 1000) / all.rules.length).toFixed(0)} µs/rule, ${failed} failed, mean SQL ${(sqlBytes / Math.max(1, all.rules.length - failed) / 1024).toFixed(1)} KiB)`,
 );
+figure('sql compile per rule', (compileMs * 1000) / all.rules.length, 'µs', { rules: all.rules.length, failed });
 
 /** Deterministic generator (xorshift) so runs are comparable. */
 let seed = 0x9e3779b9;
@@ -109,7 +115,9 @@ try {
       clickhouse_settings: { date_time_input_format: 'best_effort' },
     });
   }
-  console.log(`stored ${N} synthetic CloudTrail events in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const storeMs = performance.now() - t;
+  console.log(`stored ${N} synthetic CloudTrail events in ${(storeMs / 1000).toFixed(1)} s = ${Math.round(N / (storeMs / 1000))} events/s`);
+  figure('store insert rate', N / (storeMs / 1000), 'events/s', { events: N, batch: 50_000, format: 'JSONEachRow' });
 
   const subset = loadRules([join(datasets, 'sigma-rules', 'rules', 'cloud', 'aws')]);
   const pick = (file: string): RuleIR => {
@@ -125,14 +133,16 @@ try {
   ];
   for (const rule of rules) {
     const { sql, params } = compileRuleSql(rule);
-    const times: string[] = [];
+    const times: number[] = [];
     let rows = 0;
     for (let k = 0; k < 2; k++) {
       t = performance.now();
       rows = (await (await store.client.query({ query: sql, query_params: params, format: 'JSONEachRow' })).json()).length;
-      times.push(`${((performance.now() - t) / 1000).toFixed(2)} s`);
+      times.push(performance.now() - t);
     }
-    console.log(`${rule.file.split('/').pop()}: ${rows} matches over ${N} events, ${times.join(' / ')}`);
+    const file = rule.file.split('/').pop() as string;
+    console.log(`${file}: ${rows} matches over ${N} events, ${times.map((x) => `${(x / 1000).toFixed(2)} s`).join(' / ')}`);
+    figure(`retro-hunt ${file}`, times[1] as number, 'ms', { events: N, matches: rows, run: 'second (page cache warm)' });
   }
 } finally {
   await store.close();

@@ -1,0 +1,46 @@
+/**
+ * Report speed work must not change a row: the four reports built on the benchmark's synthetic
+ * store (test/perf/reports-fixture.ts at 30,000 events, 150 sessions) equal, digest included, the
+ * reports the queries gave before they were tuned (fixtures/report-rows-30k.json, written by the
+ * code of commit 618a410 on the same store).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, openStore, type Store } from '../../core/store/index.js';
+import { buildReport } from '../../reports/registry.js';
+import { REPORT_NAMES } from '../../reports/types.js';
+import { BASE, loadAuditStore } from '../perf/reports-fixture.js';
+
+const expected = JSON.parse(
+  readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'report-rows-30k.json'), 'utf8'),
+) as Record<string, unknown>;
+
+let dir: string;
+let store: Store;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gw-report-rows-'));
+  store = openStore({ kind: 'chdb', path: join(dir, 'store') });
+  await migrate(store);
+  await loadAuditStore(store, 30_000);
+}, 120_000);
+
+afterAll(async () => {
+  await store?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('report rows are unchanged by query tuning', () => {
+  it('the fixture covers every report with rows', () => {
+    expect(Object.keys(expected).sort()).toEqual([...REPORT_NAMES].sort());
+  });
+
+  it.each([...REPORT_NAMES])('%s', async (name) => {
+    const period = { fromMs: BASE + 30 * 86_400_000, toMs: BASE + 60 * 86_400_000 };
+    const report = JSON.parse(JSON.stringify(await buildReport(name, { store, period })));
+    expect(report).toEqual(expected[name]);
+  });
+});
