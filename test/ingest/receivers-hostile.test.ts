@@ -22,6 +22,7 @@ import { type RunningServer, startMetricsServer } from '../../ingest/collector/h
 import { CollectorMetrics } from '../../ingest/collector/metrics.js';
 import { parseCollectorsCommon } from '../../ingest/collector/options.js';
 import { COLLECTOR_DLQ_HEADERS, EventPublisher } from '../../ingest/collector/publisher.js';
+import { BoundedQueue } from '../../ingest/collector/queue.js';
 import { parseK8sFields, type RunningK8sCollector, runK8sCollector } from '../../ingest/k8s/collector.js';
 import { type K8sReceiverServer, startK8sReceiver } from '../../ingest/k8s/receiver.js';
 import { type OktaHookServer, startOktaHook } from '../../ingest/okta/hook.js';
@@ -399,5 +400,33 @@ describe('client certificates over TLS session resumption', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('BoundedQueue byte budget', () => {
+  it('refuses an item that would pass maxBytes (asked before the body is read), whatever its record count', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const q = new BoundedQueue<Buffer>({
+      maxItems: 1000,
+      maxWeight: 1000,
+      weight: () => 1,
+      maxBytes: 10,
+      bytes: (b) => b.length,
+      handle: () => gate,
+      onError: () => {},
+    });
+    expect(q.offer(Buffer.alloc(6))).toBe(true);
+    expect(q.wouldAccept(5)).toBe(false);
+    expect(q.offer(Buffer.alloc(5))).toBe(false);
+    expect(q.offer(Buffer.alloc(4))).toBe(true);
+    expect(q.bytes).toBe(10);
+    release();
+    await q.drained();
+    expect(q.bytes).toBe(0);
+    // An empty queue takes one item over the budget (each is bounded by maxBodyBytes), so it is not refused forever.
+    expect(q.wouldAccept(50)).toBe(true);
   });
 });
