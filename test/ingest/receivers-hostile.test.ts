@@ -18,7 +18,7 @@ import type { AuditEvent } from '../../core/event.js';
 import { request } from '../../core/http.js';
 import { createLogger } from '../../core/log.js';
 import { type EventBridgeReceiver, startEventBridgeReceiver } from '../../ingest/cloudtrail/eventbridge.js';
-import { type RunningServer, startMetricsServer } from '../../ingest/collector/http.js';
+import { type RunningServer, startMetricsServer, startServer } from '../../ingest/collector/http.js';
 import { CollectorMetrics } from '../../ingest/collector/metrics.js';
 import { parseCollectorsCommon } from '../../ingest/collector/options.js';
 import { COLLECTOR_DLQ_HEADERS, EventPublisher } from '../../ingest/collector/publisher.js';
@@ -428,5 +428,30 @@ describe('BoundedQueue byte budget', () => {
     expect(q.bytes).toBe(0);
     // An empty queue takes one item over the budget (each is bounded by maxBodyBytes), so it is not refused forever.
     expect(q.wouldAccept(50)).toBe(true);
+  });
+});
+
+describe('server connection caps', () => {
+  it('maxConnections bounds the sockets of a flood spread over many addresses; the headers timeout frees them', async () => {
+    const server = await startServer({
+      port: 0,
+      handler: (_req, res) => {
+        res.end('ok');
+      },
+      limits: { maxConnections: 20, maxConnectionsPerIp: 64, headersTimeoutMs: 1000 },
+    });
+    const floods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'].map((a) => slowSockets(server.port, 25, a)));
+    try {
+      const open = async () => (await Promise.all(floods.map((f) => f.settle(0, 0)))).reduce((a, b) => a + b, 0);
+      const deadline = Date.now() + 3000;
+      while ((await open()) > 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await open()).toBeLessThanOrEqual(20);
+      expect(server.refusedConnections).toBeGreaterThanOrEqual(80);
+      for (const f of floods) expect(await f.settle(0, 4000)).toBe(0);
+      expect(await (await fetch(server.url)).text()).toBe('ok');
+    } finally {
+      for (const f of floods) f.destroy();
+      await server.close();
+    }
   });
 });
