@@ -151,7 +151,7 @@ export async function connectStore(config: StoreConfig, options: OpenOptions = {
         const cause = ping.error as Error & { code?: string };
         throw new GlasswatchError(
           'BG_STORE_UNREACHABLE',
-          `cannot reach the ClickHouse server at ${store.describe.replace(/^ClickHouse /, '')}: ${cause.code ?? cause.message}`,
+          `cannot reach the ClickHouse server at ${store.describe.replace(/^ClickHouse /, '')}: ${cause.message || cause.code}`,
           {
             stage: 'config',
             cause,
