@@ -1,7 +1,11 @@
-import type { Fields } from '../../core/config.js';
+import { Fields } from '../../core/config.js';
 import type { AlertContext, AlertType, Severity } from './alert.js';
 import { defaultProducer } from './dispatcher.js';
 import { ALERT_FORMATS } from './formats/index.js';
+import { PagerDutyOutput } from './outputs/pagerduty.js';
+import { SlackBotOutput } from './outputs/slack.js';
+import { SyslogOutput } from './outputs/syslog.js';
+import { TeamsOutput } from './outputs/teams.js';
 import type { AlertOutput, OutputRouting } from './outputs.js';
 import { isAlertType, RuleMatchThrottle, type ThrottleSettings } from './routing.js';
 
@@ -68,9 +72,61 @@ export const ALERT_SECTION_KEYS = [
   'ruleMatch',
 ];
 
+/** A list of outputs, or a single mapping for one. */
+function each(a: Fields, key: string, fn: (f: Fields) => AlertOutput): AlertOutput[] {
+  const v = a.value[key];
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((item, i) => fn(Fields.of(a.file, Array.isArray(v) ? `alerts.${key}[${i}]` : `alerts.${key}`, item)));
+}
+
 /** The outputs SOCs already run: PagerDuty, Teams, syslog, Slack with a bot token. */
 export function socOutputsOf(a: Fields, ids: ReadonlySet<string>): AlertOutput[] {
-  void a;
-  void ids;
-  return [];
+  const named = (f: Fields) => {
+    const name = f.optionalString('name');
+    return name ? { name } : {};
+  };
+  return [
+    ...each(a, 'pagerduty', (f) => {
+      f.only(['routingKey', 'url', 'name', ...ROUTING_KEYS]);
+      const routing = routingOf(f, false, ids);
+      // Paging is for what needs a human now: high and critical unless told otherwise.
+      if (!routing.filter?.minSeverity) routing.filter = { ...routing.filter, minSeverity: 'high' };
+      const url = f.optionalString('url');
+      return new PagerDutyOutput({ routingKey: f.string('routingKey'), routing, ...(url ? { url } : {}), ...named(f) });
+    }),
+    ...each(a, 'teams', (f) => {
+      f.only(['url', 'name', ...GROUP_KEYS]);
+      return new TeamsOutput({ url: f.string('url'), routing: routingOf(f, true, ids), ...named(f) });
+    }),
+    ...each(a, 'syslog', (f) => {
+      f.only(['host', 'port', 'tls', 'caFile', 'rejectUnauthorized', 'facility', 'sdId', 'name', ...ROUTING_KEYS]);
+      const tls = f.boolean('tls', true);
+      const sdId = f.optionalString('sdId');
+      if (sdId && !/^[\x21-\x7e]{1,32}$/.test(sdId.replace(/[=\]"\s]/g, ' ')))
+        f.fail('sdId', 'must be 1-32 printable ASCII characters without = ] " or space');
+      return new SyslogOutput({
+        host: f.string('host'),
+        port: f.number('port', tls ? 6514 : 601, { min: 1, max: 65_535, integer: true }),
+        tls,
+        caFile: f.optionalString('caFile'),
+        rejectUnauthorized: f.boolean('rejectUnauthorized', true),
+        facility: f.number('facility', 10, { min: 0, max: 23, integer: true }),
+        ...(sdId ? { sdId } : {}),
+        routing: routingOf(f, false, ids),
+        ...named(f),
+      });
+    }),
+    ...each(a, 'slack', (f) => {
+      f.only(['token', 'channel', 'apiUrl', 'name', ...GROUP_KEYS]);
+      const apiUrl = f.optionalString('apiUrl');
+      return new SlackBotOutput({
+        token: f.string('token'),
+        channel: f.string('channel'),
+        routing: routingOf(f, true, ids),
+        ...(apiUrl ? { apiUrl } : {}),
+        ...named(f),
+      });
+    }),
+  ];
 }
