@@ -39,8 +39,16 @@ export function querySql(name: QueryName): string {
  */
 export async function runQuery<T = Record<string, unknown>>(store: Store, name: QueryName, params: Record<string, unknown>): Promise<T[]> {
   try {
-    const result = await store.client.query({ query: querySql(name), query_params: params, format: 'JSONEachRow' });
-    return await result.json<T>();
+    // Names once, then value arrays: less than half the bytes of JSONEachRow for wide report rows
+    // (16,667 sessions: 5 MB instead of 12 MB), which chDB must write and Node must parse.
+    const result = await store.client.query({ query: querySql(name), query_params: params, format: 'JSONCompactEachRowWithNames' });
+    const [names, ...rows] = await result.json<unknown[]>();
+    if (!names) return [];
+    return rows.map((values) => {
+      const row: Record<string, unknown> = {};
+      for (let i = 0; i < names.length; i++) row[names[i] as string] = values[i];
+      return row as T;
+    });
   } catch (cause) {
     throw new ReportError('BG_REPORT_QUERY', `report query ${name} failed on ${store.describe}: ${(cause as Error).message}`, {
       stage: 'storing',

@@ -34,7 +34,10 @@ SELECT
   r.time_to_revoke_ms AS revocation_time_to_revoke_ms
 FROM
 (
-  SELECT *
+  -- Only the columns read below: `keys` (the detector's restore state) and the rest stay on disk.
+  SELECT session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers, first_event_id,
+         unauthorized_event_id, source_ips, account, org, cluster, start, end, events, activity_command, activity_data,
+         activity_config, detected_at
   FROM sessions
   WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
     AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
@@ -57,7 +60,7 @@ LEFT JOIN
     groupArray(time_to_revoke_ms) AS time_to_revoke_ms
   FROM
   (
-    SELECT *
+    SELECT revocation_id, session_id, target, outcome, detail, attempts, requested_at, completed_at, time_to_revoke_ms
     FROM revocations
     WHERE requested_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
     ORDER BY completed_at DESC

@@ -25,9 +25,9 @@ import { benchSize, figure } from './figures.js';
 
 const IDENTITIES = 100;
 // Seconds per paced run and events per saturation run; the smoke size only proves the bench runs.
-const PACED_SECONDS = benchSize({ full: 5, smoke: 1 });
-const SATURATION_EVENTS = benchSize({ full: 200_000, smoke: 10_000 });
-const TICKETS_PER_IDENTITY = 100;
+const PACED_SECONDS = benchSize({ full: 5, smoke: 0.5 });
+const SATURATION_EVENTS = benchSize({ full: 200_000, smoke: 2_000 });
+const TICKETS_PER_IDENTITY = benchSize({ full: 100, smoke: 10 });
 
 async function main() {
   const revocationsAt = new Map<string, number>();

@@ -88,7 +88,8 @@ try {
       `  ${name.padEnd(22)} ${fmt(median).padStart(6)} ms  ${fmt(n).padStart(7)} rows  ${median < TARGET_MS ? 'ok' : 'MISSED'}  (runs ${times.map((t) => fmt(t)).join(', ')} ms)`,
     );
   }
-  process.exitCode = missed ? 1 : 0;
+  // The smoke size only proves the bench runs; the target is judged at the full size.
+  process.exitCode = missed && process.env.BENCH_SIZE !== 'smoke' ? 1 : 0;
 } finally {
   await store.close();
   if (!kept) rmSync(dir, { recursive: true, force: true });
