@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../core/log.js';
 import { type Alert, alertId } from '../../detectors/alerts/alert.js';
+import { AlertDispatcher, MemoryDeliveryLedger } from '../../detectors/alerts/dispatcher.js';
 import { RuleMatchThrottle, routeAccepts, SessionGrouper } from '../../detectors/alerts/routing.js';
 import { type DemoAlert, replayDemo } from '../support/demo-alerts.js';
 
@@ -179,5 +181,33 @@ describe('routing and grouping units', () => {
     expect(g.offer(at(210))).toHaveLength(0);
     expect(g.drain()).toHaveLength(1);
     expect(g.held).toBe(0);
+  });
+  it('live: a held update is sent by the timer once its window has passed, and close() sends what is still held', async () => {
+    const sent: string[][] = [];
+    const output = {
+      name: 'chat',
+      routing: { groupWindowSeconds: 1 },
+      async send(a: Alert) {
+        sent.push([a.id]);
+        return null;
+      },
+      async sendGroup(list: { id: string }[]) {
+        sent.push(list.map((a) => a.id));
+        return null;
+      },
+    };
+    const d = new AlertDispatcher([output], new MemoryDeliveryLedger(), silentLogger, {}, { clock: 'live' });
+    const now = (n: number, type: Alert['type'] = 'breakglass.activity') => ({ ...ruleMatch(n, Date.now()), type, sessionId: 'bgs-live' });
+    await d.dispatch(now(1, 'breakglass.authorized'));
+    await d.dispatch(now(2));
+    await d.dispatch(now(3));
+    expect(sent).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(sent).toEqual([[now(1).id], [now(2).id, now(3).id]]);
+    await d.dispatch(now(4));
+    await d.close();
+    // Alert 4 goes at once or in the final update, depending on the timer tick: never lost either way.
+    expect(sent.flat()).toEqual([1, 2, 3, 4].map((n) => now(n).id));
+    expect(d.routingTotals.grouped).toBeGreaterThanOrEqual(2);
   });
 });
