@@ -6,6 +6,7 @@ import { ECS_VERSION } from '../../detectors/alerts/formats/ecs.js';
 import { formatAlert } from '../../detectors/alerts/formats/index.js';
 import { OCSF_VERSION } from '../../detectors/alerts/formats/ocsf.js';
 import { type DemoAlert, replayDemo } from '../support/demo-alerts.js';
+import { loadEcsFlat, validateEcs } from '../support/ecs-schema.js';
 import { loadOcsfSchema, validateOcsf } from '../support/ocsf-schema.js';
 
 /**
@@ -87,6 +88,26 @@ describe('OCSF Detection Finding', () => {
 });
 
 describe('ECS 9', () => {
+  it('every alert validates against the ECS field reference (ecs_flat of @elastic/ecs, same release)', () => {
+    const ecs = loadEcsFlat();
+    expect(ecs.version).toBe(ECS_VERSION);
+    for (const a of demo.alerts) {
+      const d = formatAlert(a as CompleteAlert, 'ecs');
+      expect(validateEcs(ecs.fields, d, ['glasswatch']), `${a.type} ${a.id}`).toEqual([]);
+    }
+    // Not a rubber stamp.
+    const bad = {
+      ...formatAlert(demo.alerts[0] as CompleteAlert, 'ecs'),
+      event: { kind: 'signals', severity: 'high', type: ['indicator'], category: ['iam'] },
+      user: { nmae: 'x' },
+    };
+    const errors = validateEcs(ecs.fields, bad, ['glasswatch']).join('\n');
+    expect(errors).toMatch(/event\.kind: "signals" is not an allowed value/);
+    expect(errors).toMatch(/event\.severity: "high" is not long/);
+    expect(errors).toMatch(/user\.nmae: not an ECS field/);
+    expect(errors).toMatch(/event\.type: "indicator" is expected by none/);
+  });
+
   const ECS_ROOTS = new Set([
     '@timestamp',
     'ecs',

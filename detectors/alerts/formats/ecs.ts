@@ -33,7 +33,8 @@ export function toEcs(a: CompleteAlert): Record<string, unknown> {
       module: 'glasswatch',
       dataset: 'glasswatch.alerts',
       category: CATEGORY[a.type],
-      type: a.type === 'breakglass.unauthorized' || a.type === 'breakglass.attempt' ? ['denied', 'indicator'] : ['info', 'indicator'],
+      // `info` is the one type every category above expects (ECS pairs event.type values with categories).
+      type: ['info'],
       severity: a.severityId,
       created: a.detectedAt,
       start: a.time,
