@@ -91,3 +91,32 @@ export function columnPrefilterSql(rule: RuleIR, params: Params, sources: readon
   };
   return or(rule.conditions.map(condition));
 }
+
+/**
+ * `(c1 != '' AND ...)` over the columns of every item the rule's conditions use, when each such item
+ * is a plain equality on a column field: a row where all of them hold a value is decided by
+ * `RuleSqlBuilder.ruleOnColumns` exactly, without `raw`. Null when some item needs the JSON.
+ */
+export function decidedOnColumnsSql(rule: RuleIR, params: Params, columns: Map<string, string>): string | null {
+  const used = new Set<string>();
+  const collect = (c: ConditionIR): void => {
+    if (c.kind === 'ref') used.add(c.name);
+    else if (c.kind === 'of') for (const n of c.names) used.add(n);
+    else if (c.kind === 'not') collect(c.arg);
+    else for (const a of c.args) collect(a);
+  };
+  for (const c of rule.conditions) collect(c);
+  const needed = new Set<string>();
+  const items = (d: DetectionIR): ItemIR[] => (d.kind === 'item' ? [d] : d.items.flatMap(items));
+  for (const name of used) {
+    const det = rule.detections[name];
+    if (!det) return null;
+    for (const it of items(det)) {
+      const t = columnTestSql(it, params, columns);
+      if (!t) return null;
+      needed.add(t.column);
+    }
+  }
+  if (needed.size === 0) return null;
+  return `(${[...needed].map((c) => `${c} != ''`).join(' AND ')})`;
+}

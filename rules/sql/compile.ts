@@ -7,7 +7,7 @@
 import { plainEquality } from '../engine/compile.js';
 import type { ConditionIR, DetectionIR, ItemIR, RuleIR } from '../engine/ir.js';
 import { SOURCE_NAMES, SOURCE_PROFILES, type SourceName } from '../engine/logsources.js';
-import { columnPrefilterSql, columnTestSql, fieldColumns } from './columns.js';
+import { columnPrefilterSql, columnTestSql, decidedOnColumnsSql, fieldColumns } from './columns.js';
 import { FieldResolver } from './fields.js';
 import { Params } from './params.js';
 import { prefilterSql } from './prefilter.js';
@@ -51,6 +51,8 @@ function toMs(value: string | number, name: string): number {
 export class RuleSqlBuilder {
   readonly fields: FieldResolver;
   private readonly values: ValueCompiler;
+  /** Set by ruleOnColumns: every item reads its column only. */
+  private columnsOnly = false;
 
   constructor(
     readonly params: Params,
@@ -66,6 +68,11 @@ export class RuleSqlBuilder {
   }
 
   item(item: ItemIR): string {
+    if (this.columnsOnly) {
+      const t = this.columns ? columnTestSql(item, this.params, this.columns) : null;
+      if (!t) throw new Error(`item ${item.path} cannot be decided on a column`);
+      return item.negated ? `NOT ${t.test}` : t.test;
+    }
     const field = item.field === null ? this.fields.keywords() : this.fields.field(item.field);
     let tests: string[];
     const equalities = item.values.map(plainEquality);
@@ -102,6 +109,16 @@ export class RuleSqlBuilder {
         const all = cond.kind === 'and' || (cond.kind === 'of' && cond.quantifier === 'all');
         return args.length === 1 ? (args[0] as string) : `(${args.join(all ? ' AND ' : ' OR ')})`;
       }
+    }
+  }
+
+  /** The rule on the field columns alone: exact on rows where `decidedOnColumnsSql` holds. */
+  ruleOnColumns(rule: RuleIR): string {
+    this.columnsOnly = true;
+    try {
+      return this.rule(rule, false);
+    } finally {
+      this.columnsOnly = false;
     }
   }
 
@@ -148,15 +165,22 @@ function rangeSql(params: Params, options: SqlOptions, sources: readonly string[
  * deduplication as without the filter. (An id of another source in the set only adds work:
  * `id IN` is several times cheaper than a `(source, id)` tuple set.)
  */
-function candidatesSql(rule: RuleIR, params: Params, options: SqlOptions, sources: readonly SourceName[]): string | null {
+function candidatesSql(
+  rule: RuleIR,
+  params: Params,
+  options: SqlOptions,
+  sources: readonly SourceName[],
+): { sql: string; literals: boolean } | null {
   const columns = columnPrefilterSql(rule, params, sources);
-  const literals = prefilterSql(rule, params, 'raw');
+  // With a column condition the literals are left to the evaluation: reading `raw` here as well
+  // would read it twice (10M events: ~0.8 s for nothing when the columns hold the values).
+  const literals = columns ? null : prefilterSql(rule, params, 'raw');
   if (!columns && !literals) return null;
-  return [
-    `id IN (SELECT id FROM ${params.add(options.table ?? 'events', 'Identifier')}`,
-    ...(columns ? [`PREWHERE ${columns}`] : []),
-    `WHERE ${rangeSql(params, options, sources)}${literals ? ` AND ${literals}` : ''})`,
-  ].join(' ');
+  const table = params.add(options.table ?? 'events', 'Identifier');
+  const sql = columns
+    ? `id IN (SELECT id FROM ${table} PREWHERE ${columns} WHERE ${rangeSql(params, options, sources)})`
+    : `id IN (SELECT id FROM ${table} WHERE ${rangeSql(params, options, sources)} AND ${literals})`;
+  return { sql, literals: literals !== null };
 }
 
 /**
@@ -203,17 +227,52 @@ export function compileRuleSql(rule: RuleIR, options: SqlOptions = {}): Compiled
   const own = options.table === undefined || options.table === 'events';
   const builder = new RuleSqlBuilder(params, 'raw', own ? fieldColumns(sources) : undefined);
   const candidates = own ? candidatesSql(rule, params, options, sources) : null;
-  // Every row evaluated already passed the pre-filters (or shares an id with one that did; the
-  // filters are only necessary conditions, so leaving them out cannot change a result).
-  const hit = builder.rule(rule, candidates === null);
+  // Rows evaluated already passed the literal pre-filter when the candidates used it (or share an
+  // id with one that did; the filters are only necessary conditions, so leaving them out cannot
+  // change a result).
+  const hit = builder.rule(rule, !candidates?.literals);
+  const decided = own ? decidedOnColumnsSql(rule, params, fieldColumns(sources)) : null;
+  const rows = decided
+    ? decidedSplitSql(params, options, sources, candidates?.sql ?? null, decided, builder.ruleOnColumns(rule), hit)
+    : latestEventsSql(params, options, sources, `${hit} AS hit`, candidates?.sql);
   const sql = [
     'SELECT source, id, time, toUnixTimestamp64Milli(time) AS time_ms',
     'FROM (',
-    latestEventsSql(params, options, sources, `${hit} AS hit`, candidates ?? undefined),
+    rows,
     ')',
     'WHERE hit',
     'ORDER BY time, source, id',
     QUERY_SETTINGS,
   ].join('\n');
   return { sql, params: params.values };
+}
+
+/**
+ * The latest version of each candidate row with its `hit`, in two halves that partition the rows:
+ * those whose field columns all hold a value are decided on the columns (no `raw` read: PREWHERE
+ * leaves its granules unread), the others by the JSON evaluation. Deduplication then orders by
+ * (newest ingest, raw_hash), the same order as latestEventsSql's cityHash64(raw), so the same
+ * version wins.
+ */
+function decidedSplitSql(
+  params: Params,
+  options: SqlOptions,
+  sources: readonly string[],
+  candidates: string | null,
+  decided: string,
+  onColumns: string,
+  hit: string,
+): string {
+  const table = params.add(options.table ?? 'events', 'Identifier');
+  const range = rangeSql(params, options, sources);
+  const where = (split: string) => (candidates ? `${candidates} AND ${split}` : split);
+  return [
+    'SELECT source, id, time, hit FROM (',
+    `SELECT source, id, time, ingested_at, raw_hash, ${onColumns} AS hit FROM ${table} PREWHERE ${where(decided)} WHERE ${range}`,
+    'UNION ALL',
+    `SELECT source, id, time, ingested_at, raw_hash, ${hit} AS hit FROM ${table} PREWHERE ${where(`NOT ${decided}`)} WHERE ${range}`,
+    ')',
+    'ORDER BY source, id, ingested_at DESC, raw_hash DESC',
+    'LIMIT 1 BY source, id',
+  ].join('\n');
 }

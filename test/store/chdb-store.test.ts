@@ -39,10 +39,10 @@ describe('embedded chDB store', () => {
 
   it('applies migrations once and is idempotent on re-run', async () => {
     const first = await migrate(store);
-    expect(first.applied).toEqual([1, 2, 3, 4]);
+    expect(first.applied).toEqual([1, 2, 3, 4, 5]);
     const second = await migrate(store);
     expect(second.applied).toEqual([]);
-    expect(second.current).toBe(4);
+    expect(second.current).toBe(5);
     const tables = await (
       await store.client.query({
         query: 'SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name',

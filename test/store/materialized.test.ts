@@ -87,10 +87,15 @@ const EVENTS: Ev[] = [
   // Two versions of one event: the latest decides.
   ct('became-match', { eventSource: 'cloudtrail.amazonaws.com', eventName: 'GetObject' }),
   ct('became-other', { eventSource: 'cloudtrail.amazonaws.com', eventName: 'StopLogging' }),
+  // Versions on both sides of the column/JSON split: decided on the columns, then needing the JSON, and back.
+  ct('split-a', { eventSource: 'cloudtrail.amazonaws.com', eventName: 'StopLogging' }),
+  ct('split-b', { eventSource: 'cloudtrail.amazonaws.com', eventName: ['GetObject'] }),
 ];
 const LATER: Ev[] = [
   ct('became-match', { eventSource: 'cloudtrail.amazonaws.com', eventName: 'StopLogging' }),
   ct('became-other', { eventSource: 'cloudtrail.amazonaws.com', eventName: 'GetObject' }),
+  ct('split-a', { eventSource: 'cloudtrail.amazonaws.com', eventName: ['GetObject'] }),
+  ct('split-b', { eventSource: 'cloudtrail.amazonaws.com', eventName: 'StopLogging' }),
 ];
 
 let dir: string;
@@ -163,6 +168,9 @@ describe('materialized field columns', () => {
     const { sql } = compileRuleSql(rule);
     expect(sql).toMatch(/PREWHERE .*ct_event_name/);
     expect(sql).toMatch(/PREWHERE .*ct_event_source/);
+    // Every item is an equality on a column: rows holding both values are decided without raw.
+    expect(sql).toContain('UNION ALL');
+    expect(sql).toMatch(/ORDER BY source, id, ingested_at DESC, raw_hash DESC/);
   });
 
   it.each(loaded.rules.map((r) => [r.title, r] as const))('%s: SQL returns exactly what the evaluator matches', async (_t, rule) => {
