@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CompleteAlert } from '../../detectors/alerts/alert.js';
+import { teamsCard } from '../../detectors/alerts/outputs/teams.js';
 import { DEMO_IDENTITIES, type DemoAlert, replayDemo } from '../support/demo-alerts.js';
 import { loadOcsfSchema, validateOcsf } from '../support/ocsf-schema.js';
 
@@ -220,6 +222,15 @@ describe('Microsoft Teams workflow webhook', () => {
     expect(unauthorized?.attachments[0].content.body[1].facts.map((f: Json) => f.title)).toEqual(
       expect.arrayContaining(['Identity', 'Revocation', 'Session']),
     );
+  });
+});
+
+describe('Teams card text', () => {
+  it('a hostile principal cannot become a link or formatting in the card', () => {
+    const a = { ...run.alerts[0], principal: '[click here](https://evil.example) *urgent*' } as CompleteAlert;
+    const text = JSON.stringify(teamsCard(a));
+    expect(text).not.toMatch(/[^\\]\]\(https/);
+    expect(text).toContain('\\\\[click here\\\\]\\\\(https://evil.example\\\\) \\\\*urgent\\\\*');
   });
 });
 

@@ -10,9 +10,12 @@ export interface TeamsOptions {
   routing?: OutputRouting;
 }
 
-/** Teams renders Markdown in TextBlocks: audited names must not become links or formatting. */
-function plain(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+\-.!<>|~]/g, (c) => `\\${c}`);
+/**
+ * Adaptive Card text is a Markdown subset (emphasis, lists, `[text](url)` links): audited names must
+ * not become links or formatting. Only those characters are escaped, so IPs and ARNs stay readable.
+ */
+export function plain(text: string): string {
+  return text.replace(/[\\*_[\]()]/g, (c) => `\\${c}`);
 }
 
 function card(body: unknown[], runbook: string | null): Record<string, unknown> {
