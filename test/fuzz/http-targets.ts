@@ -11,11 +11,17 @@ import fc from 'fast-check';
 import { MemoryBus } from '../../core/bus/memory.js';
 import { Fields } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
+import { signedHeaders } from '../../core/signing.js';
+import { TicketLedger } from '../../detectors/tickets/ledger.js';
+import { TicketReceiver } from '../../detectors/tickets/receiver.js';
+import { TicketService } from '../../detectors/tickets/service.js';
 import { startEventBridgeReceiver } from '../../ingest/cloudtrail/eventbridge.js';
 import { CollectorMetrics } from '../../ingest/collector/metrics.js';
 import { EventPublisher } from '../../ingest/collector/publisher.js';
 import { parseK8sFields } from '../../ingest/k8s/options.js';
 import { startK8sReceiver } from '../../ingest/k8s/receiver.js';
+import { startOktaHook } from '../../ingest/okta/hook.js';
+import { parseOktaFields } from '../../ingest/okta/options.js';
 import { hostileBytes, mutatedDocument, toJsonText } from './arbitraries.js';
 import type { FuzzTarget } from './targets.js';
 
@@ -47,15 +53,17 @@ export interface HttpCtx {
   bus: MemoryBus;
   url: string;
   path: string;
-  authHeader: (auth: HttpInput['auth']) => Record<string, string>;
+  authHeader: (auth: HttpInput['auth'], body: Buffer) => Record<string, string>;
   close(): Promise<void>;
   drained(): Promise<void>;
+  /** Endpoints that refuse bad input with a 4xx instead of dead-lettering it count those refusals. */
+  countsRefusals?: boolean;
 }
 
 function send(ctx: HttpCtx, input: HttpInput): Promise<number> {
   const body = input.gzip ? gzipSync(input.body) : input.body;
   const url = new URL(input.path === 'right' ? ctx.path : '/nope', ctx.url);
-  const headers: Record<string, string> = { ...ctx.authHeader(input.auth), 'content-length': String(body.length) };
+  const headers: Record<string, string> = { ...ctx.authHeader(input.auth, body), 'content-length': String(body.length) };
   if (input.contentType) headers['content-type'] = input.contentType;
   if (input.gzip) headers['content-encoding'] = 'gzip';
   return new Promise((resolve, reject) => {
@@ -85,7 +93,8 @@ function receiverTarget(name: string, start: () => Promise<HttpCtx>): FuzzTarget
       if (input.auth !== 'right' && input.path === 'right' && input.method === 'POST' && status < 400)
         throw new Error(`unauthenticated request answered ${status}`);
       await ctx.drained();
-      return deadLetters(ctx.bus) - before;
+      const refused = ctx.countsRefusals && input.auth === 'right' && status >= 400 && status < 500 ? 1 : 0;
+      return deadLetters(ctx.bus) - before + refused;
     },
     teardown: (ctx) => ctx.close(),
     describe: (i) =>
@@ -142,4 +151,74 @@ const eventBridge = receiverTarget('http-eventbridge', async () => {
   };
 });
 
-export const httpTargets: FuzzTarget<HttpInput, HttpCtx>[] = [k8sWebhook, eventBridge];
+const oktaHook = receiverTarget('http-okta-hook', async () => {
+  const bus = new MemoryBus();
+  const metrics = new CollectorMetrics();
+  const config = parseOktaFields(
+    Fields.of('fuzz.yaml', 'collectors.okta', {
+      orgUrl: 'https://example.okta.com',
+      token: TOKEN,
+      hook: { port: 0, secret: TOKEN },
+    }),
+  );
+  if (!config.hook) throw new Error('fuzz: no okta hook config');
+  const server = await startOktaHook(config.hook, { publisher: publisher(bus, 'okta-hook', metrics), logger: silent, metrics });
+  return {
+    bus,
+    url: server.url,
+    path: config.hook.path,
+    authHeader: (a): Record<string, string> => (a === 'right' ? { authorization: TOKEN } : a === 'wrong' ? { authorization: 'nope' } : {}),
+    close: () => server.close(),
+    drained: () => server.drained(),
+  };
+});
+
+// The tickets endpoint: bodies are ticket JSON, so most generated ones are refused with 400 (a
+// rejection, counted as dead-lettered here); what matters is that none crashes or hangs it.
+const ticketsEndpoint: FuzzTarget<HttpInput, HttpCtx> = {
+  ...receiverTarget('http-tickets', async () => {
+    const bus = new MemoryBus();
+    const receiver = new TicketReceiver(
+      new TicketService(new TicketLedger(), { store: null, log: silent }),
+      { secret: TOKEN, port: 0 },
+      silent,
+    );
+    const url = await receiver.listen();
+    return {
+      bus,
+      url,
+      path: '/tickets',
+      authHeader: (a, body): Record<string, string> =>
+        a === 'right' ? signedHeaders(TOKEN, body) : a === 'wrong' ? signedHeaders('not-the-secret-0000', body) : {},
+      close: () => receiver.close(),
+      drained: async () => {},
+      countsRefusals: true,
+    };
+  }),
+  arbitrary: fc.oneof(
+    httpInput,
+    fc.record({
+      method: fc.constant('POST'),
+      auth: fc.constant<'right'>('right'),
+      gzip: fc.constant(false),
+      contentType: fc.constant('application/json'),
+      path: fc.constant<'right'>('right'),
+      body: fc
+        .record({
+          id: fc.oneof(fc.string(), fc.constant('CHG-1')),
+          identities: fc.oneof(fc.array(fc.string(), { maxLength: 3 }), fc.string()),
+          requester: fc.string(),
+          approvers: fc.oneof(fc.array(fc.string(), { maxLength: 3 }), fc.constant(null)),
+          status: fc.constantFrom('requested', 'approved', 'closed', 'revoked', 'bogus'),
+          notBefore: fc.constantFrom('2026-11-20T09:00:00Z', '2026-11-20T09:00:00', 'yesterday', ''),
+          notAfter: fc.constantFrom('2026-11-20T10:00:00Z', '2026-11-20T10:00:00+02:00', '2026-13-45T99:00:00Z'),
+          updatedAt: fc.constantFrom('2026-11-20T08:00:00Z', 'x'),
+          approver: fc.string(),
+          ['__proto__']: fc.jsonValue({ maxDepth: 2 }),
+        })
+        .map((t) => Buffer.from(toJsonText(t))),
+    }),
+  ),
+};
+
+export const httpTargets: FuzzTarget<HttpInput, HttpCtx>[] = [k8sWebhook, eventBridge, oktaHook, ticketsEndpoint];
