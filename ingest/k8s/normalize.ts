@@ -101,9 +101,10 @@ export function normalizeK8sEvent(record: JsonObject, context: K8sContext = NO_C
 
   let outcome: Outcome = 'unknown';
   let outcomeReason: string | null = null;
-  if (status !== null && status.code !== undefined) {
-    const code = status.code;
-    if (typeof code !== 'number') return badField('responseStatus.code', 'a number', code);
+  // Some shippers re-type the code as a string ("403"): read it as the number it is. A code that is no
+  // number at all leaves the outcome unknown; the event itself is kept, never dead-lettered for it.
+  const code = status === null ? undefined : statusCode(status.code);
+  if (code !== undefined) {
     if (code >= 400) {
       outcome = 'failure';
       outcomeReason = looseString(status.reason) ?? looseString(status.message) ?? String(code);
@@ -136,4 +137,10 @@ export function normalizeK8sEvent(record: JsonObject, context: K8sContext = NO_C
     cluster: context.cluster ?? null,
     raw: record,
   };
+}
+
+function statusCode(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string' && /^\s*\d{1,3}\s*$/.test(value)) return Number(value);
+  return undefined;
 }

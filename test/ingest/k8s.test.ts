@@ -89,8 +89,42 @@ describe('Kubernetes envelopes', () => {
   });
 
   it('exposes the record normalizer directly', () => {
-    expect(normalizeK8sEvent({ auditID: 'a', verb: 'get', stageTimestamp: '2024-07-01T12:00:00Z', responseStatus: { code: '500' } })).toBe(
-      'responseStatus.code is not a number ("500")',
+    expect(normalizeK8sEvent({ auditID: 'a', verb: 'get', stageTimestamp: '2024-07-01T12:00:00Z', user: 'x' })).toBe(
+      'user is not an object ("x")',
     );
+    expect(
+      normalizeK8sEvent({ auditID: 'a', verb: 'get', stageTimestamp: '2024-07-01T12:00:00Z', responseStatus: { code: '500' } }),
+    ).toMatchObject({
+      outcome: 'failure',
+    });
+  });
+});
+
+describe('Kubernetes responseStatus.code as a string (log shippers re-type numbers)', () => {
+  const line = (code: unknown) =>
+    JSON.stringify({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      auditID: `code-${String(code)}`,
+      stage: 'ResponseComplete',
+      verb: 'get',
+      requestURI: '/api/v1/namespaces/prod/secrets/db',
+      user: { username: 'breakglass-admin', groups: ['system:masters'] },
+      sourceIPs: ['203.0.113.7'],
+      objectRef: { resource: 'secrets', namespace: 'prod', name: 'db' },
+      responseStatus: { code },
+      requestReceivedTimestamp: '2026-11-20T23:00:00.000000Z',
+      stageTimestamp: '2026-11-20T23:00:00.010000Z',
+    });
+
+  it('keeps the event (never a dead letter): "403" is a failure, " 200 " a success, anything else unknown', () => {
+    const results = run('codes.jsonl', {}, Buffer.from([line('403'), line(' 200 '), line('forbidden'), line({ x: 1 })].join('\n')));
+    expect(deads(results)).toEqual([]);
+    expect(events(results).map((e) => [e.id, e.outcome])).toEqual([
+      ['code-403', 'failure'],
+      ['code- 200 ', 'success'],
+      ['code-forbidden', 'unknown'],
+      ['code-[object Object]', 'unknown'],
+    ]);
   });
 });
