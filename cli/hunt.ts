@@ -84,7 +84,7 @@ export async function huntCommand(argv: string[]): Promise<number> {
             author: rule.author ?? null,
             eventId: row.id,
             source: row.source,
-            time: row.time,
+            time: storeTimeToIso(row.time),
           });
         matches += rows.length;
         if (++done % 25 === 0 || done === total) say(`hunt: ${done}/${total} rules, ${matches} matches`);
@@ -133,4 +133,10 @@ export async function huntCommand(argv: string[]): Promise<number> {
 
 function ruleKey(rule: RuleIR): string {
   return rule.id ?? (rule.name ? `name:${rule.name}` : rule.title);
+}
+
+/** The store's `DateTime64(3, 'UTC')` text (`2026-11-20 22:43:05.000`) as ISO 8601 with Z, the one time format of every output. */
+function storeTimeToIso(text: string): string {
+  const ms = Date.parse(`${text.replace(' ', 'T')}Z`);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : text;
 }

@@ -43,6 +43,8 @@ describe('glasswatch hunt', () => {
     expect(live.lines.length).toBeGreaterThan(20);
     expect(hunt.lines.map(key).sort()).toEqual(live.lines.map(key).sort());
     for (const l of hunt.lines) expect(l.author).toBe('glasswatch');
+    // one time format everywhere: ISO 8601 with Z, as in alerts
+    for (const l of hunt.lines) expect(l.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
     // the time window is honoured
     const none = await capture(['hunt', pack, '--from', '2026-11-21T00:00:00Z', '--to', '2026-11-22T00:00:00Z', '--store', store]);
     expect(none.lines).toEqual([]);
