@@ -1,11 +1,14 @@
 import { packageVersion } from '../core/paths.js';
 import { EXIT_CODES, setCurrentCommand } from './args.js';
+import { deliverCommand } from './deliver.js';
 import { demoCommand } from './demo.js';
 import { huntCommand } from './hunt.js';
 import { collectCommand, startCommand } from './live.js';
 import { fail, say } from './output.js';
 import { replayCommand } from './replay.js';
 import { reportCommand } from './report.js';
+import { revokeCommand } from './revoke.js';
+import { detectCommand, sinkCommand } from './roles.js';
 import { rulesCommand } from './rules.js';
 import { storeCommand } from './store.js';
 import { ticketsCommand } from './tickets.js';
@@ -20,6 +23,10 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: { summary: 'run the live pipeline: collectors, store, detector, report schedules', run: startCommand },
   collect: { summary: 'run one collector (cloudtrail, okta, k8s) into Kafka', run: collectCommand },
+  detect: { summary: 'run only the break-glass detector on Kafka (add processes to scale out)', run: detectCommand },
+  sink: { summary: 'run only the store sink: the one writer of events and dead letters into the store', run: sinkCommand },
+  deliver: { summary: 'run only alert delivery from Kafka: one worker per output, retried until maxAge', run: deliverCommand },
+  revoke: { summary: 'run only revocation from Kafka: one worker per target, retried until maxAge', run: revokeCommand },
   demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
   report: { summary: 'compliance reports: list, run (json|csv|html), send by email', run: reportCommand },

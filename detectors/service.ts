@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Bus, Subscription } from '../core/bus/types.js';
 import { Fields, type GlasswatchConfig } from '../core/config.js';
 import { GlasswatchError } from '../core/errors.js';
@@ -25,6 +26,8 @@ export interface DetectorServiceOptions {
   log: Logger;
   /** Consumer group of the detector. @default "glasswatch-detector" */
   groupId?: string;
+  /** Names this process's own consumer groups (the tickets follower). @default host-pid */
+  instanceId?: string;
   onAlert?: (a: Alert) => void;
 }
 
@@ -55,7 +58,10 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
   });
   const group = o.groupId ?? 'glasswatch-detector';
   // Every detector instance reads all ticket versions: its own group per instance.
-  const ticketFollow = await tickets.follow(`${group}-tickets-${process.pid}-${Date.now()}`, {
+  // Named by instance (--instance, else host and pid) and deleted at a clean stop.
+  const instance = o.instanceId ?? `${hostname()}-${process.pid}`;
+  const ticketFollow = await tickets.follow(`${group}-tickets-${instance}`, {
+    temporary: true,
     deadLetterTopic: config.topics.deadLetters,
     onForged: (m, reason) => build.detector.raisePipelineAlert(forgedTicketAlert(m, reason, config.topics.deadLetters)),
   });

@@ -377,6 +377,25 @@ export class KafkaBus implements Bus {
     );
   }
 
+  async deleteGroups(groupIds: string[]): Promise<void> {
+    if (groupIds.length === 0) return;
+    const admin = await this.#connectAdmin();
+    try {
+      await admin.deleteGroups(groupIds);
+    } catch (err) {
+      throw new GlasswatchError(
+        'BG_BUS_GROUP_DELETE_FAILED',
+        `deleting consumer group(s) ${groupIds.join(', ')} failed: ${errorMessage(err)}`,
+        {
+          stage: 'receiving',
+          retriable: true,
+          cause: err,
+          context: { groupIds },
+        },
+      );
+    }
+  }
+
   async ensureTopic(topic: string, options: { compacted?: boolean }): Promise<void> {
     if (options.compacted) this.#topicConfig.set(topic, [{ name: 'cleanup.policy', value: 'compact' }]);
     await this.#ensureTopics([topic]);

@@ -64,6 +64,11 @@ export interface Bus {
    * Optional: the in-process bus has no retention to declare.
    */
   ensureTopic?(topic: string, options: { compacted?: boolean }): Promise<void>;
+  /**
+   * Deletes consumer groups that have no members left (a per-instance group at a clean stop), so
+   * restarts leave no stale groups behind. Optional: the in-process bus keeps no groups.
+   */
+  deleteGroups?(groupIds: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -94,7 +94,15 @@ export class TicketService {
    */
   async follow(
     groupId: string,
-    o: { deadLetterTopic?: string; onForged?: (m: BusMessage, reason: string) => Promise<void> } = {},
+    o: {
+      deadLetterTopic?: string;
+      onForged?: (m: BusMessage, reason: string) => Promise<void>;
+      /**
+       * The group is this instance's own (every detector reads every ticket version): it is
+       * deleted at a clean stop, so restarts leave no stale groups on the broker.
+       */
+      temporary?: boolean;
+    } = {},
   ): Promise<{ stop(): Promise<void> }> {
     const { bus, topic } = this.deps;
     if (!bus || !topic) throw new Error('TicketService.follow needs a bus and a topic');
@@ -102,7 +110,7 @@ export class TicketService {
     if (secrets.length === 0)
       this.deps.log.warn('no tickets secret: every record of the tickets topic will be refused as unverifiable', { topic });
     await bus.ensureTopic?.(topic, { compacted: true });
-    return bus.subscribe({
+    const subscription = await bus.subscribe({
       topics: [topic],
       groupId,
       fromBeginning: true,
@@ -121,6 +129,17 @@ export class TicketService {
         this.ledger.add(parseTicket(JSON.parse(m.value.toString('utf8')), where, this.parseOptions));
       },
     });
+    if (!o.temporary || !bus.deleteGroups) return subscription;
+    const deleteGroups = bus.deleteGroups.bind(bus);
+    return {
+      stop: async () => {
+        await subscription.stop();
+        // Its offsets are worthless to anyone else: the next start re-reads the topic from the beginning.
+        await deleteGroups([groupId]).catch((err: unknown) =>
+          this.deps.log.warn('temporary tickets consumer group not deleted', { groupId, error: (err as Error).message }),
+        );
+      },
+    };
   }
 }
 
