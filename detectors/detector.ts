@@ -11,6 +11,8 @@ import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
 import { type BreakGlassSession, SessionTracker } from './sessions.js';
+import type { DetectorStateSink, PartitionState, StateChange } from './state/changelog.js';
+import { type PendingVerdict, PendingVerdicts } from './state/pending.js';
 import { type Coverage, DEFAULT_NEAR_WINDOW_MINUTES, type TicketLedger, type Use } from './tickets/ledger.js';
 
 export interface DetectorOptions {
@@ -28,8 +30,14 @@ export interface DetectorOptions {
    * measured processing time; all tickets are known up front. `live`: wall clock.
    */
   clock: 'replay' | 'live';
-  /** How long an unauthorized verdict waits for a late approval. @default 0 */
+  /**
+   * How long an unauthorized verdict waits for a late approval. Live, the verdict is a pending
+   * entry (in `state` when set) fired when an approval arrives or the grace ends; the detector
+   * goes on with other events meanwhile. @default 0
+   */
   graceSeconds?: number;
+  /** Live: where open sessions and pending verdicts are kept for restarts and failover (the changelog). */
+  state?: DetectorStateSink;
   /** How near an approved window must be to explain a use outside it (explanation step 3). @default 120 */
   nearWindowMinutes?: number;
   sessionIdleSeconds?: number;
@@ -81,6 +89,16 @@ export class BreakGlassDetector implements EventStage {
   readonly #nearWindowMs: number;
   readonly #keepSessions: boolean;
   readonly #onAlert: ((a: Alert) => void) | undefined;
+  readonly pending = new PendingVerdicts();
+  /** Changes not yet in `state`, and the events partition of each session. */
+  #changes: StateChange[] = [];
+  readonly #partitionOf = new Map<string, number>();
+  #partition = 0;
+  /** Events, fired verdicts and assignments run one at a time: they share the sessions. */
+  #serial: Promise<unknown> = Promise.resolve();
+  #pendingTimer: NodeJS.Timeout | null = null;
+  /** The sessions of pending verdicts: kept even if closed by event time before the grace ended. */
+  readonly #heldSessions = new Map<string, BreakGlassSession>();
 
   constructor(
     readonly options: DetectorOptions,
@@ -93,9 +111,132 @@ export class BreakGlassDetector implements EventStage {
     this.#onAlert = hooks.onAlert;
   }
 
-  async handle(events: readonly AuditEvent[]): Promise<void> {
-    for (const e of events) await this.#one(e);
-    await this.#writeSessions();
+  /** `partition`: the events partition they came from (state is kept per partition). */
+  async handle(events: readonly AuditEvent[], context: { partition?: number } = {}): Promise<void> {
+    await this.#exclusive(async () => {
+      this.#partition = context.partition ?? 0;
+      for (const e of events) await this.#one(e);
+      await this.#writeSessions();
+    });
+  }
+
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(work, work);
+    this.#serial = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Fires the pending verdicts whose grace ended or which an approval now covers. Called on a
+   * timer while there are any (live), and by tests with a chosen clock.
+   */
+  async firePending(nowMs = Date.now()): Promise<number> {
+    return this.#exclusive(async () => {
+      let fired = 0;
+      for (const p of this.pending.all()) {
+        const session = this.#heldSessions.get(p.sessionId) ?? this.sessions.get(p.sessionId);
+        const coverage = session ? this.#judgeAgain(p, session) : null;
+        if (!session || !coverage) {
+          // Not expected: the session entry is written with the pending one. Loud, since a verdict is lost.
+          this.options.log.error('pending verdict without its session or identity; dropped', {
+            sessionId: p.sessionId,
+            identity: p.identity,
+          });
+          this.pending.delete(p.sessionId);
+          this.#changes.push({ kind: 'pending-done', partition: p.partition, sessionId: p.sessionId });
+          continue;
+        }
+        if (coverage.verdict !== 'authorized' && nowMs < p.dueMs) continue;
+        await this.#settle(p, session, coverage);
+        fired++;
+      }
+      await this.#writeSessions();
+      await this.options.writer?.flush();
+      return fired;
+    });
+  }
+
+  #judgeAgain(p: PendingVerdict, session: BreakGlassSession): Coverage | null {
+    const identity = this.options.registry.identities.find((i) => i.id === p.identity);
+    if (!identity) return null;
+    const e = p.event;
+    return judgeUse(
+      this.options.ledger,
+      { identity: identity.id, source: e.source, timeMs: Date.parse(e.time), account: e.account, org: e.org, cluster: e.cluster },
+      {
+        graceSeconds: this.#graceMs / 1000,
+        nearWindowMinutes: this.#nearWindowMs / 60_000,
+        sessionTicketId: !p.created && session.verdict === 'authorized' ? session.ticketId : null,
+      },
+    );
+  }
+
+  async #settle(p: PendingVerdict, session: BreakGlassSession, coverage: Coverage): Promise<void> {
+    const identity = this.options.registry.identities.find((i) => i.id === p.identity)!;
+    const e = p.event;
+    const timeMs = Date.parse(e.time);
+    const detectedAt = () => Date.now();
+    // The alert goes out before the entry is deleted: a crash in between fires it again (same alert id), never loses it.
+    if (p.created) await this.#verdictOfNew(identity, session, e, coverage, timeMs, detectedAt);
+    else if (coverage.verdict === 'unauthorized') await this.#turnUnauthorized(identity, session, e, coverage, timeMs, detectedAt);
+    this.pending.delete(p.sessionId);
+    this.#heldSessions.delete(p.sessionId);
+    this.#changes.push({ kind: 'pending-done', partition: p.partition, sessionId: p.sessionId });
+    session.version++;
+    this.#dirty.add(session);
+    if (!this.sessions.get(session.id)) {
+      // Closed by event time during the grace: its last row goes to the store, then it leaves the changelog.
+      await this.#writeSessions();
+      this.#changes.push({ kind: 'session-closed', partition: p.partition, sessionId: session.id });
+      this.#partitionOf.delete(session.id);
+    }
+  }
+
+  #schedulePending(): void {
+    if (this.#pendingTimer || this.options.clock !== 'live') return;
+    // A poll, not a timer per verdict: it also sees approvals arriving, and costs nothing when idle.
+    this.#pendingTimer = setInterval(() => {
+      if (this.pending.size === 0) {
+        clearInterval(this.#pendingTimer!);
+        this.#pendingTimer = null;
+        return;
+      }
+      this.firePending().catch((err: unknown) =>
+        this.options.log.error('pending verdicts not fired; retried', { error: err instanceof Error ? err.message : String(err) }),
+      );
+    }, 250);
+    this.#pendingTimer.unref();
+  }
+
+  /** Live: keeps open sessions and pending verdicts in `sink` (the changelog) from now on. */
+  keepStateIn(sink: DetectorStateSink): void {
+    this.options.state = sink;
+  }
+
+  /**
+   * Takes the state of partitions assigned to this member, forgets that of partitions it lost.
+   * Runs between events, so no event of a gained partition is judged without its sessions.
+   */
+  async assignPartitions(lost: ReadonlySet<number>, gained: PartitionState): Promise<void> {
+    await this.#exclusive(async () => {
+      if (lost.size) {
+        const ids = new Set<string>();
+        for (const [id, p] of this.#partitionOf) if (lost.has(p)) ids.add(id);
+        this.sessions.remove(ids);
+        for (const id of ids) this.#partitionOf.delete(id);
+        this.pending.dropPartitions(lost);
+        for (const id of [...this.#heldSessions.keys()]) if (!this.pending.has(id)) this.#heldSessions.delete(id);
+      }
+      this.sessions.restore(gained.sessions);
+      for (const s of gained.sessions) this.#partitionOf.set(s.id, (s as BreakGlassSession & { partition?: number }).partition ?? 0);
+      for (const p of gained.pending) {
+        this.pending.add(p);
+        const held = gained.sessions.find((s) => s.id === p.sessionId);
+        if (held) this.#heldSessions.set(p.sessionId, this.sessions.get(p.sessionId) ?? held);
+        this.#partitionOf.set(p.sessionId, p.partition);
+      }
+      if (this.pending.size) this.#schedulePending();
+    });
   }
 
   async #one(e: AuditEvent): Promise<void> {
@@ -133,33 +274,24 @@ export class BreakGlassDetector implements EventStage {
         nearWindowMinutes: this.#nearWindowMs / 60_000,
         sessionTicketId: !created && session.verdict === 'authorized' ? session.ticketId : null,
       });
-    let coverage = judge();
-    const judging = created || session.verdict === 'authorized';
-    if (judging && coverage.verdict === 'unauthorized' && this.#graceMs > 0 && this.options.clock === 'live') {
-      // Live: an approval may still be on its way. Hold this event (its offset stays
-      // uncommitted, so a crash re-delivers it) until the grace has passed, then judge again.
-      const wait = timeMs + this.#graceMs - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(wait, this.#graceMs)));
-      coverage = judge();
-    }
-    if (created) {
-      session.ticketId = coverage.ticket?.id ?? null;
-      session.approvers = coverage.ticket?.approvers ?? [];
-      if (coverage.verdict === 'authorized') {
-        session.verdict = 'authorized';
-        const at = detectedAt();
-        session.detectedAtMs = at;
-        await this.#raise(
-          base('breakglass.authorized', alertId('breakglass.authorized', session.id), 'informational', identity, e, at, {
-            sessionId: session.id,
-            ...sessionScope(),
-            ticketId: coverage.ticket.id,
-            summary: `break-glass identity ${identity.id} used by ${e.actor.name ?? 'unknown'} under ticket ${coverage.ticket.id} (approved by ${coverage.ticket.approvers.join(', ')})`,
-          }),
-        );
-      } else {
-        await this.#turnUnauthorized(identity, session, e, coverage, timeMs, detectedAt);
-      }
+    this.#partitionOf.set(session.id, this.#partition);
+    // A session whose verdict waits for a late approval is judged once, when the grace ends.
+    const held = this.pending.has(session.id);
+    const coverage = judge();
+    const judging = !held && (created || session.verdict === 'authorized');
+    const dueMs = timeMs + this.#graceMs;
+    if (judging && coverage.verdict === 'unauthorized' && this.#graceMs > 0 && this.options.clock === 'live' && dueMs > Date.now()) {
+      // Live: an approval may still be on its way. The verdict waits as a pending entry (in the
+      // changelog before this event's offset is committed); the partition goes on meanwhile.
+      const p: PendingVerdict = { sessionId: session.id, identity: identity.id, partition: this.#partition, created, dueMs, event: e };
+      this.pending.add(p);
+      this.#heldSessions.set(session.id, session);
+      this.#changes.push({ kind: 'pending', partition: p.partition, pending: p });
+      this.#schedulePending();
+    } else if (held) {
+      // counted in the session below; its verdict comes from the pending entry
+    } else if (created) {
+      await this.#verdictOfNew(identity, session, e, coverage, timeMs, detectedAt, sessionScope());
     } else if (session.verdict === 'authorized' && coverage.verdict === 'unauthorized') {
       await this.#turnUnauthorized(identity, session, e, coverage, timeMs, detectedAt);
     }
@@ -177,6 +309,34 @@ export class BreakGlassDetector implements EventStage {
     for (const c of categories) session.activity[c]++;
     session.version++;
     this.#dirty.add(session);
+  }
+
+  async #verdictOfNew(
+    identity: Identity,
+    session: BreakGlassSession,
+    e: AuditEvent,
+    coverage: Coverage,
+    timeMs: number,
+    detectedAt: () => number,
+    scope: { eventIds: string[]; sessionEvents: number } = { eventIds: [e.id], sessionEvents: session.events },
+  ): Promise<void> {
+    session.ticketId = coverage.ticket?.id ?? null;
+    session.approvers = coverage.ticket?.approvers ?? [];
+    if (coverage.verdict !== 'authorized') {
+      await this.#turnUnauthorized(identity, session, e, coverage, timeMs, detectedAt);
+      return;
+    }
+    session.verdict = 'authorized';
+    const at = detectedAt();
+    session.detectedAtMs = at;
+    await this.#raise(
+      base('breakglass.authorized', alertId('breakglass.authorized', session.id), 'informational', identity, e, at, {
+        sessionId: session.id,
+        ...scope,
+        ticketId: coverage.ticket.id,
+        summary: `break-glass identity ${identity.id} used by ${e.actor.name ?? 'unknown'} under ticket ${coverage.ticket.id} (approved by ${coverage.ticket.approvers.join(', ')})`,
+      }),
+    );
   }
 
   async #turnUnauthorized(
@@ -243,20 +403,41 @@ export class BreakGlassDetector implements EventStage {
 
   async #writeSessions(): Promise<void> {
     const writer = this.options.writer;
-    if (!writer) {
-      this.#dirty.clear();
-      return;
+    const state = this.options.state;
+    for (const s of this.sessions.takeClosed()) {
+      const partition = this.#partitionOf.get(s.id);
+      this.#partitionOf.delete(s.id);
+      if (partition !== undefined && !this.pending.has(s.id)) this.#changes.push({ kind: 'session-closed', partition, sessionId: s.id });
     }
-    for (const s of this.#dirty) await writer.add('sessions', sessionRow(s));
+    for (const s of this.#dirty) {
+      const partition = this.#partitionOf.get(s.id) ?? this.#partition;
+      if (state) this.#changes.push({ kind: 'session', partition, session: { ...s, partition } as BreakGlassSession });
+      // While its verdict is pending, the store does not show the session as judged.
+      if (writer && !this.pending.has(s.id)) await writer.add('sessions', sessionRow(s));
+    }
     this.#dirty.clear();
+    const changes = this.#changes;
+    this.#changes = [];
+    if (!state || changes.length === 0) return;
+    try {
+      await state.write(changes);
+    } catch (err) {
+      // Kept for the next write: the caller fails, so the event's offset is not committed either.
+      this.#changes = [...changes, ...this.#changes];
+      throw err;
+    }
   }
 
   async flush(): Promise<void> {
-    await this.#writeSessions();
-    await this.options.writer?.flush();
+    await this.#exclusive(async () => {
+      await this.#writeSessions();
+      await this.options.writer?.flush();
+    });
   }
 
   async close(): Promise<void> {
+    if (this.#pendingTimer) clearInterval(this.#pendingTimer);
+    this.#pendingTimer = null;
     await this.flush();
     await this.options.alerts.close();
   }

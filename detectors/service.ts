@@ -7,6 +7,7 @@ import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
 import type { Alert } from './alerts/alert.js';
 import { buildDetector, type DetectorBuild } from './build.js';
+import { DetectorChangelog } from './state/changelog.js';
 import { TicketReceiver } from './tickets/receiver.js';
 import { forgedTicketAlert, TicketService } from './tickets/service.js';
 import { JIRA_PRESET, SERVICENOW_PRESET, type TicketMapping } from './tickets/sources.js';
@@ -93,11 +94,39 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     ticketsUrl = await receiver.listen();
   }
 
+  // Open sessions and pending verdicts live in changelogs co-partitioned with the events: a member
+  // takes the state of exactly the partitions it is assigned, on every assignment, before their events.
+  const changelog = new DetectorChangelog({
+    bus,
+    eventsTopic: config.topics.events,
+    group,
+    // Its own copy of every partition, read from the beginning at each start.
+    readerGroup: `${group}-state-${instance}-${Date.now()}`,
+    log,
+  });
+  await changelog.start();
+  build.detector.keepStateIn(changelog);
+  let owned = new Set<number>();
   const events: Subscription = await bus.subscribe({
     topics: [config.topics.events],
     groupId: group,
     fromBeginning: true,
     deadLetterTopic: config.topics.deadLetters,
+    onAssignment: async (assigned) => {
+      const mine = new Set(assigned.filter((a) => a.topic === config.topics.events).map((a) => a.partition));
+      const lost = new Set([...owned].filter((p) => !mine.has(p)));
+      const gained = [...mine].filter((p) => !owned.has(p));
+      const state = await changelog.restore(gained);
+      await build.detector.assignPartitions(lost, state);
+      owned = mine;
+      log.info('detector partitions assigned', {
+        partitions: [...mine],
+        gained,
+        lost: [...lost],
+        sessions: state.sessions.length,
+        pending: state.pending.length,
+      });
+    },
     handler: async (m) => {
       let event: AuditEvent;
       try {
@@ -108,7 +137,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
           cause,
         });
       }
-      await build.detector.handle([event]);
+      await build.detector.handle([event], { partition: m.partition });
       await build.detector.flush();
     },
   });
@@ -119,6 +148,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     ticketsUrl,
     stop: async () => {
       await events.stop();
+      await changelog.stop();
       await ticketFollow.stop();
       await receiver?.close();
       await build.detector.close();

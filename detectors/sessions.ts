@@ -50,6 +50,7 @@ export class SessionTracker {
   readonly #open = new Map<string, BreakGlassSession[]>();
   readonly #byKey = new Map<string, BreakGlassSession>();
   #closedCount = 0;
+  #justClosed: BreakGlassSession[] = [];
 
   constructor(options: SessionOptions = {}) {
     this.#idleMs = (options.idleSeconds ?? 1800) * 1000;
@@ -117,8 +118,14 @@ export class SessionTracker {
     return { session: created, created: true };
   }
 
-  /** Takes back sessions that were open when a live detector stopped (read from the store). */
+  /**
+   * Takes back sessions that were open when a live detector stopped, or that another member had
+   * open (read from the store or the changelog); a session known already is replaced by the
+   * given copy. Whether one is still open is decided by event time when its identity's next event
+   * comes, never by the wall clock, so a session of old-timestamp events survives a restart.
+   */
   restore(sessions: BreakGlassSession[]): void {
+    this.remove(new Set(sessions.map((s) => s.id)));
     for (const s of sessions) {
       let list = this.#open.get(s.identity);
       if (!list) {
@@ -130,6 +137,31 @@ export class SessionTracker {
     }
   }
 
+  /** An open session by id. */
+  get(id: string): BreakGlassSession | undefined {
+    for (const list of this.#open.values()) for (const s of list) if (s.id === id) return s;
+    return undefined;
+  }
+
+  /** Forgets the given sessions (their partition moved to another member); not counted as closed. */
+  remove(ids: ReadonlySet<string>): void {
+    if (ids.size === 0) return;
+    for (const [identity, list] of this.#open) {
+      const keep = list.filter((s) => !ids.has(s.id));
+      if (keep.length === list.length) continue;
+      for (const s of list) if (ids.has(s.id)) for (const k of s.keys) if (this.#byKey.get(k) === s) this.#byKey.delete(k);
+      if (keep.length) this.#open.set(identity, keep);
+      else this.#open.delete(identity);
+    }
+  }
+
+  /** Sessions closed by event time since the last call (the changelog deletes them). */
+  takeClosed(): BreakGlassSession[] {
+    const out = this.#justClosed;
+    this.#justClosed = [];
+    return out;
+  }
+
   /** Forgets sessions idle past the gap: bounded state whatever the stream length. */
   #expire(identity: string, nowMs: number): void {
     const list = this.#open.get(identity);
@@ -139,6 +171,7 @@ export class SessionTracker {
     for (const s of list) {
       if (keep.includes(s)) continue;
       this.#closedCount++;
+      this.#justClosed.push(s);
       for (const k of s.keys) if (this.#byKey.get(k) === s) this.#byKey.delete(k);
     }
     this.#open.set(identity, keep);

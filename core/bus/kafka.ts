@@ -1,5 +1,6 @@
 import {
   type Admin,
+  type Consumer,
   type EachBatchPayload,
   type IHeaders,
   Kafka,
@@ -16,7 +17,15 @@ export { type KafkaBusOptions, type KafkaSubscribeOptions, resolveKafkaBusOption
 
 import type { Logger } from '../log.js';
 import { configError, type KafkaBusOptions, type KafkaSubscribeOptions, type Resolved, resolveKafkaBusOptions } from './kafka-options.js';
-import { type Bus, type BusMessage, DEAD_LETTER_HEADERS, type OutgoingMessage, type SubscribeOptions, type Subscription } from './types.js';
+import {
+  type Bus,
+  type BusMessage,
+  DEAD_LETTER_HEADERS,
+  type OutgoingMessage,
+  type SubscribeOptions,
+  type Subscription,
+  type TopicPartition,
+} from './types.js';
 
 /** kafkajs logs at warn and error only, into our logger; its entries are per connection or group event. */
 function kafkajsLogCreator(logger: Logger) {
@@ -101,6 +110,7 @@ export class KafkaBus implements Bus {
   readonly #subscriptions = new Set<Subscription>();
   readonly #topics = new Map<string, Promise<void>>();
   readonly #topicConfig = new Map<string, { name: string; value: string }[]>();
+  readonly #topicPartitions = new Map<string, number>();
   #producer: Promise<Producer> | undefined;
   #admin: Promise<Admin> | undefined;
   #closed = false;
@@ -153,7 +163,12 @@ export class KafkaBus implements Bus {
     for (const m of messages) {
       const size = approxSize(m);
       if (chunk.length > 0 && bytes + size > this.options.maxPublishBytes) await send();
-      chunk.push({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) });
+      chunk.push({
+        key: m.key,
+        value: m.tombstone ? null : m.value,
+        ...(m.headers ? { headers: m.headers } : {}),
+        ...(m.partition === undefined ? {} : { partition: m.partition }),
+      });
       bytes += size;
     }
     if (chunk.length > 0) await send();
@@ -183,6 +198,7 @@ export class KafkaBus implements Bus {
     }
     let stopping = false;
     const running = () => !stopping && !this.#closed;
+    const assignment = this.#assignmentGate(consumer, options);
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning !== false });
@@ -195,7 +211,10 @@ export class KafkaBus implements Bus {
         autoCommitInterval: o.commitIntervalMs,
         autoCommitThreshold: o.commitEveryMessages,
         partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
-        eachBatch: (payload) => this.#eachBatch(payload, options, maxAttempts, running),
+        eachBatch: async (payload) => {
+          await assignment.ready(payload.heartbeat);
+          await this.#eachBatch(payload, options, maxAttempts, running);
+        },
       });
     } catch (err) {
       await consumer.disconnect().catch(() => {});
@@ -221,6 +240,58 @@ export class KafkaBus implements Bus {
     };
     this.#subscriptions.add(subscription);
     return subscription;
+  }
+
+  /**
+   * kafkajs has no revoke callback and only eager rebalancing: GROUP_JOIN, emitted after every
+   * join+sync and before the first fetch of the new generation, carries the whole assignment.
+   * Its listeners are not awaited, so the listener only starts `onAssignment` and every batch
+   * waits for it (heartbeating, so a long restore does not cost the membership).
+   */
+  #assignmentGate(consumer: Consumer, options: SubscribeOptions): { ready(heartbeat: () => Promise<void>): Promise<void> } {
+    const onAssignment = options.onAssignment;
+    if (!onAssignment) return { ready: async () => {} };
+    let last: TopicPartition[] = [];
+    let pending: Promise<void> = Promise.resolve();
+    let failed = false;
+    const run = (partitions: TopicPartition[]) => {
+      failed = false;
+      // Chained: assignments are applied in the order the group made them.
+      pending = pending
+        .catch(() => {})
+        .then(() => onAssignment(partitions))
+        .catch((err: unknown) => {
+          failed = true;
+          throw err;
+        });
+      pending.catch(() => {}); // observed by ready(); never an unhandled rejection
+    };
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      last = Object.entries(payload.memberAssignment).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+      run(last);
+    });
+    return {
+      ready: async (heartbeat) => {
+        if (failed) run(last);
+        let done = false;
+        const settled = pending.finally(() => {
+          done = true;
+        });
+        settled.catch(() => {});
+        while (!done) {
+          await Promise.race([settled.catch(() => {}), sleep(this.options.heartbeatIntervalMs)]);
+          if (!done) await heartbeat();
+        }
+        await pending;
+      },
+    };
+  }
+
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    this.#assertOpen();
+    const admin = await this.#connectAdmin();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, o.high]));
   }
 
   async #eachBatch(payload: EachBatchPayload, options: SubscribeOptions, maxAttempts: number, running: () => boolean): Promise<void> {
@@ -396,9 +467,32 @@ export class KafkaBus implements Bus {
     }
   }
 
-  async ensureTopic(topic: string, options: { compacted?: boolean }): Promise<void> {
+  async ensureTopic(topic: string, options: { compacted?: boolean; copartitionedWith?: string }): Promise<void> {
     if (options.compacted) this.#topicConfig.set(topic, [{ name: 'cleanup.policy', value: 'compact' }]);
+    const like = options.copartitionedWith;
+    if (like === undefined) {
+      await this.#ensureTopics([topic]);
+      return;
+    }
+    await this.#ensureTopics([like]);
+    const admin = await this.#connectAdmin();
+    const count = async (t: string) => (await admin.fetchTopicMetadata({ topics: [t] })).topics[0]?.partitions.length ?? 0;
+    const want = await count(like);
+    this.#topicPartitions.set(topic, want);
     await this.#ensureTopics([topic]);
+    const have = await count(topic);
+    // A changelog with another partition count would restore a partition's state from the wrong place.
+    if (have !== want) {
+      throw new GlasswatchError(
+        'BG_BUS_COPARTITION',
+        `topic ${topic} has ${have} partition(s) but must be co-partitioned with ${like} (${want})`,
+        {
+          stage: 'config',
+          context: { topic, like, have, want },
+          hint: `delete ${topic} (it is rebuilt from the live state) or give it ${want} partitions`,
+        },
+      );
+    }
   }
 
   /** Creates missing topics once per bus; concurrent callers share the same creation. */
@@ -414,7 +508,7 @@ export class KafkaBus implements Bus {
           waitForLeaders: true,
           topics: missing.map((topic) => ({
             topic,
-            numPartitions: this.options.numPartitions,
+            numPartitions: this.#topicPartitions.get(topic) ?? this.options.numPartitions,
             replicationFactor,
             ...(this.#topicConfig.has(topic) ? { configEntries: this.#topicConfig.get(topic) } : {}),
           })),

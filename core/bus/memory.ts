@@ -23,12 +23,18 @@ export class MemoryBus implements Bus {
         partition: 0,
         offset: String(log.length),
         key: m.key,
-        value: typeof m.value === 'string' ? Buffer.from(m.value) : m.value,
+        value: m.tombstone ? Buffer.alloc(0) : typeof m.value === 'string' ? Buffer.from(m.value) : m.value,
         headers: { ...(m.headers ?? {}) },
         timestamp: now,
       });
     }
     for (const wake of this.#waiters) wake();
+  }
+
+  async ensureTopic(): Promise<void> {}
+
+  async endOffsets(topic: string): Promise<Map<number, string>> {
+    return new Map([[0, String(this.#log(topic).length)]]);
   }
 
   /** Everything published to a topic so far (tests and the replay summary read this). */
@@ -41,6 +47,15 @@ export class MemoryBus implements Bus {
     let wake: (() => void) | null = null;
     const maxAttempts = options.maxAttempts ?? 3;
     const loop = async () => {
+      // One partition per topic, never moved: the whole assignment is known once, before the first message.
+      while (options.onAssignment && running && !this.#closed) {
+        try {
+          await options.onAssignment(options.topics.map((topic) => ({ topic, partition: 0 })));
+          break;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
       while (running && !this.#closed) {
         let progressed = false;
         for (const topic of options.topics) {

@@ -8,6 +8,19 @@ export interface OutgoingMessage {
   key: string | null;
   value: Buffer | string;
   headers?: Record<string, string>;
+  /**
+   * Explicit partition, for state co-partitioned with its input (a changelog entry of input
+   * partition p goes to partition p of the changelog).
+   */
+  partition?: number;
+  /** Sent with a null value, which deletes the key from a compacted topic; readers see an empty value. */
+  tombstone?: boolean;
+}
+
+/** One partition of a topic, as the group assigned it to this member. */
+export interface TopicPartition {
+  topic: string;
+  partition: number;
 }
 
 export interface BusMessage {
@@ -46,6 +59,14 @@ export interface SubscribeOptions {
   afterBatchEvery?: number;
   /** Attempts per message before it is dead-lettered. @default 3 */
   maxAttempts?: number;
+  /**
+   * Called with the member's whole assignment every time the group assigns partitions
+   * (Kafka: after every rebalance; memory: once, partition 0 of each topic). No message of
+   * the assignment is handed to `handler` before it resolved: stateful stages restore the
+   * state of the partitions they gained here. If it throws, it is called again before the
+   * next message.
+   */
+  onAssignment?: (partitions: TopicPartition[]) => Promise<void>;
 }
 
 export interface Subscription {
@@ -61,9 +82,16 @@ export interface Bus {
   /**
    * Creates a topic ahead of use with the given retention kind. `compacted` keeps the
    * latest message per key forever (the ticket ledger); otherwise time retention applies.
+   * `copartitionedWith` gives it the partition count of that topic (a changelog of its input),
+   * and fails if the topic exists with another count.
    * Optional: the in-process bus has no retention to declare.
    */
-  ensureTopic?(topic: string, options: { compacted?: boolean }): Promise<void>;
+  ensureTopic?(topic: string, options: { compacted?: boolean; copartitionedWith?: string }): Promise<void>;
+  /**
+   * The next offset of every partition of a topic (Kafka: the high watermark): a reader has
+   * everything written so far once it handled the message before it.
+   */
+  endOffsets?(topic: string): Promise<Map<number, string>>;
   /**
    * Deletes consumer groups that have no members left (a per-instance group at a clean stop), so
    * restarts leave no stale groups behind. Optional: the in-process bus keeps no groups.
