@@ -72,3 +72,26 @@ export function parseServerLimits(receiver: Fields): ServerLimits {
   for (const key of SERVER_LIMIT_KEYS) out[key] = l.number(key, DEFAULT_SERVER_LIMITS[key], { min: 1, integer: true });
   return out;
 }
+
+/** A receiver's on-disk spool (ingest/collector/spool.ts). */
+export interface SpoolConfig {
+  /** @default "<checkpointDir>/spool/<collector>" */
+  dir: string;
+  /** Unacknowledged bytes at most; beyond, 503 + Retry-After. @default 1073741824 (1 GiB) */
+  maxBytes: number;
+  /** @default 33554432 (32 MiB) */
+  segmentBytes: number;
+}
+
+/**
+ * A receiver's optional `spool:` mapping, e.g. `spool: { dir: /var/lib/glasswatch/spool/k8s, maxBytes: 4294967296 }`.
+ * `spool: false` answers only after Kafka acknowledged (no disk; a broker outage is then a 503 outage).
+ */
+export function parseSpool(receiver: Fields, defaultDir: string): SpoolConfig | null {
+  if (receiver.value.spool === false) return null;
+  const s = receiver.section('spool').only(['dir', 'maxBytes', 'segmentBytes']);
+  const segmentBytes = s.number('segmentBytes', 32 * 1024 * 1024, { min: 1024, integer: true });
+  const maxBytes = s.number('maxBytes', 1024 * 1024 * 1024, { min: 1024, integer: true });
+  if (maxBytes < segmentBytes) s.fail('maxBytes', `must be at least segmentBytes (${segmentBytes})`);
+  return { dir: s.string('dir', defaultDir), maxBytes, segmentBytes };
+}

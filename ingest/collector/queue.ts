@@ -7,9 +7,11 @@
  * The queue is bounded in bytes as well as in items and records: a count bound alone let 150
  * posts of 8 MiB each (few events, huge fields) grow the process to 1.5 GB while Kafka was down.
  */
-import { errorMessage } from '../../core/errors.js';
+import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import type { Source } from '../../core/event.js';
 import type { NormalizeResult, Origin } from '../types.js';
+import { classifyFailure } from './poison.js';
+import type { Spool, SpoolEntry } from './spool.js';
 
 export interface QueueOptions<T> {
   /** Items (request bodies) waiting at most. */
@@ -108,4 +110,136 @@ export class BoundedQueue<T> {
  */
 export function requestDeadLetter(where: Origin, err: unknown, source: Source | null, text = ''): NormalizeResult {
   return { kind: 'dead', source, reason: `${where.file}: ${errorMessage(err)}`, origin: where, text };
+}
+
+export interface DurableQueueOptions {
+  spool: Spool;
+  /** Publishes one spooled record; resolves once Kafka acknowledged it. */
+  handle: (payload: Buffer) => Promise<void>;
+  /**
+   * The record can never be published (classified permanent): dead-letter it, then the drain goes
+   * on. If this rejects too, the record is retried like a transient failure.
+   */
+  deadLetter: (payload: Buffer, err: unknown) => Promise<void>;
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  /** Back-off of a transient failure, doubling from `initialMs` to `maxMs`, with jitter. @default 250, 15000 */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/**
+ * The durable hand-off of an HTTP receiver: `offer` resolves once the body is fsynced in the spool
+ * (the receiver answers 2xx only then), one drainer publishes records in spool order and
+ * acknowledges each after Kafka did. A transient failure (broker down, leader moving, kafkajs
+ * giving up after its own retries) keeps the record and retries it with back-off, for as long as
+ * it takes; a permanent one (the record itself is refused) goes to the dead letters. Order is the
+ * spool's order, so per-key order is kept across outages and restarts.
+ */
+export class DurableQueue {
+  readonly #o: DurableQueueOptions;
+  readonly #spool: Spool;
+  #stopped = false;
+  #loop: Promise<void>;
+  #idle: (() => void)[] = [];
+  #wake: (() => void) | null = null;
+  /** Records handed to `deadLetter` (tests, status). */
+  deadLettered = 0;
+
+  constructor(options: DurableQueueOptions) {
+    this.#o = options;
+    this.#spool = options.spool;
+    this.#loop = this.#drain().catch(() => {});
+  }
+
+  get spool(): Spool {
+    return this.#spool;
+  }
+
+  /** Whether a body of `bytes` would fit in the spool now. */
+  wouldAccept(bytes: number): boolean {
+    return this.#spool.wouldAccept(bytes);
+  }
+
+  /** Appends and fsyncs; false when the spool is full (answer 503 + Retry-After). Rejects on a disk error. */
+  async offer(payload: Buffer): Promise<boolean> {
+    try {
+      await this.#spool.append([payload]);
+      return true;
+    } catch (err) {
+      if (err instanceof GlasswatchError && err.code === 'BG_INGEST_SPOOL_FULL') return false;
+      throw err;
+    }
+  }
+
+  async #sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.#wake = null;
+  }
+
+  async #drain(): Promise<void> {
+    const { initialMs, maxMs } = this.#o.backoff ?? { initialMs: 250, maxMs: 15_000 };
+    let attempt = 0;
+    const retryLater = async (err: unknown) => {
+      attempt++;
+      const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 16)) * (0.8 + Math.random() * 0.4);
+      this.#o.onRetry?.(err, attempt, delay);
+      await this.#sleep(delay);
+    };
+    while (!this.#stopped) {
+      try {
+        const seen = this.#spool.appends;
+        const entry = await this.#spool.next();
+        if (!entry) {
+          for (const resolve of this.#idle.splice(0)) resolve();
+          await this.#spool.waitForData(seen);
+          continue;
+        }
+        try {
+          await this.#o.handle(entry.payload);
+        } catch (err) {
+          if (classifyFailure(err) !== 'permanent') {
+            await retryLater(err);
+            continue; // the same record again: it is acknowledged only after Kafka has it
+          }
+          await this.#o.deadLetter(entry.payload, err);
+          this.deadLettered++;
+        }
+        attempt = 0;
+        // Kafka acknowledged it; a stop now only re-sends it on the next start (at least once).
+        await this.#spool.ack(entry);
+      } catch (err) {
+        // A dead letter that could not be published, a spool read error: keep the record, retry.
+        if (this.#stopped) break;
+        await retryLater(err);
+      }
+    }
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  /** Resolves when every record spooled so far is acknowledged (or the queue stops). */
+  async drained(): Promise<void> {
+    while (!this.#stopped && this.#spool.records > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idle.push(resolve);
+        setTimeout(resolve, 50).unref();
+      });
+    }
+  }
+
+  /**
+   * Stops the drainer after the record being published (waiting at most `graceMs` for it) and
+   * closes the spool. Records not acknowledged stay on disk for the next start.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    this.#spool.stopWaiting();
+    await Promise.race([this.#loop, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await this.#spool.close();
+  }
 }

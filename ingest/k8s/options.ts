@@ -17,8 +17,11 @@
  *       token: ${K8S_AUDIT_TOKEN}      # bearer-token auth (either one authenticates)
  *       maxBodyBytes: 16777216         # above --audit-webhook-truncate-max-batch-size (10 MiB)
  *       maxDecompressedBytes: 67108864 # a gzip body may inflate to this; beyond: 413 + dead letter
- *       queueEvents: 20000             # events waiting for Kafka; beyond: 429, the apiserver retries
- *       queueBytes: 67108864           # body bytes waiting for Kafka; beyond: 429 (bounds memory)
+ *       queueEvents: 20000             # without a spool: events waiting for Kafka; beyond: 429, the apiserver retries
+ *       queueBytes: 67108864           # without a spool: body bytes waiting for Kafka; beyond: 429 (bounds memory)
+ *       spool:                         # 200 once fsynced here; drained to Kafka in order (false: 200 after Kafka acks)
+ *         dir: /var/lib/glasswatch/spool/k8s   # default <checkpointDir>/spool/k8s, 0700, files 0600
+ *         maxBytes: 1073741824         # unacknowledged bytes; beyond: 503 + Retry-After
  *       limits: { maxConnectionsPerIp: 64 }   # timeouts and connection caps (ingest/collector/http.ts)
  *     tail:                            # a kube-apiserver --audit-log-path file
  *       file: /var/log/kubernetes/audit/audit.log
@@ -26,9 +29,11 @@
  *       pollIntervalMs: 500
  * ```
  */
+
+import { join } from 'node:path';
 import { Fields, type GlasswatchConfig } from '../../core/config.js';
 import type { ServerLimits } from '../collector/http.js';
-import { collectorsFields, parseCollectorsCommon, parseServerLimits, readPem } from '../collector/options.js';
+import { collectorsFields, parseCollectorsCommon, parseServerLimits, parseSpool, readPem, type SpoolConfig } from '../collector/options.js';
 import { DEFAULT_MAX_BODY_DECOMPRESSED_BYTES } from '../decode.js';
 
 export interface K8sReceiverConfig {
@@ -51,6 +56,11 @@ export interface K8sReceiverConfig {
   /** Body bytes waiting to be published at most. @default 67108864 */
   queueBytes: number;
   limits: ServerLimits;
+  /**
+   * The on-disk spool: 200 once a body is fsynced there. null (or absent): 200 only after Kafka
+   * acknowledged every event of the body, 503 when it cannot.
+   */
+  spool?: SpoolConfig | null;
 }
 
 export interface K8sTailConfig {
@@ -88,7 +98,7 @@ export function parseK8sFields(
   cluster: string | null = null,
 ): K8sCollectorConfig {
   f.only(['cluster', 'silenceSeconds', 'receiver', 'tail']);
-  const receiver = f.value.receiver === undefined ? null : parseReceiver(f.section('receiver'));
+  const receiver = f.value.receiver === undefined ? null : parseReceiver(f.section('receiver'), join(common.checkpointDir, 'spool', 'k8s'));
   const tail = f.value.tail === undefined ? null : parseTail(f.section('tail'));
   if (!receiver && !tail) f.fail('receiver', 'configure collectors.k8s.receiver, collectors.k8s.tail, or both');
   return {
@@ -102,7 +112,7 @@ export function parseK8sFields(
   };
 }
 
-function parseReceiver(r: Fields): K8sReceiverConfig {
+function parseReceiver(r: Fields, spoolDir: string): K8sReceiverConfig {
   r.only([
     'host',
     'port',
@@ -115,6 +125,7 @@ function parseReceiver(r: Fields): K8sReceiverConfig {
     'queueEvents',
     'queueBytes',
     'limits',
+    'spool',
   ]);
   const path = r.string('path', '/audit');
   if (!path.startsWith('/')) r.fail('path', 'must start with /');
@@ -142,6 +153,7 @@ function parseReceiver(r: Fields): K8sReceiverConfig {
     queueEvents: r.number('queueEvents', 20_000, { min: 1, integer: true }),
     queueBytes: r.number('queueBytes', 64 * 1024 * 1024, { min: 1024, integer: true }),
     limits: parseServerLimits(r),
+    spool: parseSpool(r, spoolDir),
   };
 }
 

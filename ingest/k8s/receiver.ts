@@ -7,13 +7,16 @@
  * connection closed without reading the body.
  *
  * A body (`EventList`, a bare `Event`, or a JSON array; gzip inflated within
- * `maxDecompressedBytes`) is queued and answered 200 at once; the queue publishes behind it.
- * When the queue holds `queueEvents` events or `queueBytes` bytes the answer is 429 with
- * `Retry-After`, so the apiserver's webhook backoff retries — it is never told "ok" for events
- * that were then dropped. A body that is not JSON is dead-lettered (with 200: it was accepted and
- * kept, and the apiserver would only resend the same bytes). One item that cannot be normalized
- * or published (nested thousands deep, refused by Kafka) is a dead letter naming the request; the
- * other items of the batch are published.
+ * `maxDecompressedBytes`) is answered 200 only once it is durable. With a spool (the default of a
+ * configured receiver) that is when the body is appended and fsynced to the on-disk spool, which
+ * a drainer publishes to Kafka in order, retrying transient failures for as long as the broker is
+ * away; a full spool answers 503 with `Retry-After`. Without one, 200 comes after Kafka
+ * acknowledged every event of the body, and 503 when the publish failed; `queueEvents` /
+ * `queueBytes` bound the bodies waiting (429 beyond). The apiserver retries a batch at most 5
+ * times over ~90 s and then drops it, so it is never told "ok" for events that can still be lost.
+ * A body that is not JSON is dead-lettered (with 200: it was kept, and the apiserver would only
+ * resend the same bytes). One item that cannot be normalized or published (nested thousands deep,
+ * refused by Kafka) is a dead letter naming the request; the other items of the batch are published.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -23,7 +26,8 @@ import { secretEquals } from '../../core/signing.js';
 import { bodyErrorStatus, inflateBody, type RunningServer, readBody, refuse, startServer } from '../collector/http.js';
 import type { CollectorMetrics } from '../collector/metrics.js';
 import type { EventPublisher } from '../collector/publisher.js';
-import { BoundedQueue, requestDeadLetter } from '../collector/queue.js';
+import { BoundedQueue, DurableQueue, requestDeadLetter } from '../collector/queue.js';
+import { Spool } from '../collector/spool.js';
 import type { NormalizeResult, Origin } from '../types.js';
 import type { K8sReceiverConfig } from './options.js';
 
@@ -36,10 +40,12 @@ export interface K8sReceiverDeps {
 export interface K8sReceiverServer extends RunningServer {
   /** Resolves when every accepted body is published. */
   drained(): Promise<void>;
-  /** Events accepted and not yet published. */
+  /** Events accepted and not yet published (with a spool: bodies, i.e. spool records). */
   readonly queuedEvents: number;
   /** Body bytes accepted and not yet published. */
   readonly queuedBytes: number;
+  /** The spool, when configured (tests, metrics). */
+  readonly spool: Spool | null;
 }
 
 /** A queued request: the (inflated) body bytes only — a parsed document would hold 3–5× as much. */
@@ -48,6 +54,22 @@ interface Body {
   events: number;
   /** The request id: `k8s-webhook:<received>#<n>`, named by every dead letter of the body. */
   origin: string;
+  /** Kafka-ack mode: settles the request once the body is published (or not). */
+  settle?: (err: unknown) => void;
+}
+
+/** A spool record: `[u32 BE header length][{"origin","events"} JSON][body]`. */
+function encodeBody(b: Body): Buffer {
+  const head = Buffer.from(JSON.stringify({ origin: b.origin, events: b.events }));
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(head.length, 0);
+  return Buffer.concat([len, head, b.bytes]);
+}
+
+function decodeBody(record: Buffer): Body {
+  const n = record.readUInt32BE(0);
+  const head = JSON.parse(record.subarray(4, 4 + n).toString('utf8')) as { origin: string; events: number };
+  return { origin: head.origin, events: head.events, bytes: record.subarray(4 + n) };
 }
 
 function countEvents(doc: unknown): number {
@@ -88,26 +110,56 @@ function normalizeBody(publisher: EventPublisher, b: Body): NormalizeResult[] {
   }
 }
 
+/** The apiserver ignores Retry-After (its back-off starts at 10 s); EventBridge-style senders honour it. */
+const RETRY_AFTER_S = '10';
+
 export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sReceiverDeps): Promise<K8sReceiverServer> {
   const log = deps.logger;
   const collector = deps.publisher.collector;
+  const publish = async (b: Body) => void (await deps.publisher.publishUnit(normalizeBody(deps.publisher, b)));
+  const spool = config.spool ? await Spool.open({ ...config.spool, logger: log }) : null;
+  // Records Kafka refuses, or that cannot be serialized, come back from the publisher as dead
+  // letters naming this request, and the rest of the batch is published (pipeline.poison raised).
+  const durable = spool
+    ? new DurableQueue({
+        spool,
+        handle: (record) => publish(decodeBody(record)),
+        deadLetter: async (record, err) => {
+          let origin = 'k8s-webhook:unreadable-spool-record';
+          try {
+            origin = decodeBody(record).origin;
+          } catch {}
+          await deps.publisher.publishUnit([requestDeadLetter({ file: origin, line: null, index: null }, err, 'k8s')]);
+        },
+        onRetry: (err, attempt, delayMs) => {
+          deps.metrics.recordError(collector, 'sending');
+          log.warn('k8s audit: publish from the spool failed, kept and retried', {
+            error: errorMessage(err),
+            attempt,
+            delayMs,
+            spooledBytes: spool.bytes,
+          });
+        },
+      })
+    : null;
   const queue = new BoundedQueue<Body>({
     maxItems: Number.MAX_SAFE_INTEGER,
     maxWeight: config.queueEvents,
     weight: (b) => b.events,
     maxBytes: config.queueBytes,
     bytes: (b) => b.bytes.length,
-    // Records Kafka refuses, or that cannot be serialized, come back from the publisher as dead
-    // letters naming this request, and the rest of the batch is published (pipeline.poison raised).
-    handle: async (b) => void (await deps.publisher.publishUnit(normalizeBody(deps.publisher, b))),
+    handle: async (b) => {
+      await publish(b);
+      b.settle?.(null);
+    },
     onError: (err, b) => {
-      // The publisher already retried for minutes: Kafka is down. Loud, counted, once per body.
       deps.metrics.recordError(collector, 'sending');
-      log.error('k8s audit batch not published after retries; events lost', {
+      log.error('k8s audit batch not published; answering 503, the apiserver retries it', {
         error: errorMessage(err),
         events: b.events,
         request: b.origin,
       });
+      b.settle?.(err);
     },
   });
   const bearer = config.token === null ? null : `Bearer ${config.token}`;
@@ -141,9 +193,10 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
       log.warn('k8s audit request refused', { reason: auth.why, remote: req.socket.remoteAddress });
       return refuse(res, 401, 'unauthorized\n');
     }
-    // Refuse before reading: a full queue must cost the sender a round trip, not us the body.
+    // Refuse before reading: a full queue or spool must cost the sender a round trip, not us the body.
     const declared = Number(req.headers['content-length']);
-    if (!queue.wouldAccept(Number.isFinite(declared) ? declared : 0) || queue.weight >= config.queueEvents) return refuseBusy(res);
+    const size = Number.isFinite(declared) ? declared : 0;
+    if (durable ? !durable.wouldAccept(size) : !queue.wouldAccept(size) || queue.weight >= config.queueEvents) return refuseBusy(res);
     const origin = `k8s-webhook:${new Date().toISOString()}#${++sequence}`;
     let bytes: Buffer;
     try {
@@ -163,7 +216,25 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
     } catch {
       // Not JSON: published as bytes, so the normalizer dead-letters it with the reason.
     }
-    if (!queue.offer({ bytes, events, origin })) return refuseBusy(res);
+    if (durable) {
+      let accepted: boolean;
+      try {
+        accepted = await durable.offer(encodeBody({ bytes, events, origin }));
+      } catch (err) {
+        // The disk refused the write (full, read-only): nothing was acknowledged, the apiserver retries.
+        deps.metrics.recordError(collector, 'receiving');
+        log.error('k8s audit: spool write failed; answering 503', { request: origin, error: errorMessage(err) });
+        return refuse(res, 503, 'spool unavailable, retry\n', { 'retry-after': RETRY_AFTER_S });
+      }
+      if (!accepted) return refuseBusy(res);
+    } else {
+      let settle: (err: unknown) => void = () => {};
+      const published = new Promise<unknown>((resolve) => {
+        settle = resolve;
+      });
+      if (!queue.offer({ bytes, events, origin, settle })) return refuseBusy(res);
+      if ((await published) !== null) return refuse(res, 503, 'not published, retry\n', { 'retry-after': RETRY_AFTER_S });
+    }
     res.writeHead(200, { 'content-length': '0' });
     res.end();
   };
@@ -178,6 +249,10 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
 
   const refuseBusy = (res: ServerResponse) => {
     deps.metrics.recordError(collector, 'receiving');
+    if (spool) {
+      log.warn('k8s audit spool full; answering 503', { spooledBytes: spool.bytes, maxBytes: spool.maxBytes });
+      return refuse(res, 503, 'spool full, retry\n', { 'retry-after': RETRY_AFTER_S });
+    }
     log.warn('k8s audit queue full; answering 429', { queuedEvents: queue.weight, queuedBytes: queue.bytes });
     refuse(res, 429, 'queue full, retry\n', { 'retry-after': '1' });
   };
@@ -207,15 +282,21 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
       return running.refusedConnections;
     },
     get queuedEvents() {
-      return queue.weight;
+      return spool ? spool.records : queue.weight;
     },
     get queuedBytes() {
-      return queue.bytes;
+      return spool ? spool.bytes : queue.bytes;
     },
-    drained: () => queue.drained(),
+    spool,
+    drained: async () => {
+      await queue.drained();
+      await durable?.drained();
+    },
     close: async () => {
       await running.close();
       await queue.drained();
+      // What the spool holds stays on disk for the next start.
+      await durable?.close();
     },
   };
 }

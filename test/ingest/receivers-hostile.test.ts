@@ -110,7 +110,13 @@ describe('HTTP receivers under hostile clients', () => {
     const config = parseK8sFields(
       Fields.of('test.yaml', 'collectors.k8s', {
         cluster: 'test-cluster',
-        receiver: { port: 0, insecureHttp: true, token: TOKEN, limits: LIMITS },
+        receiver: {
+          port: 0,
+          insecureHttp: true,
+          token: TOKEN,
+          limits: LIMITS,
+          spool: { dir: join(mkdtempSync(join(tmpdir(), 'gw-spool-')), 'spool') },
+        },
       }),
       COMMON,
     );
@@ -276,14 +282,22 @@ describe('HTTP receivers under hostile clients', () => {
 });
 
 describe('receive queue bounded in bytes while Kafka is unreachable', () => {
-  it('150 posts of 8 MiB: beyond the byte budget the answer is 429 with Retry-After, and RSS stays bounded', {
+  it('150 posts of 8 MiB: beyond the spool budget the answer is 503 with Retry-After, and RSS stays bounded', {
     timeout: 120_000,
   }, async () => {
     // A real Kafka client pointed at a port nothing listens on: every publish fails and is retried.
     const bus = new KafkaBus(kafkaTestOptions({ brokers: ['127.0.0.1:1'], retries: 1 }));
     const metrics = new CollectorMetrics();
     const config = parseK8sFields(
-      Fields.of('test.yaml', 'collectors.k8s', { receiver: { port: 0, insecureHttp: true, token: TOKEN, maxBodyBytes: 16 * 1024 * 1024 } }),
+      Fields.of('test.yaml', 'collectors.k8s', {
+        receiver: {
+          port: 0,
+          insecureHttp: true,
+          token: TOKEN,
+          maxBodyBytes: 16 * 1024 * 1024,
+          spool: { dir: join(mkdtempSync(join(tmpdir(), 'gw-spool-')), 'spool'), maxBytes: 64 * 1024 * 1024 },
+        },
+      }),
       COMMON,
     ).receiver;
     if (!config) throw new Error('no receiver config');
@@ -314,16 +328,16 @@ describe('receive queue bounded in bytes while Kafka is unreachable', () => {
         peak = Math.max(peak, process.memoryUsage().rss);
       }
       const accepted = statuses.filter((s) => s === 200).length;
-      const busy = statuses.filter((s) => s === 429).length;
-      // 64 MiB budget / 8 MiB bodies: 8 queued, plus the first one an empty queue always takes.
-      expect(accepted).toBeLessThanOrEqual(9);
+      const busy = statuses.filter((s) => s === 503).length;
+      // 64 MiB spool budget / 8 MiB bodies: 7 spooled (record headers take the rest).
+      expect(accepted).toBeLessThanOrEqual(8);
       expect(busy).toBeGreaterThanOrEqual(140);
       expect(retryAfter).toBe(busy);
-      expect(receiver.queuedBytes).toBeLessThanOrEqual(config.queueBytes + big.length);
+      expect(receiver.queuedBytes).toBeLessThanOrEqual(64 * 1024 * 1024);
       const growthMiB = (peak - rss0) / 2 ** 20;
       // Reported by the test run: RSS growth while 150 × 8 MiB were offered.
       console.info(
-        `byte-bounded queue: accepted ${accepted}, 429 ${busy}, RSS ${(rss0 / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} MiB (+${growthMiB.toFixed(0)} MiB)`,
+        `byte-bounded spool: accepted ${accepted}, 503 ${busy}, RSS ${(rss0 / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} MiB (+${growthMiB.toFixed(0)} MiB)`,
       );
       expect(growthMiB).toBeLessThan(400);
     } finally {
@@ -367,6 +381,7 @@ describe('client certificates over TLS session resumption', () => {
             port: 0,
             token: TOKEN,
             tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'ca.crt') },
+            spool: { dir: join(dir, 'spool') },
           },
         }),
         COMMON,
