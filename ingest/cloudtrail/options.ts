@@ -21,6 +21,7 @@
  *     startDate: "2025-11-20"         # first UTC day on a fresh start; default: the day of the first start
  *     pollIntervalSeconds: 60
  *     settleSeconds: 60               # leave files of the last minute(s) for the next poll
+ *     discoveryIntervalSeconds: 300   # how often new accounts and regions (prefixes) are looked for
  *     prefetch: 4                     # objects downloaded ahead
  *
  *     # mode sqs: S3 event notifications or CloudTrail SNS notifications delivered to SQS
@@ -59,6 +60,8 @@ export interface CloudTrailS3Config {
   pollIntervalSeconds: number;
   /** @default 60 */
   settleSeconds: number;
+  /** How often new account and region prefixes are looked for. @default 300 */
+  discoveryIntervalSeconds: number;
   /** @default 4 */
   prefetch: number;
 }
@@ -115,7 +118,7 @@ export interface CloudTrailCollectorConfig {
 
 const AWS_KEYS = ['region', 'endpoint', 'credentials'];
 const MODE_KEYS: Record<CloudTrailMode, string[]> = {
-  s3: [...AWS_KEYS, 'bucket', 'prefix', 'startDate', 'pollIntervalSeconds', 'settleSeconds', 'prefetch'],
+  s3: [...AWS_KEYS, 'bucket', 'prefix', 'startDate', 'pollIntervalSeconds', 'settleSeconds', 'discoveryIntervalSeconds', 'prefetch'],
   sqs: [...AWS_KEYS, 'queueUrl', 'waitTimeSeconds', 'visibilityTimeoutSeconds', 'prefetch'],
   eventbridge: [
     'listen',
@@ -193,6 +196,8 @@ function s3(f: Fields): CloudTrailS3Config {
     startDate,
     pollIntervalSeconds: f.number('pollIntervalSeconds', 60, { min: 1 }),
     settleSeconds: f.number('settleSeconds', 60, { min: 0 }),
+    // A new region or account is invisible until the next discovery: a long interval delays its first events.
+    discoveryIntervalSeconds: f.number('discoveryIntervalSeconds', 300, { min: 1, max: 86_400 }),
     prefetch: f.number('prefetch', 4, { min: 1, max: 32, integer: true }),
   };
 }

@@ -37,6 +37,40 @@ export async function objectUnit(
   loaded: LoadedObject | { refused: string },
   maxDecompressedBytes = DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES,
 ): Promise<NormalizeResult[]> {
+  return inEventTimeOrder(await objectResultsOf(publisher, bucket, key, loaded, maxDecompressedBytes));
+}
+
+/**
+ * CloudTrail does not order the records inside a delivery object; replay judges them in event-time
+ * order, so live publishes them so too (stable: equal times keep file order, as replay's sort does).
+ * Only the events move; dead letters and skipped records keep their places.
+ */
+export function inEventTimeOrder(results: NormalizeResult[]): NormalizeResult[] {
+  const slots: number[] = [];
+  const events: Extract<NormalizeResult, { kind: 'event' }>[] = [];
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    if (r.kind === 'event') {
+      slots.push(i);
+      events.push(r);
+    }
+  }
+  let sorted = true;
+  for (let i = 1; i < events.length && sorted; i++) if (events[i - 1]!.event.time > events[i]!.event.time) sorted = false;
+  if (sorted) return results;
+  events.sort((a, b) => (a.event.time < b.event.time ? -1 : a.event.time > b.event.time ? 1 : 0));
+  const out = results.slice();
+  for (let i = 0; i < slots.length; i++) out[slots[i]!] = events[i]!;
+  return out;
+}
+
+async function objectResultsOf(
+  publisher: { normalizeBuffer(bytes: Buffer, file: string): NormalizeResult[] },
+  bucket: string,
+  key: string,
+  loaded: LoadedObject | { refused: string },
+  maxDecompressedBytes: number,
+): Promise<NormalizeResult[]> {
   const file = `s3://${bucket}/${key}`;
   if ('refused' in loaded)
     return [{ kind: 'dead', source: 'cloudtrail', reason: loaded.refused, origin: { file, line: null, index: null }, text: '' }];
