@@ -31,6 +31,8 @@ export interface TopicsConfig {
   alerts: string;
   /** Ticket versions, keyed by `id@updatedAt` (compacted: every version kept). @default "glasswatch.tickets" */
   tickets: string;
+  /** Revocation orders of the detector, one per target, keyed by session; revocation workers consume them. @default "glasswatch.revocations" */
+  revocations: string;
 }
 
 export interface GlasswatchConfig {
@@ -275,12 +277,13 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
       : {}),
   };
 
-  const t = root.section('topics').only(['events', 'deadLetters', 'alerts', 'tickets']);
+  const t = root.section('topics').only(['events', 'deadLetters', 'alerts', 'tickets', 'revocations']);
   const topics: TopicsConfig = {
     events: t.string('events', 'glasswatch.events'),
     deadLetters: t.string('deadLetters', 'glasswatch.dead-letters'),
     alerts: t.string('alerts', 'glasswatch.alerts'),
     tickets: t.string('tickets', 'glasswatch.tickets'),
+    revocations: t.string('revocations', 'glasswatch.revocations'),
   };
   const ingestSection = root.section('ingest').only(['k8s', 'okta']);
   const k8s = ingestSection.section('k8s').only(['cluster']);

@@ -22,6 +22,8 @@ import { K8sRevoker } from './revoke/k8s.js';
 import { OktaRevoker } from './revoke/okta.js';
 import type { RevocationTarget } from './revoke/types.js';
 import { WebhookRevoker } from './revoke/webhook.js';
+import { AlertAppender } from './stages/alert-stage.js';
+import { RevocationAppender } from './stages/revocation-stage.js';
 import { TicketLedger } from './tickets/ledger.js';
 import { ticketRow } from './tickets/service.js';
 import { loadTicketFile } from './tickets/sources.js';
@@ -62,6 +64,11 @@ export interface BuildOptions {
   onAlert?: (a: Alert) => void;
   /** Keep every session in memory for a summary (default: in replay only). */
   keepSessions?: boolean;
+  /**
+   * Live: alerts and automatic revocations are appended to these topics for the delivery and
+   * revocation workers (detectors/stages) instead of being sent inline. Replay sends inline.
+   */
+  stages?: { bus: Bus; onAlertAppended?: (alertId: string) => void; onOrderAppended?: (revocationId: string) => void };
 }
 
 /** The bundled rule pack: activity review inside break-glass sessions. */
@@ -153,13 +160,33 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
   const alertSection = Fields.of(file, 'alerts', config.sections.alerts);
   const ruleReferences = new Map<string, readonly string[]>();
   for (const r of loaded.rules) if (r.references.length) for (const k of [r.key, r.id]) if (k) ruleReferences.set(k, r.references);
-  const alerts = new AlertDispatcher(outputs, store ? new StoreDeliveryLedger(store) : new MemoryDeliveryLedger(), log, undefined, {
+  const deliveryLedger = store ? new StoreDeliveryLedger(store) : new MemoryDeliveryLedger();
+  const dispatcherOptions = {
     context: alertContextOf(alertSection, ruleReferences),
     throttle: throttleOf(alertSection),
-    clock: o.clock === 'live' ? 'live' : 'event',
-  });
+    clock: o.clock === 'live' ? ('live' as const) : ('event' as const),
+  };
+  const stages = o.stages;
+  const onAlertAppended = stages?.onAlertAppended;
+  const alerts = stages
+    ? new AlertAppender(stages.bus, config.topics.alerts, deliveryLedger, log, {
+        ...dispatcherOptions,
+        ...(onAlertAppended ? { onAppend: (a: { id: string }) => onAlertAppended(a.id) } : {}),
+      })
+    : new AlertDispatcher(outputs, deliveryLedger, log, undefined, dispatcherOptions);
   const policies = revocationPolicies(registry, config);
-  const revocations = new RevocationDispatcher(policies, store ? new StoreRevocationLedger(store) : new MemoryRevocationLedger(), log);
+  const revocationLedger = store ? new StoreRevocationLedger(store) : new MemoryRevocationLedger();
+  const onOrderAppended = stages?.onOrderAppended;
+  const revocations = stages
+    ? new RevocationAppender(
+        policies,
+        revocationLedger,
+        log,
+        stages.bus,
+        config.topics.revocations,
+        onOrderAppended ? { onAppend: onOrderAppended } : {},
+      )
+    : new RevocationDispatcher(policies, revocationLedger, log);
 
   const detector = new BreakGlassDetector(
     {
@@ -199,7 +226,7 @@ function overridePackRules(loaded: LoadedRules, pack: string): void {
   loaded.rules = loaded.rules.filter((r) => !(r.id && custom.has(r.id) && inPack(r.file)));
 }
 
-function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: string | null, ids: ReadonlySet<string>): AlertOutput[] {
+export function alertOutputs(config: GlasswatchConfig, bus: Bus | null, alertsOut: string | null, ids: ReadonlySet<string>): AlertOutput[] {
   const file = config.file;
   const a = Fields.of(file, 'alerts', config.sections.alerts).only(ALERT_SECTION_KEYS);
   const out: AlertOutput[] = [];
@@ -269,9 +296,9 @@ export function smtpTransport(config: GlasswatchConfig) {
   });
 }
 
-function revocationPolicies(registry: IdentityRegistry, config: GlasswatchConfig): Map<string, RevocationPolicy> {
+export function revocationPolicies(registry: IdentityRegistry, config: GlasswatchConfig): Map<string, RevocationPolicy> {
   const file = config.file;
-  const r = Fields.of(file, 'revocation', config.sections.revocation).only(['webhook', 'okta', 'aws', 'k8s']);
+  const r = Fields.of(file, 'revocation', config.sections.revocation).only(['webhook', 'okta', 'aws', 'k8s', 'retry']);
   const targets = new Map<string, () => RevocationTarget>();
   if (r.value.webhook !== undefined) {
     const w = r.section('webhook').only(['url', 'secret']);

@@ -78,6 +78,7 @@ export class BreakGlassDetector implements EventStage {
       'pipeline.silence': 0,
       'pipeline.poison': 0,
       'pipeline.ticket_forged': 0,
+      'pipeline.delivery_failed': 0,
     },
   };
   /** Every session seen (latest state), for summaries and reports. */

@@ -7,6 +7,7 @@ import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
 import type { Alert } from './alerts/alert.js';
 import { buildDetector, type DetectorBuild } from './build.js';
+import { DrainTracker, type RunningStages, startStages } from './stages/index.js';
 import { DetectorChangelog } from './state/changelog.js';
 import { TicketReceiver } from './tickets/receiver.js';
 import { forgedTicketAlert, TicketService } from './tickets/service.js';
@@ -17,6 +18,8 @@ export interface DetectorService {
   tickets: TicketService;
   /** URL of the tickets endpoint when `tickets.http` is configured. */
   ticketsUrl: string | null;
+  /** The delivery and revocation workers run in this process (null with `workers: false`). */
+  stages: RunningStages | null;
   stop(): Promise<void>;
 }
 
@@ -30,6 +33,13 @@ export interface DetectorServiceOptions {
   /** Names this process's own consumer groups (the tickets follower). @default host-pid */
   instanceId?: string;
   onAlert?: (a: Alert) => void;
+  /**
+   * Run the delivery and revocation workers in this process (`glasswatch start`); false when
+   * `glasswatch deliver` / `glasswatch revoke` run them. The detector itself only appends. @default true
+   */
+  workers?: boolean;
+  /** Consumer-group prefix of the in-process workers. @default "glasswatch" */
+  workerGroupPrefix?: string;
 }
 
 /**
@@ -42,7 +52,21 @@ export interface DetectorServiceOptions {
  */
 export async function startDetectorService(o: DetectorServiceOptions): Promise<DetectorService> {
   const { config, bus, store, log } = o;
-  const build = await buildDetector({ config, store, bus, log, clock: 'live', ...(o.onAlert ? { onAlert: o.onAlert } : {}) });
+  // The detector appends alerts and revocation orders to their topics and never waits on an output or target.
+  const tracker = new DrainTracker();
+  const build = await buildDetector({
+    config,
+    store,
+    bus,
+    log,
+    clock: 'live',
+    ...(o.onAlert ? { onAlert: o.onAlert } : {}),
+    stages: { bus, onAlertAppended: (id) => tracker.alertAppended(id), onOrderAppended: (id) => tracker.orderAppended(id) },
+  });
+  const stages =
+    o.workers === false
+      ? null
+      : await startStages({ config, bus, store, log, tracker, ...(o.workerGroupPrefix ? { groupPrefix: o.workerGroupPrefix } : {}) });
   const t = Fields.of(config.file, 'tickets', config.sections.tickets);
   const http = t.section('http');
   // The tickets secret signs every record on the tickets topic and every detector verifies it:
@@ -146,12 +170,17 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     build,
     tickets,
     ticketsUrl,
+    stages,
     stop: async () => {
       await events.stop();
       await changelog.stop();
       await ticketFollow.stop();
       await receiver?.close();
       await build.detector.close();
+      // What this process detected is delivered before it stops (bounded: a down output keeps its
+      // alerts uncommitted on Kafka for the next worker).
+      if (stages && !(await stages.drain(10_000))) log.warn('stopping with alerts or revocations still in retry', { pending: tracker.pending });
+      await stages?.stop();
     },
   };
 }

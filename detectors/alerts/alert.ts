@@ -11,6 +11,7 @@ export const ALERT_TYPES = [
   'pipeline.silence',
   'pipeline.ticket_forged',
   'pipeline.poison',
+  'pipeline.delivery_failed',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 export type Severity = 'informational' | 'low' | 'medium' | 'high' | 'critical';

@@ -70,6 +70,8 @@ export const ALERT_SECTION_KEYS = [
   'instance',
   'runbooks',
   'ruleMatch',
+  // Retry policy of the delivery workers (detectors/stages/policy.ts).
+  'delivery',
 ];
 
 /** A list of outputs, or a single mapping for one. */

@@ -170,6 +170,16 @@ describe('streaming detector on Kafka', () => {
       60_000,
     );
     await waitFor(() => service.build.detector.totals.events === 6, 'all events consumed', 30_000);
+    // The poison message may sit on a partition handled after the six events: stop only once it is dead-lettered.
+    const early: BusMessage[] = [];
+    const earlySub = await bus.subscribe({
+      topics: [topics.deadLetters],
+      groupId: uniqueName('dlq-early'),
+      fromBeginning: true,
+      handler: async (m) => void early.push(m),
+    });
+    await waitFor(() => early.length >= 1, 'the poison message to be dead-lettered', 30_000);
+    await earlySub.stop();
     await service.stop();
 
     const verdicts = alertsSeen

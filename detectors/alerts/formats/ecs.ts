@@ -14,6 +14,7 @@ const CATEGORY: Record<CompleteAlert['type'], string[]> = {
   'pipeline.silence': ['configuration'],
   'pipeline.ticket_forged': ['configuration', 'intrusion_detection'],
   'pipeline.poison': ['configuration'],
+  'pipeline.delivery_failed': ['configuration'],
 };
 
 /**

@@ -1,0 +1,5 @@
+import { runStage } from './deliver.js';
+
+export function revokeCommand(argv: string[]): Promise<number> {
+  return runStage('revoke', argv);
+}

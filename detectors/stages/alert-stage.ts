@@ -1,0 +1,101 @@
+import type { Bus, BusMessage, OutgoingMessage } from '../../core/bus/types.js';
+import { withRetry } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Alert, CompleteAlert } from '../alerts/alert.js';
+import { AlertDispatcher, type DeliveryLedger, type DispatcherOptions, type DispatchResult } from '../alerts/dispatcher.js';
+import { isAlertType } from '../alerts/routing.js';
+
+/** Headers of an alert appended by the detector: a delivery worker takes only these (the topic may carry other producers' copies). */
+export const STAGE_HEADERS = { stage: 'glasswatch-stage', type: 'glasswatch-alert-type', id: 'glasswatch-alert-id' } as const;
+export const ALERT_STAGE = 'alert/1';
+
+/** Keyed by session, so one session's alerts stay in order on one partition (grouping, PagerDuty resolve). */
+export function alertMessage(a: CompleteAlert): OutgoingMessage {
+  return {
+    key: a.sessionId ?? a.id,
+    value: JSON.stringify(a),
+    headers: { [STAGE_HEADERS.stage]: ALERT_STAGE, [STAGE_HEADERS.type]: a.type, [STAGE_HEADERS.id]: a.id },
+  };
+}
+
+/** The alert of a stage message; null for anything else on the topic. Throws on a stage message that is not an alert. */
+export function decodeAlert(m: BusMessage): CompleteAlert | null {
+  if (m.headers[STAGE_HEADERS.stage] !== ALERT_STAGE) return null;
+  const a = JSON.parse(m.value.toString('utf8')) as unknown;
+  if (!isAlertShape(a)) throw new Error(`${m.topic}/${m.partition}@${m.offset}: not a glasswatch alert (id, type, severity, detectedAt)`);
+  return a as CompleteAlert;
+}
+
+/**
+ * The detector's side of alert delivery: each alert is completed, throttled, and appended to the
+ * alerts topic; delivery workers (one consumer group per output) take it from there. The detector
+ * waits only for Kafka's acknowledgement, never for an output. The delivery ledger under the
+ * topic's output name (`bus:<topic>`, as the Kafka output has always been named) keeps a
+ * re-processed event from appending its alerts twice.
+ */
+export class AlertAppender extends AlertDispatcher {
+  readonly #onAppend: ((a: CompleteAlert) => void) | undefined;
+  readonly outputName: string;
+
+  constructor(
+    readonly bus: Bus,
+    readonly topic: string,
+    ledger: DeliveryLedger,
+    log: Logger,
+    options: DispatcherOptions & { onAppend?: (a: CompleteAlert) => void } = {},
+  ) {
+    super([], ledger, log, {}, { ...options, clock: 'event' });
+    this.#onAppend = options.onAppend;
+    this.outputName = `bus:${topic}`;
+  }
+
+  override async dispatch(alert: Alert): Promise<DispatchResult> {
+    const a = this.complete(alert);
+    const result: DispatchResult = { delivered: 0, skipped: 0, failed: 0 };
+    if (!this.throttle.admit(a)) {
+      this.routingTotals.throttled++;
+      return result;
+    }
+    if (await this.ledger.delivered(this.outputName, a.id)) {
+      result.skipped++;
+      this.totals.skipped++;
+      return result;
+    }
+    let attempts = 0;
+    // A broker that is away for a few seconds (leader moving) must not cost the event: the bus retries
+    // the handler, then dead-letters it, so a throw here is only for a broker away much longer.
+    await withRetry(
+      async () => {
+        attempts++;
+        await this.bus.publish(this.topic, [alertMessage(a)]);
+      },
+      { retries: 6, initialDelayMs: 200, maxDelayMs: 5000, shouldRetry: () => true },
+    );
+    await this.ledger.record({
+      alertId: a.id,
+      output: this.outputName,
+      status: 'delivered',
+      attempts,
+      at: new Date().toISOString(),
+      messageId: null,
+      error: null,
+    });
+    this.#onAppend?.(a);
+    result.delivered++;
+    this.totals.delivered++;
+    return result;
+  }
+}
+
+function isAlertShape(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const a = v as Record<string, unknown>;
+  return (
+    typeof a.id === 'string' &&
+    typeof a.type === 'string' &&
+    isAlertType(a.type) &&
+    typeof a.severity === 'string' &&
+    typeof a.detectedAt === 'string' &&
+    !Number.isNaN(Date.parse(a.detectedAt))
+  );
+}

@@ -1,0 +1,276 @@
+import type { Bus, BusMessage, Subscription } from '../../core/bus/types.js';
+import { DEAD_LETTER_HEADERS } from '../../core/bus/types.js';
+import { errorMessage, GlasswatchError, isRetriable } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { type Alert, alertId, type CompleteAlert, type Severity } from '../alerts/alert.js';
+import type { DeliveryLedger } from '../alerts/dispatcher.js';
+import type { AlertOutput } from '../alerts/outputs.js';
+import { routeAccepts, SessionGrouper } from '../alerts/routing.js';
+import { decodeAlert } from './alert-stage.js';
+import { backoffMs, pause, type RetryPolicy } from './policy.js';
+
+export interface DeliveryWorkerOptions {
+  bus: Bus;
+  /** The alerts topic the detector appends to. */
+  topic: string;
+  output: AlertOutput;
+  ledger: DeliveryLedger;
+  log: Logger;
+  policy: RetryPolicy;
+  /** This output's own consumer group: a down output holds only its own offsets. */
+  groupId: string;
+  deadLetterTopic: string;
+  /** Appends an alert the worker raises (`pipeline.delivery_failed`) to the alerts topic. */
+  raise: (alert: Alert) => Promise<unknown>;
+  /** Called once an alert's message is done with (delivered, skipped, filtered, held, dead-lettered). */
+  onDone?: (alertId: string, output: string) => void;
+}
+
+export interface DeliveryStats {
+  delivered: number;
+  skipped: number;
+  filtered: number;
+  grouped: number;
+  retries: number;
+  deadLettered: number;
+}
+
+interface InFlight {
+  batch: CompleteAlert[];
+  attempts: number;
+  firstError: string | null;
+}
+
+/**
+ * Delivers the alerts topic to one output. A retriable failure is retried with exponential
+ * backoff and full jitter (each retry goes back through the bus, which heartbeats between
+ * attempts) for as long as the alert is younger than `maxAgeMs`; then the alert is dead-lettered
+ * and a `pipeline.delivery_failed` alert is raised for the other outputs. The offset is committed
+ * only once the output answered (or the alert was dead-lettered), so a restart resumes the retry,
+ * and the delivery ledger (keyed by output and alert id) keeps a re-read from delivering twice.
+ */
+export class DeliveryWorker {
+  readonly stats: DeliveryStats = { delivered: 0, skipped: 0, filtered: 0, grouped: 0, retries: 0, deadLettered: 0 };
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #grouper: SessionGrouper | null;
+  readonly #stopping = new AbortController();
+  #sub: Subscription | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+  /** Grouped updates whose send failed, retried on the next tick (they were already committed). */
+  #heldRetry: { batch: CompleteAlert[]; attempts: number }[] = [];
+
+  constructor(readonly o: DeliveryWorkerOptions) {
+    const window = o.output.routing?.groupWindowSeconds ?? 60;
+    this.#grouper = o.output.sendGroup && window > 0 ? new SessionGrouper(window * 1000) : null;
+  }
+
+  get name(): string {
+    return this.o.output.name;
+  }
+
+  async start(): Promise<this> {
+    this.#sub = await this.o.bus.subscribe({
+      topics: [this.o.topic],
+      groupId: this.o.groupId,
+      fromBeginning: true,
+      deadLetterTopic: this.o.deadLetterTopic,
+      // Retries are this worker's business (bounded by maxAge, not by a count).
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+      handler: (m) => this.#handle(m),
+    });
+    if (this.#grouper) {
+      this.#timer = setInterval(() => {
+        this.#flushing = this.#flushing.then(() => this.#flushDue(Date.now()));
+      }, 1000);
+      this.#timer.unref();
+    }
+    return this;
+  }
+
+  async #handle(m: BusMessage): Promise<void> {
+    const key = `${m.partition}@${m.offset}`;
+    let flight = this.#inFlight.get(key);
+    if (!flight) {
+      const a = decodeAlert(m);
+      if (!a) return;
+      const done = () => this.o.onDone?.(a.id, this.name);
+      if (!routeAccepts(this.o.output.routing?.filter, a)) {
+        this.stats.filtered++;
+        return done();
+      }
+      if (await this.o.ledger.delivered(this.name, a.id)) {
+        this.stats.skipped++;
+        return done();
+      }
+      const batch = this.#grouper ? this.#grouper.offer(a) : [a];
+      if (batch.length === 0) {
+        this.stats.grouped++;
+        return done();
+      }
+      flight = { batch, attempts: 0, firstError: null };
+      this.#inFlight.set(key, flight);
+    }
+    if (flight.attempts > 0) await pause(backoffMs(flight.attempts - 1, this.o.policy), this.#stopping.signal);
+    flight.attempts++;
+    try {
+      await this.#send(flight.batch, flight.attempts);
+      if (flight.attempts > 1)
+        this.o.log.info('alert delivered after retries', { output: this.name, alertId: flight.batch[0]?.id, attempts: flight.attempts });
+    } catch (err) {
+      const text = errorMessage(err);
+      flight.firstError ??= text;
+      if (isRetriable(err) && !this.#expired(flight.batch)) {
+        if (flight.attempts === 1)
+          this.o.log.warn('alert output failing; retrying until it answers or maxAge', {
+            output: this.name,
+            alertId: flight.batch[0]?.id,
+            error: text,
+          });
+        this.stats.retries++;
+        if (this.#stopping.signal.aborted && this.o.bus.kind === 'memory') {
+          // The in-process bus keeps nothing past this process: say what was left.
+          this.o.log.error('alert not delivered at shutdown', { output: this.name, alerts: flight.batch.map((a) => a.id) });
+          this.#inFlight.delete(key);
+          return;
+        }
+        // Retriable: the bus waits, heartbeats and calls again; the offset stays uncommitted meanwhile.
+        throw new GlasswatchError(
+          'BG_DELIVERY_RETRY',
+          `${this.name}: alert ${flight.batch[0]?.id} not delivered yet (attempt ${flight.attempts}): ${text}`,
+          {
+            stage: 'sending',
+            retriable: true,
+            cause: err,
+          },
+        );
+      }
+      await this.#deadLetter(flight.batch, flight.attempts, text, m);
+    }
+    this.#inFlight.delete(key);
+    for (const a of flight.batch) this.o.onDone?.(a.id, this.name);
+  }
+
+  #expired(batch: CompleteAlert[]): boolean {
+    const oldest = Math.min(...batch.map((a) => Date.parse(a.detectedAt)));
+    return Date.now() - oldest >= this.o.policy.maxAgeMs;
+  }
+
+  async #send(batch: CompleteAlert[], attempts: number): Promise<void> {
+    const todo: CompleteAlert[] = [];
+    for (const a of batch) if (!(await this.o.ledger.delivered(this.name, a.id))) todo.push(a);
+    const first = todo[0];
+    if (!first) return;
+    const out = this.o.output;
+    const messageId = todo.length === 1 || !out.sendGroup ? await out.send(first) : await out.sendGroup(todo);
+    for (const a of todo) {
+      await this.o.ledger.record({
+        alertId: a.id,
+        output: this.name,
+        status: 'delivered',
+        attempts,
+        at: new Date().toISOString(),
+        messageId,
+        error: null,
+      });
+      this.stats.delivered++;
+    }
+  }
+
+  async #deadLetter(batch: CompleteAlert[], attempts: number, error: string, m: BusMessage | null): Promise<void> {
+    const minutes = Math.round(this.o.policy.maxAgeMs / 60_000);
+    const reason = `${this.name}: not delivered after ${attempts} attempt(s) (maxAgeMinutes ${minutes}): ${error}`.slice(0, 1024);
+    this.o.log.error('alert dead-lettered: output did not take it in time', {
+      output: this.name,
+      alerts: batch.map((a) => a.id),
+      attempts,
+      error,
+    });
+    for (const a of batch) {
+      await this.o.ledger.record({
+        alertId: a.id,
+        output: this.name,
+        status: 'failed',
+        attempts,
+        at: new Date().toISOString(),
+        messageId: null,
+        error,
+      });
+      this.stats.deadLettered++;
+    }
+    await this.o.bus.publish(
+      this.o.deadLetterTopic,
+      batch.map((a) => ({
+        key: a.sessionId ?? a.id,
+        value: JSON.stringify(a),
+        headers: {
+          [DEAD_LETTER_HEADERS.reason]: reason,
+          [DEAD_LETTER_HEADERS.topic]: m?.topic ?? this.o.topic,
+          [DEAD_LETTER_HEADERS.partition]: m ? String(m.partition) : '',
+          [DEAD_LETTER_HEADERS.offset]: m?.offset ?? '',
+          'x-glasswatch-output': this.name,
+        },
+      })),
+    );
+    // Never an alert about an undelivered delivery_failed alert: that could loop while an output is down.
+    for (const a of batch)
+      if (a.type !== 'pipeline.delivery_failed') await this.o.raise(deliveryFailedAlert(a, this.name, attempts, error, minutes));
+  }
+
+  async #flushDue(nowMs: number): Promise<void> {
+    const due = [...this.#heldRetry.splice(0), ...(this.#grouper?.due(nowMs).map((batch) => ({ batch, attempts: 0 })) ?? [])];
+    for (const d of due) await this.#sendHeld(d);
+  }
+
+  async #sendHeld(d: { batch: CompleteAlert[]; attempts: number }): Promise<void> {
+    try {
+      d.attempts++;
+      await this.#send(d.batch, d.attempts);
+    } catch (err) {
+      if (isRetriable(err) && !this.#expired(d.batch)) this.#heldRetry.push(d);
+      else
+        await this.#deadLetter(d.batch, d.attempts, errorMessage(err), null).catch((e) =>
+          this.o.log.error('dead letter failed', { error: errorMessage(e) }),
+        );
+    }
+  }
+
+  /** Stops consuming (an alert in retry stays uncommitted for the next worker), then sends the held grouped updates once. */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#sub?.stop();
+    await this.#flushing;
+    for (const batch of this.#grouper?.drain() ?? []) this.#heldRetry.push({ batch, attempts: 0 });
+    for (const d of this.#heldRetry.splice(0)) {
+      try {
+        d.attempts++;
+        await this.#send(d.batch, d.attempts);
+      } catch (err) {
+        this.o.log.error('grouped alert update not delivered at shutdown', {
+          output: this.name,
+          alerts: d.batch.map((a) => a.id),
+          error: errorMessage(err),
+        });
+      }
+    }
+  }
+}
+
+const LOUDER: Record<Severity, Severity> = { informational: 'high', low: 'high', medium: 'high', high: 'high', critical: 'critical' };
+
+/** `pipeline.delivery_failed`: an alert one output never took; the SOC reads the original in the store or the dead letters. */
+export function deliveryFailedAlert(a: CompleteAlert, output: string, attempts: number, error: string, maxAgeMinutes: number): Alert {
+  const { revocation: _r, ...rest } = a as CompleteAlert & { revocation?: unknown };
+  return {
+    ...rest,
+    id: alertId('pipeline.delivery_failed', output, a.id),
+    type: 'pipeline.delivery_failed',
+    severity: LOUDER[a.severity],
+    severityId: undefined,
+    sessionId: null,
+    reason: error.slice(0, 500),
+    detectedAt: new Date().toISOString(),
+    summary: `alert ${a.id} (${a.type}, ${a.severity}) was NOT delivered to ${output} within ${maxAgeMinutes} min (${attempts} attempts): ${a.summary}`,
+  };
+}
