@@ -30,19 +30,26 @@ interface SessionRow {
 
 /**
  * The sessions a live detector had open when it stopped: their last version in the store,
- * ended less than `idleSeconds` ago. Without them a restart would split a running
- * intrusion into two sessions and alert on it twice.
+ * ended less than `idleSeconds` before the last event seen of their identity. Event time,
+ * never the wall clock: events that carry old timestamps (a backfill, a delayed delivery) keep
+ * their sessions open across a restart, as the detector itself closes sessions by event time.
+ * Without them a restart would split a running intrusion into two sessions and alert twice.
  */
-export async function openSessionsFromStore(store: Store, idleSeconds: number, nowMs = Date.now()): Promise<BreakGlassSession[]> {
+export async function openSessionsFromStore(store: Store, idleSeconds: number): Promise<BreakGlassSession[]> {
   const rows = await (
     await store.client.query({
-      query: `SELECT session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers, first_event_id,
-                     unauthorized_event_id, toUnixTimestamp64Milli(start) AS start_ms, toUnixTimestamp64Milli(end) AS end_ms, events,
-                     activity_command, activity_data, activity_config, source_ips, account, org, cluster,
-                     if(detected_at IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(detected_at))) AS detected_ms, keys
-              FROM (SELECT * FROM sessions WHERE end >= fromUnixTimestamp64Milli({since:Int64}) ORDER BY version DESC LIMIT 1 BY session_id)
-              WHERE length(keys) > 0`,
-      query_params: { since: nowMs - idleSeconds * 1000 },
+      query: `SELECT s.session_id AS session_id, s.version AS version, s.identity AS identity, s.source AS source,
+                     s.principal AS principal, s.verdict AS verdict, s.reason AS reason, s.ticket_id AS ticket_id,
+                     s.approvers AS approvers, s.first_event_id AS first_event_id, s.unauthorized_event_id AS unauthorized_event_id,
+                     toUnixTimestamp64Milli(s.start) AS start_ms, toUnixTimestamp64Milli(s.end) AS end_ms, s.events AS events,
+                     s.activity_command AS activity_command, s.activity_data AS activity_data, s.activity_config AS activity_config,
+                     s.source_ips AS source_ips, s.account AS account, s.org AS org, s.cluster AS cluster,
+                     if(s.detected_at IS NULL, NULL, toUnixTimestamp64Milli(assumeNotNull(s.detected_at))) AS detected_ms, s.keys AS keys
+              FROM (SELECT * FROM sessions ORDER BY version DESC LIMIT 1 BY session_id) AS s
+              INNER JOIN (SELECT identity, max(end) AS last_end FROM sessions GROUP BY identity) AS l ON s.identity = l.identity
+              WHERE length(s.keys) > 0
+                AND toUnixTimestamp64Milli(s.end) >= toUnixTimestamp64Milli(l.last_end) - {idleMs:Int64}`,
+      query_params: { idleMs: idleSeconds * 1000 },
       format: 'JSONEachRow',
     })
   ).json<SessionRow>();

@@ -120,16 +120,20 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
 
   // Open sessions and pending verdicts live in changelogs co-partitioned with the events: a member
   // takes the state of exactly the partitions it is assigned, on every assignment, before their events.
-  const changelog = new DetectorChangelog({
-    bus,
-    eventsTopic: config.topics.events,
-    group,
-    // Its own copy of every partition, read from the beginning at each start.
-    readerGroup: `${group}-state-${instance}-${Date.now()}`,
-    log,
-  });
-  await changelog.start();
-  build.detector.keepStateIn(changelog);
+  // The in-process bus dies with the process and compacts nothing: state stays in memory there.
+  const changelog =
+    bus.kind === 'kafka'
+      ? new DetectorChangelog({
+          bus,
+          eventsTopic: config.topics.events,
+          group,
+          // Its own copy of every partition, read from the beginning at each start (deleted at a clean stop).
+          readerGroup: `${group}-state-${instance}-${Date.now()}`,
+          log,
+        })
+      : null;
+  await changelog?.start();
+  if (changelog) build.detector.keepStateIn(changelog);
   let owned = new Set<number>();
   const events: Subscription = await bus.subscribe({
     topics: [config.topics.events],
@@ -137,6 +141,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     fromBeginning: true,
     deadLetterTopic: config.topics.deadLetters,
     onAssignment: async (assigned) => {
+      if (!changelog) return;
       const mine = new Set(assigned.filter((a) => a.topic === config.topics.events).map((a) => a.partition));
       const lost = new Set([...owned].filter((p) => !mine.has(p)));
       const gained = [...mine].filter((p) => !owned.has(p));
@@ -173,7 +178,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     stages,
     stop: async () => {
       await events.stop();
-      await changelog.stop();
+      await changelog?.stop();
       await ticketFollow.stop();
       await receiver?.close();
       await build.detector.close();

@@ -144,7 +144,14 @@ export class DetectorChangelog implements DetectorStateSink {
   }
 
   async stop(): Promise<void> {
-    await this.#reader?.stop();
+    if (!this.#reader) return;
+    await this.#reader.stop();
     this.#reader = null;
+    // Its offsets are worthless to anyone: the next start reads the changelogs from the beginning.
+    await this.#o.bus
+      .deleteGroups?.([this.#o.readerGroup])
+      .catch((err: unknown) =>
+        this.#o.log.warn('detector state reader group not deleted', { groupId: this.#o.readerGroup, error: errorMessage(err) }),
+      );
   }
 }

@@ -263,5 +263,60 @@ export function busContract(target: ContractTarget): void {
       await sub2.stop();
       expect([...new Set(durable)].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
     });
+
+    it('onAssignment: the whole assignment, before any message of it; a failed one is called again first', async () => {
+      const bus = open();
+      const t = topic('assign');
+      await bus.publish(
+        t,
+        Array.from({ length: 12 }, (_, i) => ({ key: `k${i}`, value: String(i) })),
+      );
+      const assignments: Array<Array<{ topic: string; partition: number }>> = [];
+      let restored = false;
+      let failedOnce = false;
+      const early: string[] = [];
+      const seen: BusMessage[] = [];
+      const sub = await bus.subscribe({
+        topics: [t],
+        groupId: uniqueName('assign'),
+        onAssignment: async (partitions) => {
+          assignments.push(partitions);
+          if (!failedOnce) {
+            failedOnce = true;
+            throw new Error('state store not reachable yet');
+          }
+          await new Promise((r) => setTimeout(r, 300)); // a restore that takes a while
+          restored = true;
+        },
+        handler: async (m) => {
+          if (!restored) early.push(m.offset);
+          seen.push(m);
+        },
+      });
+      await waitFor(() => seen.length >= 12, 'the 12 messages');
+      await sub.stop();
+      expect(early).toEqual([]);
+      expect(assignments.length).toBeGreaterThanOrEqual(2);
+      const last = assignments[assignments.length - 1]!;
+      for (const m of seen) expect(last).toContainEqual({ topic: t, partition: m.partition });
+    });
+
+    it('explicit partitions, tombstones and end offsets (changelogs)', async () => {
+      const bus = open();
+      const t = topic('changelog');
+      await bus.ensureTopic?.(t, { compacted: true });
+      await bus.publish(t, [
+        { key: 'a', value: 'v1', partition: 0 },
+        { key: 'b', value: 'v1', partition: 0 },
+        { key: 'a', value: '', tombstone: true, partition: 0 },
+      ]);
+      const got = await drain(bus, t, 3);
+      expect(got.map((m) => [m.partition, m.key, m.value.toString()])).toEqual([
+        [0, 'a', 'v1'],
+        [0, 'b', 'v1'],
+        [0, 'a', ''],
+      ]);
+      expect((await bus.endOffsets?.(t))?.get(0)).toBe('3');
+    });
   });
 }

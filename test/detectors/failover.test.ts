@@ -1,8 +1,16 @@
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../core/bus/kafka.js';
 import type { AuditEvent } from '../../core/event.js';
 import { identityKey } from '../../core/pipeline/stage.js';
+import { migrate, openStore } from '../../core/store/index.js';
+import { StoreWriter } from '../../core/store/writer.js';
+import { sessionRow } from '../../detectors/detector.js';
+import { openSessionsFromStore } from '../../detectors/restore.js';
+import { SessionTracker } from '../../detectors/sessions.js';
 import { kafkaTestOptions, waitFor } from '../bus/helpers.js';
 import { cloudtrail, iamUser } from '../support/events.js';
 import { type Harness, harness, verdictsByPrincipal } from './state-harness.js';
@@ -122,4 +130,32 @@ describe('detector failover on Kafka (members as processes, one SIGKILLed)', () 
     expect(verdicts.size).toBe(USERS);
     expect([...verdicts.values()].filter((v) => v.sessions.size !== 1)).toEqual([]);
   }, 240_000);
+});
+
+describe('restart from the store (one process on chDB)', () => {
+  it('restores the sessions open by event time, not by the wall clock: old-timestamp sessions survive', async () => {
+    const store = openStore({ kind: 'chdb', path: join(mkdtempSync(join(tmpdir(), 'gw-restore-')), 'store') });
+    try {
+      await migrate(store);
+      const writer = new StoreWriter(store, { batchSize: 10 });
+      const tracker = new SessionTracker({ idleSeconds: 1800 });
+      // 2020: an identity's session that is still open at its last event, and one closed long before it.
+      const t = Date.parse('2020-01-01T10:00:00Z');
+      const ev = (key: string, ms: number, ip: string) =>
+        cloudtrail(new Date(ms).toISOString(), 'ListUsers', { ...iamUser('bg-old'), accessKeyId: key }, { sourceIPAddress: ip });
+      const closed = tracker.assign('bg-users', ev('AKIAOLD1', t - 7_200_000, '203.0.113.1'), t - 7_200_000).session;
+      const open = tracker.assign('bg-users', ev('AKIAOLD2', t, '203.0.113.2'), t).session;
+      for (const s of [closed, open]) await writer.add('sessions', sessionRow(s));
+      await writer.flush();
+      const restored = await openSessionsFromStore(store, 1800);
+      expect(restored.map((s) => s.id)).toEqual([open.id]);
+      // The next event of the identity continues it.
+      const again = new SessionTracker({ idleSeconds: 1800 });
+      again.restore(restored);
+      const next = again.assign('bg-users', ev('AKIAOLD2', t + 60_000, '203.0.113.2'), t + 60_000);
+      expect(next).toMatchObject({ created: false, session: { id: open.id } });
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 });
