@@ -102,6 +102,14 @@ describe('DFA cache byte budget', () => {
     expect(stats.nfaFallbacks).toBeGreaterThan(0);
   });
 
+  it('a wide counted class (the fuzz finding `(\\w[ab]{1000}KTd?)` on 1 MB of "abab…") stays in the DFA: its ~1,000 states fit the default budget', () => {
+    const re = compileLinearRegex('(\\w[ab]{1000}KTd?)', { i: true, m: true, s: false }) as LazyDfa;
+    expect(re.test('ab'.repeat(1 << 19))).toBe(false);
+    // With the old 1 MiB budget this thrashed into NFA simulation: 1,000 active states per character, 11 s per MB.
+    expect(re.stats().nfaFallbacks).toBe(0);
+    expect(re.stats().cacheBytes).toBeLessThanOrEqual(8 << 20);
+  });
+
   it('keeps the heap flat over 3 M characters of adversarial input (child process, 256 MB heap)', () => {
     const out = runChild(
       `

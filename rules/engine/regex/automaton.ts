@@ -27,11 +27,13 @@ import {
 
 /**
  * DFA cache budget per regex, in bytes (estimated: kernel, key, transition table and
- * object overhead; calibrated within ~30% of the measured heap). 1 MiB holds thousands
- * of small states: the 217 SigmaHQ regexes use ~4 MiB in all over 4 MB of real text,
- * and even if every one of them thrashed they would stay near 217 MiB.
+ * object overhead; calibrated within ~30% of the measured heap). 8 MiB is RE2's default
+ * `max_mem`: a wide counted class such as `\w[ab]{1000}` needs ~1,000 states of ~1,000
+ * positions each, and under 1 MiB it thrashed into NFA simulation (11 s per MB, a fuzz
+ * finding). The cache only grows that large for patterns that need it: the 217 SigmaHQ
+ * regexes use ~4 MiB in all over 4 MB of real text.
  */
-export const DFA_CACHE_BYTES = 1 << 20;
+export const DFA_CACHE_BYTES = 8 << 20;
 const STATE_OVERHEAD_BYTES = 450;
 const MAX_GENERATION = 0xffff_ffff;
 
