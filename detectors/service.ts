@@ -7,6 +7,7 @@ import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
 import type { Alert } from './alerts/alert.js';
 import { buildDetector, type DetectorBuild } from './build.js';
+import { settleAppends } from './stages/alert-stage.js';
 import { DrainTracker, type RunningStages, startStages } from './stages/index.js';
 import { DetectorChangelog } from './state/changelog.js';
 import { TicketReceiver } from './tickets/receiver.js';
@@ -166,8 +167,10 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
           cause,
         });
       }
-      await build.detector.handle([event], { partition: m.partition });
+      await build.detector.handle([event], { partition: m.partition, offset: m.offset });
       await build.detector.flush();
+      // Committed only once its alerts and revocation orders are on their topics.
+      await settleAppends(build.detector);
     },
   });
 
@@ -182,6 +185,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
       await ticketFollow.stop();
       await receiver?.close();
       await build.detector.close();
+      await settleAppends(build.detector);
       // What this process detected is delivered before it stops (bounded: a down output keeps its
       // alerts uncommitted on Kafka for the next worker).
       if (stages && !(await stages.drain(10_000))) log.warn('stopping with alerts or revocations still in retry', { pending: tracker.pending });

@@ -1,9 +1,9 @@
 import type { Bus, BusMessage, OutgoingMessage } from '../../core/bus/types.js';
-import { withRetry } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Alert, CompleteAlert } from '../alerts/alert.js';
 import { AlertDispatcher, type DeliveryLedger, type DispatcherOptions, type DispatchResult } from '../alerts/dispatcher.js';
 import { isAlertType } from '../alerts/routing.js';
+import { AppendBuffer } from './append-buffer.js';
 
 /** Headers of an alert appended by the detector: a delivery worker takes only these (the topic may carry other producers' copies). */
 export const STAGE_HEADERS = { stage: 'glasswatch-stage', type: 'glasswatch-alert-type', id: 'glasswatch-alert-id' } as const;
@@ -47,7 +47,22 @@ export class AlertAppender extends AlertDispatcher {
     super([], ledger, log, {}, { ...options, clock: 'event' });
     this.#onAppend = options.onAppend;
     this.outputName = `bus:${topic}`;
+    this.#buffer = new AppendBuffer<CompleteAlert>(bus, topic, async (alerts) => {
+      for (const a of alerts) {
+        await this.ledger.record({
+          alertId: a.id,
+          output: this.outputName,
+          status: 'delivered',
+          attempts: 1,
+          at: new Date().toISOString(),
+          messageId: null,
+          error: null,
+        });
+        this.#onAppend?.(a);
+      }
+    });
   }
+  readonly #buffer: AppendBuffer<CompleteAlert>;
 
   override async dispatch(alert: Alert): Promise<DispatchResult> {
     const a = this.complete(alert);
@@ -61,29 +76,22 @@ export class AlertAppender extends AlertDispatcher {
       this.totals.skipped++;
       return result;
     }
-    let attempts = 0;
-    // A broker that is away for a few seconds (leader moving) must not cost the event: the bus retries
-    // the handler, then dead-letters it, so a throw here is only for a broker away much longer.
-    await withRetry(
-      async () => {
-        attempts++;
-        await this.bus.publish(this.topic, [alertMessage(a)]);
-      },
-      { retries: 6, initialDelayMs: 200, maxDelayMs: 5000, shouldRetry: () => true },
-    );
-    await this.ledger.record({
-      alertId: a.id,
-      output: this.outputName,
-      status: 'delivered',
-      attempts,
-      at: new Date().toISOString(),
-      messageId: null,
-      error: null,
-    });
-    this.#onAppend?.(a);
-    result.delivered++;
-    this.totals.delivered++;
+    // Appended with the other alerts of this turn; the service settles before committing the event.
+    if (this.#buffer.add(a.id, a, alertMessage(a))) {
+      result.delivered++;
+      this.totals.delivered++;
+    } else result.skipped++;
     return result;
+  }
+
+  /** Resolves once every alert dispatched so far is on the topic; the offset of their event may be committed then. */
+  settle(): Promise<void> {
+    return this.#buffer.settle();
+  }
+
+  override async close(): Promise<void> {
+    await this.settle();
+    await super.close();
   }
 }
 
@@ -98,4 +106,14 @@ function isAlertShape(v: unknown): boolean {
     typeof a.detectedAt === 'string' &&
     !Number.isNaN(Date.parse(a.detectedAt))
   );
+}
+
+/**
+ * Waits until the alerts and revocation orders a detector raised are on their topics (no-op for
+ * the inline dispatchers of replay). The live service calls it before an event's offset commits.
+ */
+export async function settleAppends(d: { options: { alerts: unknown; revocations: unknown } }): Promise<void> {
+  const r = d.options.revocations as { settle?: () => Promise<void> };
+  const a = d.options.alerts as { settle?: () => Promise<void> };
+  await Promise.all([r.settle?.(), a.settle?.()]);
 }

@@ -1,5 +1,4 @@
 import type { Bus, BusMessage } from '../../core/bus/types.js';
-import { withRetry } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import {
   RevocationDispatcher,
@@ -9,6 +8,7 @@ import {
   type RevocationRecord,
 } from '../revoke/dispatcher.js';
 import type { RevocationRequest, RevocationTarget } from '../revoke/types.js';
+import { AppendBuffer } from './append-buffer.js';
 
 export const REVOCATION_STAGE = 'revocation/1';
 export const REVOCATION_HEADERS = {
@@ -61,7 +61,12 @@ export class RevocationAppender extends RevocationDispatcher {
   ) {
     super(policies, ledger, log, options);
     this.#onAppend = options.onAppend;
+    this.#buffer = new AppendBuffer<string>(bus, topic, async (ids) => {
+      this.appended += ids.length;
+      for (const id of ids) this.#onAppend?.(id);
+    });
   }
+  readonly #buffer: AppendBuffer<string>;
   readonly #onAppend: ((revocationId: string) => void) | undefined;
 
   override async revoke(request: RevocationRequest, eventTimeMs: number, detectedAtMs: number): Promise<RevocationRecord[]> {
@@ -86,15 +91,12 @@ export class RevocationAppender extends RevocationDispatcher {
         },
       };
     });
-    if (orders.length === 0) return [];
-    await withRetry(() => this.bus.publish(this.topic, orders), {
-      retries: 6,
-      initialDelayMs: 200,
-      maxDelayMs: 5000,
-      shouldRetry: () => true,
-    });
-    this.appended += orders.length;
-    for (const t of policy.targets) this.#onAppend?.(`${request.alert.id}:${t.kind}`);
+    for (const o of orders) this.#buffer.add(o.headers[REVOCATION_HEADERS.id]!, o.headers[REVOCATION_HEADERS.id]!, o);
     return [];
+  }
+
+  /** Resolves once every order so far is on the topic. */
+  settle(): Promise<void> {
+    return this.#buffer.settle();
   }
 }
