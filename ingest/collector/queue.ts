@@ -114,8 +114,12 @@ export function requestDeadLetter(where: Origin, err: unknown, source: Source | 
 
 export interface DurableQueueOptions {
   spool: Spool;
-  /** Publishes one spooled record; resolves once Kafka acknowledged it. */
-  handle: (payload: Buffer) => Promise<void>;
+  /** Publishes spooled records (in order, as one unit); resolves once Kafka acknowledged all of them. */
+  handle: (payloads: Buffer[]) => Promise<void>;
+  /** Records per drain unit at most: a backlog goes out in large produce requests. @default 64 */
+  maxBatchRecords?: number;
+  /** Payload bytes per drain unit at most (one record may exceed it alone). @default 8388608 */
+  maxBatchBytes?: number;
   /**
    * The record can never be published (classified permanent): dead-letter it, then the drain goes
    * on. If this rejects too, the record is retried like a transient failure.
@@ -190,30 +194,44 @@ export class DurableQueue {
       this.#o.onRetry?.(err, attempt, delay);
       await this.#sleep(delay);
     };
+    const maxRecords = this.#o.maxBatchRecords ?? 64;
+    const maxBytes = this.#o.maxBatchBytes ?? 8 * 1024 * 1024;
     while (!this.#stopped) {
       try {
         const seen = this.#spool.appends;
-        const entry = await this.#spool.next();
-        if (!entry) {
+        const batch: SpoolEntry[] = [];
+        let bytes = 0;
+        for (let e = await this.#spool.next(); e; e = batch.length < maxRecords && bytes < maxBytes ? await this.#spool.next(e) : null) {
+          if (batch.length > 0 && bytes + e.payload.length > maxBytes) break;
+          batch.push(e);
+          bytes += e.payload.length;
+        }
+        if (batch.length === 0) {
           for (const resolve of this.#idle.splice(0)) resolve();
           await this.#spool.waitForData(seen);
           continue;
         }
         try {
-          await this.#o.handle(entry.payload);
+          await this.#o.handle(batch.map((e) => e.payload));
+          await this.#spool.ack(batch.at(-1) as SpoolEntry, batch.length);
         } catch (err) {
-          if (classifyFailure(err) !== 'permanent') {
-            await retryLater(err);
-            continue; // the same record again: it is acknowledged only after Kafka has it
+          if (classifyFailure(err) !== 'permanent') throw err;
+          // One record of the batch is bad: one at a time, so only it goes to the dead letters.
+          for (const e of batch) {
+            try {
+              await this.#o.handle([e.payload]);
+            } catch (one) {
+              if (classifyFailure(one) !== 'permanent') throw one;
+              await this.#o.deadLetter(e.payload, one);
+              this.deadLettered++;
+            }
+            await this.#spool.ack(e);
           }
-          await this.#o.deadLetter(entry.payload, err);
-          this.deadLettered++;
         }
         attempt = 0;
-        // Kafka acknowledged it; a stop now only re-sends it on the next start (at least once).
-        await this.#spool.ack(entry);
       } catch (err) {
-        // A dead letter that could not be published, a spool read error: keep the record, retry.
+        // Broker down, leader moving, a dead letter not published, a spool read error: the records
+        // stay in the spool (acknowledged only after Kafka has them) and are tried again.
         if (this.#stopped) break;
         await retryLater(err);
       }

@@ -365,9 +365,9 @@ export class Spool {
 
   /**
    * Marks every record up to and including `entry` acknowledged (Kafka has them, or they were
-   * dead-lettered). Deletes the segments wholly before the new position.
+   * dead-lettered); `records` is how many that is since the last ack. Deletes the segments wholly before the new position.
    */
-  async ack(entry: SpoolEntry): Promise<void> {
+  async ack(entry: SpoolEntry, records = 1): Promise<void> {
     const before = this.#cursor;
     const seg = this.#segments.find((s) => s.id === entry.segment);
     if (!seg) return;
@@ -377,7 +377,7 @@ export class Spool {
     }
     freed += entry.end - (before.segment === entry.segment ? before.offset : 0);
     this.#pendingBytes -= freed;
-    this.#pendingRecords = Math.max(0, this.#pendingRecords - 1);
+    this.#pendingRecords = Math.max(0, this.#pendingRecords - records);
     this.#cursor = { segment: entry.segment, offset: entry.end };
     // A segment read to its end, with a later one already started, is done.
     const idx = this.#segments.indexOf(seg);

@@ -116,14 +116,18 @@ const RETRY_AFTER_S = '10';
 export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sReceiverDeps): Promise<K8sReceiverServer> {
   const log = deps.logger;
   const collector = deps.publisher.collector;
-  const publish = async (b: Body) => void (await deps.publisher.publishUnit(normalizeBody(deps.publisher, b)));
+  const publish = async (bodies: Body[]) =>
+    void (await deps.publisher.publishUnit(
+      bodies.length === 1 ? normalizeBody(deps.publisher, bodies[0] as Body) : bodies.flatMap((b) => normalizeBody(deps.publisher, b)),
+    ));
   const spool = config.spool ? await Spool.open({ ...config.spool, logger: log }) : null;
   // Records Kafka refuses, or that cannot be serialized, come back from the publisher as dead
   // letters naming this request, and the rest of the batch is published (pipeline.poison raised).
   const durable = spool
     ? new DurableQueue({
         spool,
-        handle: (record) => publish(decodeBody(record)),
+        // A backlog (after an outage or a restart) goes out as units of many bodies.
+        handle: (records) => publish(records.map(decodeBody)),
         deadLetter: async (record, err) => {
           let origin = 'k8s-webhook:unreadable-spool-record';
           try {
@@ -149,7 +153,7 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
     maxBytes: config.queueBytes,
     bytes: (b) => b.bytes.length,
     handle: async (b) => {
-      await publish(b);
+      await publish([b]);
       b.settle?.(null);
     },
     onError: (err, b) => {
