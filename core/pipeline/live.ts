@@ -28,7 +28,7 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
     if (pending.events + pending.deadLetters > 0) o.log.debug('store sink batch', { ...pending });
     pending = { events: 0, deadLetters: 0 };
   };
-  const group = o.groupId ?? 'glasswatch-store';
+  const group = o.groupId ?? 'glasswatch-sink';
   const events: Subscription = await o.bus.subscribe({
     topics: [o.topics.events],
     groupId: group,
@@ -45,7 +45,9 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
           cause,
         });
       }
-      await writer.addEvent(e);
+      // Awaited only when the row fills a batch: no per-event await on the hot path.
+      const full = writer.addEvent(e);
+      if (full) await full;
       pending.events++;
     },
   });

@@ -18,6 +18,12 @@ export interface DeadLetter {
 
 const MAX_TEXT = 64 * 1024;
 
+/**
+ * One `events` row. `targets` and `raw` go as the values themselves, not as JSON strings: the insert
+ * asks ClickHouse to store a JSON object or array given for a String column as its text, verbatim
+ * (`input_format_json_read_objects_as_strings`), so the row is serialized once instead of raw being
+ * stringified and then escaped again as a string. The stored text is exactly `JSON.stringify(raw)`.
+ */
 export function eventRow(e: AuditEvent): Record<string, unknown> {
   return {
     source: e.source,
@@ -28,7 +34,7 @@ export function eventRow(e: AuditEvent): Record<string, unknown> {
     actor_type: e.actor.type ?? '',
     session_key: e.actor.sessionKey ?? '',
     action: e.action,
-    targets: JSON.stringify(e.targets),
+    targets: e.targets,
     outcome: e.outcome,
     outcome_reason: e.outcomeReason ?? '',
     source_ip: e.sourceIp ?? '',
@@ -36,7 +42,7 @@ export function eventRow(e: AuditEvent): Record<string, unknown> {
     account: e.account ?? '',
     org: e.org ?? '',
     cluster: e.cluster ?? '',
-    raw: JSON.stringify(e.raw),
+    raw: e.raw,
   };
 }
 
@@ -87,22 +93,23 @@ export class StoreWriter {
     return this.#rowsWritten;
   }
 
-  async addEvent(e: AuditEvent): Promise<void> {
-    await this.add('events', eventRow(e));
+  /** Resolves at once unless this row fills a batch (then after its insert): callers need not await every row. */
+  addEvent(e: AuditEvent): Promise<void> | undefined {
+    return this.add('events', eventRow(e));
   }
 
   async addDeadLetter(d: DeadLetter): Promise<void> {
     await this.add('dead_letters', deadLetterRow(d));
   }
 
-  async add(table: string, row: Record<string, unknown>): Promise<void> {
+  add(table: string, row: Record<string, unknown>): Promise<void> | undefined {
     let rows = this.#pending.get(table);
     if (!rows) {
       rows = [];
       this.#pending.set(table, rows);
     }
     rows.push(row);
-    if (rows.length >= this.#batchSize) await this.#flushTable(table);
+    return rows.length >= this.#batchSize ? this.#flushTable(table) : undefined;
   }
 
   async flush(): Promise<void> {
@@ -126,7 +133,12 @@ export async function insertRows(store: Store, table: string, rows: Record<strin
           table,
           values: rows,
           format: 'JSONEachRow',
-          clickhouse_settings: { date_time_input_format: 'best_effort' },
+          clickhouse_settings: {
+            date_time_input_format: 'best_effort',
+            // See eventRow: an object or array given for a String column is stored as its JSON text.
+            input_format_json_read_objects_as_strings: 1,
+            input_format_json_read_arrays_as_strings: 1,
+          },
         });
       } catch (cause) {
         throw new GlasswatchError(

@@ -1,0 +1,292 @@
+/**
+ * The live pipeline end to end on the real broker (`npm run bench:live`): `glasswatch start` as an
+ * operator runs it (Kubernetes audit webhook → glasswatch.events → store sink into chDB + detector),
+ * driven over HTTP by this process. Reports:
+ * - time from process start to the webhook accepting (crash recovery of ingest);
+ * - sustained events/s from intake to stored rows and to verdicts (every event judged), measured
+ *   from the first POST until the status line counts every event, with 1..N detector processes
+ *   (`BENCH_DETECTORS=1,2,3`: the extra ones are `glasswatch detect` members of the same group);
+ * - p50/p99 from intake to the alert at half of the saturated rate.
+ * `BENCH_PROFILE=DIR` runs the pipeline under `node --cpu-prof --cpu-prof-dir DIR`.
+ * Needs KAFKA_BROKERS (default 127.0.0.1:9092).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { stringify } from 'yaml';
+import { benchSize, figure } from './figures.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
+const TOTAL = Number(process.env.BENCH_EVENTS ?? benchSize({ full: 200_000, smoke: 20_000 }));
+const PER_REQUEST = 1000;
+const CONCURRENCY = 4;
+const DETECTORS = (process.env.BENCH_DETECTORS ?? '1')
+  .split(',')
+  .map(Number)
+  .filter((n) => n >= 1);
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** CPU seconds (user + system, every thread: chDB's too) a process has used, from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+function cli(args: string[], profileDir: string | null): Proc {
+  const node = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...node, '--import', 'tsx', join(root, 'test/support/run-cli.ts'), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, GLASSWATCH_LOG_LEVEL: 'warn' },
+  });
+  let text = '';
+  const append = (c: Buffer) => {
+    text += c.toString();
+    if (text.length > 4_000_000) text = text.slice(-1_000_000);
+  };
+  child.stdout!.on('data', append);
+  child.stderr!.on('data', append);
+  return { child, out: () => text, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+}
+
+/** One apiserver batch: `n` audit events, one in `breakGlassEvery` by the break-glass identity. */
+function auditBody(run: string, from: number, n: number, breakGlassEvery = 0): string {
+  const items = [];
+  for (let i = from; i < from + n; i++) {
+    const t = new Date(Date.UTC(2026, 10, 20, 10) + i).toISOString().replace('Z', '000Z');
+    items.push({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      level: 'Metadata',
+      auditID: `${run}-${i}`,
+      stage: 'ResponseComplete',
+      requestURI: `/api/v1/namespaces/team-${i % 50}/pods`,
+      verb: i % 3 === 0 ? 'list' : 'get',
+      user: {
+        username: breakGlassEvery > 0 && i % breakGlassEvery === 0 ? `breakglass-admin-${i}` : `dev-${i % 200}@example.com`,
+        groups: ['system:authenticated'],
+      },
+      sourceIPs: [`10.0.${(i >> 8) & 255}.${i & 255}`],
+      userAgent: 'kubectl/v1.31.0',
+      objectRef: { resource: 'pods', namespace: `team-${i % 50}`, apiVersion: 'v1' },
+      responseStatus: { metadata: {}, code: 200 },
+      requestReceivedTimestamp: t,
+      stageTimestamp: t,
+    });
+  }
+  return JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items });
+}
+
+async function post(port: number, body: string): Promise<number> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/audit`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer bench-token' },
+    });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sends until accepted: 429/503 are the receiver's back-pressure, which a real apiserver retries. */
+async function send(port: number, body: string): Promise<void> {
+  for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+    const status = await post(port, body);
+    if (status === 200) return;
+    if (status !== 429 && status !== 503 && status !== 0) throw new Error(`webhook answered ${status}`);
+    await sleep(delay);
+  }
+}
+
+function counts(text: string): { stored: number; judged: number } {
+  const lines = text.match(/status: stored \d+ events, \d+ dead letters; detector \d+ events/g);
+  const last = lines?.[lines.length - 1];
+  if (!last) return { stored: 0, judged: 0 };
+  const [, stored, judged] = /stored (\d+) events, \d+ dead letters; detector (\d+) events/.exec(last)!;
+  return { stored: Number(stored), judged: Number(judged) };
+}
+
+async function deleteTopics(topics: string[]): Promise<void> {
+  const admin = new Kafka({ clientId: 'bench-live-admin', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics });
+  } catch {
+    // Left for the broker's retention: a bench topic is harmless.
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function runOnce(detectors: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-bench-live-'));
+  const run = `bl${Date.now().toString(36)}`;
+  const topics = { events: `${run}-events`, deadLetters: `${run}-dlq`, alerts: `${run}-alerts`, tickets: `${run}-tickets` };
+  const port = await freePort();
+  const alerts = join(dir, 'alerts.jsonl');
+  const config = (store: string) => ({
+    store: { path: store },
+    bus: { kind: 'kafka', brokers, clientId: 'glasswatch-bench' },
+    topics,
+    collectors: {
+      checkpointDir: join(dir, 'checkpoints'),
+      k8s: { cluster: 'bench', receiver: { host: '127.0.0.1', port, path: '/audit', token: 'bench-token', insecureHttp: true } },
+    },
+    identities: [
+      { id: 'k8s-breakglass', source: 'k8s', match: [{ 'user.username|startswith': 'breakglass-admin' }], revocation: { mode: 'manual' } },
+    ],
+    tickets: { secret: 'bench-live-tickets-secret' },
+    alerts: { jsonl: alerts },
+  });
+  const startConfig = join(dir, 'start.yml');
+  writeFileSync(startConfig, stringify(config(join(dir, 'store'))));
+  const profile = process.env.BENCH_PROFILE ?? null;
+  const began = performance.now();
+  const start = cli(['start', '--config', startConfig, '--status-seconds', '0.25', '--instance', `${run}-start`], profile);
+  const procs = [start];
+  try {
+    const probe = auditBody(`${run}-probe`, 0, 1);
+    while ((await post(port, probe)) !== 200) {
+      if (performance.now() - began > 120_000) throw new Error(`webhook never accepted:\n${start.out()}`);
+      await sleep(20);
+    }
+    const acceptingMs = performance.now() - began;
+    for (let d = 1; d < detectors; d++) {
+      const c = join(dir, `detect-${d}.yml`);
+      writeFileSync(c, stringify({ ...config(join(dir, `detect-store-${d}`)), collectors: undefined }));
+      procs.push(cli(['detect', '--config', c, '--instance', `${run}-detect-${d}`], profile));
+    }
+    // Let the group settle (members join) before the clock starts: the figure is the sustained rate.
+    while (counts(start.out()).judged < 1) await sleep(50);
+    if (detectors > 1) await sleep(8000);
+
+    const bodies: string[] = [];
+    for (let i = 0; i < TOTAL; i += PER_REQUEST) bodies.push(auditBody(run, i, Math.min(PER_REQUEST, TOTAL - i), 997));
+    const expected = TOTAL + 1;
+    const cpu0 = cpuSeconds(start.child.pid);
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < bodies.length) await send(port, bodies[next++]!);
+      }),
+    );
+    const intakeMs = performance.now() - t0;
+    let storedAt = 0;
+    let judgedAt = 0;
+    const deadline = performance.now() + 600_000;
+    while (storedAt === 0 || (detectors === 1 && judgedAt === 0)) {
+      const c = counts(start.out());
+      if (!storedAt && c.stored >= expected) storedAt = performance.now();
+      if (!judgedAt && c.judged >= expected) judgedAt = performance.now();
+      if (performance.now() > deadline) throw new Error(`stalled at ${JSON.stringify(c)} of ${expected}`);
+      await sleep(50);
+    }
+    const cpu = cpuSeconds(start.child.pid) - cpu0;
+    const rate = (ms: number) => Math.round(TOTAL / (ms / 1000));
+    const p = { detectors, events: TOTAL, perRequest: PER_REQUEST };
+    console.log(`live pipeline, ${detectors} detector process(es), ${TOTAL} events:`);
+    console.log(`  webhook accepting ${Math.round(acceptingMs)} ms after the process start`);
+    console.log(`  intake ${rate(intakeMs)} events/s; intake → stored ${rate(storedAt - t0)} events/s`);
+    // On a shared, loaded machine wall-clock rates vary with the neighbours; CPU per event does much less.
+    if (Number.isFinite(cpu)) {
+      console.log(
+        `  pipeline process CPU ${cpu.toFixed(1)} s: ${Math.round(TOTAL / cpu)} events per CPU-second (all threads, intake + store + detect)`,
+      );
+      figure('live.events_per_cpu_second', Math.round(TOTAL / cpu), 'events/s', { detectors, events: TOTAL });
+    }
+    figure('live.webhook_accepting_after_start', Math.round(acceptingMs), 'ms', p);
+    figure('live.intake', rate(intakeMs), 'events/s', p);
+    figure('live.intake_to_stored', rate(storedAt - t0), 'events/s', p);
+    if (detectors === 1) {
+      console.log(
+        `  intake → judged (one process) ${rate(judgedAt - t0)} events/s; both ${rate(Math.max(storedAt, judgedAt) - t0)} events/s`,
+      );
+      figure('live.intake_to_judged', rate(judgedAt - t0), 'events/s', p);
+      figure('live.intake_to_stored_and_judged', rate(Math.max(storedAt, judgedAt) - t0), 'events/s', p);
+      await latency(port, run, start, Math.max(storedAt, judgedAt) - t0, alerts);
+    }
+  } finally {
+    for (const p of procs) p.child.kill('SIGTERM');
+    await Promise.all(procs.map((p) => p.exited));
+    await deleteTopics(Object.values(topics));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Intake → alert at half the saturated rate: one break-glass event per request, its alert timed. */
+async function latency(port: number, run: string, start: Proc, saturatedMs: number, alerts: string): Promise<void> {
+  const saturated = TOTAL / (saturatedMs / 1000);
+  const target = saturated / 2;
+  const seconds = benchSize({ full: 10, smoke: 3 });
+  const perRequest = 250;
+  const intervalMs = (perRequest / target) * 1000;
+  const sentAt = new Map<string, number>();
+  const requests = Math.round((target * seconds) / perRequest);
+  const t0 = performance.now();
+  for (let r = 0; r < requests; r++) {
+    const due = t0 + r * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const from = 10_000_000 + r * perRequest;
+    // The first event of each request is a fresh break-glass session: one unauthorized alert each.
+    sentAt.set(`breakglass-admin-${from}`, performance.now());
+    void send(port, auditBody(`${run}-lat`, from, perRequest, perRequest));
+  }
+  const deadline = performance.now() + 120_000;
+  const seen = new Map<string, number>();
+  while (seen.size < sentAt.size && performance.now() < deadline) {
+    let text = '';
+    try {
+      text = readFileSync(alerts, 'utf8');
+    } catch {}
+    const now = performance.now();
+    for (const m of text.matchAll(/"breakglass-admin-(\d+)"/g)) {
+      const k = `breakglass-admin-${m[1]}`;
+      if (sentAt.has(k) && !seen.has(k)) seen.set(k, now - sentAt.get(k)!);
+    }
+    await sleep(10);
+  }
+  const ms = [...seen.values()].sort((a, b) => a - b);
+  if (ms.length === 0) {
+    console.log(`  intake → alert: no alerts seen (${start.out().slice(-500)})`);
+    return;
+  }
+  const q = (f: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(f * ms.length))]!);
+  console.log(
+    `  intake → alert at ${Math.round(target)} events/s (half of saturation): p50 ${q(0.5)} ms, p99 ${q(0.99)} ms (${ms.length}/${sentAt.size} alerts, 10 ms poll)`,
+  );
+  const p = { eventsPerSecond: Math.round(target), alerts: ms.length };
+  figure('live.intake_to_alert_p50', q(0.5), 'ms', p);
+  figure('live.intake_to_alert_p99', q(0.99), 'ms', p);
+}
+
+for (const d of DETECTORS) await runOnce(d);
