@@ -6,10 +6,11 @@
  * API destinations authenticate with a static header (connection auth `API_KEY`) or Basic auth;
  * both are compared in constant time, never logged, and checked before the body is read. Accepted
  * bodies are normalized at once (CloudTrail envelopes unwrapped, other detail-types counted as
- * skipped) and queued; the answer goes out before the publish. A full queue (bodies, records or
- * bytes) answers 503, which EventBridge retries (with backoff, for up to 24 h by default), so
- * nothing is shed. A publish that fails because Kafka is unavailable is retried until it succeeds
- * or the receiver closes, holding the queue — the sender sees 503s, not silent loss. A delivery
+ * skipped) and queued; the 200 goes out only once Kafka acknowledged every record of the delivery
+ * (no local spool: EventBridge retries 429/5xx with backoff for up to 24 h, so its own retry
+ * queue is the buffer, and a crash loses nothing it was told is ours). A full queue (bodies,
+ * records or bytes) or a publish that failed for a transient cause (broker down, leader moving)
+ * answers 503 with Retry-After, and EventBridge sends the delivery again. A delivery
  * that can never be published (a record Kafka refuses, one that cannot be normalized) is a dead
  * letter naming the delivery, and the queue goes on: one poison delivery must not stall the ones
  * behind it.
@@ -79,6 +80,8 @@ interface Delivery {
   poison?: NormalizeResult[];
   bytes: number;
   origin: string;
+  /** Settles the request: null once published (or kept as a dead letter), the error otherwise. */
+  settle?: (err: unknown) => void;
 }
 
 export interface EventBridgeReceiver extends RunningServer {
@@ -125,7 +128,6 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
   const path = options.path ?? '/';
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   let closing = false;
-  const abort = new AbortController();
   let unauthorized = 0;
   let lastAuthWarn = 0;
 
@@ -138,16 +140,16 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
     maxBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
     bytes: (d) => d.bytes,
     handle: async (d) => {
-      // The sender already has its 200: retry here while Kafka is unavailable, or until shutdown.
-      // Records Kafka refuses are dead-lettered by the publisher; a delivery that still fails for
-      // a cause of its own (not the bus) becomes one dead letter, so it never stalls the queue.
+      // The sender waits for this: on a transient failure it gets 503 and sends the delivery again
+      // (for up to 24 h). Records Kafka refuses are dead-lettered by the publisher; a delivery that
+      // still fails for a cause of its own (not the bus) becomes one dead letter, answered 200.
       let results = d.results;
-      for (let delay = 500; ; delay = Math.min(delay * 2, 30_000)) {
+      for (;;) {
         try {
           await publisher.publishUnit(results);
+          d.settle?.(null);
           return;
         } catch (err) {
-          if (abort.signal.aborted) throw err;
           if (classifyFailure(err) === 'permanent' && results !== d.poison) {
             poisoned++;
             log.warn('cloudtrail eventbridge: unpublishable delivery dead-lettered; the queue goes on', {
@@ -157,21 +159,18 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
             results = d.poison = [requestDeadLetter({ file: d.origin, line: null, index: null }, err, 'cloudtrail')];
             continue;
           }
-          log.warn('cloudtrail eventbridge: publish failed, holding the queue and retrying', {
-            error: errorMessage(err),
-            retryInMs: delay,
-          });
-          await sleep(delay, abort.signal);
+          throw err;
         }
       }
     },
     onError: (err, d) => {
       metrics?.recordError(publisher.collector, 'sending');
-      log.error('cloudtrail eventbridge: records not published before shutdown', {
+      log.warn('cloudtrail eventbridge: delivery not published; answering 503, EventBridge retries it', {
         error: errorMessage(err),
         records: d.results.length,
         delivery: d.origin,
       });
+      d.settle?.(err);
     },
   });
   let server: RunningServer;
@@ -237,7 +236,12 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
         results = [requestDeadLetter(where, err, 'cloudtrail', body.toString('utf8'))];
       }
     }
-    if (!queue.offer({ results, bytes: body.length, origin })) return refuse(res, 503, 'busy\n', { 'retry-after': '5' });
+    let settle: (err: unknown) => void = () => {};
+    const published = new Promise<unknown>((resolve) => {
+      settle = resolve;
+    });
+    if (!queue.offer({ results, bytes: body.length, origin, settle })) return refuse(res, 503, 'busy\n', { 'retry-after': '5' });
+    if ((await published) !== null) return refuse(res, 503, 'not published, retry\n', { 'retry-after': '5' });
     if (status === 400) return refuse(res, 400, 'body is not JSON\n');
     sendJson(res, 200, { accepted: results.filter((r) => r.kind === 'event').length });
   };
@@ -269,10 +273,8 @@ export async function startEventBridgeReceiver(options: EventBridgeReceiverOptio
     close: async () => {
       closing = true;
       await running.close();
-      // Give queued bodies a bounded chance to publish; a bus that stays down must not hang shutdown.
+      // Queued deliveries were not answered yet: a bounded chance to publish, else EventBridge resends them.
       await Promise.race([queue.drained(), sleep(10_000)]);
-      abort.abort();
-      await queue.drained();
     },
   };
 }

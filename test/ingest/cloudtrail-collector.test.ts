@@ -516,11 +516,14 @@ describe('CloudTrail collector (Kafka + moto)', () => {
           headers: { 'x-api-key': apiKey },
           body: JSON.stringify(envelope(id, 'AWS API Call via CloudTrail', { ...consoleLogin, eventID: id })),
         });
-      expect((await post('q1')).status).toBe(200);
+      // q1 is answered only once Kafka has it (the bus holds it); meanwhile the queue is full.
+      const first = post('q1');
+      await new Promise((r) => setTimeout(r, 300));
       const busy = await post('q2');
       expect(busy.status).toBe(503);
       expect(busy.headers.get('retry-after')).toBe('5');
       release();
+      expect((await first).status).toBe(200);
       await receiver.drained();
       expect((await post('q3')).status).toBe(200);
       await receiver.drained();

@@ -13,6 +13,7 @@ import { GlasswatchError } from '../../core/errors.js';
 import type { AuditEvent } from '../../core/event.js';
 import { request } from '../../core/http.js';
 import { createLogger } from '../../core/log.js';
+import { startEventBridgeReceiver } from '../../ingest/cloudtrail/eventbridge.js';
 import { CollectorMetrics } from '../../ingest/collector/metrics.js';
 import { EventPublisher } from '../../ingest/collector/publisher.js';
 import { DurableQueue } from '../../ingest/collector/queue.js';
@@ -291,5 +292,63 @@ describe('Kubernetes audit webhook acknowledges durability (real broker)', () =>
     // Acknowledged by Kafka before the answer: the events are readable now, not later.
     await waitFor(() => got.length >= 20, '20 events', 30_000);
     await exactly(got, 20, 'events');
+  });
+
+  it('EventBridge: 200 only after Kafka acknowledged the delivery; a broker that is down gets 503 + Retry-After, which EventBridge retries for 24 h', {
+    timeout: 120_000,
+  }, async () => {
+    const topics = newTopics();
+    const delivery = (id: string) =>
+      JSON.stringify({
+        version: '0',
+        id,
+        'detail-type': 'AWS API Call via CloudTrail',
+        source: 'aws.iam',
+        account: '111122223333',
+        time: '2026-11-20T09:00:00Z',
+        region: 'us-east-1',
+        resources: [],
+        detail: {
+          eventVersion: '1.09',
+          userIdentity: { type: 'Root', principalId: '111122223333', arn: 'arn:aws:iam::111122223333:root', accountId: '111122223333' },
+          eventTime: '2026-11-20T09:00:00Z',
+          eventSource: 'iam.amazonaws.com',
+          eventName: 'CreateAccessKey',
+          awsRegion: 'us-east-1',
+          sourceIPAddress: '203.0.113.9',
+          eventID: `evt-${id}`,
+          eventType: 'AwsApiCall',
+          recipientAccountId: '111122223333',
+        },
+      });
+    const start = (bus: KafkaBus) =>
+      startEventBridgeReceiver({
+        port: 0,
+        auth: { apiKey: { header: 'x-api-key', value: TOKEN } },
+        publisher: new EventPublisher({ bus, collector: 'cloudtrail', topics, normalize: { source: 'cloudtrail' }, retry: { retries: 0 } }),
+        logger: silent,
+      });
+    const send = (url: string, id: string) =>
+      request({
+        url: `${url}/`,
+        method: 'POST',
+        body: delivery(id),
+        headers: { 'x-api-key': TOKEN, 'content-type': 'application/json' },
+        timeoutMs: 60_000,
+      });
+    const down = downBus();
+    stops.push(() => down.close());
+    const dead = await start(down);
+    stops.push(() => dead.close());
+    const refused = await send(dead.url, 'eb-1');
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('5');
+
+    const bus = open();
+    const got = await consume(bus, topics.events);
+    const live = await start(bus);
+    stops.push(() => live.close());
+    expect((await send(live.url, 'eb-1')).status).toBe(200); // EventBridge's retry
+    await exactly(got, 1, 'events');
   });
 });
