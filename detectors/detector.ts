@@ -98,6 +98,8 @@ export class BreakGlassDetector implements EventStage {
   /** Events, fired verdicts and assignments run one at a time: they share the sessions. */
   #serial: Promise<unknown> = Promise.resolve();
   #pendingTimer: NodeJS.Timeout | null = null;
+  /** Per partition, the last events offset whose state the changelog had when it was assigned. */
+  readonly #applied = new Map<number, bigint>();
   /** The sessions of pending verdicts: kept even if closed by event time before the grace ended. */
   readonly #heldSessions = new Map<string, BreakGlassSession>();
 
@@ -112,11 +114,22 @@ export class BreakGlassDetector implements EventStage {
     this.#onAlert = hooks.onAlert;
   }
 
-  /** `partition`: the events partition they came from (state is kept per partition). */
-  async handle(events: readonly AuditEvent[], context: { partition?: number } = {}): Promise<void> {
+  /**
+   * `partition`: the events partition they came from (state is kept per partition); `offset`: the
+   * position of the last of them, so an event re-delivered after a failover whose state the
+   * previous owner had written already is not applied twice.
+   */
+  async handle(events: readonly AuditEvent[], context: { partition?: number; offset?: string } = {}): Promise<void> {
     await this.#exclusive(async () => {
-      this.#partition = context.partition ?? 0;
+      const partition = context.partition ?? 0;
+      this.#partition = partition;
+      const applied = this.#applied.get(partition);
+      // Handled, alerted and in the changelog before the crash: only its offset commit was missing.
+      if (context.offset !== undefined && applied !== undefined && BigInt(context.offset) <= applied) return;
       for (const e of events) await this.#one(e);
+      if (context.offset !== undefined && (this.#dirty.size > 0 || this.#changes.length > 0)) {
+        this.#changes.push({ kind: 'applied', partition, offset: context.offset });
+      }
       await this.#writeSessions();
     });
   }
@@ -226,8 +239,10 @@ export class BreakGlassDetector implements EventStage {
         this.sessions.remove(ids);
         for (const id of ids) this.#partitionOf.delete(id);
         this.pending.dropPartitions(lost);
+        for (const p of lost) this.#applied.delete(p);
         for (const id of [...this.#heldSessions.keys()]) if (!this.pending.has(id)) this.#heldSessions.delete(id);
       }
+      for (const [p, offset] of gained.applied) this.#applied.set(p, BigInt(offset));
       this.sessions.restore(gained.sessions);
       for (const s of gained.sessions) this.#partitionOf.set(s.id, (s as BreakGlassSession & { partition?: number }).partition ?? 0);
       for (const p of gained.pending) {
@@ -421,6 +436,10 @@ export class BreakGlassDetector implements EventStage {
     this.#changes = [];
     if (!state || changes.length === 0) return;
     try {
+      // The alerts and revocation orders behind these changes are on their topics first: a crash
+      // in between raises them again (same ids, deduplicated downstream), never loses them.
+      const outputs = [this.options.alerts, this.options.revocations] as Array<{ settle?: () => Promise<void> }>;
+      await Promise.all(outputs.map((o) => o.settle?.()));
       await state.write(changes);
     } catch (err) {
       // Kept for the next write: the caller fails, so the event's offset is not committed either.

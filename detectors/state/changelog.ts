@@ -9,7 +9,11 @@ export type StateChange =
   | { kind: 'session'; partition: number; session: BreakGlassSession }
   | { kind: 'session-closed'; partition: number; sessionId: string }
   | { kind: 'pending'; partition: number; pending: PendingVerdict }
-  | { kind: 'pending-done'; partition: number; sessionId: string };
+  | { kind: 'pending-done'; partition: number; sessionId: string }
+  /** The events offset whose state changes these are: a re-delivered event up to it is not applied again. */
+  | { kind: 'applied'; partition: number; offset: string };
+
+const APPLIED = 'applied/';
 
 /** Where the detector's state goes: the changelog topics (Kafka or memory bus). */
 export interface DetectorStateSink {
@@ -19,6 +23,8 @@ export interface DetectorStateSink {
 export interface PartitionState {
   sessions: BreakGlassSession[];
   pending: PendingVerdict[];
+  /** Per partition, the last events offset whose state is in the changelog. */
+  applied: Map<number, string>;
 }
 
 export interface ChangelogOptions {
@@ -88,7 +94,7 @@ export class DetectorChangelog implements DetectorStateSink {
       return;
     }
     try {
-      entries.set(m.key, JSON.parse(m.value.toString('utf8')));
+      entries.set(m.key, m.key.startsWith(APPLIED) ? m.value.toString('utf8') : JSON.parse(m.value.toString('utf8')));
     } catch (err) {
       // Only this detector writes here; a damaged entry must not be taken for a closed session silently.
       this.#o.log.error('detector changelog entry is not JSON; the entry is ignored', {
@@ -106,11 +112,14 @@ export class DetectorChangelog implements DetectorStateSink {
     for (const c of changes) {
       if (c.kind === 'session') sessions.push({ key: c.session.id, partition: c.partition, value: JSON.stringify(c.session) });
       else if (c.kind === 'session-closed') sessions.push({ key: c.sessionId, partition: c.partition, value: '', tombstone: true });
+      else if (c.kind === 'applied') sessions.push({ key: `${APPLIED}${c.partition}`, partition: c.partition, value: c.offset });
       else if (c.kind === 'pending') pending.push({ key: c.pending.sessionId, partition: c.partition, value: JSON.stringify(c.pending) });
       else pending.push({ key: c.sessionId, partition: c.partition, value: '', tombstone: true });
     }
-    if (sessions.length) await this.#o.bus.publish(this.sessionsTopic, sessions);
+    // Pending verdicts first: the applied offset goes with the sessions, so a crash between the two
+    // writes re-applies the event (same session id, same pending key) rather than skipping a verdict.
     if (pending.length) await this.#o.bus.publish(this.pendingTopic, pending);
+    if (sessions.length) await this.#o.bus.publish(this.sessionsTopic, sessions);
   }
 
   /** The state of the given partitions, once the standby copy holds everything written to them so far. */
@@ -139,8 +148,14 @@ export class DetectorChangelog implements DetectorStateSink {
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const take = <T>(topic: string) => partitions.flatMap((p) => [...(this.#copy.get(topic)?.get(p)?.values() ?? [])] as T[]);
-    return { sessions: take<BreakGlassSession>(this.sessionsTopic), pending: take<PendingVerdict>(this.pendingTopic) };
+    const take = <T>(topic: string) =>
+      partitions.flatMap((p) => [...(this.#copy.get(topic)?.get(p) ?? [])].filter(([k]) => !k.startsWith(APPLIED)).map(([, v]) => v as T));
+    const applied = new Map<number, string>();
+    for (const p of partitions) {
+      const offset = this.#copy.get(this.sessionsTopic)?.get(p)?.get(`${APPLIED}${p}`);
+      if (typeof offset === 'string') applied.set(p, offset);
+    }
+    return { sessions: take<BreakGlassSession>(this.sessionsTopic), pending: take<PendingVerdict>(this.pendingTopic), applied };
   }
 
   async stop(): Promise<void> {

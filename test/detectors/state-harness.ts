@@ -3,8 +3,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KafkaBus } from '../../core/bus/kafka.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
-import { kafkaBrokers, uniqueName } from '../bus/helpers.js';
+import { kafkaBrokers, kafkaTestOptions, uniqueName } from '../bus/helpers.js';
 
 export type MemberAlert = Alert & { member: string };
 
@@ -57,13 +58,21 @@ export function harness(detector: Record<string, unknown> = {}, identities?: unk
   const alertsFile = join(dir, 'alerts.jsonl');
   const group = uniqueName('detector');
   const children = new Set<ChildProcess>();
+  let prepared = false;
   return {
     dir,
     topics,
     group,
     alertsFile,
-    start: (instance) =>
-      new Promise((resolve, reject) => {
+    start: async (instance) => {
+      // Topics made once, here: members creating them concurrently race in the broker's metadata.
+      if (!prepared) {
+        const bus = new KafkaBus(kafkaTestOptions());
+        for (const t of Object.values(topics)) await bus.ensureTopic(t, { compacted: t === topics.tickets });
+        await bus.close();
+        prepared = true;
+      }
+      return new Promise<ChildProcess>((resolve, reject) => {
         const child = spawn(
           process.execPath,
           ['--import', 'tsx', join(import.meta.dirname, 'state-member.ts'), configFile, alertsFile, group, instance],
@@ -84,14 +93,18 @@ export function harness(detector: Record<string, unknown> = {}, identities?: unk
           children.delete(child);
           reject(new Error(`member ${instance} exited (${code ?? signal}) before ready: ${err.slice(-2000)}`));
         });
-      }),
-    alerts: () =>
-      existsSync(alertsFile)
-        ? readFileSync(alertsFile, 'utf8')
-            .split('\n')
-            .filter(Boolean)
-            .map((l) => JSON.parse(l) as MemberAlert)
-        : [],
+      });
+    },
+    alerts: () => {
+      if (!existsSync(alertsFile)) return [];
+      // Only complete lines: a member may be appending the last one right now.
+      const text = readFileSync(alertsFile, 'utf8');
+      return text
+        .slice(0, text.lastIndexOf('\n') + 1)
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as MemberAlert);
+    },
     stopAll: () => {
       for (const c of children) c.kill('SIGKILL');
     },
