@@ -1,5 +1,5 @@
 /**
- * Store insert rate with and without the materialized field columns and skip indexes (migration 4).
+ * Store insert rate with and without the materialized field columns, skip indexes and raw_hash (migrations 4 and 5).
  *
  *   node --import tsx test/perf/bench-store-insert.ts      BENCH_EVENTS=300000 (default; smoke 10,000)
  *
@@ -128,7 +128,7 @@ try {
   );
   console.log(`  without field columns (schema v3)  ${Math.round(before).toLocaleString('en-US').padStart(9)} events/s`);
   console.log(
-    `  with field columns (schema v4)     ${Math.round(after).toLocaleString('en-US').padStart(9)} events/s  (${((after / before - 1) * 100).toFixed(0)}%)`,
+    `  with field columns (current)      ${Math.round(after).toLocaleString('en-US').padStart(9)} events/s  (${((after / before - 1) * 100).toFixed(0)}%)`,
   );
   figure('store insert rate, schema v3', before, 'events/s', { events: N, batch: BATCH });
   figure('store insert rate, current schema', after, 'events/s', { events: N, batch: BATCH });

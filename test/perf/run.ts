@@ -122,6 +122,16 @@ function gitCommit(): string {
   }
 }
 
+/** Replaces the figures of one bench in `out` (the others' stay, so partial runs accumulate). */
+function save(out: string, o: Outcome, smoke: boolean, meta: Pick<Result, 'node' | 'cpu' | 'commit' | 'date'>): void {
+  mkdirSync(dirname(out), { recursive: true });
+  const kept = existsSync(out)
+    ? (JSON.parse(readFileSync(out, 'utf8')) as { figures: Result[] }).figures.filter((f) => f.bench !== o.bench)
+    : [];
+  const results: Result[] = o.figures.map((f) => ({ bench: o.bench, size: smoke ? 'smoke' : 'full', ...f, ...meta }));
+  writeFileSync(out, `${JSON.stringify({ figures: [...kept, ...results] }, null, 2)}\n`);
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -137,10 +147,14 @@ async function main(): Promise<void> {
   const timeoutMs = Number(values.timeout ?? (smoke ? 90 : 3600)) * 1000;
   const meta = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', commit: gitCommit(), date: new Date().toISOString() };
   const outcomes: Outcome[] = [];
+  const out = values.out ?? (smoke ? undefined : join(root, 'bench', 'results.json'));
   const t0 = performance.now();
   for (const bench of selected) {
     process.stdout.write(`\n== bench ${bench.name} (${smoke ? 'smoke' : 'full'} size)\n`);
-    outcomes.push(await runOne(bench, smoke, timeoutMs));
+    const outcome = await runOne(bench, smoke, timeoutMs);
+    outcomes.push(outcome);
+    // Written after each bench, so an interrupted full run keeps what it measured.
+    if (out) save(out, outcome, smoke, meta);
   }
   const total = (performance.now() - t0) / 1000;
 
@@ -150,20 +164,7 @@ async function main(): Promise<void> {
       `  ${o.bench.padEnd(22)} ${o.ok ? 'ok    ' : 'FAILED'} ${o.seconds.toFixed(1).padStart(6)} s  ${o.figures.length} figures${o.problem ? `  (${o.problem})` : ''}\n`,
     );
 
-  const results: Result[] = outcomes.flatMap((o) =>
-    o.figures.map((f) => ({ bench: o.bench, size: smoke ? 'smoke' : 'full', ...f, ...meta })),
-  );
-  const out = values.out ?? (smoke ? undefined : join(root, 'bench', 'results.json'));
-  if (out) {
-    mkdirSync(dirname(out), { recursive: true });
-    // A partial run replaces only the figures of the benches it ran.
-    const ran = new Set(outcomes.map((o) => o.bench));
-    const kept = existsSync(out)
-      ? (JSON.parse(readFileSync(out, 'utf8')) as { figures: Result[] }).figures.filter((f) => !ran.has(f.bench))
-      : [];
-    writeFileSync(out, `${JSON.stringify({ figures: [...kept, ...results] }, null, 2)}\n`);
-    process.stdout.write(`wrote ${results.length} figures to ${out}\n`);
-  }
+  if (out) process.stdout.write(`wrote ${outcomes.reduce((n, o) => n + o.figures.length, 0)} figures to ${out}\n`);
   process.exitCode = outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
