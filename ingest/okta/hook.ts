@@ -1,14 +1,16 @@
 /**
  * The Okta Event Hooks receiver. Okta gives a delivery 3 s, retries at most once and never
- * retries a 4xx, so the handler only checks the shared secret, queues the raw body and answers
- * 200; parsing, normalization and publishing happen behind the queue. The poller stays the source
- * of truth: a delivery lost here is read from the System Log, and the shared dedupe window makes
- * sure one read by both paths is published once.
+ * retries a 4xx, so the handler only checks the shared secret and queues the raw body; the 200
+ * goes out once Kafka acknowledged the delivery's events (milliseconds on a live broker), a 503
+ * when the publish failed (Okta retries once). The poller stays the source of truth: a delivery
+ * refused here is read from the System Log, and the shared dedupe window makes sure one read by
+ * both paths is published once. No spool: the System Log is the durable copy.
  *
  * - `GET` with `X-Okta-Verification-Challenge: v` → `200 {"verification":"v"}` (one-time verification).
- * - `POST` with the configured secret header → 200 (queued) | 401 (wrong/missing secret, decided
+ * - `POST` with the configured secret header → 200 (in Kafka) | 401 (wrong/missing secret, decided
  *   from the headers: the body is never read) | 413 (too large, or a gzip body inflating beyond
- *   `maxDecompressedBytes`) | 503 (queue full: Okta retries once, the poller catches up anyway).
+ *   `maxDecompressedBytes`) | 503 (queue full or Kafka unavailable: Okta retries once, the poller
+ *   catches up anyway).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage } from '../../core/errors.js';
@@ -35,6 +37,8 @@ export interface OktaHookServer extends RunningServer {
 interface Delivery {
   body: Buffer;
   receivedAt: string;
+  /** Settles the request: null once published, the error otherwise. */
+  settle: (err: unknown) => void;
 }
 
 export async function startOktaHook(config: OktaHookConfig, deps: OktaHookDeps): Promise<OktaHookServer> {
@@ -46,11 +50,13 @@ export async function startOktaHook(config: OktaHookConfig, deps: OktaHookDeps):
     bytes: (d) => d.body.length,
     handle: async (d) => {
       await deps.publisher.publishBuffer(d.body, `okta-hook:${d.receivedAt}`);
+      d.settle(null);
     },
-    onError: (err) => {
-      // Acknowledged to Okta already: the poller will deliver these events; say so once per body.
+    onError: (err, d) => {
+      // Answered 503: Okta retries once, and the System Log poller delivers these events anyway.
       deps.metrics.recordError(collector, 'sending');
-      log.error('okta hook delivery not published; the System Log poller will pick its events up', { error: errorMessage(err) });
+      log.warn('okta hook delivery not published; answering 503 (the System Log poller picks its events up)', { error: errorMessage(err) });
+      d.settle(err);
     },
   });
   const secretHeader = config.secretHeader.toLowerCase();
@@ -98,7 +104,12 @@ export async function startOktaHook(config: OktaHookConfig, deps: OktaHookDeps):
       }
       return refuse(res, status, `${errorMessage(err)}\n`);
     }
-    if (!queue.offer({ body, receivedAt })) return refuseBusy(res);
+    let settle: (err: unknown) => void = () => {};
+    const published = new Promise<unknown>((resolve) => {
+      settle = resolve;
+    });
+    if (!queue.offer({ body, receivedAt, settle })) return refuseBusy(res);
+    if ((await published) !== null) return refuse(res, 503, 'not published, retry\n', { 'retry-after': '1' });
     res.writeHead(200, { 'content-length': '0' });
     res.end();
   };

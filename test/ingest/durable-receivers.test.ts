@@ -20,6 +20,7 @@ import { DurableQueue } from '../../ingest/collector/queue.js';
 import { RECORD_HEADER_BYTES, Spool } from '../../ingest/collector/spool.js';
 import type { K8sReceiverConfig } from '../../ingest/k8s/options.js';
 import { startK8sReceiver } from '../../ingest/k8s/receiver.js';
+import { startOktaHook } from '../../ingest/okta/hook.js';
 import { kafkaTestOptions, waitFor } from '../bus/helpers.js';
 import { syntheticAuditEvent } from '../support/k8s-events.js';
 import { kafkaHarness } from '../support/kafka-harness.js';
@@ -349,6 +350,68 @@ describe('Kubernetes audit webhook acknowledges durability (real broker)', () =>
     const live = await start(bus);
     stops.push(() => live.close());
     expect((await send(live.url, 'eb-1')).status).toBe(200); // EventBridge's retry
+    await exactly(got, 1, 'events');
+  });
+
+  it('Okta Event Hook: 200 only after Kafka acknowledged; a broker that is down gets 503 (Okta retries once, the poller reads the System Log)', {
+    timeout: 120_000,
+  }, async () => {
+    const topics = newTopics();
+    const hookBody = JSON.stringify({
+      eventType: 'com.okta.event_hook',
+      data: {
+        events: [
+          {
+            uuid: 'durable-okta-1',
+            published: '2026-11-20T09:00:00.000Z',
+            eventType: 'user.session.start',
+            actor: { id: '00u1', type: 'User', alternateId: 'alice@example.com', displayName: 'Alice' },
+            client: { ipAddress: '203.0.113.7' },
+            outcome: { result: 'SUCCESS' },
+            target: [],
+          },
+        ],
+      },
+    });
+    const start = (bus: KafkaBus) =>
+      startOktaHook(
+        {
+          host: '127.0.0.1',
+          port: 0,
+          path: '/okta/hook',
+          secretHeader: 'authorization',
+          secret: TOKEN,
+          tls: null,
+          maxBodyBytes: 1024 * 1024,
+          maxDecompressedBytes: 64 * 1024 * 1024,
+          queueBytes: 64 * 1024 * 1024,
+          limits: config(null).limits,
+        },
+        {
+          publisher: new EventPublisher({ bus, collector: 'okta-hook', topics, normalize: { source: 'okta' }, retry: { retries: 0 } }),
+          logger: silent,
+          metrics: new CollectorMetrics(),
+        },
+      );
+    const send = (url: string) =>
+      request({
+        url: `${url}/okta/hook`,
+        method: 'POST',
+        body: hookBody,
+        headers: { authorization: TOKEN, 'content-type': 'application/json' },
+        timeoutMs: 60_000,
+      });
+    const down = downBus();
+    stops.push(() => down.close());
+    const dead = await start(down);
+    stops.push(() => dead.close());
+    expect((await send(dead.url)).status).toBe(503);
+
+    const bus = open();
+    const got = await consume(bus, topics.events);
+    const live = await start(bus);
+    stops.push(() => live.close());
+    expect((await send(live.url)).status).toBe(200);
     await exactly(got, 1, 'events');
   });
 });
