@@ -16,7 +16,7 @@ import { ReportScheduler } from '../reports/schedule.js';
 import { EXIT_CODES, parseFlags, usageError } from './args.js';
 import { requireIdentities } from './checks.js';
 import { fail, say } from './output.js';
-import { acquireSinkLock, instanceId, ROLE_GROUPS } from './roles.js';
+import { acquireSinkLock, instanceId, roleGroup } from './roles.js';
 
 type CollectorName = 'cloudtrail' | 'okta' | 'k8s';
 const COLLECTORS: CollectorName[] = ['cloudtrail', 'okta', 'k8s'];
@@ -195,9 +195,9 @@ export async function startCommand(argv: string[]): Promise<number> {
     stops.push({ name: 'sink lock', stop: async () => unlock() });
     store = await connectStore(config.store);
     await migrate(store, { retentionDays: config.retentionDays });
-    const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: ROLE_GROUPS.sink });
+    const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: roleGroup('sink', config) });
     stops.splice(stops.length - 1, 0, { name: 'store sink', stop: sink.stop });
-    const detector = await startDetectorService({ config, bus, store, log, groupId: ROLE_GROUPS.detect, instanceId: instance });
+    const detector = await startDetectorService({ config, bus, store, log, groupId: roleGroup('detect', config), instanceId: instance });
     stops.splice(stops.length - 2, 0, { name: 'detector', stop: detector.stop });
     const reports = await startReportSchedules(config, store, log);
     if (reports) stops.unshift({ name: 'report schedules', stop: reports.stop });

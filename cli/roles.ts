@@ -23,6 +23,17 @@ export const ROLE_GROUPS = {
   sink: 'glasswatch-sink',
 } as const;
 
+/**
+ * The group of a role for this pipeline: `glasswatch-<role>` on the default events topic, and
+ * `glasswatch-<role>.<events topic>` otherwise. Two pipelines on one cluster (staging and
+ * production topics) must not share a group: kafkajs' assigner hands partitions to every member of
+ * a group whatever it subscribed to, so a shared group silently starves one pipeline's detector.
+ */
+export function roleGroup(role: keyof typeof ROLE_GROUPS, config: GlasswatchConfig): string {
+  const base = ROLE_GROUPS[role];
+  return config.topics.events === 'glasswatch.events' ? base : `${base}.${config.topics.events}`;
+}
+
 /** This process's instance id: --instance, else GLASSWATCH_INSTANCE, else host-pid (unique per process). */
 export function instanceId(flag: string | undefined): string {
   const id = flag ?? process.env.GLASSWATCH_INSTANCE ?? `${hostname()}-${process.pid}`;
@@ -91,7 +102,8 @@ const DETECT_HELP = `glasswatch detect --config FILE [--instance ID]
 
 Runs only the break-glass detector: it consumes glasswatch.events in the consumer group
 ${ROLE_GROUPS.detect} (several detect processes share the partitions), follows the tickets topic
-in its own group (${ROLE_GROUPS.detect}-tickets-<instance>, deleted at a clean stop), serves the
+in its own group (${ROLE_GROUPS.detect}-tickets-<instance>, deleted at a clean stop; with a
+non-default topics.events every group name ends in .<events topic>), serves the
 tickets endpoint when tickets.http is configured, and raises alerts. Needs bus.kind kafka.
 Its session and alert rows go to its own store (store.path or store.url); events are stored by
 glasswatch sink.
@@ -122,11 +134,10 @@ export async function detectCommand(argv: string[]): Promise<number> {
     store = await connectStore(config.store);
     await migrate(store, { retentionDays: config.retentionDays });
     bus = busOf(config, log);
-    const detector = await startDetectorService({ config, bus, store, log, groupId: ROLE_GROUPS.detect, instanceId: instance });
+    const group = roleGroup('detect', config);
+    const detector = await startDetectorService({ config, bus, store, log, groupId: group, instanceId: instance });
     stop = detector.stop;
-    say(
-      `glasswatch detect: ${instance}; group ${ROLE_GROUPS.detect}; ${detector.build.registry.identities.length} identities (Ctrl-C to stop)`,
-    );
+    say(`glasswatch detect: ${instance}; group ${group}; ${detector.build.registry.identities.length} identities (Ctrl-C to stop)`);
     for (const w of detector.build.ruleWarnings) say(w);
     say(`glasswatch detect: ${await untilSignal()}, stopping ...`);
     return 0;
@@ -176,9 +187,10 @@ export async function sinkCommand(argv: string[]): Promise<number> {
     store = await connectStore(config.store);
     await migrate(store, { retentionDays: config.retentionDays });
     bus = busOf(config, log);
-    const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: ROLE_GROUPS.sink });
+    const group = roleGroup('sink', config);
+    const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: group });
     stop = sink.stop;
-    say(`glasswatch sink: ${store.describe}; group ${ROLE_GROUPS.sink} (Ctrl-C to stop)`);
+    say(`glasswatch sink: ${store.describe}; group ${group} (Ctrl-C to stop)`);
     const status = setInterval(
       () => say(`status: stored ${sink.stored.events} events, ${sink.stored.deadLetters} dead letters`),
       statusSeconds * 1000,

@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { roleGroup } from '../../cli/roles.js';
+import { parseConfig } from '../../core/config.js';
 import { deleteTopics, kafkaBrokers, uniqueName } from '../bus/helpers.js';
 
 /**
@@ -140,6 +142,16 @@ function newTopics() {
   return t;
 }
 
+describe('consumer group names', () => {
+  it('are named by role, and by events topic when it is not the default (pipelines sharing a cluster never share a group)', () => {
+    const of = (events?: string) =>
+      parseConfig({ bus: { kind: 'kafka', brokers: ['b:9092'] }, ...(events ? { topics: { events } } : {}) }, 'gw.yml');
+    expect([roleGroup('detect', of()), roleGroup('sink', of())]).toEqual(['glasswatch-detector', 'glasswatch-sink']);
+    expect(roleGroup('detect', of('staging.events'))).toBe('glasswatch-detector.staging.events');
+    expect(roleGroup('sink', of('staging.events'))).not.toBe(roleGroup('sink', of()));
+  });
+});
+
 describe('glasswatch roles on the real broker', () => {
   it('start: the webhook accepts within seconds of the process start, and a clean stop deletes the per-instance tickets group', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-roles-start-'));
@@ -159,7 +171,9 @@ describe('glasswatch roles on the real broker', () => {
       const acceptingMs = Date.now() - began;
       // Generous for a loaded 2-core machine (the bench reports the figure); before, it waited for the joins too.
       expect(acceptingMs).toBeLessThan(20_000);
-      await waitFor('the per-instance tickets group', async () => (await groups()).includes(`glasswatch-detector-tickets-${instance}`));
+      await waitFor('the per-instance tickets group', async () =>
+        (await groups()).some((g) => g.startsWith('glasswatch-detector.') && g.endsWith(`-tickets-${instance}`)),
+      );
       await waitFor('the stored and judged events', () => /stored 3 events, 0 dead letters; detector 3 events/.test(start.out()));
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${start.out()}`);
@@ -167,7 +181,7 @@ describe('glasswatch roles on the real broker', () => {
       start.child.kill('SIGTERM');
     }
     expect(await start.exited).toBe(0);
-    expect((await groups()).filter((g) => g.startsWith('glasswatch-detector-tickets-') && g.includes(instance))).toEqual([]);
+    expect((await groups()).filter((g) => g.startsWith('glasswatch-detector.') && g.includes(`-tickets-${instance}`))).toEqual([]);
   }, 180_000);
 
   it('collect, detect and sink as three processes; a second sink on the same chDB store is refused', async () => {
@@ -193,7 +207,9 @@ describe('glasswatch roles on the real broker', () => {
       expect(await second.exited).not.toBe(0);
       expect(second.out()).toMatch(/BG_SINK_RUNNING|already writes the chDB store/);
       await waitFor('the webhook to accept', async () => (await post(port, auditBody(`${instance}-b`, 50))) === 200);
-      await waitFor('the per-instance tickets group', async () => (await groups()).includes(`glasswatch-detector-tickets-${instance}`));
+      await waitFor('the per-instance tickets group', async () =>
+        (await groups()).some((g) => g.startsWith('glasswatch-detector.') && g.endsWith(`-tickets-${instance}`)),
+      );
       await waitFor('the sink to store every event', () => /status: stored 50 events/.test(sink.out()));
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${all.map((r) => r.out()).join('\n---\n')}`);
@@ -202,6 +218,6 @@ describe('glasswatch roles on the real broker', () => {
     }
     for (const r of all) expect(await r.exited).toBe(0);
     expect(sink.out()).toMatch(/stored 50 events/);
-    expect((await groups()).filter((g) => g.startsWith('glasswatch-detector-tickets-') && g.includes(instance))).toEqual([]);
+    expect((await groups()).filter((g) => g.startsWith('glasswatch-detector.') && g.includes(`-tickets-${instance}`))).toEqual([]);
   }, 240_000);
 });
