@@ -5,7 +5,10 @@
  * connection, or an answer that never comes (the runner counts that as a stall). Dead letters are
  * counted from the bus's dead-letter topic.
  */
+import { mkdtempSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { MemoryBus } from '../../core/bus/memory.js';
@@ -116,7 +119,10 @@ const k8sWebhook = receiverTarget('http-k8s-webhook', async () => {
   const bus = new MemoryBus();
   const metrics = new CollectorMetrics();
   const config = parseK8sFields(
-    Fields.of('fuzz.yaml', 'collectors.k8s', { receiver: { port: 0, insecureHttp: true, token: TOKEN, maxBodyBytes: 4 << 20 } }),
+    Fields.of('fuzz.yaml', 'collectors.k8s', {
+      // A spool of its own in a temporary folder (the default is under the working directory).
+      receiver: { port: 0, insecureHttp: true, token: TOKEN, maxBodyBytes: 4 << 20, spool: { dir: join(mkdtempSync(join(tmpdir(), 'gw-fuzz-spool-')), 'spool') } },
+    }),
   );
   if (!config.receiver) throw new Error('fuzz: no k8s receiver config');
   const server = await startK8sReceiver(config.receiver, { publisher: publisher(bus, 'k8s', metrics), logger: silent, metrics });
