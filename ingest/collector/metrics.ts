@@ -11,6 +11,8 @@
  *   glasswatch_collector_dead_letters_total{collector="okta"} 0
  *   glasswatch_collector_poison_units_total{collector="okta"} 0     (units with a dead letter; each raised pipeline.poison)
  *   glasswatch_collector_skipped_total / duplicates_total / last_delivery_time_seconds
+ *   glasswatch_collector_spool_bytes / spool_records / spool_max_bytes{collector="k8s"}   (receivers with a spool:
+ *     bytes and requests accepted, fsynced and not yet acknowledged by Kafka; 503s start at spool_max_bytes)
  */
 import type { Stage } from '../../core/errors.js';
 
@@ -41,8 +43,16 @@ class Series {
   readonly buckets = new Float64Array(RATE_WINDOW_S * 2);
 }
 
+/** What a receiver's spool reports, read at each scrape. */
+export interface SpoolGauges {
+  bytes: number;
+  records: number;
+  maxBytes: number;
+}
+
 export class CollectorMetrics {
   readonly #series = new Map<string, Series>();
+  readonly #spools = new Map<string, () => SpoolGauges>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -61,6 +71,12 @@ export class CollectorMetrics {
   /** Registers a collector so its series show (as zeros) before its first batch. */
   register(collector: string): void {
     this.#get(collector);
+  }
+
+  /** Serves the spool gauges of `collector`, read from `read` at each scrape (never per event). */
+  watchSpool(collector: string, read: () => SpoolGauges): void {
+    this.#get(collector);
+    this.#spools.set(collector, read);
   }
 
   /** Call once per acknowledged unit. */
@@ -204,6 +220,27 @@ export class CollectorMetrics {
       for (const [stage, n] of s.errors) errorRows.push([`${l},stage="${escapeLabel(stage)}"`, n]);
     }
     family('errors_total', 'counter', 'Errors by pipeline stage (receiving, processing, sending).', errorRows);
+    if (this.#spools.size > 0) {
+      const spools = [...this.#spools].map(([name, read]) => [`collector="${escapeLabel(name)}"`, read()] as const);
+      family(
+        'spool_bytes',
+        'gauge',
+        'Bytes accepted and fsynced in the receiver spool, not yet acknowledged by Kafka.',
+        spools.map(([l, g]) => [l, g.bytes]),
+      );
+      family(
+        'spool_records',
+        'gauge',
+        'Requests in the receiver spool not yet acknowledged by Kafka.',
+        spools.map(([l, g]) => [l, g.records]),
+      );
+      family(
+        'spool_max_bytes',
+        'gauge',
+        'Spool budget (spool.maxBytes); at it the receiver answers 503.',
+        spools.map(([l, g]) => [l, g.maxBytes]),
+      );
+    }
     return `${lines.join('\n')}\n`;
   }
 }

@@ -121,6 +121,7 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
       bodies.length === 1 ? normalizeBody(deps.publisher, bodies[0] as Body) : bodies.flatMap((b) => normalizeBody(deps.publisher, b)),
     ));
   const spool = config.spool ? await Spool.open({ ...config.spool, logger: log }) : null;
+  if (spool) deps.metrics.watchSpool(collector, () => ({ bytes: spool.bytes, records: spool.records, maxBytes: spool.maxBytes }));
   // Records Kafka refuses, or that cannot be serialized, come back from the publisher as dead
   // letters naming this request, and the rest of the batch is published (pipeline.poison raised).
   const durable = spool

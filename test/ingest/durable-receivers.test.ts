@@ -236,6 +236,8 @@ describe('Kubernetes audit webhook acknowledges durability (real broker)', () =>
     expect(accepted.length).toBeGreaterThanOrEqual(5);
     expect(statuses.slice(accepted.length).every((s) => s === 503)).toBe(true);
     expect(first.spool?.records).toBe(accepted.length);
+    expect(metrics.render()).toContain(`glasswatch_collector_spool_records{collector="k8s"} ${accepted.length}`);
+    expect(metrics.render()).toContain(`glasswatch_collector_spool_max_bytes{collector="k8s"} ${spoolConfig.maxBytes}`);
     await first.close();
 
     // Restarted against the live broker, with the same spool: the backlog is replayed first.
