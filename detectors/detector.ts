@@ -240,6 +240,8 @@ export class BreakGlassDetector implements EventStage {
         for (const id of ids) this.#partitionOf.delete(id);
         this.pending.dropPartitions(lost);
         for (const p of lost) this.#applied.delete(p);
+        // Not written yet: the changelog has the partition's state, and its events come again.
+        this.#changes = this.#changes.filter((c) => !lost.has(c.partition));
         for (const id of [...this.#heldSessions.keys()]) if (!this.pending.has(id)) this.#heldSessions.delete(id);
       }
       for (const [p, offset] of gained.applied) this.#applied.set(p, BigInt(offset));

@@ -144,15 +144,17 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     onAssignment: async (assigned) => {
       if (!changelog) return;
       const mine = new Set(assigned.filter((a) => a.topic === config.topics.events).map((a) => a.partition));
-      const lost = new Set([...owned].filter((p) => !mine.has(p)));
-      const gained = [...mine].filter((p) => !owned.has(p));
+      // Every assigned partition is taken again from the changelog, kept ones too (eager rebalancing,
+      // as Kafka Streams does): after a consumer restart the group re-delivers from the last commit,
+      // and only the changelog (with its applied offsets) knows what was already applied.
+      const lost = new Set(owned);
+      const gained = [...mine];
       const state = await changelog.restore(gained);
       await build.detector.assignPartitions(lost, state);
       owned = mine;
       log.info('detector partitions assigned', {
         partitions: [...mine],
-        gained,
-        lost: [...lost],
+        previously: [...lost],
         sessions: state.sessions.length,
         pending: state.pending.length,
       });

@@ -13,9 +13,10 @@ import { type Harness, harness } from './state-harness.js';
 /**
  * `graceSeconds` live, on the real broker, members as child processes: an unauthorized verdict
  * waiting for a late approval is a pending entry in the changelog, not a hold of the partition.
- * The grace is 10 s here (the shipped 60 s, shortened; the same code path).
+ * The grace is 10 s by default (the shipped 60 s, shortened; the same code path).
  */
-const GRACE_S = 10;
+// GW_GRACE_SECONDS=60 measures the shipped value (bench); 10 keeps the suite short.
+const GRACE_S = Number(process.env.GW_GRACE_SECONDS ?? 10);
 const IDENTITIES = [
   { id: 'bg-nobody', source: 'cloudtrail', match: { 'userIdentity.arn|contains': ':user/bg-nobody' }, revocation: { mode: 'off' } },
   { id: 'bg-ticketed', source: 'cloudtrail', match: { 'userIdentity.arn|contains': ':user/bg-ticketed' }, revocation: { mode: 'off' } },
