@@ -45,6 +45,9 @@ export const BENCHES: Bench[] = [
   { name: 'reports', script: 'bench-reports.ts' },
   { name: 'detect', script: 'bench-detect.ts' },
   { name: 'bus', script: 'bench-bus.ts', smokeEnv: { BENCH_MESSAGES: '5000' } },
+  { name: 'spool', script: 'bench-spool.ts', smokeEnv: { BENCH_SPOOL_EVENTS: '5000' } },
+  { name: 'live', script: 'bench-live.ts' },
+  { name: 'alert-formats', script: 'bench-alert-formats.ts' },
   {
     name: 'collectors-cloudtrail',
     script: 'bench-collectors-cloudtrail.ts',
