@@ -1,8 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../core/bus/kafka.js';
+import { MemoryBus } from '../../core/bus/memory.js';
+import { parseConfig } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
 import { silentLogger } from '../../core/log.js';
 import { identityKey } from '../../core/pipeline/stage.js';
+import type { Alert } from '../../detectors/alerts/alert.js';
+import { startDetectorService } from '../../detectors/service.js';
 import { TicketLedger } from '../../detectors/tickets/ledger.js';
 import { TicketService } from '../../detectors/tickets/service.js';
 import { parseTicket } from '../../detectors/tickets/ticket.js';
@@ -114,4 +118,41 @@ describe('grace without holding the partition', () => {
     expect(verdict('bg-nobody')).toHaveLength(1);
     await bus.close();
   }, 120_000);
+});
+
+describe('grace on the in-process bus (glasswatch start without Kafka)', () => {
+  it('the held verdict waits in memory while later events are judged', async () => {
+    const config = parseConfig(
+      {
+        bus: { kind: 'memory' },
+        topics: { events: 'events', deadLetters: 'dlq', alerts: 'alerts', tickets: 'tickets' },
+        identities: IDENTITIES,
+        detector: { builtinRules: false, graceSeconds: 2 },
+        tickets: { secret: 'tickets-secret' },
+      },
+      'grace-memory.yml',
+    );
+    const bus = new MemoryBus();
+    const seen: Alert[] = [];
+    const tickets = new TicketService(new TicketLedger(), { bus, topic: 'tickets', log: silentLogger, secret: 'tickets-secret' });
+    await tickets.accept([ticket('CHG-1', 'bg-ticketed', Date.now() - 60_000)], 'test');
+    const service = await startDetectorService({ config, bus, store: null, log: silentLogger, onAlert: (a) => seen.push(a) });
+    try {
+      const t0 = Date.now();
+      const events = [use('bg-nobody', t0), use('bg-ticketed', t0)];
+      await bus.publish(
+        'events',
+        events.map((e) => ({ key: identityKey(e), value: JSON.stringify(e) })),
+      );
+      const of = (user: string) => seen.filter((a) => a.type.startsWith('breakglass.') && a.principal?.endsWith(user));
+      await waitFor(() => of('bg-ticketed').length === 1, 'the authorized verdict', 1500);
+      expect(of('bg-nobody')).toEqual([]);
+      await waitFor(() => of('bg-nobody').length === 1, 'the held verdict after the grace', 5000);
+      expect(of('bg-nobody')[0]).toMatchObject({ type: 'breakglass.unauthorized', reason: 'no_ticket' });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+    } finally {
+      await service.stop();
+      await bus.close();
+    }
+  }, 30_000);
 });
