@@ -262,16 +262,22 @@ export async function startK8sReceiver(config: K8sReceiverConfig, deps: K8sRecei
     refuse(res, 429, 'queue full, retry\n', { 'retry-after': '1' });
   };
 
-  server = await startServer({
-    host: config.host,
-    port: config.port,
-    ...(config.tls
-      ? { tls: { cert: config.tls.cert, key: config.tls.key, ...(config.tls.clientCa ? { clientCa: config.tls.clientCa } : {}) } }
-      : {}),
-    handler,
-    logger: log,
-    limits: config.limits,
-  });
+  try {
+    server = await startServer({
+      host: config.host,
+      port: config.port,
+      ...(config.tls
+        ? { tls: { cert: config.tls.cert, key: config.tls.key, ...(config.tls.clientCa ? { clientCa: config.tls.clientCa } : {}) } }
+        : {}),
+      handler,
+      logger: log,
+      limits: config.limits,
+    });
+  } catch (err) {
+    // Port taken, bad certificate: release the spool (its lock) so a retry in this process can open it.
+    await durable?.close();
+    throw err;
+  }
   log.info('k8s audit webhook receiver listening', {
     url: `${server.url}${config.path}`,
     clientCertificates: clientCerts,

@@ -126,6 +126,18 @@ describe('Spool', () => {
     await spool.close();
   });
 
+  it('is opened by one process at a time; the lock of a process that is gone (kill -9) is taken over', async () => {
+    const dir = join(tempDir(), 'spool');
+    const spool = await Spool.open({ dir });
+    await expect(Spool.open({ dir })).rejects.toMatchObject({ code: 'BG_INGEST_SPOOL_LOCKED' });
+    await spool.close();
+    // A pid that cannot be running (above pid_max): what a killed process leaves behind.
+    writeFileSync(join(dir, 'lock'), '4194305\n');
+    const again = await Spool.open({ dir });
+    expect(readFileSync(join(dir, 'lock'), 'utf8').trim()).toBe(String(process.pid));
+    await again.close();
+  });
+
   it('shares one fsync between appends that arrive together (group commit)', async () => {
     const spool = await Spool.open({ dir: join(tempDir(), 'spool') });
     await Promise.all(Array.from({ length: 50 }, (_, i) => spool.append([payload(i)])));
