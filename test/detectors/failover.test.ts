@@ -158,8 +158,10 @@ describe('restart from the store (one process on chDB)', () => {
       await migrate(store);
       const writer = new StoreWriter(store, { batchSize: 10 });
       const tracker = new SessionTracker({ idleSeconds: 1800 });
-      // 2020: an identity's session that is still open at its last event, and one closed long before it.
-      const t = Date.parse('2020-01-01T10:00:00Z');
+      // Two days old (well past the idle timeout by the wall clock, within the store's TTL retention,
+      // which drops older rows at its merges): a session still open at its identity's last event,
+      // and one closed long before it.
+      const t = Math.floor(Date.now() / 1000) * 1000 - 2 * 86_400_000;
       const ev = (key: string, ms: number, ip: string) =>
         cloudtrail(new Date(ms).toISOString(), 'ListUsers', { ...iamUser('bg-old'), accessKeyId: key }, { sourceIPAddress: ip });
       const closed = tracker.assign('bg-users', ev('AKIAOLD1', t - 7_200_000, '203.0.113.1'), t - 7_200_000).session;
