@@ -110,6 +110,7 @@ export class TicketService {
     if (secrets.length === 0)
       this.deps.log.warn('no tickets secret: every record of the tickets topic will be refused as unverifiable', { topic });
     await bus.ensureTopic?.(topic, { compacted: true });
+    if (o.temporary && bus.deleteGroups) await dropStaleGroup(bus.deleteGroups.bind(bus), groupId);
     const subscription = await bus.subscribe({
       topics: [topic],
       groupId,
@@ -219,4 +220,31 @@ export function ticketRow(v: TicketVersion, origin: string): Record<string, unkn
     reason: t.reason ?? '',
     origin,
   };
+}
+
+/**
+ * A kill -9 leaves an instance's own group behind with committed offsets: `fromBeginning` does not
+ * apply to a group that has offsets, so a restart under the same instance id would resume mid-topic
+ * and its ledger would miss every earlier ticket. The group is deleted before it is joined. If it
+ * still has members, another live process uses the same instance id and would split the topic with
+ * this one: refused.
+ */
+async function dropStaleGroup(deleteGroups: (ids: string[]) => Promise<void>, groupId: string): Promise<void> {
+  try {
+    await deleteGroups([groupId]);
+  } catch (err) {
+    const groups = ((err as { cause?: { groups?: { error?: { type?: string } }[] } }).cause?.groups ?? []).map((g) => g.error?.type);
+    if (groups.length > 0 && groups.every((t) => t === 'GROUP_ID_NOT_FOUND')) return;
+    if (groups.includes('NON_EMPTY_GROUP')) {
+      throw new GlasswatchError(
+        'BG_DETECT_INSTANCE_IN_USE',
+        `consumer group ${groupId} has live members: another detector runs with the same instance id`,
+        {
+          stage: 'config',
+          hint: 'give every detector process its own --instance (or GLASSWATCH_INSTANCE)',
+        },
+      );
+    }
+    throw err;
+  }
 }
