@@ -121,7 +121,13 @@ const k8sWebhook = receiverTarget('http-k8s-webhook', async () => {
   const config = parseK8sFields(
     Fields.of('fuzz.yaml', 'collectors.k8s', {
       // A spool of its own in a temporary folder (the default is under the working directory).
-      receiver: { port: 0, insecureHttp: true, token: TOKEN, maxBodyBytes: 4 << 20, spool: { dir: join(mkdtempSync(join(tmpdir(), 'gw-fuzz-spool-')), 'spool') } },
+      receiver: {
+        port: 0,
+        insecureHttp: true,
+        token: TOKEN,
+        maxBodyBytes: 4 << 20,
+        spool: { dir: join(mkdtempSync(join(tmpdir(), 'gw-fuzz-spool-')), 'spool') },
+      },
     }),
   );
   if (!config.receiver) throw new Error('fuzz: no k8s receiver config');
