@@ -3,7 +3,8 @@
 // SOC webhook until it is back (0 undelivered, 0 duplicates), the other outputs and the detector
 // do not wait for it, a worker stopped mid-retry is resumed by the next one, and an alert older
 // than the output's maxAge is dead-lettered with a pipeline.delivery_failed alert.
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -298,4 +299,85 @@ describe('alert delivery as a durable stage on Kafka', () => {
     await waitFor(() => soc.ids.length >= failed.length, 'the delivery_failed alerts at the SOC once it is back', 60_000);
     expect(new Set(soc.ids)).toEqual(new Set(failed.map((f) => f.id)));
   }, 180_000);
+  it('glasswatch deliver killed (SIGKILL) mid-retry: the next process resumes, each alert delivered once', async () => {
+    // A SOC that answers 503 until told otherwise: every attempt is counted, only 2xx deliveries are.
+    let failing = true;
+    let attempts = 0;
+    const delivered: string[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        attempts++;
+        if (failing) {
+          res.statusCode = 503;
+          return res.end();
+        }
+        delivered.push(String(req.headers['idempotency-key']));
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => server.close(() => r(undefined))));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'gw-deliver-kill-'));
+    const topics = {
+      events: uniqueName('events'),
+      deadLetters: uniqueName('dlq'),
+      alerts: uniqueName('alerts'),
+      tickets: uniqueName('tickets'),
+      revocations: uniqueName('revocations'),
+    };
+    topicsMade.push(...Object.values(topics));
+    const raw = {
+      bus: { kind: 'kafka', brokers: kafkaTestOptions().brokers },
+      store: { path: join(dir, 'store') },
+      topics,
+      identities: [{ id: 'aws-root', source: 'cloudtrail', match: { 'userIdentity.type': 'Root' }, revocation: { mode: 'manual' } }],
+      alerts: { webhooks: [{ url, secret: 'alerts-secret', name: 'soc' }], delivery: { initialDelayMs: 100, maxDelayMs: 1000 } },
+    };
+    const file = join(dir, 'glasswatch.yml');
+    writeFileSync(file, JSON.stringify(raw));
+    const bus = new KafkaBus(kafkaTestOptions());
+    closers.push(() => bus.close());
+    const service = await startDetectorService({
+      config: parseConfig(raw, file),
+      bus,
+      store: null,
+      log: silentLogger,
+      groupId: uniqueName('det'),
+      workers: false,
+    });
+    closers.push(() => service.stop());
+    const events = rootSessions(3, 'kill');
+    await bus.publish(
+      topics.events,
+      events.map((e) => ({ key: identityKey(e), value: JSON.stringify(e) })),
+    );
+    await waitFor(() => service.build.detector.totals.events === 3, 'the detector to judge the events', 60_000);
+    const appended = () => service.build.detector.options.alerts.totals.delivered;
+    await settled(appended);
+
+    const root = new URL('../../', import.meta.url).pathname;
+    const deliver = () =>
+      spawn(process.execPath, ['--import', 'tsx', join(root, 'test/support/run-cli.ts'), 'deliver', '--config', file], {
+        cwd: root,
+        stdio: 'ignore',
+      });
+    const first = deliver();
+    await waitFor(() => attempts >= 3, 'glasswatch deliver to be retrying the 503s', 90_000);
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('close', r));
+    expect(delivered).toEqual([]);
+
+    failing = false;
+    const second = deliver();
+    closers.push(async () => {
+      second.kill('SIGTERM');
+      await new Promise((r) => second.once('close', r));
+    });
+    await waitFor(() => new Set(delivered).size >= appended(), 'the second process to deliver every alert', 120_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(delivered.length).toBe(appended());
+    expect(new Set(delivered).size).toBe(delivered.length);
+  }, 240_000);
 });
