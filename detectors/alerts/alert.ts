@@ -44,6 +44,42 @@ export interface Alert extends AlertScope {
   summary: string;
 }
 
+/**
+ * An alert about the pipeline itself (silence, poison, a forged ticket): no identity, event, rule or
+ * session. The id comes from `key`, so the same finding raised again (a re-read, a restart) is one alert.
+ */
+export function pipelineAlert(o: {
+  type: AlertType;
+  severity: Severity;
+  key: string[];
+  source?: Source | null;
+  reason: string;
+  time: string;
+  detectedAt: string;
+  summary: string;
+}): Alert {
+  return {
+    id: alertId(o.type, ...o.key),
+    type: o.type,
+    severity: o.severity,
+    identity: null,
+    source: o.source ?? null,
+    eventIds: [],
+    ticketId: null,
+    reason: o.reason,
+    category: null,
+    ruleId: null,
+    ruleTitle: null,
+    ruleAuthor: null,
+    sessionId: null,
+    principal: null,
+    sourceIp: null,
+    time: o.time,
+    detectedAt: o.detectedAt,
+    summary: o.summary,
+  };
+}
+
 export function alertId(...parts: (string | null)[]): string {
   return `gw-${createHash('sha256')
     .update(parts.map((p) => p ?? '').join('\u0000'))

@@ -4,7 +4,7 @@ import { GlasswatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/client.js';
 import { insertRows } from '../../core/store/writer.js';
-import { type Alert, alertId } from '../alerts/alert.js';
+import { type Alert, pipelineAlert } from '../alerts/alert.js';
 import type { TicketLedger } from './ledger.js';
 import { type ParseTicketOptions, parseTicket, TicketError, type TicketVersion, ticketRecord } from './ticket.js';
 
@@ -181,26 +181,15 @@ export function verifyTicketRecord(secrets: readonly string[], m: Pick<BusMessag
 /** The alert a refused ticket record raises: someone who can produce to Kafka tried to authorize a use. */
 export function forgedTicketAlert(m: BusMessage, reason: string, deadLetterTopic: string | null): Alert {
   const where = `${m.topic}[${m.partition}]@${m.offset}`;
-  return {
-    id: alertId('pipeline.ticket_forged', m.topic, String(m.partition), m.offset),
+  return pipelineAlert({
     type: 'pipeline.ticket_forged',
     severity: 'critical',
-    identity: null,
-    source: null,
-    eventIds: [],
-    ticketId: null,
+    key: [m.topic, String(m.partition), m.offset],
     reason,
-    category: null,
-    ruleId: null,
-    ruleTitle: null,
-    ruleAuthor: null,
-    sessionId: null,
-    principal: null,
-    sourceIp: null,
     time: new Date(m.timestamp).toISOString(),
     detectedAt: new Date().toISOString(),
     summary: `ticket record ${where} (key ${JSON.stringify((m.key ?? '').slice(0, 120))}) refused and never applied: ${reason}; anyone who produced it can write to the tickets topic${deadLetterTopic ? `; dead-lettered to ${deadLetterTopic}` : ''}`,
-  };
+  });
 }
 
 export function ticketRow(v: TicketVersion, origin: string): Record<string, unknown> {

@@ -19,7 +19,7 @@ import type { Bus } from '../../core/bus/types.js';
 import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import type { Source } from '../../core/event.js';
 import { type Logger, silentLogger } from '../../core/log.js';
-import { type Alert, alertId } from '../../detectors/alerts/alert.js';
+import { type Alert, pipelineAlert } from '../../detectors/alerts/alert.js';
 
 /** Error codes that mean "this input is bad", whatever the transport says. */
 export const PERMANENT_INPUT_CODES: ReadonlySet<string> = new Set([
@@ -107,26 +107,16 @@ export interface PoisonAlertsOptions {
 export function poisonAlert(collector: string, p: PoisonUnit, nowMs: number): Alert {
   const at = new Date(nowMs).toISOString();
   const reason = p.reason.length > 512 ? `${p.reason.slice(0, 512)}…` : p.reason;
-  return {
-    id: alertId('pipeline.poison', collector, p.unit),
+  return pipelineAlert({
     type: 'pipeline.poison',
     severity: 'high',
-    identity: null,
+    key: [collector, p.unit],
     source: p.source,
-    eventIds: [],
-    ticketId: null,
     reason,
-    category: null,
-    ruleId: null,
-    ruleTitle: null,
-    ruleAuthor: null,
-    sessionId: null,
-    principal: null,
-    sourceIp: null,
     time: at,
     detectedAt: at,
     summary: `Collector ${collector} could not publish ${p.deadLetters} record(s) of ${p.unit} and dead-lettered them (${reason}); the rest of the unit was published and the source moved on. Someone who can write to this source may be hiding activity: inspect the dead letter.`,
-  };
+  });
 }
 
 /**

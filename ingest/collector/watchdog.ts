@@ -8,7 +8,7 @@
 import type { Bus } from '../../core/bus/types.js';
 import { errorMessage } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/log.js';
-import { type Alert, alertId } from '../../detectors/alerts/alert.js';
+import { type Alert, pipelineAlert } from '../../detectors/alerts/alert.js';
 import type { DeliveryListener } from './publisher.js';
 
 export interface WatchdogOptions {
@@ -74,26 +74,15 @@ export class SilenceWatchdog implements DeliveryListener {
     if (this.#alerted || now - this.#silentSince < this.#o.silenceSeconds * 1000) return null;
     this.#alerted = true;
     const since = new Date(this.#silentSince).toISOString();
-    const alert: Alert = {
-      id: alertId('pipeline.silence', this.#o.collector, since),
+    const alert: Alert = pipelineAlert({
       type: 'pipeline.silence',
       severity: 'high',
-      identity: null,
-      source: null,
-      eventIds: [],
-      ticketId: null,
+      key: [this.#o.collector, since],
       reason: `no events from collector "${this.#o.collector}" since ${since}`,
-      category: null,
-      ruleId: null,
-      ruleTitle: null,
-      ruleAuthor: null,
-      sessionId: null,
-      principal: null,
-      sourceIp: null,
       time: since,
       detectedAt: new Date(now).toISOString(),
       summary: `Collector ${this.#o.collector} delivered nothing for ${Math.round((now - this.#silentSince) / 1000)} s (threshold ${this.#o.silenceSeconds} s)`,
-    };
+    });
     this.raised.push(alert);
     this.#log.warn('pipeline.silence', {
       collector: this.#o.collector,

@@ -107,7 +107,7 @@ export function normalizeK8sEvent(record: JsonObject, context: K8sContext = NO_C
   if (code !== undefined) {
     if (code >= 400) {
       outcome = 'failure';
-      outcomeReason = looseString(status.reason) ?? looseString(status.message) ?? String(code);
+      outcomeReason = looseString(status?.reason) ?? looseString(status?.message) ?? String(code);
     } else {
       outcome = 'success';
     }
