@@ -190,7 +190,8 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
       await settleAppends(build.detector);
       // What this process detected is delivered before it stops (bounded: a down output keeps its
       // alerts uncommitted on Kafka for the next worker).
-      if (stages && !(await stages.drain(10_000))) log.warn('stopping with alerts or revocations still in retry', { pending: tracker.pending });
+      if (stages && !(await stages.drain(10_000)))
+        log.warn('stopping with alerts or revocations still in retry', { pending: tracker.pending });
       await stages?.stop();
     },
   };
