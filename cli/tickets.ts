@@ -12,6 +12,7 @@ import { type Coverage, TicketLedger, ticketChecks, type Use } from '../detector
 import { TicketService } from '../detectors/tickets/service.js';
 import { loadTicketFile } from '../detectors/tickets/sources.js';
 import { type ParseTicketOptions, suggest, TicketError, zonedTime } from '../detectors/tickets/ticket.js';
+import { asUsageError, setCurrentCommand } from './args.js';
 import { fail, say, terminalSafe } from './output.js';
 
 const HELP = `glasswatch tickets <command>
@@ -63,7 +64,9 @@ export async function ticketsCommand(argv: string[]): Promise<number> {
     try {
       parsed = parse(rest);
     } catch (err) {
-      throw usage((err as Error).message.split('\n')[0]!.replace(/\. To specify a positional.*$/, ''));
+      // The one usage line of every command: `unknown option --bogus; see glasswatch tickets validate --help`.
+      setCurrentCommand(sub && !sub.startsWith('-') ? `tickets ${sub}` : 'tickets');
+      throw asUsageError(err) ?? usage((err as Error).message.split('\n')[0]!);
     }
     const { values, positionals } = parsed;
     if (!sub || sub === 'help' || sub === '--help' || sub === '-h' || values.help) {
