@@ -59,6 +59,8 @@ const OWNED_ELSEWHERE = [
   'smtp',
   'collectors',
   'rules',
+  'evidence',
+  'console',
 ];
 
 export class ConfigError extends GlasswatchError {

@@ -217,6 +217,11 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
       // field columns then reads no `raw` at all. Parts written before compute it from raw on read.
       statements: ['ALTER TABLE events ADD COLUMN IF NOT EXISTS raw_hash UInt64 MATERIALIZED cityHash64(raw)'],
     },
+    // migration 6 (audit chain, evidence/) goes here
+    // migration 7 (evidence retention, reports/) goes here
+    // migration 8 (CloudTrail log-file validation, ingest/cloudtrail/) goes here
+    // migration 9 (console triage, console/) goes here
+    // migration 10 (detector metrics / ticket requests, if any) goes here
   ];
 }
 
