@@ -219,7 +219,24 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
     },
     // migration 6 (audit chain, evidence/) goes here
     // migration 7 (evidence retention, reports/) goes here
-    // migration 8 (CloudTrail log-file validation, ingest/cloudtrail/) goes here
+    {
+      version: 8,
+      name: 'CloudTrail log-file validation: the digest status of every delivered log object and the events it held',
+      // One row per check (pending, then valid / missing_digest / mismatch); the object's status is its latest row.
+      statements: [
+        `CREATE TABLE IF NOT EXISTS log_validation (
+          source LowCardinality(String),
+          bucket String,
+          object_key String,
+          status LowCardinality(String),
+          digest_key String,
+          reason String,
+          event_ids Array(String),
+          checked_at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree(checked_at)
+        ORDER BY (source, bucket, object_key, status)`,
+      ],
+    },
     // migration 9 (console triage, console/) goes here
     // migration 10 (detector metrics / ticket requests, if any) goes here
   ];

@@ -1,0 +1,67 @@
+/**
+ * Where validation statuses go: rows of `log_validation` (migration 8), one per check of one log
+ * object. The `pending` row carries the event ids the object held (the link reports follow from a
+ * session's events to the objects they came from); later rows may omit them.
+ */
+import { errorMessage } from '../../../core/errors.js';
+import type { Logger } from '../../../core/log.js';
+import type { Store } from '../../../core/store/client.js';
+import { insertRows } from '../../../core/store/writer.js';
+
+export type ObjectStatus = 'pending' | 'valid' | 'missing_digest' | 'mismatch';
+
+export interface LogValidationRow {
+  bucket: string;
+  objectKey: string;
+  status: ObjectStatus;
+  /** The digest that listed (or should have listed) the object; '' while pending. */
+  digestKey: string;
+  reason: string;
+  eventIds: string[];
+  /** ISO time of the check. */
+  checkedAt: string;
+}
+
+export interface LogValidationRecorder {
+  /** Never rejects: a failed write is logged and counted, validation goes on. */
+  record(rows: readonly LogValidationRow[]): Promise<void>;
+}
+
+/** Writes rows to the store's `log_validation` table (batched by the caller: one insert per call). */
+export class StoreValidationRecorder implements LogValidationRecorder {
+  readonly #store: Store;
+  readonly #log: Logger | null;
+  /** Rows that could not be written (the store down beyond the insert retries). */
+  failed = 0;
+
+  constructor(store: Store, logger?: Logger) {
+    this.#store = store;
+    this.#log = logger ?? null;
+  }
+
+  async record(rows: readonly LogValidationRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await insertRows(
+        this.#store,
+        'log_validation',
+        rows.map((r) => ({
+          source: 'cloudtrail',
+          bucket: r.bucket,
+          object_key: r.objectKey,
+          status: r.status,
+          digest_key: r.digestKey,
+          reason: r.reason,
+          event_ids: r.eventIds,
+          checked_at: r.checkedAt,
+        })),
+      );
+    } catch (err) {
+      this.failed += rows.length;
+      this.#log?.error('cloudtrail log validation: statuses not stored', { rows: rows.length, error: errorMessage(err) });
+    }
+  }
+}
+
+/** No store given to the collector: statuses are not kept (alerts and metrics still are); the status says so. */
+export const discardingRecorder: LogValidationRecorder = { record: async () => {} };
