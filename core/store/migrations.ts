@@ -217,7 +217,40 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
       // field columns then reads no `raw` at all. Parts written before compute it from raw on read.
       statements: ['ALTER TABLE events ADD COLUMN IF NOT EXISTS raw_hash UInt64 MATERIALIZED cityHash64(raw)'],
     },
-    // migration 6 (audit chain, evidence/) goes here
+    {
+      version: 6,
+      name: 'audit chain (evidence/): one hash chain per writer, signed checkpoints, public keys',
+      statements: [
+        // One row per evidence record; (writer, seq) is the record, so a retried insert collapses to it.
+        `CREATE TABLE IF NOT EXISTS audit_log (
+          writer String,
+          seq UInt64,
+          at DateTime64(3, 'UTC'),
+          kind LowCardinality(String),
+          tbl LowCardinality(String),
+          key String,
+          content String,
+          prev_hash String,
+          hash String
+        ) ENGINE = ReplacingMergeTree
+        ORDER BY (writer, seq)`,
+        `CREATE TABLE IF NOT EXISTS audit_checkpoints (
+          writer String,
+          seq UInt64,
+          hash String,
+          key_id String,
+          signature String,
+          at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree
+        ORDER BY (writer, seq)`,
+        `CREATE TABLE IF NOT EXISTS evidence_keys (
+          key_id String,
+          public_key String,
+          created_at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree
+        ORDER BY key_id`,
+      ],
+    },
     // migration 7 (evidence retention, reports/) goes here
     {
       version: 8,
