@@ -63,7 +63,7 @@ export async function runStage(role: 'deliver' | 'revoke', argv: string[]): Prom
       );
     const log = createLogger().child({ role });
     store = await connectStore(config.store);
-    await migrate(store, { retentionDays: config.retentionDays });
+    await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     bus = busOf(config, log);
     const stages = await startStages({ config, bus, store, log, deliver: role === 'deliver', revoke: role === 'revoke' });
     stop = stages.stop;

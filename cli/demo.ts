@@ -83,7 +83,7 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
     return fail(err);
   }
   try {
-    const migrated = await migrate(store, { retentionDays: config.retentionDays });
+    const migrated = await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     say(`  schema version ${migrated.current}${migrated.applied.length ? ' (created)' : ''}`);
     const sink = new StoreSink(store, { retentionDays: config.retentionDays });
     const alertsFile = Fields.of(config.file, 'alerts', config.sections.alerts).optionalString('jsonl');

@@ -70,7 +70,7 @@ export async function huntCommand(argv: string[]): Promise<number> {
     };
     let matches = 0;
     try {
-      await migrate(store, { retentionDays: config.retentionDays });
+      await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
       const run = async <T>(q: { sql: string; params: Record<string, unknown> }) =>
         (await store.client.query({ query: q.sql, query_params: q.params, format: 'JSONEachRow' })).json<T>();
       let done = 0;

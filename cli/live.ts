@@ -194,7 +194,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     const unlock = acquireSinkLock(config);
     stops.push({ name: 'sink lock', stop: async () => unlock() });
     store = await connectStore(config.store);
-    await migrate(store, { retentionDays: config.retentionDays });
+    await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: roleGroup('sink', config) });
     stops.splice(stops.length - 1, 0, { name: 'store sink', stop: sink.stop });
     const detector = await startDetectorService({ config, bus, store, log, groupId: roleGroup('detect', config), instanceId: instance });

@@ -83,7 +83,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (values.out !== 'none') stages.push(new JsonLinesSink(values.out && values.out !== '-' ? values.out : null));
     if (values.store) {
       store = await connectStore(config.store);
-      await migrate(store, { retentionDays: config.retentionDays });
+      await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
       const sink = new StoreSink(store, { retentionDays: config.retentionDays });
       storeSink = sink;
       stages.push(sink);

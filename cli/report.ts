@@ -77,7 +77,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
     const config = loadConfig(values.config, values.store ? { storePath: values.store } : {});
     const reports = parseReportsConfig(config);
     store = await connectStore(config.store, { create: false });
-    await migrate(store, { retentionDays: config.retentionDays });
+    await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     const started = Date.now();
     const report = await buildReport(def.name, { store, period, rotation: reports.rotation });
     say(

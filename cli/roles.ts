@@ -132,7 +132,7 @@ export async function detectCommand(argv: string[]): Promise<number> {
     requireIdentities(config, 'detect');
     const log = createLogger().child({ role: 'detect', instance });
     store = await connectStore(config.store);
-    await migrate(store, { retentionDays: config.retentionDays });
+    await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     bus = busOf(config, log);
     const group = roleGroup('detect', config);
     const detector = await startDetectorService({ config, bus, store, log, groupId: group, instanceId: instance });
@@ -185,7 +185,7 @@ export async function sinkCommand(argv: string[]): Promise<number> {
     // Before opening the store: a second sink is refused with the reason, not chDB's directory lock error.
     unlock = acquireSinkLock(config);
     store = await connectStore(config.store);
-    await migrate(store, { retentionDays: config.retentionDays });
+    await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     bus = busOf(config, log);
     const group = roleGroup('sink', config);
     const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: group });

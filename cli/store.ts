@@ -28,7 +28,7 @@ export async function storeCommand(argv: string[]): Promise<number> {
     const config = loadConfig(values.config, values.store ? { storePath: values.store } : {});
     const store = await connectStore(config.store, { create: action === 'migrate' });
     try {
-      const result = await migrate(store, { retentionDays: config.retentionDays });
+      const result = await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
       if (action === 'migrate') {
         say(
           `${store.describe}: schema version ${result.current}${result.applied.length ? ` (applied ${result.applied.join(', ')})` : ' (up to date)'}`,

@@ -96,7 +96,7 @@ export async function ticketsCommand(argv: string[]): Promise<number> {
       const versions = positionals.map((f) => ({ f, tickets: loadTicketFile(f, known) }));
       const store = openStore(importConfig.store);
       try {
-        await migrate(store, { retentionDays: importConfig.retentionDays });
+        await migrate(store, { retentionDays: importConfig.retentionDays, evidenceRetentionDays: importConfig.evidenceRetentionDays });
         const service = new TicketService(new TicketLedger(), { store, log: createLogger({ level: 'warn' }), ...known });
         let added = 0;
         for (const { f, tickets } of versions) added += await service.accept(tickets, `cli:${f}`);

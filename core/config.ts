@@ -38,6 +38,8 @@ export interface TopicsConfig {
 export interface GlasswatchConfig {
   store: StoreConfig;
   retentionDays: number;
+  /** Days evidence (sessions, alerts, tickets, revocations, deliveries, audit log) is kept. @default 2557 (7 years) */
+  evidenceRetentionDays: number;
   bus: BusConfig;
   topics: TopicsConfig;
   /** Stamped on replayed events, which do not name them: the Kubernetes cluster and the Okta org host (`acme.okta.com`). */
@@ -233,7 +235,7 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
   const root = Fields.of(file, '', expanded);
   root.only(['store', 'bus', 'topics', 'ingest', ...OWNED_ELSEWHERE]);
 
-  const s = root.section('store').only(['path', 'url', 'username', 'password', 'database', 'retentionDays', 'tls']);
+  const s = root.section('store').only(['path', 'url', 'username', 'password', 'database', 'retentionDays', 'evidenceRetentionDays', 'tls']);
   let store: StoreConfig;
   if (overrides.storePath) store = { kind: 'chdb', path: overrides.storePath };
   else if (s.value.url !== undefined) {
@@ -297,12 +299,21 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
   return deepFreeze({
     store,
     retentionDays: s.number('retentionDays', 400, { min: 1, max: 20_000, integer: true }),
+    evidenceRetentionDays: evidenceRetentionDays(s),
     bus,
     topics,
     ingest: { k8s: { cluster: k8s.optionalString('cluster') }, okta: { org: okta.optionalString('org') } },
     sections,
     file,
   });
+}
+
+/** Evidence must outlive the raw events it was judged from: a shorter evidence retention would drop verdicts first. */
+function evidenceRetentionDays(s: Fields): number {
+  const raw = s.number('retentionDays', 400, { min: 1, max: 20_000, integer: true });
+  const evidence = s.number('evidenceRetentionDays', 2557, { min: 1, max: 20_000, integer: true });
+  if (evidence < raw) s.fail('evidenceRetentionDays', `(${evidence}) must be at least store.retentionDays (${raw}): evidence outlives raw events`);
+  return evidence;
 }
 
 export function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): GlasswatchConfig {

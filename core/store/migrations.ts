@@ -20,6 +20,8 @@ export interface Migration {
 export interface SchemaOptions {
   /** Days events and dead letters are kept. @default 400 (13 months: a year of audits plus a margin) */
   retentionDays?: number;
+  /** Days evidence (sessions, alerts, tickets, revocations, deliveries, audit log) is kept. @default 2557 (7 years) */
+  evidenceRetentionDays?: number;
 }
 
 export function migrations(options: SchemaOptions = {}): Migration[] {
@@ -31,6 +33,14 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
     throw new GlasswatchError('BG_STORE_RETENTION', `store.retentionDays must be a whole number of days in 1..20000, got ${days}`, {
       stage: 'config',
     });
+  }
+  const evidenceDays = options.evidenceRetentionDays ?? Math.max(2557, days);
+  if (!Number.isInteger(evidenceDays) || evidenceDays < days || evidenceDays > 20_000) {
+    throw new GlasswatchError(
+      'BG_STORE_RETENTION',
+      `store.evidenceRetentionDays must be a whole number of days in ${days}..20000 (at least store.retentionDays), got ${evidenceDays}`,
+      { stage: 'config' },
+    );
   }
   return [
     {
@@ -251,7 +261,36 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         ORDER BY key_id`,
       ],
     },
-    // migration 7 (evidence retention, reports/) goes here
+    {
+      version: 7,
+      name: 'evidence retention apart from raw events, and first detection facts a re-ingest cannot rewrite',
+      statements: [
+        // Evidence outlives the raw events it was judged from (sessions and alerts had the raw TTL).
+        ...EVIDENCE_TTL.map((t) => `ALTER TABLE ${t.table} MODIFY TTL toDateTime(${t.column}) + INTERVAL ${evidenceDays} DAY`),
+        // A re-ingest writes the same session version again with another detection time, and the
+        // sessions table keeps the last one. Here every write is aggregated as argMin(detection, write
+        // time), so merges keep the first detection: reports read it and their digests do not move.
+        `CREATE TABLE IF NOT EXISTS session_detections (
+          session_id String,
+          version UInt64,
+          start DateTime64(3, 'UTC'),
+          first_detection AggregateFunction(argMin, DateTime64(3, 'UTC'), Tuple(DateTime64(3, 'UTC'), DateTime64(3, 'UTC')))
+        ) ENGINE = AggregatingMergeTree
+        PARTITION BY toYYYYMM(start)
+        ORDER BY (session_id, version)
+        TTL toDateTime(start) + INTERVAL ${evidenceDays} DAY`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS session_detections_mv TO session_detections AS
+          SELECT session_id, version, start,
+                 argMinState(assumeNotNull(detected_at), tuple(now64(3, 'UTC'), assumeNotNull(detected_at))) AS first_detection
+          FROM sessions WHERE detected_at IS NOT NULL GROUP BY session_id, version, start`,
+        // Sessions stored before this migration (their write order is unknown: the earliest detection
+        // wins). A repeated backfill cannot move an earlier write's detection.
+        `INSERT INTO session_detections
+          SELECT session_id, version, start,
+                 argMinState(assumeNotNull(detected_at), tuple(now64(3, 'UTC'), assumeNotNull(detected_at)))
+          FROM sessions WHERE detected_at IS NOT NULL GROUP BY session_id, version, start`,
+      ],
+    },
     {
       version: 8,
       name: 'CloudTrail log-file validation: the digest status of every delivered log object and the events it held',
@@ -274,6 +313,26 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
     // migration 10 (detector metrics / ticket requests, if any) goes here
   ];
 }
+
+/** Evidence tables and the time their TTL counts from (constants: DDL takes no parameters). */
+export const EVIDENCE_TTL: readonly { table: string; column: string }[] = [
+  { table: 'sessions', column: 'start' },
+  { table: 'alerts', column: 'time' },
+  { table: 'tickets', column: 'updated_at' },
+  { table: 'revocations', column: 'requested_at' },
+  { table: 'alert_deliveries', column: 'at' },
+  { table: 'report_deliveries', column: 'at' },
+  // The chain's oldest records go with the evidence they cover; the purge horizon is itself a chain
+  // record (reports/retention.ts), so a verifier knows where the kept chain begins. Keys never expire.
+  { table: 'audit_log', column: 'at' },
+  { table: 'audit_checkpoints', column: 'at' },
+];
+
+/** Raw tables, kept `retentionDays`. */
+export const RAW_TTL: readonly { table: string; column: string }[] = [
+  { table: 'events', column: 'time' },
+  { table: 'dead_letters', column: 'at' },
+];
 
 /**
  * Event fields kept as MATERIALIZED columns of `events`, chosen by counting what the SigmaHQ rules

@@ -23,7 +23,10 @@ SELECT
   s.activity_command AS activity_command,
   s.activity_data AS activity_data,
   s.activity_config AS activity_config,
-  if(s.detected_at IS NULL, -1, toUnixTimestamp64Milli(assumeNotNull(s.detected_at))) AS detected_ms,
+  -- The first detection of this version (session_detections keeps the earliest write's): a re-ingest
+  -- that stores the version again later does not move time-to-detect.
+  if(d.session_id != '', toUnixTimestamp64Milli(d.first_detected_at),
+     if(s.detected_at IS NULL, -1, toUnixTimestamp64Milli(assumeNotNull(s.detected_at)))) AS detected_ms,
   r.revocation_ids AS revocation_ids,
   r.targets AS revocation_targets,
   r.outcomes AS revocation_outcomes,
@@ -44,6 +47,14 @@ FROM
   ORDER BY version DESC
   LIMIT 1 BY session_id
 ) AS s
+LEFT JOIN
+(
+  SELECT session_id, version, argMinMerge(first_detection) AS first_detected_at
+  FROM session_detections
+  WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+    AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+  GROUP BY session_id, version
+) AS d ON d.session_id = s.session_id AND d.version = s.version
 LEFT JOIN
 (
   -- A revocation is requested when its session turns unauthorized, never before the session
