@@ -79,6 +79,7 @@ export class BreakGlassDetector implements EventStage {
       'pipeline.poison': 0,
       'pipeline.ticket_forged': 0,
       'pipeline.delivery_failed': 0,
+      'pipeline.tamper': 0,
     },
   };
   /** Every session seen (latest state), for summaries and reports. */

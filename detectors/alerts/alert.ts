@@ -12,6 +12,7 @@ export const ALERT_TYPES = [
   'pipeline.ticket_forged',
   'pipeline.poison',
   'pipeline.delivery_failed',
+  'pipeline.tamper',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 export type Severity = 'informational' | 'low' | 'medium' | 'high' | 'critical';

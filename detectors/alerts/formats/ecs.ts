@@ -15,6 +15,7 @@ const CATEGORY: Record<CompleteAlert['type'], string[]> = {
   'pipeline.ticket_forged': ['configuration', 'intrusion_detection'],
   'pipeline.poison': ['configuration'],
   'pipeline.delivery_failed': ['configuration'],
+  'pipeline.tamper': ['configuration', 'intrusion_detection'],
 };
 
 /**
