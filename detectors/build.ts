@@ -141,6 +141,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
     'topic',
     'secret',
     'previousSecrets',
+    'approvalSlaMinutes',
   ]);
   const ticketFiles = [...t.strings('files', []), ...(o.ticketFiles ?? [])];
   const added: TicketVersion[] = [];

@@ -11,6 +11,7 @@ import { settleAppends } from './stages/alert-stage.js';
 import { DrainTracker, type RunningStages, startStages } from './stages/index.js';
 import { DetectorChangelog } from './state/changelog.js';
 import { TicketReceiver } from './tickets/receiver.js';
+import { approvalSlaOf, TicketRequestAlerts } from './tickets/requests.js';
 import { forgedTicketAlert, TicketService } from './tickets/service.js';
 import { JIRA_PRESET, SERVICENOW_PRESET, type TicketMapping } from './tickets/sources.js';
 
@@ -21,6 +22,8 @@ export interface DetectorService {
   ticketsUrl: string | null;
   /** The delivery and revocation workers run in this process (null with `workers: false`). */
   stages: RunningStages | null;
+  /** breakglass.requested / approved / approval_overdue from the ticket versions this detector reads. */
+  requests: TicketRequestAlerts;
   stop(): Promise<void>;
 }
 
@@ -82,6 +85,17 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     secret,
     previousSecrets: t.strings('previousSecrets', []),
   });
+  // Listening before the tickets topic is read: versions replayed at a restart are checked against
+  // the alerts already in the store, so nothing is raised twice.
+  const requests = new TicketRequestAlerts({
+    ledger: build.ledger,
+    raise: (a) => build.detector.raisePipelineAlert(a),
+    store,
+    log: log.child({ component: 'ticket-requests' }),
+    slaMinutes: approvalSlaOf(config),
+    sourceOf: (id) => build.registry.identities.find((i) => i.id === id)?.source ?? null,
+  });
+  requests.start();
   const group = o.groupId ?? 'glasswatch-detector';
   // Every detector instance reads all ticket versions: its own group per instance.
   // Named by instance (--instance, else host and pid) and deleted at a clean stop.
@@ -181,11 +195,13 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     tickets,
     ticketsUrl,
     stages,
+    requests,
     stop: async () => {
       await events.stop();
       await changelog?.stop();
       await ticketFollow.stop();
       await receiver?.close();
+      await requests.stop();
       await build.detector.close();
       await settleAppends(build.detector);
       // What this process detected is delivered before it stops (bounded: a down output keeps its

@@ -7,6 +7,9 @@ export const ALERT_TYPES = [
   'breakglass.attempt',
   'breakglass.activity',
   'breakglass.revocation',
+  'breakglass.requested',
+  'breakglass.approved',
+  'breakglass.approval_overdue',
   'rule.match',
   'pipeline.silence',
   'pipeline.ticket_forged',
@@ -176,6 +179,26 @@ export interface AlertScope {
   /** On `breakglass.unauthorized`: whether glasswatch cuts the session off itself. */
   revocationMode?: RevocationModeText | null;
   revocation?: RevocationStatus | null;
+  /** On `breakglass.requested` / `approved` / `approval_overdue`: the request as the ticket states it. */
+  request?: TicketRequestFacts | null;
+}
+
+/** The ticket request behind a request or approval alert (times ISO 8601 UTC). */
+export interface TicketRequestFacts {
+  requester: string;
+  approvers: string[];
+  reason: string | null;
+  /** The access window asked for. */
+  notBefore: string;
+  notAfter: string;
+  /** When the ticket was first requested; null when no `requested` version of it is known. */
+  requestedAt: string | null;
+  /** On `breakglass.approved`: when it was approved. */
+  approvedAt: string | null;
+  /** Approved: from request to approval. Overdue: waited so far. Null when the request time is unknown. */
+  waitSeconds: number | null;
+  /** `tickets.approvalSlaMinutes` in force; null when none is set. */
+  slaMinutes: number | null;
 }
 
 export type CompleteAlert = Alert & Required<AlertScope>;
@@ -249,6 +272,7 @@ export function completeAlert(alert: Alert, ctx: AlertContext): CompleteAlert {
   a.sessionEvents ??= null;
   a.revocationMode ??= null;
   a.revocation ??= null;
+  a.request ??= null;
   return a as CompleteAlert;
 }
 

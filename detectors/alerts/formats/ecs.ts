@@ -10,6 +10,9 @@ const CATEGORY: Record<CompleteAlert['type'], string[]> = {
   'breakglass.attempt': ['authentication', 'intrusion_detection'],
   'breakglass.activity': ['iam', 'configuration', 'api'],
   'breakglass.revocation': ['iam', 'session'],
+  'breakglass.requested': ['iam'],
+  'breakglass.approved': ['iam'],
+  'breakglass.approval_overdue': ['iam'],
   'rule.match': ['intrusion_detection', 'api'],
   'pipeline.silence': ['configuration'],
   'pipeline.ticket_forged': ['configuration', 'intrusion_detection'],
@@ -110,6 +113,7 @@ export function toEcs(a: CompleteAlert): Record<string, unknown> {
     references: a.references,
     revocation_mode: a.revocationMode,
     revocation: a.revocation,
+    request: a.request,
   };
   return doc;
 }

@@ -104,6 +104,7 @@ export function toOcsf(a: CompleteAlert): Record<string, unknown> {
       session_events: a.sessionEvents,
       revocation_mode: a.revocationMode,
       revocation: a.revocation,
+      request: a.request,
     },
   };
 }
