@@ -74,6 +74,7 @@ export class BreakGlassDetector implements EventStage {
       'breakglass.attempt': 0,
       'breakglass.activity': 0,
       'breakglass.revocation': 0,
+      'breakglass.rotation_missing': 0,
       'rule.match': 0,
       'pipeline.silence': 0,
       'pipeline.poison': 0,
