@@ -1,3 +1,4 @@
+import { serveConsoleIfAsked } from '../console/serve.js';
 import { type Bus, createBus } from '../core/bus/index.js';
 import { type GlasswatchConfig, loadConfig } from '../core/config.js';
 import { GlasswatchError } from '../core/errors.js';
@@ -136,6 +137,7 @@ Options:
   --status-seconds N       seconds between status lines (default 60)
   --instance ID            names this process's own consumer groups (default: GLASSWATCH_INSTANCE, else host-pid)
   -h, --help               this help
+  --console                serve the console (also when the config has a console: section; without tokens a one-time login token is printed)
 
 ${EXIT_CODES}`;
 
@@ -147,7 +149,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     const { values } = parseFlags(
       'start',
       argv,
-      { config: { type: 'string' }, 'status-seconds': { type: 'string' }, instance: { type: 'string' } },
+      { config: { type: 'string' }, 'status-seconds': { type: 'string' }, instance: { type: 'string' }, console: { type: 'boolean' } },
       false,
     );
     if (values.help) {
@@ -203,6 +205,19 @@ export async function startCommand(argv: string[]): Promise<number> {
     if (reports) stops.unshift({ name: 'report schedules', stop: reports.stop });
     say(
       `glasswatch start: ${store.describe}; bus ${config.bus.kind}; collectors ${collectors.join(', ') || 'none'}; detector with ${detector.build.registry.identities.length} identities${detector.ticketsUrl ? `, tickets endpoint ${detector.ticketsUrl}` : ''}${common.metrics ? `; metrics on ${common.metrics.host}:${common.metrics.port}` : ''}`,
+    const detectorEvents = () => detector.build.detector.totals.events;
+    const served = await serveConsoleIfAsked({
+      config,
+      asked: values.console === true,
+      store,
+      bus,
+      log,
+      say,
+      instance,
+      collectorMetrics: metrics,
+      detectorEvents,
+    });
+    if (served) stops.unshift({ name: 'console', stop: served.stop });
     );
     // Rules that did not load (allowRuleErrors) or the pack switched off: said at start and in every status line.
     const ruleWarnings = detector.build.ruleWarnings;

@@ -1,6 +1,7 @@
 import { packageVersion } from '../core/paths.js';
 import { EXIT_CODES, setCurrentCommand } from './args.js';
 import { deliverCommand } from './deliver.js';
+import { consoleCommand } from './console.js';
 import { demoCommand } from './demo.js';
 import { huntCommand } from './hunt.js';
 import { collectCommand, startCommand } from './live.js';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   deliver: { summary: 'run only alert delivery from Kafka: one worker per output, retried until maxAge', run: deliverCommand },
   revoke: { summary: 'run only revocation from Kafka: one worker per target, retried until maxAge', run: revokeCommand },
   demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
+  console: { summary: 'serve the break-glass console (live sessions, requests, alerts, health; JSON API)', run: consoleCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
   report: { summary: 'compliance reports: list, run (json|csv|html), send by email', run: reportCommand },
   hunt: { summary: 'retro-hunt: run Sigma rules as SQL over the stored events of a period', run: huntCommand },

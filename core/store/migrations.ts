@@ -309,7 +309,22 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         ORDER BY (source, bucket, object_key, status)`,
       ],
     },
-    // migration 9 (console triage, console/) goes here
+    {
+      version: 9,
+      name: 'console triage: who acknowledged or resolved an alert, when, and why',
+      // Every triage action is a row (the history is the audit trail); the alert's state is its latest row.
+      statements: [
+        `CREATE TABLE IF NOT EXISTS alert_triage (
+          triage_id String,
+          alert_id String,
+          state LowCardinality(String),
+          actor String,
+          comment String,
+          at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree
+        ORDER BY (alert_id, at, triage_id)`,
+      ],
+    },
     // migration 10 (detector metrics / ticket requests, if any) goes here
   ];
 }
