@@ -180,6 +180,7 @@ function afterUse(c: Credential, use: UseRow, rotations: Rotation[], o: Rotation
     sessionId: use.session_id,
     usedAt: iso(endMs),
     dueBy: iso(dueMs),
+    historySince: null,
   };
   if (c.kind === 'aws-role') return { ...base, rotatedAt: null, evidence: null, status: 'not_applicable' };
   if (c.kind === 'k8s-user') return { ...base, rotatedAt: null, evidence: null, status: 'unverifiable' };
@@ -190,7 +191,12 @@ function afterUse(c: Credential, use: UseRow, rotations: Rotation[], o: Rotation
   return { ...base, rotatedAt: r ? iso(r.atMs) : null, evidence: r?.evidence ?? null, status };
 }
 
-function maxAge(c: Credential, rotations: Rotation[], o: RotationOptions, toMs: number): RotationFinding {
+/**
+ * By age. With no rotation in the evidence window, "overdue" needs the store to hold events of the
+ * credential's source and scope from before the window began; when its history is shorter than
+ * `maxAgeDays` nothing proves the credential old: `no_history`, due `maxAgeDays` after history starts.
+ */
+function maxAge(c: Credential, rotations: Rotation[], o: RotationOptions, toMs: number, historyMs: number | null): RotationFinding {
   const base = {
     check: 'max-age' as const,
     identity: c.identity,
@@ -200,16 +206,30 @@ function maxAge(c: Credential, rotations: Rotation[], o: RotationOptions, toMs: 
     sessionId: null,
     usedAt: null,
   };
-  if (c.kind === 'aws-role') return { ...base, dueBy: null, rotatedAt: null, evidence: null, status: 'not_applicable' };
-  if (c.kind === 'k8s-user') return { ...base, dueBy: null, rotatedAt: null, evidence: null, status: 'unverifiable' };
+  const none = { dueBy: null, rotatedAt: null, evidence: null, historySince: null };
+  if (c.kind === 'aws-role') return { ...base, ...none, status: 'not_applicable' };
+  if (c.kind === 'k8s-user') return { ...base, ...none, status: 'unverifiable' };
+  const historySince = historyMs === null ? null : iso(historyMs);
   const last = rotations[rotations.length - 1];
-  const dueMs = last ? last.atMs + o.maxAgeDays * DAY : null;
+  if (!last) {
+    const covered = historyMs !== null && historyMs <= toMs - o.maxAgeDays * DAY;
+    return {
+      ...base,
+      dueBy: covered || historyMs === null ? null : iso(historyMs + o.maxAgeDays * DAY),
+      rotatedAt: null,
+      evidence: null,
+      historySince,
+      status: covered ? 'overdue' : 'no_history',
+    };
+  }
+  const dueMs = last.atMs + o.maxAgeDays * DAY;
   return {
     ...base,
-    dueBy: dueMs === null ? null : iso(dueMs),
-    rotatedAt: last ? iso(last.atMs) : null,
-    evidence: last?.evidence ?? null,
-    status: dueMs !== null && dueMs >= toMs ? 'ok' : 'overdue',
+    dueBy: iso(dueMs),
+    rotatedAt: iso(last.atMs),
+    evidence: last.evidence,
+    historySince,
+    status: dueMs >= toMs ? 'ok' : 'overdue',
   };
 }
 
@@ -234,17 +254,30 @@ export async function buildRotationReport(
   const evidence = principals.length
     ? await runQuery<EvidenceRow>(store, 'rotation-evidence', { since_ms: sinceMs, to_ms: period.toMs, principals })
     : [];
-  const credentials = new Map<string, { credential: Credential; rotations: Rotation[] }>();
+  const scopes = [...new Set(credentialRows.filter((r) => r.source !== 'k8s' && r.scope !== '').map((r) => r.scope))].sort();
+  const history = new Map<string, number>();
+  if (scopes.length)
+    for (const h of await runQuery<{ source: string; scope: string; since_ms: number | string }>(store, 'history-start', {
+      to_ms: period.toMs,
+      scopes,
+    }))
+      history.set(`${h.source}\u0000${h.scope}`, Number(h.since_ms));
+  const credentials = new Map<string, { credential: Credential; rotations: Rotation[]; source: string }>();
   for (const r of credentialRows) {
     const credential: Credential = { identity: r.identity, principal: r.principal, scope: r.scope, kind: kindOf(r) };
-    credentials.set(credKey(r.identity, r.principal, r.scope), { credential, rotations: rotationsOf(credential, evidence) });
+    credentials.set(credKey(r.identity, r.principal, r.scope), {
+      credential,
+      rotations: rotationsOf(credential, evidence),
+      source: r.source,
+    });
   }
   const findings: RotationFinding[] = [];
   for (const u of uses) {
     const entry = credentials.get(credKey(u.identity, u.principal, scopeOf(u)));
     if (entry) findings.push(afterUse(entry.credential, u, entry.rotations, options, period.toMs));
   }
-  for (const { credential, rotations } of credentials.values()) findings.push(maxAge(credential, rotations, options, period.toMs));
+  for (const { credential, rotations, source } of credentials.values())
+    findings.push(maxAge(credential, rotations, options, period.toMs, history.get(`${source}\u0000${credential.scope}`) ?? null));
   const key = (f: RotationFinding) =>
     `${f.check}\u0000${f.identity}\u0000${f.principal}\u0000${f.scope ?? ''}\u0000${f.usedAt ?? ''}\u0000${f.sessionId ?? ''}`;
   findings.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
@@ -263,6 +296,7 @@ export async function buildRotationReport(
       missing: n('missing'),
       pending: n('pending'),
       overdue: n('overdue'),
+      noHistory: n('no_history'),
     },
     findings,
   });

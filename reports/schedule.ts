@@ -3,7 +3,12 @@ import type { GlasswatchConfig } from '../core/config.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
-import { smtpTransport } from '../detectors/build.js';
+import { insertRows } from '../core/store/writer.js';
+import { type Alert, pipelineAlert } from '../detectors/alerts/alert.js';
+import { AlertDispatcher, StoreDeliveryLedger } from '../detectors/alerts/dispatcher.js';
+import { alertOutputs, smtpTransport } from '../detectors/build.js';
+import { alertRow } from '../detectors/detector.js';
+import { IdentityRegistry } from '../detectors/identities.js';
 import {
   type DeliveryRecord,
   deliverReport,
@@ -17,6 +22,13 @@ import { parseReportsConfig, parseSchedules, type ScheduleConfig } from './optio
 import { previousPeriod } from './period.js';
 import { buildReport } from './registry.js';
 import { iso } from './sql.js';
+import type { AnyReport, RotationFinding } from './types.js';
+
+/** Where the alerts a scheduled report raises go: the dispatcher of the configured alert outputs, or the live pipeline's. */
+export interface ReportAlertSink {
+  dispatch(alert: Alert): Promise<unknown>;
+  close?(): Promise<void>;
+}
 
 export interface SchedulerOptions {
   config: GlasswatchConfig;
@@ -26,6 +38,37 @@ export interface SchedulerOptions {
   transport?: MailTransport;
   /** @default the `schedules:` section */
   schedules?: ScheduleConfig[];
+  /** Where `breakglass.rotation_missing` goes. @default an AlertDispatcher over the `alerts:` outputs, built on first use */
+  alerts?: ReportAlertSink;
+}
+
+/**
+ * A rotation still missing when the rotation report runs: the credential of a break-glass use was
+ * not rotated within `afterUseHours` of the use. One alert per use (the id is keyed by credential
+ * and session), so a report run again for the same period raises it once.
+ */
+export function rotationMissingAlert(f: RotationFinding, afterUseHours: number, detectedAt: string): Alert {
+  const source = f.kind === 'okta-user' ? 'okta' : f.kind === 'k8s-user' ? 'k8s' : 'cloudtrail';
+  const where = f.scope ? ` in ${f.scope}` : '';
+  const alert = pipelineAlert({
+    type: 'breakglass.rotation_missing',
+    severity: 'high',
+    key: [f.identity, f.principal, f.scope ?? '', f.sessionId ?? ''],
+    source,
+    reason: 'rotation_missing',
+    time: f.dueBy ?? f.usedAt ?? detectedAt,
+    detectedAt,
+    summary: `break-glass credential ${f.principal} (${f.identity}${where}) was not rotated within ${afterUseHours} h after its use ended at ${f.usedAt} (due by ${f.dueBy}; session ${f.sessionId})`,
+  });
+  return {
+    ...alert,
+    identity: f.identity,
+    sessionId: f.sessionId,
+    principal: f.principal,
+    account: source === 'cloudtrail' ? f.scope : null,
+    org: source === 'okta' ? f.scope : null,
+    cluster: source === 'k8s' ? f.scope : null,
+  };
 }
 
 /**
@@ -42,9 +85,13 @@ export class ReportScheduler {
   readonly #config: GlasswatchConfig;
   readonly #tasks: ScheduledTask[] = [];
   readonly #running = new Set<Promise<unknown>>();
+  #alerts: ReportAlertSink | null;
+  readonly #ownAlerts: boolean;
 
   constructor(o: SchedulerOptions) {
     this.#config = o.config;
+    this.#alerts = o.alerts ?? null;
+    this.#ownAlerts = o.alerts === undefined;
     this.schedules = o.schedules ?? parseSchedules(o.config);
     const reports = parseReportsConfig(o.config);
     this.#mail = {
@@ -120,12 +167,45 @@ export class ReportScheduler {
       await recordDelivery(this.#mail.store, record);
       return record;
     }
+    await this.#raiseFindings(s.name, report);
     return deliverReport(this.#mail, report, request, firedAtMs);
+  }
+
+  /**
+   * Alerts a report's findings call for: a `missing` rotation after a use raises
+   * `breakglass.rotation_missing`, stored (so in the audit chain) and sent to the alert outputs.
+   * A failure is logged as an error and the report is still mailed: it lists the same finding.
+   */
+  async #raiseFindings(schedule: string, report: AnyReport): Promise<void> {
+    if (report.report !== 'rotation-compliance') return;
+    const missing = report.findings.filter((f) => f.check === 'after-use' && f.status === 'missing');
+    if (missing.length === 0) return;
+    const at = new Date().toISOString();
+    const alerts = missing.map((f) => rotationMissingAlert(f, report.afterUseHours, at));
+    const log = this.#mail.log;
+    try {
+      await insertRows(this.#mail.store, 'alerts', alerts.map(alertRow));
+      const sink = this.#alertSink();
+      for (const a of alerts) await sink.dispatch(a);
+      log.warn('break-glass credentials not rotated after use', { schedule, alerts: alerts.length });
+    } catch (err) {
+      log.error('breakglass.rotation_missing alerts could not be raised', { schedule, alerts: alerts.length, error: errorMessage(err) });
+    }
+  }
+
+  #alertSink(): ReportAlertSink {
+    if (!this.#alerts) {
+      const c = this.#config;
+      const ids = new Set(IdentityRegistry.fromConfig(c.sections.identities, c.file).identities.map((i) => i.id));
+      this.#alerts = new AlertDispatcher(alertOutputs(c, null, null, ids), new StoreDeliveryLedger(this.#mail.store), this.#mail.log);
+    }
+    return this.#alerts;
   }
 
   /** Stops the timers and waits for firings in progress to record their outcome. */
   async stop(): Promise<void> {
     for (const t of this.#tasks.splice(0)) await t.destroy();
     await Promise.allSettled([...this.#running]);
+    if (this.#ownAlerts) await this.#alerts?.close?.();
   }
 }

@@ -1,4 +1,5 @@
 import type { Store } from '../core/store/client.js';
+import { actionsBySession, logValidationBySession, signInAttempts, ticketTimeline, ticketVersions } from './activity.js';
 import { withDigest } from './digest.js';
 import { iso, msOrNull, runQuery, strings, textOrNull } from './sql.js';
 import type {
@@ -93,21 +94,48 @@ function common(r: SessionRow) {
 }
 
 export async function buildActivityReport(store: Store, period: Period): Promise<ActivityReport> {
-  const [rows, attempts] = await Promise.all([
+  const [rows, actions, attempts] = await Promise.all([
     sessionRows(store, period, ''),
-    runQuery<{ attempts: number | string }>(store, 'attempts', { from_ms: period.fromMs, to_ms: period.toMs }),
+    actionsBySession(store, period.fromMs, period.toMs),
+    signInAttempts(store, period.fromMs, period.toMs),
+  ]);
+  const [tickets, validation] = await Promise.all([
+    ticketVersions(
+      store,
+      rows.map((r) => r.ticket_id).filter((t) => t !== ''),
+      period.toMs,
+    ),
+    logValidationBySession(
+      store,
+      rows.map((r) => ({
+        sessionId: r.session_id,
+        source: r.source,
+        eventIds: [r.first_event_id, ...(actions.get(r.session_id) ?? []).map((a) => a.eventId)],
+      })),
+    ),
   ]);
   let revocations = 0;
   const sessions: ActivitySession[] = rows.map((r) => {
     const c = common(r);
     revocations += c.records.length;
+    const versions = r.ticket_id ? tickets.get(r.ticket_id) : undefined;
+    const ticket = r.ticket_id
+      ? ticketTimeline(r.ticket_id, versions ?? [], { startMs: c.startMs, principal: textOrNull(r.principal) })
+      : null;
     return {
       sessionId: r.session_id,
       identity: r.identity,
+      source: r.source,
+      principal: r.principal,
       verdict: r.verdict === 'authorized' ? 'authorized' : 'unauthorized',
       reason: textOrNull(r.reason),
       ticketId: textOrNull(r.ticket_id),
+      requester: ticket?.requestedBy ?? null,
       approvers: strings(r.approvers),
+      account: textOrNull(r.account),
+      org: textOrNull(r.org),
+      cluster: textOrNull(r.cluster),
+      sourceIps: strings(r.source_ips),
       firstEventId: r.first_event_id,
       start: iso(c.startMs),
       end: iso(c.endMs),
@@ -117,6 +145,9 @@ export async function buildActivityReport(store: Store, period: Period): Promise
       timeToDetectMs: c.timeToDetectMs,
       timeToRevokeMs: c.timeToRevokeMs,
       revocation: c.revocation,
+      ticket,
+      actions: actions.get(r.session_id) ?? [],
+      logValidation: validation.get(r.session_id) ?? { status: null, objects: [] },
     };
   });
   const authorized = sessions.filter((s) => s.verdict === 'authorized').length;
@@ -128,10 +159,14 @@ export async function buildActivityReport(store: Store, period: Period): Promise
       sessions: sessions.length,
       authorized,
       unauthorized: sessions.length - authorized,
-      attempts: Number(attempts[0]?.attempts ?? 0),
+      attempts: attempts.length,
       revocations,
+      actions: sessions.reduce((n, s) => n + s.actions.length, 0),
+      logValidationFailures: sessions.filter((s) => s.logValidation.status === 'mismatch' || s.logValidation.status === 'missing_digest')
+        .length,
     },
     sessions,
+    attempts,
   });
 }
 

@@ -7,11 +7,14 @@ import { ReportError } from './errors.js';
 /** The report queries, shipped as `.sql` files so they can be read, reviewed and run by hand. */
 export const QUERY_NAMES = [
   'sessions',
+  'session-actions',
   'attempts',
+  'ticket-versions',
   'ticket-coverage',
   'ticket-count',
   'rotation-credentials',
   'rotation-evidence',
+  'history-start',
   'delivery-status',
 ] as const;
 export type QueryName = (typeof QUERY_NAMES)[number];

@@ -15,6 +15,7 @@ interface CoverageRow {
   start_ms: number | string;
   end_ms: number | string;
   uses: number | string;
+  early_ms: number | string;
   overrun_ms: number | string;
   reason: string;
 }
@@ -28,8 +29,7 @@ export async function buildCoverageReport(store: Store, period: Period): Promise
     runQuery<{ tickets: number | string }>(store, 'ticket-count', params),
   ]);
   const findings: CoverageFinding[] = rows
-    .map((r) => {
-      const sessionBased = r.kind === 'use_without_ticket' || r.kind === 'window_overrun';
+    .map((r): CoverageFinding => {
       return {
         kind: r.kind,
         ticketId: textOrNull(r.ticket_id),
@@ -41,7 +41,9 @@ export async function buildCoverageReport(store: Store, period: Period): Promise
         notAfter: isoOrNull(r.not_after_ms),
         start: isoOrNull(r.start_ms),
         end: isoOrNull(r.end_ms),
-        uses: sessionBased ? null : Number(r.uses),
+        // -1: a finding about one use, where a count of uses says nothing.
+        uses: msOrNull(r.uses),
+        earlyMs: msOrNull(r.early_ms),
         overrunMs: msOrNull(r.overrun_ms),
         reason: textOrNull(r.reason),
       };
@@ -57,6 +59,7 @@ export async function buildCoverageReport(store: Store, period: Period): Promise
       unusedTickets: n('unused_ticket'),
       usesWithoutTicket: n('use_without_ticket'),
       selfApprovals: n('self_approval'),
+      earlyUses: n('early_use'),
       windowOverruns: n('window_overrun'),
     },
     findings,

@@ -1,6 +1,8 @@
-import { REPORTS, rowsOf } from '../registry.js';
+import { REPORTS } from '../registry.js';
 import type { AnyReport } from '../types.js';
-import { cellText, pick } from './cells.js';
+import { cellText } from './cells.js';
+import { evidenceBlock } from './evidence.js';
+import { reportBody } from './sections.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -9,11 +11,96 @@ export function escapeHtml(value: unknown): string {
   return cellText(value).replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 
-const BAR_COLOURS = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2'];
+/**
+ * A value inside a CSS string (the print header): everything but plain letters, digits and a few
+ * separators becomes a `\hex ` escape, so no quote, backslash, newline or `</style>` gets out.
+ */
+export function cssString(value: unknown): string {
+  return `"${cellText(value).replace(/[^A-Za-z0-9 _.,:@()+-]/g, (c) => `\\${c.codePointAt(0)!.toString(16)} `)}"`;
+}
+
+/**
+ * One severity scale for every report, text, cell and bar alike: a violation is always red, a
+ * warning amber, a good outcome green, the rest grey.
+ */
+export type Tone = 'violation' | 'warning' | 'ok' | 'neutral';
+
+export const PALETTE: Record<Tone, { fg: string; bg: string; bar: string }> = {
+  violation: { fg: '#991b1b', bg: '#fee2e2', bar: '#dc2626' },
+  warning: { fg: '#92400e', bg: '#fef3c7', bar: '#d97706' },
+  ok: { fg: '#065f46', bg: '#d1fae5', bar: '#059669' },
+  neutral: { fg: '#374151', bg: '#f3f4f6', bar: '#6b7280' },
+};
+
+const TONES: Record<string, Tone> = {
+  unauthorized: 'violation',
+  no_ticket: 'violation',
+  outside_window: 'violation',
+  self_approved: 'violation',
+  failed: 'violation',
+  not_revocable: 'violation',
+  missing: 'violation',
+  overdue: 'violation',
+  use_without_ticket: 'violation',
+  self_approval: 'violation',
+  early_use: 'violation',
+  window_overrun: 'violation',
+  mismatch: 'violation',
+  missing_digest: 'violation',
+  late: 'warning',
+  pending: 'warning',
+  no_history: 'warning',
+  unused_ticket: 'warning',
+  manual: 'warning',
+  unverifiable: 'warning',
+  authorized: 'ok',
+  revoked: 'ok',
+  rotated: 'ok',
+  ok: 'ok',
+  valid: 'ok',
+};
+
+/** Totals that count violations (or things to follow up) are coloured when not zero. */
+const TOTAL_TONES: Record<string, Tone> = {
+  unauthorized: 'violation',
+  attempts: 'violation',
+  logValidationFailures: 'violation',
+  incidents: 'violation',
+  failed: 'violation',
+  notRevocable: 'violation',
+  unrevoked: 'violation',
+  usesWithoutTicket: 'violation',
+  selfApprovals: 'violation',
+  earlyUses: 'violation',
+  windowOverruns: 'violation',
+  missing: 'violation',
+  overdue: 'violation',
+  late: 'warning',
+  pending: 'warning',
+  noHistory: 'warning',
+  unusedTickets: 'warning',
+  manual: 'warning',
+};
+
+export function toneOf(value: unknown): Tone {
+  return typeof value === 'string' ? (TONES[value] ?? 'neutral') : 'neutral';
+}
+
+export function totalTone(key: string, value: number): Tone {
+  return value > 0 ? (TOTAL_TONES[key] ?? 'neutral') : 'neutral';
+}
+
+/** A coloured label for a status value (escaped). */
+export function badge(value: unknown, tone: Tone = toneOf(value)): string {
+  if (value === null || value === undefined || value === '') return '<span style="color:#6b7280">none</span>';
+  const p = PALETTE[tone];
+  return `<span style="display:inline-block;padding:0 5px;border-radius:3px;background:${p.bg};color:${p.fg};font-weight:600">${escapeHtml(value)}</span>`;
+}
 
 /**
  * Rows counted by one field, as horizontal bars in inline SVG: mail clients block external
  * images and scripts, and a few rects with text survive every client that renders SVG at all.
+ * 580 px wide: it fits the 600 px mail pane.
  */
 export function barChart(counts: [string, number][], label: string): string {
   if (counts.length === 0) return '';
@@ -27,32 +114,15 @@ export function barChart(counts: [string, number][], label: string): string {
     .map(([name, n], i) => {
       const y = gap + i * (barH + gap);
       const w = max === 0 ? 0 : Math.max(2, Math.round((n / max) * plotW));
-      const colour = VERDICT_COLOURS[name] ?? (ALARMING.has(name) ? '#dc2626' : BAR_COLOURS[i % BAR_COLOURS.length]);
       return (
         `<text x="${labelW - 8}" y="${y + 14}" text-anchor="end" font-size="12" fill="#111827">${escapeHtml(name)}</text>` +
-        `<rect x="${labelW}" y="${y}" width="${w}" height="${barH}" fill="${colour}"></rect>` +
+        `<rect x="${labelW}" y="${y}" width="${w}" height="${barH}" fill="${PALETTE[toneOf(name)].bar}"></rect>` +
         `<text x="${labelW + w + 6}" y="${y + 14}" font-size="12" fill="#111827">${n}</text>`
       );
     })
     .join('');
-  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${escapeHtml(label)}" width="${labelW + plotW + 60}" height="${height}" viewBox="0 0 ${labelW + plotW + 60} ${height}">${bars}</svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${escapeHtml(label)}" width="${labelW + plotW + 60}" height="${height}" viewBox="0 0 ${labelW + plotW + 60} ${height}" style="max-width:100%;height:auto">${bars}</svg>`;
 }
-
-const CELL = 'style="border:1px solid #d1d5db;padding:4px 6px;text-align:left;vertical-align:top"';
-const ALARM_CELL = 'style="border:1px solid #d1d5db;padding:4px 6px;text-align:left;vertical-align:top;color:#b91c1c;font-weight:600"';
-/** Values a compliance reader must not miss. */
-const ALARMING = new Set([
-  'unauthorized',
-  'failed',
-  'not_revocable',
-  'missing',
-  'late',
-  'overdue',
-  'use_without_ticket',
-  'self_approval',
-  'window_overrun',
-]);
-const VERDICT_COLOURS: Record<string, string> = { authorized: '#059669', unauthorized: '#dc2626' };
 
 /** `1145000` ms → `19 min 5 s`: durations are read by people in the email body (the CSV keeps milliseconds). */
 export function humanDuration(ms: unknown): string {
@@ -69,60 +139,83 @@ export function humanDuration(ms: unknown): string {
   return sec ? `${m} min ${sec} s` : `${m} min`;
 }
 
-/** `timeToRevokeMs` → `time to revoke`, `activity.command` → `command`: column names for people. */
-export function columnLabel(field: string): string {
-  const last = field.slice(field.lastIndexOf('.') + 1).replace(/Ms$/, '');
-  return last.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+/** `2026-03-10T09:10:00.000Z` → `2026-03-10 09:10:00Z`: shorter in a narrow pane, still UTC and exact to the second. */
+export function when(value: unknown): string {
+  return typeof value === 'string' ? escapeHtml(value.replace('T', ' ').replace(/\.000Z$/, 'Z')) : escapeHtml(value);
 }
 
-function table(headers: string[], rows: unknown[][]): string {
-  const head = headers.map((h) => `<th ${CELL}>${escapeHtml(columnLabel(h))}</th>`).join('');
-  const cell = (h: string, v: unknown) => {
-    const text = h.endsWith('Ms') ? humanDuration(v) : v;
-    return `<td ${typeof v === 'string' && ALARMING.has(v) ? ALARM_CELL : CELL}>${escapeHtml(text)}</td>`;
-  };
-  const body = rows.map((r) => `<tr>${r.map((v, i) => cell(headers[i] ?? '', v)).join('')}</tr>`).join('');
-  return `<table style="border-collapse:collapse;font-size:12px;margin:8px 0">${`<thead><tr>${head}</tr></thead>`}<tbody>${body}</tbody></table>`;
+export const CELL = 'border:1px solid #d1d5db;padding:3px 5px;text-align:left;vertical-align:top';
+const TABLE =
+  'border-collapse:collapse;width:100%;table-layout:fixed;font-size:12px;margin:6px 0;word-wrap:break-word;overflow-wrap:anywhere';
+
+/** A table of pre-escaped HTML cells; `widths` in percent keep it inside the pane. */
+export function table(headers: string[], rows: string[][], widths?: number[]): string {
+  const cols = widths ? `<colgroup>${widths.map((w) => `<col style="width:${w}%">`).join('')}</colgroup>` : '';
+  const head = headers.map((h) => `<th style="${CELL};background:#f9fafb">${escapeHtml(h)}</th>`).join('');
+  const body = rows.map((r) => `<tr>${r.map((c) => `<td style="${CELL}">${c}</td>`).join('')}</tr>`).join('');
+  return `<table style="${TABLE}">${cols}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
-/** A self-contained email body: title, period, totals, a bar chart, every row, and the digest. */
-export function renderHtml(report: AnyReport): string {
+/** Label / value pairs as a two-column table (values pre-escaped). */
+export function facts(pairs: [string, string][]): string {
+  const body = pairs
+    .map(
+      ([k, v]) =>
+        `<tr><th style="${CELL};width:32%;background:#f9fafb;font-weight:600">${escapeHtml(k)}</th><td style="${CELL}">${v}</td></tr>`,
+    )
+    .join('');
+  return `<table style="${TABLE}"><tbody>${body}</tbody></table>`;
+}
+
+export interface HtmlContext {
+  /** `organisation` from the config: the print header and the page top name it. */
+  organisation?: string | null;
+  /** When the report was built (ISO); not part of the digest. @default now */
+  generatedAt?: string;
+}
+
+/**
+ * A self-contained page (no script, no external resource) that reads in a 600 px mail pane and
+ * prints to A4: organisation, report, period and generation time on every printed page, with
+ * page numbers from CSS counters.
+ */
+export function renderHtml(report: AnyReport, context: HtmlContext = {}): string {
   const def = REPORTS[report.report];
-  const rows = rowsOf(report);
-  const counts = new Map<string, number>();
-  for (const row of rows) {
-    const key = cellText(pick(row, def.chartBy)) || '(none)';
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  const chart = barChart(
-    [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)),
-    `${def.title}: rows by ${def.chartBy}`,
-  );
-  const totals = Object.entries(report.totals);
+  const organisation = context.organisation?.trim() || 'organisation not configured';
+  const generatedAt = context.generatedAt ?? new Date().toISOString();
+  const period = `${report.from} to ${report.to}`;
+  const totals = Object.entries(report.totals)
+    .map(([k, v]) => {
+      const p = PALETTE[totalTone(k, v)];
+      return `<span style="display:inline-block;margin:0 4px 4px 0;padding:2px 6px;border:1px solid #d1d5db;border-radius:3px;background:${p.bg};color:${p.fg}">${escapeHtml(k)} <b>${escapeHtml(v)}</b></span>`;
+    })
+    .join('');
   return [
     '<!DOCTYPE html>',
-    '<html lang="en"><head><meta charset="utf-8">',
-    `<title>${escapeHtml(def.title)}</title></head>`,
-    '<body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#111827">',
-    `<h1 style="font-size:18px">${escapeHtml(def.title)}</h1>`,
-    `<p>${escapeHtml(def.description)}.<br>Period ${escapeHtml(report.from)} to ${escapeHtml(report.to)} (end excluded).</p>`,
-    table(
-      totals.map(([k]) => k),
-      [totals.map(([, v]) => v)],
-    ),
-    chart ? `<h2 style="font-size:14px">By ${escapeHtml(def.chartBy)}</h2>${chart}` : '<p>No rows in this period.</p>',
-    rows.length ? `<h2 style="font-size:14px">${escapeHtml(def.rowsKey)} (${rows.length})</h2>` : '',
-    rows.length
-      ? table(
-          def.htmlColumns,
-          rows.map((r) => def.htmlColumns.map((c) => pick(r, c))),
-        )
-      : '',
-    rows.length
-      ? '<p style="font-size:11px;color:#6b7280">Every column, with durations in milliseconds, is in the CSV attachment.</p>'
-      : '',
-    `<p style="font-size:11px;color:#6b7280">SHA-256 digest of the report: <code>${escapeHtml(report.digest)}</code>. Check a kept JSON copy with glasswatch's verifyDigest.</p>`,
-    '</body></html>',
+    '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(def.title)}: ${escapeHtml(organisation)}</title>`,
+    '<style>',
+    `@page { size: A4; margin: 20mm 14mm 18mm 14mm;`,
+    `  @top-left { content: ${cssString(`${organisation}: ${def.title}`)}; font-size: 9pt; color: #4b5563 }`,
+    `  @top-right { content: ${cssString(period)}; font-size: 9pt; color: #4b5563 }`,
+    `  @bottom-left { content: ${cssString(`generated ${generatedAt}`)}; font-size: 8pt; color: #6b7280 }`,
+    '  @bottom-right { content: "page " counter(page) " of " counter(pages); font-size: 8pt; color: #6b7280 } }',
+    '@media print { .gw-page { max-width: none !important; padding: 0 !important } tr, .gw-keep { page-break-inside: avoid; break-inside: avoid }',
+    '  thead { display: table-header-group } h2, h3 { page-break-after: avoid; break-after: avoid } }',
+    '</style></head>',
+    '<body style="margin:0;padding:0;background:#ffffff">',
+    '<div class="gw-page" style="max-width:600px;margin:0 auto;padding:12px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;line-height:1.4;color:#111827">',
+    '<header style="border-bottom:2px solid #111827;padding-bottom:6px;margin-bottom:8px">',
+    `<div style="font-size:11px;color:#4b5563">${escapeHtml(organisation)}</div>`,
+    `<h1 style="font-size:18px;margin:2px 0">${escapeHtml(def.title)}</h1>`,
+    `<div style="font-size:11px;color:#4b5563">Period ${when(report.from)} to ${when(report.to)} (end excluded) · generated ${when(generatedAt)}</div>`,
+    '</header>',
+    `<p style="margin:4px 0">${escapeHtml(def.description)}.</p>`,
+    `<div style="margin:6px 0">${totals}</div>`,
+    reportBody(report),
+    `<p style="font-size:11px;color:#6b7280">SHA-256 digest of the report: <code style="overflow-wrap:anywhere">${escapeHtml(report.digest)}</code>.</p>`,
+    evidenceBlock(report),
+    '</div></body></html>',
     '',
   ].join('\n');
 }

@@ -55,8 +55,9 @@ describe('CSV formula guard on the final text of every cell', () => {
     for (const element of text.split(';')) expect(element).not.toMatch(FORMULA);
   });
 
-  it('guards nested values rendered as JSON and non-string scalars the same way', () => {
-    expect(parseCsv(`${csvField([{ a: 1 }])}\r\n`)[0]![0]).toBe('[{""a"":1}]'.replace(/""/g, '"'));
+  it('refuses a nested record (a flat table has no JSON in a cell) and guards non-string scalars', () => {
+    expect(() => csvField([{ a: 1 }])).toThrow(/nested record/);
+    expect(() => csvField({ a: '=1' })).toThrow(/nested record/);
     // Numbers are our own (counts, durations): a negative number stays a number.
     expect(csvField(-5)).toBe('-5');
     expect(csvField(true)).toBe('true');
