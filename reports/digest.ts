@@ -18,12 +18,13 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * SHA-256 over the canonical form of everything in the report except the digest itself: the
- * name, the period, the totals and every row. A copy kept by an auditor can be checked later
- * with `verifyDigest`, and any edit to a row, a total or the period shows.
+ * SHA-256 over the canonical form of the report's content: the name, the period, the totals,
+ * every row and a retention notice. Not over the digest itself nor the signing envelope
+ * (`metadata`, `signature`, `file`: reports/signing.ts), so the same data gives the same digest
+ * whenever and by whomever it is built. Any edit to a row, a total or the period shows.
  */
 export function reportDigest(report: object): string {
-  const { digest: _ignored, ...content } = report as Record<string, unknown>;
+  const { digest: _d, metadata: _m, signature: _s, file: _f, ...content } = report as Record<string, unknown>;
   return createHash('sha256').update(canonicalJson(content)).digest('hex');
 }
 

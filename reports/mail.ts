@@ -7,7 +7,9 @@ import { insertRows } from '../core/store/writer.js';
 import { smtpFailureText, smtpRetriable } from '../detectors/alerts/outputs.js';
 import type { DeliveryRetry } from './options.js';
 import { REPORTS } from './registry.js';
+import { renderHtml } from './render/html.js';
 import { type ReportFormat, renderReport } from './render/index.js';
+import { detachedSignature, type ReportSigner, reportFileStem, type SignedReport } from './signing.js';
 import { runQuery } from './sql.js';
 import type { AnyReport } from './types.js';
 
@@ -24,6 +26,11 @@ export interface MailContext {
   subjectPrefix: string;
   retry: DeliveryRetry;
   log: Logger;
+  /**
+   * Signs every mailed report (reports/signing.ts): the body carries digest, signature and the
+   * verify command, and `<stem>.sig.json` is attached. Without one the body says "Unsigned report".
+   */
+  signer?: ReportSigner | null;
 }
 
 export interface DeliveryRequest {
@@ -90,21 +97,40 @@ export async function deliverReport(
   nowMs = Date.now(),
 ): Promise<DeliveryRecord> {
   const id = deliveryId(report, request, nowMs);
-  const html = renderReport(report, 'html').text;
-  const attachment = renderReport(report, request.format);
+  const signed = 'signature' in report ? (report as SignedReport) : ctx.signer ? await ctx.signer.sign(report) : null;
+  const shown = signed ?? report;
+  const html = renderHtml(shown, {
+    organisation: signed?.metadata.organisation ?? null,
+    ...(signed ? { generatedAt: signed.metadata.generatedAt } : {}),
+  });
+  const attachment =
+    request.format === 'html'
+      ? { text: html, contentType: 'text/html; charset=utf-8', extension: 'html' }
+      : renderReport(shown, request.format);
+  const filename = `${reportFileStem(report)}.${attachment.extension}`;
+  const attachments: NonNullable<SendMailOptions['attachments']> = [
+    { filename, content: attachment.text, contentType: attachment.contentType },
+  ];
+  if (signed && ctx.signer) {
+    const sig = detachedSignature(signed, filename, request.format, attachment.text, ctx.signer.keys);
+    attachments.push({
+      filename: `${reportFileStem(report)}.sig.json`,
+      content: `${JSON.stringify(sig, null, 2)}\n`,
+      contentType: 'application/json; charset=utf-8',
+    });
+  }
   const mail: SendMailOptions = {
     from: ctx.from,
     to: request.recipients,
     subject: subject(ctx, report),
     html,
-    attachments: [
-      {
-        filename: `${report.report}_${report.from.slice(0, 10)}_${report.to.slice(0, 10)}.${attachment.extension}`,
-        content: attachment.text,
-        contentType: attachment.contentType,
-      },
-    ],
-    headers: { 'X-Glasswatch-Report': report.report, 'X-Glasswatch-Digest': report.digest, 'X-Glasswatch-Delivery': id },
+    attachments,
+    headers: {
+      'X-Glasswatch-Report': report.report,
+      'X-Glasswatch-Digest': report.digest,
+      'X-Glasswatch-Delivery': id,
+      ...(signed ? { 'X-Glasswatch-Signature-Key': signed.signature.keyId } : {}),
+    },
   };
   let attempts = 0;
   let messageId: string | null = null;

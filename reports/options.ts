@@ -11,6 +11,8 @@ export interface ReportsConfig {
   from: string | null;
   /** @default "[glasswatch]" */
   subjectPrefix: string;
+  /** Named in every report's signed metadata and page header. @default null */
+  organisation: string | null;
   rotation: RotationOptions;
   delivery: DeliveryRetry;
 }
@@ -45,7 +47,13 @@ export function isAddress(text: string): boolean {
 }
 
 export function parseReportsConfig(config: GlasswatchConfig): ReportsConfig {
-  const r = Fields.of(config.file, 'reports', config.sections.reports).only(['from', 'subjectPrefix', 'rotation', 'delivery']);
+  const r = Fields.of(config.file, 'reports', config.sections.reports).only([
+    'from',
+    'subjectPrefix',
+    'organisation',
+    'rotation',
+    'delivery',
+  ]);
   const from = r.optionalString('from');
   if (from !== null && !isAddress(from.replace(/^.*<([^>]+)>\s*$/, '$1'))) r.fail('from', `must be a mail address, got "${from}"`);
   const rot = r.section('rotation').only(['afterUseHours', 'maxAgeDays']);
@@ -53,6 +61,7 @@ export function parseReportsConfig(config: GlasswatchConfig): ReportsConfig {
   return {
     from,
     subjectPrefix: r.string('subjectPrefix', '[glasswatch]'),
+    organisation: r.optionalString('organisation'),
     rotation: {
       afterUseHours: rot.number('afterUseHours', 24, { min: 1, max: 24 * 366 }),
       maxAgeDays: rot.number('maxAgeDays', 90, { min: 1, max: 3660 }),

@@ -1,5 +1,7 @@
 import type { Store } from '../core/store/client.js';
+import { withDigest } from './digest.js';
 import { ReportError } from './errors.js';
+import { daysBefore, type RetentionNotice, retentionNotice, storeRetention } from './retention.js';
 import { buildRotationReport, DEFAULT_ROTATION, type RotationOptions } from './rotation.js';
 import { buildActivityReport, buildUnauthorizedReport } from './sessions.js';
 import { buildCoverageReport } from './tickets.js';
@@ -9,6 +11,8 @@ export interface BuildContext {
   store: Store;
   period: Period;
   rotation?: RotationOptions;
+  /** The clock retention horizons are computed against. @default Date.now() */
+  nowMs?: number;
 }
 
 export interface ReportDefinition {
@@ -178,5 +182,21 @@ export async function buildReport(name: string, ctx: BuildContext): Promise<AnyR
         stage: 'config',
       },
     );
-  return def.build(ctx);
+  const report = await def.build(ctx);
+  const notice = retentionNotice(ctx.period, await storeRetention(ctx.store), ctx.nowMs ?? Date.now());
+  return notice ? withRetention(report, ctx.period, notice) : report;
+}
+
+/**
+ * A period reaching before a retention horizon says so in its content (so in its digest): the
+ * notice itself, and in the totals the days of the period whose raw events (and evidence) are gone.
+ */
+function withRetention(report: AnyReport, period: Period, notice: RetentionNotice): AnyReport {
+  const { digest: _old, ...content } = report as AnyReport & Record<string, unknown>;
+  const totals = {
+    ...report.totals,
+    rawEventDaysRemoved: daysBefore(period, notice.rawEventsFrom),
+    evidenceDaysRemoved: daysBefore(period, notice.evidenceFrom),
+  };
+  return withDigest({ ...content, totals, retention: notice } as unknown as Omit<AnyReport, 'digest'>) as AnyReport;
 }

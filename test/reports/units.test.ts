@@ -101,6 +101,7 @@ describe('reports config', () => {
     expect(parseReportsConfig(config)).toEqual({
       from: 'Glasswatch <gw@example.com>',
       subjectPrefix: '[glasswatch]',
+      organisation: null,
       rotation: { afterUseHours: 24, maxAgeDays: 90 },
       delivery: { retries: 4, initialDelayMs: 2000, maxDelayMs: 60_000 },
     });

@@ -1,0 +1,120 @@
+import type { Store } from '../core/store/client.js';
+import { EVIDENCE_TTL, RAW_TTL } from '../core/store/migrations.js';
+import { canonicalJson } from '../evidence/canonical.js';
+import { ReportError } from './errors.js';
+import type { Period } from './types.js';
+
+const DAY_MS = 86_400_000;
+
+/** Days each kind of data is kept, as the store's TTLs say (not the config: the TTL is what purges). */
+export interface StoreRetention {
+  /** `events` (raw audit records); null: no TTL. */
+  rawDays: number | null;
+  /** `sessions` (verdicts and the other evidence tables); null: no TTL. */
+  evidenceDays: number | null;
+}
+
+/**
+ * What a report says when its period reaches before a retention horizon. Part of the report's
+ * content (and digest): a report over a purged period must not read as a quiet "No rows".
+ */
+export interface RetentionNotice {
+  /** First UTC day whose raw events are still kept (TTL purges whole rows older than this). */
+  rawEventsFrom: string;
+  evidenceFrom: string | null;
+  note: string;
+}
+
+/** The day count of a table's `TTL toDateTime(col) + toIntervalDay(N)`, from the engine's own DDL. */
+async function ttlDays(store: Store, table: string): Promise<number | null> {
+  try {
+    const rows = await (
+      await store.client.query({
+        query: 'SELECT create_table_query AS ddl FROM system.tables WHERE database = currentDatabase() AND name = {table:String}',
+        query_params: { table },
+        format: 'JSONEachRow',
+      })
+    ).json<{ ddl: string }>();
+    const match = /\bTTL\b.*?toIntervalDay\((\d+)\)/.exec(rows[0]?.ddl ?? '');
+    return match ? Number(match[1]) : null;
+  } catch (cause) {
+    throw new ReportError('BG_REPORT_QUERY', `cannot read the retention of ${table} on ${store.describe}: ${(cause as Error).message}`, {
+      stage: 'storing',
+      cause,
+      retriable: store.config.kind === 'clickhouse',
+    });
+  }
+}
+
+export async function storeRetention(store: Store): Promise<StoreRetention> {
+  return { rawDays: await ttlDays(store, 'events'), evidenceDays: await ttlDays(store, 'sessions') };
+}
+
+/**
+ * The first kept UTC day for a retention of `days` at `nowMs`. A row expires when
+ * `toDateTime(time) + days` has passed; the horizon is rounded up to a whole day so the notice (and
+ * the digest that covers it) changes once a day, not at every run.
+ */
+export function horizonMs(days: number, nowMs: number): number {
+  return Math.ceil((nowMs - days * DAY_MS) / DAY_MS) * DAY_MS;
+}
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The notice for a period, or null when the whole period is within both retentions. */
+export function retentionNotice(period: Period, retention: StoreRetention, nowMs: number): RetentionNotice | null {
+  if (retention.rawDays === null) return null;
+  const raw = horizonMs(retention.rawDays, nowMs);
+  if (period.fromMs >= raw) return null;
+  const evidence = retention.evidenceDays === null ? null : horizonMs(retention.evidenceDays, nowMs);
+  const evidenceCut = evidence !== null && period.fromMs < evidence;
+  const note = evidenceCut
+    ? `raw events before ${day(raw)} removed by retention; verdicts and sessions before ${day(evidence)} removed too (evidence retention ${retention.evidenceDays} days)`
+    : `raw events before ${day(raw)} removed by retention; verdicts and sessions kept`;
+  return { rawEventsFrom: day(raw), evidenceFrom: evidenceCut ? day(evidence) : null, note };
+}
+
+/** Whole days of the period that lie before a horizon: the numeric form the report's totals carry. */
+export function daysBefore(period: Period, horizon: string | null): number {
+  if (horizon === null) return 0;
+  const h = Date.parse(`${horizon}T00:00:00Z`);
+  return Math.max(0, Math.ceil((Math.min(h, period.toMs) - period.fromMs) / DAY_MS));
+}
+
+/** What recording a horizon needs of the audit chain (evidence/chain.ts's AuditChain). */
+export interface ChainAppender {
+  append(entries: Array<{ kind: string; table: string; key: string; content: string }>): Promise<void>;
+}
+
+/**
+ * ClickHouse purges expired rows in background merges, at no moment anyone sees. So the horizon
+ * in force is written to the audit chain, once per day it changes (any writer's record counts):
+ * a verifier then knows what was removed on purpose, and from when. Returns true when recorded now.
+ */
+export async function recordRetentionHorizon(
+  store: Store,
+  chain: ChainAppender,
+  retention: StoreRetention,
+  nowMs: number,
+): Promise<boolean> {
+  if (retention.rawDays === null && retention.evidenceDays === null) return false;
+  const content = {
+    rawEventsFrom: retention.rawDays === null ? null : day(horizonMs(retention.rawDays, nowMs)),
+    rawDays: retention.rawDays,
+    rawTables: RAW_TTL.map((t) => t.table),
+    evidenceFrom: retention.evidenceDays === null ? null : day(horizonMs(retention.evidenceDays, nowMs)),
+    evidenceDays: retention.evidenceDays,
+    evidenceTables: EVIDENCE_TTL.map((t) => t.table),
+  };
+  const key = `raw<${content.rawEventsFrom ?? 'never'};evidence<${content.evidenceFrom ?? 'never'}`;
+  const known = await (
+    await store.client.query({
+      query: "SELECT count() AS n FROM audit_log WHERE kind = 'retention' AND key = {key:String}",
+      query_params: { key },
+      format: 'JSONEachRow',
+    })
+  ).json<{ n: string | number }>();
+  if (Number(known[0]?.n ?? 0) > 0) return false;
+  await chain.append([{ kind: 'retention', table: '', key, content: canonicalJson(content) }]);
+  return true;
+}
