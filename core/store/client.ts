@@ -32,6 +32,15 @@ export interface Store {
   readonly config: StoreConfig;
   /** Human description for summaries, never containing credentials. */
   readonly describe: string;
+  /** The audit chain of this process (evidence/chain.ts), attached at start: it records every evidence row before its insert. */
+  evidence?: EvidenceHook | null;
+  close(): Promise<void>;
+}
+
+/** What insertRows calls before an insert, so evidence rows are chained in the same flush (see evidence/chain.ts). */
+export interface EvidenceHook {
+  beforeInsert(table: string, rows: Record<string, unknown>[]): Promise<void>;
+  /** Signs the last checkpoint; called when the store closes. */
   close(): Promise<void>;
 }
 
@@ -78,7 +87,16 @@ export function openStore(config: StoreConfig, options: OpenOptions = {}): Store
     // Failures reach the operator as one GlasswatchError; the client's own multi-line dumps would bury it.
     log: { level: ClickHouseLogLevel.OFF },
   });
-  return { client, config, describe: `ClickHouse ${url.origin}/${config.database ?? 'glasswatch'}`, close: () => client.close() };
+  const store: Store = {
+    client,
+    config,
+    describe: `ClickHouse ${url.origin}/${config.database ?? 'glasswatch'}`,
+    close: async () => {
+      await closeEvidence(store);
+      await client.close();
+    },
+  };
+  return store;
 }
 
 function openEmbedded(path: string): Store {
@@ -110,7 +128,7 @@ function openEmbedded(path: string): Store {
       hint: 'Another glasswatch process may hold this folder; chDB locks its data directory.',
     });
   }
-  const entry = {
+  const entry: { refs: number; store: Store } = {
     refs: 1,
     store: {
       client,
@@ -118,6 +136,7 @@ function openEmbedded(path: string): Store {
       describe: `chDB ${path}`,
       close: async () => {
         if (--entry.refs > 0) return;
+        await closeEvidence(entry.store);
         embedded.delete(path);
         await client.close();
         releasePrivateUmask();
@@ -126,6 +145,14 @@ function openEmbedded(path: string): Store {
   };
   embedded.set(path, entry);
   return entry.store;
+}
+
+/** The chain's closing checkpoint is signed before the store goes; the chain is detached whatever happens. */
+async function closeEvidence(store: Store): Promise<void> {
+  const chain = store.evidence;
+  if (!chain) return;
+  store.evidence = null;
+  await chain.close();
 }
 
 function missingStore(describe: string, path: string | null): GlasswatchError {

@@ -126,6 +126,8 @@ export class StoreWriter {
 }
 
 export async function insertRows(store: Store, table: string, rows: Record<string, unknown>[], retries = 4): Promise<void> {
+  // Chained before stored: a crash in between leaves a chained row missing, which `audit verify` reports, never an unchained one.
+  if (store.evidence) await store.evidence.beforeInsert(table, rows);
   await withRetry(
     async () => {
       try {

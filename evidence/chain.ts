@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { GlasswatchError, withRetry } from '../core/errors.js';
+import type { EvidenceHook, Store } from '../core/store/client.js';
+import { canonicalJson } from './canonical.js';
+import type { EvidenceKeys } from './keys.js';
+import { keyOf, rowContent, tableColumns } from './normalize.js';
+import { evidenceTable } from './tables.js';
+
+/**
+ * The audit chain: one hash chain per writer (a process, named by its instance id), in `audit_log`.
+ * Record n holds `prev_hash` = hash of record n-1 and `hash` = SHA-256 over the canonical JSON of
+ * (writer, seq, prev_hash, kind, table, key, content). Every `checkpointEvery` records, and when the
+ * store closes, the head is signed (Ed25519) into `audit_checkpoints`.
+ *
+ * Evidence rows are chained before they are inserted (insertRows calls `beforeInsert`): a crash in
+ * between leaves a chained row that is not stored, which `audit verify` reports as missing until the
+ * replay that follows every crash stores it. A replay re-inserting an identical row chains it again
+ * (a new record with the same content), which verify accepts: ReplacingMergeTree keeps one row.
+ */
+export const GENESIS_HASH = '0'.repeat(64);
+const CHECKPOINT_DOMAIN = 'glasswatch-audit-checkpoint-v1\n';
+
+export interface ChainRecord {
+  writer: string;
+  seq: number;
+  prev_hash: string;
+  kind: string;
+  table: string;
+  key: string;
+  /** Canonical JSON text of the record's content. */
+  content: string;
+}
+
+export function recordHash(r: ChainRecord): string {
+  return createHash('sha256')
+    .update(
+      canonicalJson({ writer: r.writer, seq: r.seq, prev_hash: r.prev_hash, kind: r.kind, table: r.table, key: r.key, content: r.content }),
+    )
+    .digest('hex');
+}
+
+/** The bytes a checkpoint signature covers. */
+export function checkpointPayload(c: { writer: string; seq: number; hash: string; keyId: string }): string {
+  return CHECKPOINT_DOMAIN + canonicalJson({ writer: c.writer, seq: c.seq, hash: c.hash, keyId: c.keyId });
+}
+
+export interface ChainOptions {
+  writer: string;
+  keys: EvidenceKeys;
+  /** @default 1000 */
+  checkpointEvery?: number;
+  retries?: number;
+}
+
+interface Entry {
+  kind: string;
+  table: string;
+  key: string;
+  content: string;
+}
+
+export class AuditChain implements EvidenceHook {
+  readonly writer: string;
+  readonly #store: Store;
+  readonly #keys: EvidenceKeys;
+  readonly #every: number;
+  readonly #retries: number;
+  #seq = 0;
+  #hash = GENESIS_HASH;
+  #checkpointed = 0;
+  /** An audit_log insert failed: it may still have landed, so the head is read again before the next append. */
+  #uncertain = true;
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(store: Store, options: ChainOptions) {
+    this.#store = store;
+    this.writer = options.writer;
+    this.#keys = options.keys;
+    this.#every = options.checkpointEvery ?? 1000;
+    this.#retries = options.retries ?? 4;
+  }
+
+  /** The writer's chain, continued from its stored head. */
+  static async open(store: Store, options: ChainOptions): Promise<AuditChain> {
+    const chain = new AuditChain(store, options);
+    await chain.#serial(() => chain.#readHead());
+    return chain;
+  }
+
+  get head(): { seq: number; hash: string } {
+    return { seq: this.#seq, hash: this.#hash };
+  }
+
+  /** Chains the rows of an evidence table (other tables pass through untouched). */
+  async beforeInsert(table: string, rows: Record<string, unknown>[]): Promise<void> {
+    const spec = evidenceTable(table);
+    if (!spec || rows.length === 0) return;
+    const columns = await tableColumns(this.#store, table);
+    const now = new Date().toISOString();
+    const entries = rows.map((row) => {
+      const content = rowContent(columns, row, now);
+      return { kind: 'row', table, key: keyOf(spec.key, content), content: canonicalJson(content) };
+    });
+    await this.append(entries);
+  }
+
+  /** Appends records (in one audit_log insert) and signs a checkpoint when one is due. */
+  append(entries: Entry[]): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#closed) throw new GlasswatchError('BG_EVIDENCE_CLOSED', `audit chain ${this.writer} is closed`, { stage: 'storing' });
+      if (this.#uncertain) await this.#readHead();
+      const at = new Date().toISOString();
+      let seq = this.#seq;
+      let prev = this.#hash;
+      const rows = entries.map((e) => {
+        seq++;
+        const record: ChainRecord = { writer: this.writer, seq, prev_hash: prev, ...e };
+        prev = recordHash(record);
+        return {
+          writer: this.writer,
+          seq,
+          at,
+          kind: e.kind,
+          tbl: e.table,
+          key: e.key,
+          content: e.content,
+          prev_hash: record.prev_hash,
+          hash: prev,
+        };
+      });
+      this.#uncertain = true;
+      await this.#insert('audit_log', rows);
+      this.#seq = seq;
+      this.#hash = prev;
+      this.#uncertain = false;
+      if (this.#seq - this.#checkpointed >= this.#every) await this.#checkpoint();
+    });
+  }
+
+  /** Signs the current head now (nothing to sign when no record came since the last checkpoint). */
+  checkpoint(): Promise<void> {
+    return this.#serial(() => this.#checkpoint());
+  }
+
+  async close(): Promise<void> {
+    await this.#serial(async () => {
+      if (this.#closed) return;
+      if (!this.#uncertain) await this.#checkpoint();
+      this.#closed = true;
+    });
+  }
+
+  async #checkpoint(): Promise<void> {
+    if (this.#seq === 0 || this.#seq === this.#checkpointed) return;
+    const c = { writer: this.writer, seq: this.#seq, hash: this.#hash, keyId: this.#keys.keyId };
+    const signature = this.#keys.sign(checkpointPayload(c));
+    await this.#insert('audit_checkpoints', [
+      { writer: c.writer, seq: c.seq, hash: c.hash, key_id: c.keyId, signature, at: new Date().toISOString() },
+    ]);
+    this.#checkpointed = this.#seq;
+  }
+
+  async #readHead(): Promise<void> {
+    const q = (query: string) =>
+      this.#store.client
+        .query({ query, query_params: { writer: this.writer }, format: 'JSONEachRow' })
+        .then((r) => r.json<{ seq: string | number; hash: string }>());
+    const [head] = await q('SELECT seq, hash FROM audit_log WHERE writer = {writer:String} ORDER BY seq DESC LIMIT 1');
+    const [signed] = await q('SELECT seq, hash FROM audit_checkpoints WHERE writer = {writer:String} ORDER BY seq DESC LIMIT 1');
+    this.#seq = head ? Number(head.seq) : 0;
+    this.#hash = head ? head.hash : GENESIS_HASH;
+    this.#checkpointed = signed ? Number(signed.seq) : 0;
+    this.#uncertain = false;
+  }
+
+  async #insert(table: string, values: Record<string, unknown>[]): Promise<void> {
+    await withRetry(
+      async () => {
+        try {
+          await this.#store.client.insert({
+            table,
+            values,
+            format: 'JSONEachRow',
+            clickhouse_settings: { date_time_input_format: 'best_effort' },
+          });
+        } catch (cause) {
+          throw new GlasswatchError(
+            'BG_EVIDENCE_APPEND',
+            `audit chain ${this.writer}: insert into ${table} failed: ${(cause as Error).message}`,
+            {
+              stage: 'storing',
+              cause,
+              // A retried insert of the same (writer, seq) rows collapses to them (ReplacingMergeTree).
+              retriable: this.#store.config.kind === 'clickhouse',
+            },
+          );
+        }
+      },
+      { retries: this.#retries },
+    );
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** The head of every writer's chain (reports are stamped with these). */
+export async function chainHeads(store: Store): Promise<Array<{ writer: string; seq: number; hash: string }>> {
+  const rows = await (
+    await store.client.query({
+      query: 'SELECT writer, max(seq) AS head_seq, argMax(hash, seq) AS head_hash FROM audit_log GROUP BY writer ORDER BY writer',
+      format: 'JSONEachRow',
+    })
+  ).json<{ writer: string; head_seq: string | number; head_hash: string }>();
+  return rows.map((r) => ({ writer: r.writer, seq: Number(r.head_seq), hash: r.head_hash }));
+}
