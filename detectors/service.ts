@@ -5,8 +5,11 @@ import { GlasswatchError } from '../core/errors.js';
 import type { AuditEvent } from '../core/event.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
+import { collectorsFields, parseCollectorsCommon } from '../ingest/collector/options.js';
 import type { Alert } from './alerts/alert.js';
 import { buildDetector, type DetectorBuild } from './build.js';
+import { DetectorMetrics, ProcessMetrics } from './metrics.js';
+import { openSessionsFromStore } from './restore.js';
 import { settleAppends } from './stages/alert-stage.js';
 import { DrainTracker, type RunningStages, startStages } from './stages/index.js';
 import { DetectorChangelog } from './state/changelog.js';
@@ -24,6 +27,10 @@ export interface DetectorService {
   stages: RunningStages | null;
   /** breakglass.requested / approved / approval_overdue from the ticket versions this detector reads. */
   requests: TicketRequestAlerts;
+  /** Prometheus metrics of this detector (open sessions, alerts, latency, revocations, waiting requests). */
+  metrics: DetectorMetrics;
+  /** `http://host:port` of the detector's own /metrics listener, when it serves one. */
+  metricsUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -44,27 +51,39 @@ export interface DetectorServiceOptions {
   workers?: boolean;
   /** Consumer-group prefix of the in-process workers. @default "glasswatch" */
   workerGroupPrefix?: string;
+  /**
+   * Where to serve `/metrics` with the detector's metrics. @default `collectors.metrics` of the
+   * config (`glasswatch detect`); null serves none (`start` adds `metrics` to the one listener
+   * of the process, beside the collectors').
+   */
+  metricsServer?: { host: string; port: number } | null;
 }
 
 /**
  * The live detector: rebuilds the ticket ledger from the tickets topic, serves the
  * tickets endpoint, and consumes the events topic with the very `BreakGlassDetector`
- * stage `glasswatch replay` runs. An event's offset is committed only after its
- * alerts were delivered (or recorded as failed), its revocation finished, and its
- * rows were stored — so a crash re-delivers it, and the delivery ledger keeps the
- * re-delivery from alerting twice.
+ * stage `glasswatch replay` runs. Events are judged one by one and written once per
+ * fetched batch (at most `afterBatchEvery` events): a batch's offsets are committed only
+ * after its alerts and revocation orders are on their topics, its state is in the
+ * changelog and its rows are stored — so a crash re-delivers it, and the alert ids and
+ * the delivery ledger keep the re-delivery from alerting twice.
  */
 export async function startDetectorService(o: DetectorServiceOptions): Promise<DetectorService> {
   const { config, bus, store, log } = o;
   // The detector appends alerts and revocation orders to their topics and never waits on an output or target.
   const tracker = new DrainTracker();
+  let metrics: DetectorMetrics | null = null;
+  const onAlert = o.onAlert;
   const build = await buildDetector({
     config,
     store,
     bus,
     log,
     clock: 'live',
-    ...(o.onAlert ? { onAlert: o.onAlert } : {}),
+    onAlert: (a) => {
+      metrics?.observeAlert(a);
+      onAlert?.(a);
+    },
     stages: { bus, onAlertAppended: (id) => tracker.alertAppended(id), onOrderAppended: (id) => tracker.orderAppended(id) },
   });
   const stages =
@@ -96,6 +115,19 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     sourceOf: (id) => build.registry.identities.find((i) => i.id === id)?.source ?? null,
   });
   requests.start();
+  const detectorMetrics = new DetectorMetrics(build.registry.identities.map((i) => i.id));
+  metrics = detectorMetrics;
+  detectorMetrics.attach({
+    totals: () => build.detector.totals,
+    openSession: (id) => build.detector.sessions.get(id),
+    waiting: () => requests.waiting(),
+    revocations: () => (stages?.revocation ?? []).map((w) => ({ target: w.o.target, totals: w.totals })),
+  });
+  // Sessions continued from before a restart count as open before their next alert (the longest idle gap
+  // over-approximates; the tracker decides which are open).
+  if (store) detectorMetrics.watchSessions((await openSessionsFromStore(store, 7 * 86_400)).map((s) => s.id));
+  const listen = o.metricsServer === undefined ? parseCollectorsCommon(collectorsFields(config)).metrics : o.metricsServer;
+  const metricsServer = listen ? await new ProcessMetrics().with(detectorMetrics).listen({ ...listen, logger: log }) : null;
   const group = o.groupId ?? 'glasswatch-detector';
   // Every detector instance reads all ticket versions: its own group per instance.
   // Named by instance (--instance, else host and pid) and deleted at a clean stop.
@@ -183,11 +215,16 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
           cause,
         });
       }
-      await build.detector.handle([event], { partition: m.partition, offset: m.offset });
+      // No per-event await on a peer: sessions, state, alerts and orders are written once per batch.
+      await build.detector.handle([event], { partition: m.partition, offset: m.offset, defer: true });
+    },
+    // A batch's offsets are committed only once its sessions and state are written and its alerts
+    // and revocation orders are on their topics; if that fails, the batch is handled again.
+    afterBatch: async () => {
       await build.detector.flush();
-      // Committed only once its alerts and revocation orders are on their topics.
       await settleAppends(build.detector);
     },
+    afterBatchEvery: 2000,
   });
 
   return {
@@ -196,7 +233,10 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     ticketsUrl,
     stages,
     requests,
+    metrics: detectorMetrics,
+    metricsUrl: metricsServer?.url ?? null,
     stop: async () => {
+      await metricsServer?.close();
       await events.stop();
       await changelog?.stop();
       await ticketFollow.stop();
