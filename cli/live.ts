@@ -5,6 +5,7 @@ import { GlasswatchError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { startStoreSink } from '../core/pipeline/live.js';
 import { connectStore, migrate, type Store } from '../core/store/index.js';
+import { ProcessMetrics } from '../detectors/metrics.js';
 import { startDetectorService } from '../detectors/service.js';
 import { parseCloudTrailSection, runCloudTrailCollector } from '../ingest/cloudtrail/collector.js';
 import { startMetricsServer } from '../ingest/collector/http.js';
@@ -183,9 +184,10 @@ export async function startCommand(argv: string[]): Promise<number> {
     // instead of waiting for the store and the consumer-group joins (~27 s). What they publish
     // meanwhile waits in the topic (or the in-process bus's log) for the consumers below.
     const metrics = new CollectorMetrics();
-    if (common.metrics && collectors.length > 0) {
-      // One /metrics for every collector of the process (the collectors do not start their own).
-      const server = await startMetricsServer(metrics, { ...common.metrics, logger: log });
+    // One /metrics for the process: the collectors' (they do not start their own), the detector's once it runs.
+    const processMetrics = new ProcessMetrics().with(metrics);
+    if (common.metrics) {
+      const server = await processMetrics.listen({ ...common.metrics, logger: log });
       stops.push({ name: 'metrics', stop: () => server.close() });
     }
     for (const c of collectors) {
@@ -199,7 +201,16 @@ export async function startCommand(argv: string[]): Promise<number> {
     await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: roleGroup('sink', config) });
     stops.splice(stops.length - 1, 0, { name: 'store sink', stop: sink.stop });
-    const detector = await startDetectorService({ config, bus, store, log, groupId: roleGroup('detect', config), instanceId: instance });
+    const detector = await startDetectorService({
+      config,
+      bus,
+      store,
+      log,
+      groupId: roleGroup('detect', config),
+      instanceId: instance,
+      metricsServer: null,
+    });
+    processMetrics.add(detector.metrics);
     stops.splice(stops.length - 2, 0, { name: 'detector', stop: detector.stop });
     const reports = await startReportSchedules(config, store, log);
     if (reports) stops.unshift({ name: 'report schedules', stop: reports.stop });
