@@ -168,10 +168,16 @@ export function facts(pairs: [string, string][]): string {
 }
 
 export interface HtmlContext {
-  /** `organisation` from the config: the print header and the page top name it. */
+  /** `reports.organisation` from the config: the print header and the page top name it. @default the signed report's metadata */
   organisation?: string | null;
-  /** When the report was built (ISO); not part of the digest. @default now */
+  /** When the report was built (ISO); not part of the digest. @default the signed report's metadata, else now */
   generatedAt?: string;
+}
+
+/** The signing envelope beside a signed report's content (reports/signing.ts), read loosely: an unsigned report has none. */
+function envelope(report: AnyReport): { organisation?: unknown; generatedAt?: unknown } {
+  const m = (report as { metadata?: unknown }).metadata;
+  return m && typeof m === 'object' ? (m as { organisation?: unknown; generatedAt?: unknown }) : {};
 }
 
 /**
@@ -181,8 +187,10 @@ export interface HtmlContext {
  */
 export function renderHtml(report: AnyReport, context: HtmlContext = {}): string {
   const def = REPORTS[report.report];
-  const organisation = context.organisation?.trim() || 'organisation not configured';
-  const generatedAt = context.generatedAt ?? new Date().toISOString();
+  const meta = envelope(report);
+  const organisation =
+    context.organisation?.trim() || (typeof meta.organisation === 'string' && meta.organisation.trim()) || 'organisation not configured';
+  const generatedAt = context.generatedAt ?? (typeof meta.generatedAt === 'string' ? meta.generatedAt : new Date().toISOString());
   const period = `${report.from} to ${report.to}`;
   const totals = Object.entries(report.totals)
     .map(([k, v]) => {

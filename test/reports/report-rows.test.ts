@@ -2,7 +2,12 @@
  * Report speed work must not change a row: the four reports built on the benchmark's synthetic
  * store (test/perf/reports-fixture.ts at 30,000 events, 150 sessions) equal, digest included, the
  * reports the queries gave before they were tuned (fixtures/report-rows-30k.json, written by the
- * code of commit 618a410 on the same store).
+ * code of commit 618a410 on the same store). Re-written once where the content changed on purpose
+ * (the auditor-grade content of issue 11): a self-approval is a finding per use (session, start and
+ * end, no use count), a credential with no rotation in a history shorter than maxAgeDays is
+ * `no_history` (with historySince and the date it would fall due) instead of `overdue`, and rows
+ * gained fields (actions, ticket timeline, attempts, earlyMs). Every field the old rows had is
+ * otherwise equal.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
