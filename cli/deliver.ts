@@ -4,6 +4,7 @@ import { GlasswatchError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { connectStore, migrate, type Store } from '../core/store/index.js';
 import { startStages } from '../detectors/stages/index.js';
+import { startEvidence } from '../evidence/start.js';
 import { EXIT_CODES, parseFlags, usageError } from './args.js';
 import { busOf, untilSignal } from './live.js';
 import { fail, say } from './output.js';
@@ -64,6 +65,7 @@ export async function runStage(role: 'deliver' | 'revoke', argv: string[]): Prom
     const log = createLogger().child({ role });
     store = await connectStore(config.store);
     await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
+    await startEvidence(store, config, { command: role });
     bus = busOf(config, log);
     const stages = await startStages({ config, bus, store, log, deliver: role === 'deliver', revoke: role === 'revoke' });
     stop = stages.stop;

@@ -9,6 +9,7 @@ import { StoreSink } from '../core/pipeline/sinks.js';
 import { connectStore, migrate } from '../core/store/index.js';
 import { buildDetector } from '../detectors/build.js';
 import { k8sStandIn, oktaStandIn } from '../detectors/revoke/standins.js';
+import { startEvidence } from '../evidence/start.js';
 import { buildReport } from '../reports/registry.js';
 import { renderReport } from '../reports/render/index.js';
 import { EXIT_CODES, parseFlags } from './args.js';
@@ -85,6 +86,7 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
   try {
     const migrated = await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
     say(`  schema version ${migrated.current}${migrated.applied.length ? ' (created)' : ''}`);
+    await startEvidence(store, config, { command: 'demo' });
     const sink = new StoreSink(store, { retentionDays: config.retentionDays });
     const alertsFile = Fields.of(config.file, 'alerts', config.sections.alerts).optionalString('jsonl');
     if (alertsFile) mkdirSync(dirname(alertsFile), { recursive: true });

@@ -7,6 +7,7 @@ import { startStoreSink } from '../core/pipeline/live.js';
 import { connectStore, migrate, type Store } from '../core/store/index.js';
 import { ProcessMetrics } from '../detectors/metrics.js';
 import { startDetectorService } from '../detectors/service.js';
+import { startEvidence } from '../evidence/start.js';
 import { parseCloudTrailSection, runCloudTrailCollector } from '../ingest/cloudtrail/collector.js';
 import { startMetricsServer } from '../ingest/collector/http.js';
 import { CollectorMetrics } from '../ingest/collector/metrics.js';
@@ -199,6 +200,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     stops.push({ name: 'sink lock', stop: async () => unlock() });
     store = await connectStore(config.store);
     await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
+    await startEvidence(store, config, { command: 'start', instance });
     const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: roleGroup('sink', config) });
     stops.splice(stops.length - 1, 0, { name: 'store sink', stop: sink.stop });
     const detector = await startDetectorService({

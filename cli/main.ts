@@ -1,5 +1,6 @@
 import { packageVersion } from '../core/paths.js';
 import { EXIT_CODES, setCurrentCommand } from './args.js';
+import { auditCommand } from './audit.js';
 import { deliverCommand } from './deliver.js';
 import { consoleCommand } from './console.js';
 import { demoCommand } from './demo.js';
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, Command> = {
   rules: { summary: 'Sigma rules: validate files, match them over event files', run: rulesCommand },
   tickets: { summary: 'approved-access tickets: validate, import, submit to the endpoint, explain a verdict', run: ticketsCommand },
   store: { summary: 'audit store maintenance: migrate, status', run: storeCommand },
+  audit: { summary: 'evidence: verify the audit chain and its signatures (audit verify), print the public key', run: auditCommand },
 };
 
 export const HELP = `glasswatch ${version} — break-glass access detection and audit

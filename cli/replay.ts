@@ -10,6 +10,7 @@ import { connectStore, migrate, type Store } from '../core/store/index.js';
 import type { DeadLetter } from '../core/store/writer.js';
 import type { Alert } from '../detectors/alerts/alert.js';
 import { buildDetector, type DetectorBuild } from '../detectors/build.js';
+import { startEvidence } from '../evidence/start.js';
 import { EXIT_CODES, parseFlags, usageError } from './args.js';
 import { requireIdentities } from './checks.js';
 import { busOf } from './live.js';
@@ -84,6 +85,7 @@ export async function replayCommand(argv: string[]): Promise<number> {
     if (values.store) {
       store = await connectStore(config.store);
       await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
+      await startEvidence(store, config, { command: 'replay' });
       const sink = new StoreSink(store, { retentionDays: config.retentionDays });
       storeSink = sink;
       stages.push(sink);

@@ -8,6 +8,7 @@ import { createLogger } from '../core/log.js';
 import { startStoreSink } from '../core/pipeline/live.js';
 import { connectStore, migrate, type Store } from '../core/store/index.js';
 import { startDetectorService } from '../detectors/service.js';
+import { startEvidence } from '../evidence/start.js';
 import { EXIT_CODES, parseFlags, usageError } from './args.js';
 import { requireIdentities } from './checks.js';
 import { busOf, untilSignal } from './live.js';
@@ -133,6 +134,7 @@ export async function detectCommand(argv: string[]): Promise<number> {
     const log = createLogger().child({ role: 'detect', instance });
     store = await connectStore(config.store);
     await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
+    await startEvidence(store, config, { command: 'detect', instance });
     bus = busOf(config, log);
     const group = roleGroup('detect', config);
     const detector = await startDetectorService({ config, bus, store, log, groupId: group, instanceId: instance });
