@@ -50,12 +50,16 @@ export async function logValidationForEvents(store: Store, eventIds: string[]): 
       const result = await store.client.query({ query: QUERY, query_params: { ids: ids.slice(i, i + CHUNK) }, format: 'JSONEachRow' });
       rows = await result.json();
     } catch (cause) {
-      throw new GlasswatchError('BG_REPORT_LOG_VALIDATION', `reading CloudTrail log validation from ${store.describe} failed: ${(cause as Error).message}`, {
-        stage: 'processing',
-        retriable: true,
-        cause,
-        hint: 'Run `glasswatch store migrate` (migration 8 creates log_validation) and check that the store is reachable.',
-      });
+      throw new GlasswatchError(
+        'BG_REPORT_LOG_VALIDATION',
+        `reading CloudTrail log validation from ${store.describe} failed: ${(cause as Error).message}`,
+        {
+          stage: 'processing',
+          retriable: true,
+          cause,
+          hint: 'Run `glasswatch store migrate` (migration 8 creates log_validation) and check that the store is reachable.',
+        },
+      );
     }
     for (const r of rows) {
       // An event in two objects (a re-delivered file) keeps the first object by key order; a status we do not know fails closed.

@@ -16,6 +16,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Bus } from '../../core/bus/types.js';
 import { createLogger, type Logger } from '../../core/log.js';
+import type { Store } from '../../core/store/client.js';
 import { type CheckpointStore, FileCheckpointStore } from '../collector/checkpoint.js';
 import { DedupeWindow } from '../collector/dedupe.js';
 import { type RunningServer, startMetricsServer } from '../collector/http.js';
@@ -28,6 +29,9 @@ import { type EventBridgeReceiver, startEventBridgeReceiver } from './eventbridg
 import type { CloudTrailCollectorConfig } from './options.js';
 import { type S3Checkpoint, S3Poller } from './s3.js';
 import { SqsConsumer } from './sqs.js';
+import { PublicKeySource } from './validation/keys.js';
+import { discardingRecorder, StoreValidationRecorder } from './validation/record.js';
+import { LogFileValidator } from './validation/validator.js';
 
 export { type CloudTrailCollectorConfig, type CloudTrailMode, parseCloudTrailFields, parseCloudTrailSection } from './options.js';
 export type { S3Checkpoint } from './s3.js';
@@ -49,12 +53,28 @@ export interface CloudTrailDeps {
   /** Clients built by the caller (tests, custom credential providers). @default built from the config */
   s3?: S3Client;
   sqs?: SQSClient;
+  /**
+   * Where log-file validation statuses are written (`log_validation`). Without it validation still
+   * checks and alerts, but reports cannot state object statuses; the status says so.
+   */
+  validationStore?: Store | null;
+  /** Injected clock for validation windows (tests). */
+  now?: () => number;
+}
+
+/** Whether log-file validation runs, and why not. */
+export interface ValidationStatus {
+  state: 'on' | 'off';
+  reason: string;
+  validator: LogFileValidator | null;
 }
 
 export interface RunningCloudTrailCollector extends RunningCollector {
   readonly metrics: CollectorMetrics;
   /** Mode eventbridge: the listening endpoint. */
   readonly receiver: EventBridgeReceiver | null;
+  /** Log-file validation: on, or off and why (validateLogFiles: false, digests unreadable, eventbridge mode). */
+  readonly validation: ValidationStatus;
 }
 
 /** The checkpoint file name of a bucket: one per bucket, so two buckets never share positions. */
@@ -95,11 +115,34 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
 
   // Clients made here are destroyed at stop (their keep-alive sockets would hold the process open).
   const owned: { destroy(): void }[] = [];
-  const s3Client = () => deps.s3 ?? own(createS3Client(aws));
+  let s3Made: S3Client | null = null;
+  const s3Client = () => {
+    s3Made ??= deps.s3 ?? own(createS3Client(aws));
+    return s3Made;
+  };
   const own = <T extends { destroy(): void }>(client: T): T => {
     owned.push(client);
     return client;
   };
+  const validator =
+    config.validation?.enabled && (config.mode === 's3' || config.mode === 'sqs')
+      ? new LogFileValidator({
+          s3: s3Client(),
+          keys: new PublicKeySource({
+            // The S3 client's resolved credential provider: the same identity reads objects and keys.
+            credentials: s3Client().config.credentials,
+            endpoint: config.validation.endpoint,
+          }),
+          recorder: deps.validationStore ? new StoreValidationRecorder(deps.validationStore, logger) : discardingRecorder,
+          bus: deps.bus,
+          alertsTopic: config.alertsTopic,
+          region: aws.region,
+          windowMinutes: config.validation.windowMinutes,
+          logger,
+          ...(deps.now ? { now: deps.now } : {}),
+        })
+      : null;
+  let poller: S3Poller | null = null;
   let metricsServer: RunningServer | null = null;
   let receiver: EventBridgeReceiver | null = null;
   const abort = new AbortController();
@@ -108,7 +151,7 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
     if (!deps.metrics && config.metrics) metricsServer = await startMetricsServer(metrics, { ...config.metrics, logger });
     if (config.mode === 's3' && config.s3) {
       const s3 = config.s3;
-      const poller = new S3Poller({
+      poller = new S3Poller({
         s3: s3Client(),
         bucket: s3.bucket,
         prefix: s3.prefix,
@@ -118,8 +161,11 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
         settleSeconds: s3.settleSeconds,
         discoveryIntervalSeconds: s3.discoveryIntervalSeconds,
         prefetch: s3.prefetch,
+        validator,
+        validationExplicit: config.validation?.explicit ?? false,
         metrics,
         logger,
+        ...(deps.now ? { now: deps.now } : {}),
       });
       done = poller.run(s3.pollIntervalSeconds * 1000, abort.signal);
     } else if (config.mode === 'sqs' && config.sqs) {
@@ -131,6 +177,7 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
         waitTimeSeconds: config.sqs.waitTimeSeconds,
         visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds,
         prefetch: config.sqs.prefetch,
+        validator,
         metrics,
         logger,
       });
@@ -164,6 +211,15 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
     for (const client of owned) client.destroy();
     throw err;
   }
+  const offReason =
+    config.mode === 'eventbridge'
+      ? 'eventbridge mode: no digest files reach an API destination'
+      : !config.validation?.enabled
+        ? 'validateLogFiles: false'
+        : null;
+  if (offReason) logger.warn('cloudtrail log-file validation off', { reason: offReason });
+  else if (!deps.validationStore)
+    logger.warn('cloudtrail log-file validation on without a store: tamper alerts are raised, object statuses are not stored for reports');
   watchdog?.start();
   // A fatal error ends the run; the caller sees it through `done`.
   done.catch(() => {});
@@ -173,6 +229,15 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
     name: CLOUDTRAIL_COLLECTOR,
     metrics,
     receiver,
+    get validation(): ValidationStatus {
+      const off = offReason ?? poller?.validationOff ?? null;
+      if (off) return { state: 'off', reason: off, validator: null };
+      return {
+        state: 'on',
+        reason: deps.validationStore ? 'statuses stored in log_validation' : 'no store: statuses not stored',
+        validator,
+      };
+    },
     done,
     stop: () => {
       stopping ??= (async () => {

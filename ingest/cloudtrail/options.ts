@@ -24,6 +24,11 @@
  *     discoveryIntervalSeconds: 300   # how often new accounts and regions (prefixes) are looked for
  *     prefetch: 4                     # objects downloaded ahead
  *
+ *     # modes s3 and sqs: log-file validation (like `aws cloudtrail validate-logs`), on by default
+ *     validateLogFiles: true          # false: no digest is read; unset: on, off by itself if digests are unreadable
+ *     digestWindowMinutes: 120        # an object no digest listed after this is missing_digest (digests are hourly)
+ *     # cloudTrailEndpoint: https://cloudtrail.us-east-1.amazonaws.com   # ListPublicKeys (VPC endpoint); default per home region
+ *
  *     # mode sqs: S3 event notifications or CloudTrail SNS notifications delivered to SQS
  *     queueUrl: https://sqs.us-east-1.amazonaws.com/111122223333/cloudtrail-files
  *     waitTimeSeconds: 20
@@ -99,6 +104,17 @@ export interface CloudTrailEventBridgeConfig {
   limits: ServerLimits;
 }
 
+export interface CloudTrailValidationConfig {
+  /** false only when `validateLogFiles: false`. */
+  enabled: boolean;
+  /** True when `validateLogFiles` was set: unreadable digests are then errors, never a reason to stop validating. */
+  explicit: boolean;
+  /** @default 120 */
+  windowMinutes: number;
+  /** ListPublicKeys endpoint for every region; null = https://cloudtrail.<home region>.amazonaws.com */
+  endpoint: string | null;
+}
+
 export interface CloudTrailCollectorConfig {
   mode: CloudTrailMode;
   /** Required for s3 and sqs. */
@@ -108,6 +124,8 @@ export interface CloudTrailCollectorConfig {
   s3: CloudTrailS3Config | null;
   sqs: CloudTrailSqsConfig | null;
   eventbridge: CloudTrailEventBridgeConfig | null;
+  /** Modes s3 and sqs; null for eventbridge (no digests reach an API destination). */
+  validation: CloudTrailValidationConfig | null;
   /** @default 100000 */
   dedupeWindow: number;
   silenceSeconds: number;
@@ -116,7 +134,7 @@ export interface CloudTrailCollectorConfig {
   metrics: { host: string; port: number } | null;
 }
 
-const AWS_KEYS = ['region', 'endpoint', 'credentials'];
+const AWS_KEYS = ['region', 'endpoint', 'credentials', 'validateLogFiles', 'digestWindowMinutes', 'cloudTrailEndpoint'];
 const MODE_KEYS: Record<CloudTrailMode, string[]> = {
   s3: [...AWS_KEYS, 'bucket', 'prefix', 'startDate', 'pollIntervalSeconds', 'settleSeconds', 'discoveryIntervalSeconds', 'prefetch'],
   sqs: [...AWS_KEYS, 'queueUrl', 'waitTimeSeconds', 'visibilityTimeoutSeconds', 'prefetch'],
@@ -162,6 +180,7 @@ export function parseCloudTrailFields(
     s3: mode === 's3' ? s3(f) : null,
     sqs: mode === 'sqs' ? sqs(f) : null,
     eventbridge: mode === 'eventbridge' ? eventbridge(f) : null,
+    validation: aws ? validation(f) : null,
     dedupeWindow: f.number('dedupeWindow', 100_000, { min: 1, integer: true }),
     silenceSeconds: f.number('silenceSeconds', common.silenceSeconds, { min: 1 }),
     checkpointDir: common.checkpointDir,
@@ -174,6 +193,19 @@ function endpoint(f: Fields): string | null {
   const value = f.optionalString('endpoint');
   if (value !== null && !/^https?:\/\/[^/]/.test(value)) f.fail('endpoint', `must be an http(s):// URL, got "${value}"`);
   return value;
+}
+
+function validation(f: Fields): CloudTrailValidationConfig {
+  const explicit = f.value.validateLogFiles !== undefined;
+  const url = f.optionalString('cloudTrailEndpoint');
+  if (url !== null && !/^https?:\/\/[^/]/.test(url)) f.fail('cloudTrailEndpoint', `must be an http(s):// URL, got "${url}"`);
+  return {
+    enabled: f.boolean('validateLogFiles', true),
+    explicit,
+    // Digests cover an hour and arrive within about an hour after it; less than that would flag genuine objects.
+    windowMinutes: f.number('digestWindowMinutes', 120, { min: 75, max: 10_080 }),
+    endpoint: url,
+  };
 }
 
 function credentials(c: Fields): AwsCredentials {

@@ -23,6 +23,8 @@ import { DEFAULT_MAX_OBJECT_DECOMPRESSED_BYTES, gunzipBounded, isGzip } from '..
 import type { NormalizeResult } from '../types.js';
 import { dayStart, discoverRegionPrefixes, keyTime, normalizePrefix, utcDay } from './layout.js';
 import { type LoadedObject, loadObject, objectResults, prefetch } from './objects.js';
+import { checkpointScope, digestPrefixOf, isAccessDenied, pollDigestPrefix } from './validation/s3-digests.js';
+import type { LogFileValidator } from './validation/validator.js';
 
 /**
  * The unit to publish for one loaded object, with gzip inflated within `maxDecompressedBytes` off the
@@ -87,6 +89,13 @@ async function objectResultsOf(
   return publisher.normalizeBuffer(inflated, file);
 }
 
+/** The ids of the events of one object's unit (the link from events to their log object). */
+export function eventIdsOf(results: readonly NormalizeResult[]): string[] {
+  const ids: string[] = [];
+  for (const r of results) if (r.kind === 'event') ids.push(r.event.id);
+  return ids;
+}
+
 /** What survives a restart. Keep the shape stable: it is read back by newer versions. */
 /**
  * The HTTP status when S3 refused one object for a reason of the object itself (403
@@ -136,6 +145,13 @@ export interface S3PollerOptions {
   maxObjectRefusals?: number;
   /** How often accounts and regions are re-discovered. @default 300 */
   discoveryIntervalSeconds?: number;
+  /**
+   * Log-file validation (validation/): published objects are hashed, digest folders read after
+   * the log objects of each poll. null = off. `validationExplicit` false (validateLogFiles unset)
+   * turns it off by itself when the digests cannot be read (AccessDenied), saying so in `validationOff`.
+   */
+  validator?: LogFileValidator | null;
+  validationExplicit?: boolean;
   metrics?: CollectorMetrics;
   logger?: Logger;
   now?: () => number;
@@ -173,12 +189,17 @@ export class S3Poller {
   /** Objects read so far (a counter, not a clock: proves "another object was readable since"). */
   #reads = 0;
   readonly #refusals = new Map<string, { count: number; readsAtFirst: number }>();
+  #validator: LogFileValidator | null;
+  /** Why validation is off, or null while it runs. */
+  validationOff: string | null;
 
   constructor(options: S3PollerOptions) {
     this.#o = options;
     this.#prefix = normalizePrefix(options.prefix ?? '');
     this.#log = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#validator = options.validator ?? null;
+    this.validationOff = this.#validator ? null : 'validateLogFiles: false';
   }
 
   get collector(): string {
@@ -232,8 +253,47 @@ export class S3Poller {
         });
       }
     }
+    if (this.#validator && !signal?.aborted) await this.#validate(checkpoint, signal);
     if (summary.objects > 0 || summary.failedPrefixes > 0) this.#log.info('cloudtrail s3 poll', { bucket: o.bucket, ...summary });
     return summary;
+  }
+
+  /** The digest pass (validation/s3-digests.ts) and the sweep of objects overdue for a digest. */
+  async #validate(checkpoint: S3Checkpoint, signal?: AbortSignal): Promise<void> {
+    const validator = this.#validator as LogFileValidator;
+    const o = this.#o;
+    validator.scope = checkpointScope(o.bucket, checkpoint);
+    const settledBefore = this.#now() - (o.settleSeconds ?? 60) * 1000;
+    for (const prefix of new Set(this.#regions.map(digestPrefixOf))) {
+      if (signal?.aborted) return;
+      try {
+        await pollDigestPrefix(prefix, {
+          s3: o.s3,
+          bucket: o.bucket,
+          validator,
+          publisher: o.publisher,
+          checkpoints: o.checkpoints,
+          checkpoint,
+          settledBefore,
+          ...(signal ? { signal } : {}),
+        });
+      } catch (err) {
+        if (signal?.aborted) return;
+        if (isAccessDenied(err) && !o.validationExplicit) {
+          this.validationOff = `digests not readable (${errorMessage(err)}); set validateLogFiles: true to make this an error`;
+          this.#validator = null;
+          this.#log.warn('cloudtrail log-file validation off', { bucket: o.bucket, reason: this.validationOff });
+          return;
+        }
+        o.metrics?.recordError(this.collector, 'receiving');
+        this.#log.warn('cloudtrail log validation: digest pass failed; retried next poll', { prefix, error: errorMessage(err) });
+      }
+    }
+    try {
+      await validator.sweep();
+    } catch (err) {
+      this.#log.warn('cloudtrail log validation: sweep failed; retried next poll', { error: errorMessage(err) });
+    }
   }
 
   async #pollRegion(region: string, checkpoint: S3Checkpoint, summary: PollSummary, signal?: AbortSignal): Promise<void> {
@@ -277,6 +337,8 @@ export class S3Poller {
         summary.deadLetters += unit.deadLetters;
         summary.skipped += unit.skipped;
         summary.duplicates += unit.duplicates;
+        // After the publish and its checkpoint: validation never holds events back.
+        if (this.#validator && 'bytes' in loaded) await this.#validator.logObject(o.bucket, key, loaded.bytes, eventIdsOf(results));
         if (signal?.aborted) return;
       }
       if (unsettled || !page.IsTruncated || keys.length === 0) return;

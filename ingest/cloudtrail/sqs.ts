@@ -26,8 +26,9 @@ import type { EventPublisher } from '../collector/publisher.js';
 import { sleep } from '../collector/run.js';
 import type { NormalizeResult } from '../types.js';
 import { parseNotification } from './notifications.js';
-import { type LoadedObject, loadObject, prefetch } from './objects.js';
-import { objectRefusal, objectUnit } from './s3.js';
+import { isDigestKey, type LoadedObject, loadObject, prefetch } from './objects.js';
+import { eventIdsOf, objectRefusal, objectUnit } from './s3.js';
+import type { LogFileValidator } from './validation/validator.js';
 
 export interface SqsConsumerOptions {
   sqs: SQSClient;
@@ -46,6 +47,11 @@ export interface SqsConsumerOptions {
   maxDecompressedBytes?: number;
   /** Receives of a notification whose object S3 keeps refusing (403 archived, KMS denied) before that object is a dead letter. @default 5 */
   maxObjectRefusals?: number;
+  /**
+   * Log-file validation (validation/): published objects are hashed, notified digests checked (the
+   * queue must receive the digest folder's notifications too). null = off.
+   */
+  validator?: LogFileValidator | null;
   metrics?: CollectorMetrics;
   logger?: Logger;
 }
@@ -118,6 +124,11 @@ export class SqsConsumer {
       if (heartbeat) clearInterval(heartbeat);
     }
     summary.deleted = await this.#delete(done);
+    try {
+      await o.validator?.sweep();
+    } catch (err) {
+      this.#log.warn('cloudtrail log validation: sweep failed; retried next receive', { error: errorMessage(err) });
+    }
     if (summary.messages > 0) this.#log.debug('cloudtrail sqs receive', { ...summary });
     return summary;
   }
@@ -138,10 +149,26 @@ export class SqsConsumer {
       await o.publisher.publishUnit(parsed.skipped.map((what): NormalizeResult => ({ kind: 'skipped', source: null, what, origin })));
     }
     const received = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
-    for await (const [ref, loaded] of prefetch(parsed.objects, o.prefetch ?? 4, (r) => this.#load(r.bucket, r.key, received, signal))) {
-      const unit = await o.publisher.publishUnit(await objectUnit(o.publisher, ref.bucket, ref.key, loaded, o.maxDecompressedBytes));
+    const validator = o.validator ?? null;
+    const logs = validator ? parsed.objects.filter((r) => !isDigestKey(r.key)) : parsed.objects;
+    for await (const [ref, loaded] of prefetch(logs, o.prefetch ?? 4, (r) => this.#load(r.bucket, r.key, received, signal))) {
+      const results = await objectUnit(o.publisher, ref.bucket, ref.key, loaded, o.maxDecompressedBytes);
+      const unit = await o.publisher.publishUnit(results);
       summary.objects++;
       summary.events += unit.events;
+      // After the publish: validation never holds events back.
+      if (validator && 'bytes' in loaded) await validator.logObject(ref.bucket, ref.key, loaded.bytes, eventIdsOf(results));
+    }
+    // Digests after the objects of the message; a failure to reach the key API or the bus leaves the message for redelivery.
+    for (const ref of validator ? parsed.objects.filter((r) => isDigestKey(r.key)) : []) {
+      const outcome = await (validator as LogFileValidator).digestAt(ref.bucket, ref.key);
+      if (outcome) {
+        const file = `s3://${ref.bucket}/${ref.key}`;
+        await o.publisher.publishUnit([
+          { kind: 'dead', source: 'cloudtrail', reason: outcome.dead, origin: { file, line: null, index: null }, text: '' },
+        ]);
+      }
+      summary.objects++;
     }
     return false;
   }

@@ -63,7 +63,15 @@ describe('logValidationForEvents', () => {
   it('reports pending while no digest was read', async () => {
     const recorder = new StoreValidationRecorder(store);
     await recorder.record([
-      { bucket: 'trail', objectKey: 'p.json.gz', status: 'pending', digestKey: '', reason: '', eventIds: ['p1'], checkedAt: '2026-01-02T00:00:00.000Z' },
+      {
+        bucket: 'trail',
+        objectKey: 'p.json.gz',
+        status: 'pending',
+        digestKey: '',
+        reason: '',
+        eventIds: ['p1'],
+        checkedAt: '2026-01-02T00:00:00.000Z',
+      },
     ]);
     expect((await logValidationForEvents(store, ['p1'])).get('p1')).toEqual({ objectKey: 'p.json.gz', status: 'pending' });
   });

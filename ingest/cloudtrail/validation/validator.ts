@@ -1,0 +1,399 @@
+/**
+ * CloudTrail log-file validation beside the collectors (what `aws cloudtrail validate-logs` does,
+ * continuously): every published log object's SHA-256 is held `pending` until a digest lists it;
+ * digests are checked for format, location, RSA signature and chain continuity, then settle the
+ * objects they list (`valid` or `mismatch`). An object no digest listed within the delivery window
+ * is `missing_digest`. Each finding raises a `pipeline.tamper` alert.
+ *
+ * Validation follows publishing and never holds it: events are published first, then hashed here.
+ * Nothing a digest contains can crash or stall the collector: sizes are bounded, a bad digest is a
+ * finding plus a dead letter, and only a failure to reach the key API or the bus is retried.
+ */
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Bus } from '../../../core/bus/types.js';
+import { errorMessage, GlasswatchError } from '../../../core/errors.js';
+import { type Logger, silentLogger } from '../../../core/log.js';
+import { type Alert, pipelineAlert } from '../../../detectors/alerts/alert.js';
+import { gunzipBounded, isGzip } from '../../decode.js';
+import { isNotFound } from '../objects.js';
+import { DEFAULT_MAX_DIGEST_BYTES, type Digest, DigestError, digestChain, parseDigest, verifyDigestSignature } from './digest.js';
+import type { PublicKeySource } from './keys.js';
+import type { LogValidationRecorder, LogValidationRow, ObjectStatus } from './record.js';
+
+/** Where a log object listed by a digest stands for this collector. */
+export type ObjectScope = 'published' | 'future' | 'out-of-scope';
+
+export interface LogFileValidatorOptions {
+  s3: S3Client;
+  keys: PublicKeySource;
+  recorder: LogValidationRecorder;
+  bus: Bus;
+  alertsTopic: string;
+  /** Region of the keys when a digest name carries no home region. */
+  region: string;
+  /** Minutes after which an object no digest listed is `missing_digest` (digests come hourly). @default 120 */
+  windowMinutes?: number;
+  /** Inflated digest budget. @default 32 MiB */
+  maxDigestBytes?: number;
+  /** Inflated log object budget for hashing. @default 256 MiB */
+  maxObjectBytes?: number;
+  /** Objects held pending or expected at once; beyond, the oldest is settled as missing_digest / dropped. @default 200000 */
+  maxTracked?: number;
+  /**
+   * Whether an object a digest lists was already published by this collector (S3: at or before its
+   * prefix checkpoint, fetched again to hash it after a restart), is still to come, or predates it.
+   * @default every object is still to come (SQS)
+   */
+  scope?: (bucket: string, key: string) => ObjectScope;
+  logger?: Logger;
+  now?: () => number;
+}
+
+interface Pending {
+  bucket: string;
+  key: string;
+  sha256: string;
+  seenAt: number;
+}
+
+interface ChainHead {
+  key: string;
+  signature: string;
+  sha256: string;
+  endTime: string;
+}
+
+export interface ValidationCounts {
+  objects: number;
+  valid: number;
+  mismatch: number;
+  missingDigest: number;
+  digests: number;
+  badDigests: number;
+  chainBreaks: number;
+  alerts: number;
+}
+
+const id = (bucket: string, key: string) => `${bucket}/${key}`;
+
+export class LogFileValidator {
+  readonly #o: LogFileValidatorOptions;
+  /** See `LogFileValidatorOptions.scope`; the S3 poller sets it to its checkpoint. */
+  scope: (bucket: string, key: string) => ObjectScope;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #pending = new Map<string, Pending>();
+  readonly #expected = new Map<string, { hash: string; digestKey: string }>();
+  readonly #chains = new Map<string, ChainHead>();
+  readonly #rows: LogValidationRow[] = [];
+  readonly counts: ValidationCounts = {
+    objects: 0,
+    valid: 0,
+    mismatch: 0,
+    missingDigest: 0,
+    digests: 0,
+    badDigests: 0,
+    chainBreaks: 0,
+    alerts: 0,
+  };
+  /** The last 1000 `pipeline.tamper` alerts raised (tests, status). */
+  readonly alerts: Alert[] = [];
+
+  constructor(options: LogFileValidatorOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+    this.scope = options.scope ?? (() => 'future');
+  }
+
+  get pendingObjects(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * A log object was published: hash its uncompressed bytes and hold it until its digest (or settle it
+   * now if its digest was read first). Never rejects: a failure is logged and the object stays unvalidated.
+   */
+  async logObject(bucket: string, key: string, bytes: Buffer, eventIds: string[]): Promise<void> {
+    try {
+      const sha256 = await this.#hash(bucket, key, bytes);
+      this.counts.objects++;
+      const expected = this.#expected.get(id(bucket, key));
+      if (expected) {
+        this.#expected.delete(id(bucket, key));
+        await this.#settle(bucket, key, sha256, expected.hash, expected.digestKey, eventIds);
+        return;
+      }
+      this.#pending.set(id(bucket, key), { bucket, key, sha256, seenAt: this.#now() });
+      this.#row({ bucket, objectKey: key, status: 'pending', digestKey: '', reason: 'no digest read yet', eventIds });
+      while (this.#pending.size > (this.#o.maxTracked ?? 200_000)) {
+        const oldest = this.#pending.values().next().value as Pending;
+        await this.#missing(oldest, `more than ${this.#o.maxTracked ?? 200_000} objects waiting for a digest (maxTracked)`);
+      }
+    } catch (err) {
+      this.#log.error('cloudtrail log validation: object not validated', { object: `s3://${bucket}/${key}`, error: errorMessage(err) });
+    }
+  }
+
+  /**
+   * One digest object with its S3 metadata. Resolves `{ dead }` for a digest that cannot be trusted
+   * (the caller dead-letters it; the finding is already alerted); rejects (retriable) only when the
+   * key API or the bus cannot be reached, so the caller retries it.
+   */
+  async digestObject(
+    bucket: string,
+    key: string,
+    bytes: Buffer,
+    metadata: Record<string, string> | undefined,
+  ): Promise<{ dead: string } | null> {
+    const where = `s3://${bucket}/${key}`;
+    this.counts.digests++;
+    let digest: Digest;
+    try {
+      digest = await parseDigest(bucket, key, bytes, metadata, this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES);
+    } catch (err) {
+      if (!(err instanceof DigestError)) throw err;
+      return this.#badDigest(where, err.message);
+    }
+    const { chain, homeRegion } = digestChain(key);
+    const found = await this.#o.keys.lookup(
+      homeRegion ?? this.#o.region,
+      digest.fingerprint,
+      new Date(digest.digestStartTime),
+      new Date(digest.digestEndTime),
+    );
+    if ('missing' in found) return this.#badDigest(where, found.missing);
+    if ('unloadable' in found) return this.#badDigest(where, found.unloadable);
+    if (!verifyDigestSignature(digest, found.key)) return this.#badDigest(where, 'signature verification failed');
+
+    // Signed by CloudTrail: its list is trustworthy even when the chain before it is broken.
+    await this.#checkChain(chain, digest);
+    this.#chains.set(chain, { key, signature: digest.signature, sha256: digest.sha256, endTime: digest.digestEndTime });
+    for (const file of digest.logFiles) {
+      const fileId = id(file.s3Bucket, file.s3Object);
+      const pending = this.#pending.get(fileId);
+      if (pending) {
+        this.#pending.delete(fileId);
+        await this.#settle(file.s3Bucket, file.s3Object, pending.sha256, file.hashValue, key, []);
+        continue;
+      }
+      const scope = this.scope(file.s3Bucket, file.s3Object);
+      if (scope === 'out-of-scope') continue;
+      if (scope === 'future') {
+        this.#expected.set(fileId, { hash: file.hashValue, digestKey: key });
+        while (this.#expected.size > (this.#o.maxTracked ?? 200_000)) this.#expected.delete(this.#expected.keys().next().value as string);
+        continue;
+      }
+      // Published before a restart: its pending hash was lost with the process, so read it again.
+      await this.#refetch(file.s3Bucket, file.s3Object, file.hashValue, key);
+    }
+    await this.flush();
+    return null;
+  }
+
+  /** Reads the digest at `bucket`/`key` (size-bounded, with its metadata) and checks it: `digestObject`. */
+  async digestAt(bucket: string, key: string): Promise<{ dead: string } | null> {
+    let got: { bytes: Buffer; metadata: Record<string, string> | undefined };
+    try {
+      // A gzip digest is far smaller than its inflated budget; a larger object is refused unread.
+      got = await this.#get(bucket, key, this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES);
+    } catch (err) {
+      if (err instanceof GlasswatchError && err.code === 'INPUT_CORRUPT') return this.#badDigest(`s3://${bucket}/${key}`, err.message);
+      if (isNotFound((err as { cause?: unknown }).cause ?? err))
+        return { dead: `CloudTrail digest s3://${bucket}/${key} vanished before it was read` };
+      throw err;
+    }
+    return this.digestObject(bucket, key, got.bytes, got.metadata);
+  }
+
+  /** Settles objects that no digest listed within the window as `missing_digest`. */
+  async sweep(): Promise<void> {
+    const before = this.#now() - (this.#o.windowMinutes ?? 120) * 60_000;
+    for (const p of [...this.#pending.values()]) {
+      if (p.seenAt > before) break; // insertion order = seen order
+      await this.#missing(p, `no digest listed it within ${this.#o.windowMinutes ?? 120} minutes of its delivery`);
+    }
+    await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#rows.length === 0) return;
+    const rows = this.#rows.splice(0);
+    await this.#o.recorder.record(rows);
+  }
+
+  async #hash(bucket: string, key: string, bytes: Buffer): Promise<string> {
+    // CloudTrail hashes the uncompressed file; a body that is not gzip (or not whole) is hashed as it is, and mismatches.
+    let data = bytes;
+    if (isGzip(bytes)) {
+      try {
+        data = await gunzipBounded(bytes, { maxBytes: this.#o.maxObjectBytes ?? 256 * 1024 * 1024, what: `s3://${bucket}/${key}` });
+      } catch {
+        data = bytes;
+      }
+    }
+    return createHash('sha256').update(data).digest('hex');
+  }
+
+  async #settle(bucket: string, key: string, actual: string, expected: string, digestKey: string, eventIds: string[]): Promise<void> {
+    const ok = actual === expected;
+    this.#row({
+      bucket,
+      objectKey: key,
+      status: ok ? 'valid' : 'mismatch',
+      digestKey,
+      reason: ok ? '' : `SHA-256 ${actual} of the object differs from ${expected} in its digest`,
+      eventIds,
+    });
+    if (ok) {
+      this.counts.valid++;
+      return;
+    }
+    this.counts.mismatch++;
+    await this.#alert(
+      ['mismatch', bucket, key],
+      `s3://${bucket}/${key}`,
+      `log object changed after delivery: its SHA-256 differs from the one in digest ${digestKey}`,
+    );
+  }
+
+  async #missing(p: Pending, reason: string): Promise<void> {
+    // Alerted first: if the bus is down the object stays pending and the next sweep raises it again.
+    await this.#alert(['missing_digest', p.bucket, p.key], `s3://${p.bucket}/${p.key}`, `log object has no digest: ${reason}`);
+    this.#pending.delete(id(p.bucket, p.key));
+    this.counts.missingDigest++;
+    this.#row({ bucket: p.bucket, objectKey: p.key, status: 'missing_digest', digestKey: '', reason, eventIds: [] });
+  }
+
+  async #refetch(bucket: string, key: string, expected: string, digestKey: string): Promise<void> {
+    let bytes: Buffer;
+    try {
+      bytes = (await this.#get(bucket, key, this.#o.maxObjectBytes ?? 256 * 1024 * 1024)).bytes;
+    } catch (err) {
+      if (!isNotFound((err as { cause?: unknown }).cause ?? err)) throw err;
+      this.counts.mismatch++;
+      this.#row({
+        bucket,
+        objectKey: key,
+        status: 'mismatch',
+        digestKey,
+        reason: 'listed by its digest but deleted from the bucket',
+        eventIds: [],
+      });
+      await this.#alert(['deleted', bucket, key], `s3://${bucket}/${key}`, `log object listed by digest ${digestKey} was deleted`);
+      return;
+    }
+    await this.#settle(bucket, key, await this.#hash(bucket, key, bytes), expected, digestKey, []);
+  }
+
+  /** Previous-digest link: the key, hash and signature the digest names must be the last digest read in its chain. */
+  async #checkChain(chain: string, d: Digest): Promise<void> {
+    const head = this.#chains.get(chain);
+    const where = `s3://${d.bucket}/${d.key}`;
+    if (d.previousKey === null) {
+      // A starting digest: validation or logging was off, or the trail is new.
+      if (head)
+        await this.#chainBreak(
+          where,
+          ['restart', d.key],
+          `digest chain restarted after ${head.key}: nothing was digested between ${head.endTime} and ${d.digestStartTime} (validation or logging was off)`,
+        );
+      return;
+    }
+    let previous: { key: string; signature: string; sha256: string } | null = head ?? null;
+    if (!head || head.key !== d.previousKey) {
+      // First digest since start (or a gap): read the one it names, so a deleted digest is seen.
+      try {
+        const got = await this.#get(d.previousBucket ?? d.bucket, d.previousKey, this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES);
+        const raw = isGzip(got.bytes)
+          ? await gunzipBounded(got.bytes, { maxBytes: this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES, what: d.previousKey })
+          : got.bytes;
+        previous = {
+          key: d.previousKey,
+          signature: (got.metadata?.signature ?? '').toLowerCase(),
+          sha256: createHash('sha256').update(raw).digest('hex'),
+        };
+      } catch (err) {
+        if (!isNotFound((err as { cause?: unknown }).cause ?? err) && !(err instanceof GlasswatchError && err.code === 'INPUT_CORRUPT'))
+          throw err;
+        await this.#chainBreak(
+          where,
+          ['gap', d.key],
+          `digest chain broken: the previous digest ${d.previousKey} is gone${head ? ` (last read: ${head.key})` : ''}`,
+        );
+        return;
+      }
+      if (head && head.key !== d.previousKey)
+        this.#log.warn('cloudtrail log validation: digest chain skips the last digest read', {
+          digest: where,
+          previous: d.previousKey,
+          lastRead: head.key,
+        });
+    }
+    if (previous && (previous.signature !== d.previousSignature || previous.sha256 !== d.previousHashValue)) {
+      await this.#chainBreak(
+        where,
+        ['link', d.key],
+        `digest chain broken: previousDigestSignature / previousDigestHashValue do not match the previous digest ${previous.key}`,
+      );
+    }
+  }
+
+  async #chainBreak(where: string, key: string[], reason: string): Promise<void> {
+    this.counts.chainBreaks++;
+    await this.#alert(['chain', ...key], where, reason);
+  }
+
+  async #badDigest(where: string, reason: string): Promise<{ dead: string }> {
+    this.counts.badDigests++;
+    await this.#alert(['digest', where], where, `digest file rejected: ${reason}`);
+    return { dead: `CloudTrail digest ${where} rejected: ${reason}` };
+  }
+
+  async #get(bucket: string, key: string, maxBytes: number): Promise<{ bytes: Buffer; metadata: Record<string, string> | undefined }> {
+    try {
+      const out = await this.#o.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (out.ContentLength !== undefined && out.ContentLength > maxBytes) {
+        (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+        throw new GlasswatchError('INPUT_CORRUPT', `s3://${bucket}/${key} is ${out.ContentLength} bytes, over ${maxBytes}`, {
+          stage: 'receiving',
+        });
+      }
+      if (!out.Body) throw new Error('empty response body');
+      return { bytes: Buffer.from(await out.Body.transformToByteArray()), metadata: out.Metadata };
+    } catch (err) {
+      if (err instanceof GlasswatchError) throw err;
+      throw new GlasswatchError('BG_INGEST_S3_GET', `s3://${bucket}/${key}: ${errorMessage(err)}`, {
+        stage: 'receiving',
+        retriable: !isNotFound(err),
+        cause: err,
+      });
+    }
+  }
+
+  #row(r: Omit<LogValidationRow, 'checkedAt'>): void {
+    this.#rows.push({ ...r, checkedAt: new Date(this.#now()).toISOString() });
+  }
+
+  async #alert(key: string[], where: string, reason: string): Promise<void> {
+    const now = new Date(this.#now()).toISOString();
+    const alert = pipelineAlert({
+      type: 'pipeline.tamper',
+      severity: 'high',
+      key,
+      source: 'cloudtrail',
+      reason: `${where}: ${reason}`,
+      time: now,
+      detectedAt: now,
+      summary: `CloudTrail log-file validation: ${where}: ${reason}. Someone with write access to the trail bucket may be hiding activity; compare with \`aws cloudtrail validate-logs\`.`,
+    });
+    this.alerts.push(alert);
+    if (this.alerts.length > 1000) this.alerts.shift();
+    this.counts.alerts++;
+    this.#log.warn('cloudtrail log validation: pipeline.tamper', { where, reason });
+    await this.#o.bus.publish(this.#o.alertsTopic, [{ key: alert.id, value: JSON.stringify(alert) }]);
+  }
+}
+
+export type { ObjectStatus };

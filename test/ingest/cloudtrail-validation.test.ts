@@ -1,0 +1,325 @@
+// CloudTrail log-file validation on real parts: moto S3 (objects, digests with their signature in
+// the S3 metadata), a real Kafka broker (events, dead letters, pipeline.tamper alerts), chDB
+// (log_validation), and a ListPublicKeys stand-in that checks the documented request. Digests are
+// written and signed as CloudTrail does (test/support/cloudtrail-digests.ts).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KafkaBus } from '../../core/bus/kafka.js';
+import type { BusMessage } from '../../core/bus/types.js';
+import { createLogger } from '../../core/log.js';
+import { migrate, openStore, type Store } from '../../core/store/index.js';
+import type { Alert } from '../../detectors/alerts/alert.js';
+import { type S3Checkpoint, S3Poller } from '../../ingest/cloudtrail/s3.js';
+import { PublicKeySource } from '../../ingest/cloudtrail/validation/keys.js';
+import { StoreValidationRecorder } from '../../ingest/cloudtrail/validation/record.js';
+import { LogFileValidator } from '../../ingest/cloudtrail/validation/validator.js';
+import { MemoryCheckpointStore } from '../../ingest/collector/checkpoint.js';
+import { EventPublisher } from '../../ingest/collector/publisher.js';
+import { logValidationForEvents } from '../../reports/log-validation.js';
+import { assertKafkaReachable, deleteTopics, kafkaTestOptions, uniqueName, waitFor } from '../bus/helpers.js';
+import {
+  type DigestedFile,
+  DigestWriter,
+  newSigningKey,
+  type PublicKeysStandIn,
+  putDigest,
+  type SigningKey,
+  startPublicKeysStandIn,
+  type TrailSpec,
+} from '../support/cloudtrail-digests.js';
+import { type MotoServer, startMoto } from '../support/moto.js';
+import { createBucket, logFileBytes, logFileKey, motoClients, putObject } from '../support/moto-cloudtrail.js';
+
+const quiet = createLogger({ level: 'error', bindings: { component: 'ct-validation-test' } });
+const ACCOUNT = '111122223333';
+const REGION = 'us-east-1';
+const HOUR = 3_600_000;
+
+describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys stand-in)', () => {
+  let moto: MotoServer;
+  let s3: S3Client;
+  let store: Store;
+  let key: SigningKey;
+  let keysApi: PublicKeysStandIn;
+  const dir = mkdtempSync(join(tmpdir(), 'gw-ct-validation-'));
+  const buses: KafkaBus[] = [];
+  const topics: string[] = [];
+
+  beforeAll(async () => {
+    await assertKafkaReachable();
+    moto = await startMoto();
+    ({ s3 } = motoClients(moto.endpoint));
+    store = openStore({ kind: 'chdb', path: join(dir, 'store') });
+    await migrate(store);
+    key = newSigningKey();
+    // A second, older key of the region: the digest's fingerprint picks the right one.
+    keysApi = await startPublicKeysStandIn([newSigningKey(new Date('2019-01-01T00:00:00Z')), key]);
+  });
+  afterAll(async () => {
+    await Promise.allSettled(buses.map((b) => b.close()));
+    await deleteTopics(topics);
+    await keysApi?.close();
+    s3?.destroy();
+    await moto?.stop();
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A bucket with a trail, a poller that validates, a clock the test moves. */
+  async function rig(bucket: string, options: { maxDigestBytes?: number } = {}) {
+    await createBucket(s3, bucket);
+    const trail: TrailSpec = { bucket, account: ACCOUNT, region: REGION, trail: 'gw-trail', homeRegion: REGION };
+    const bus = new KafkaBus(kafkaTestOptions());
+    buses.push(bus);
+    const t = { events: uniqueName('ctv-events'), deadLetters: uniqueName('ctv-dlq'), alerts: uniqueName('ctv-alerts') };
+    topics.push(t.events, t.deadLetters, t.alerts);
+    const clock = { now: Date.now() + 1000 };
+    const validator = new LogFileValidator({
+      s3,
+      keys: new PublicKeySource({ credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, endpoint: keysApi.url }),
+      recorder: new StoreValidationRecorder(store, quiet),
+      bus,
+      alertsTopic: t.alerts,
+      region: REGION,
+      windowMinutes: 120,
+      ...(options.maxDigestBytes ? { maxDigestBytes: options.maxDigestBytes } : {}),
+      logger: quiet,
+      now: () => clock.now,
+    });
+    const publisher = new EventPublisher({ bus, collector: 'cloudtrail', topics: t, alertsTopic: t.alerts, logger: quiet });
+    const poller = new S3Poller({
+      s3,
+      bucket,
+      publisher,
+      checkpoints: new MemoryCheckpointStore<S3Checkpoint>(),
+      startDate: '2025-11-20',
+      settleSeconds: 0,
+      validator,
+      validationExplicit: true,
+      logger: quiet,
+      now: () => clock.now,
+    });
+    const writer = new DigestWriter(key, trail);
+    /** Uploads a log file of `count` records delivered at `time`. */
+    const log = async (tag: string, count: number, time: string): Promise<DigestedFile & { ids: string[] }> => {
+      const spec = { account: ACCOUNT, region: REGION, time };
+      const k = logFileKey(spec);
+      const { bytes, ids } = logFileBytes(tag, count, spec);
+      await putObject(s3, bucket, k, bytes);
+      return { bucket, key: k, gz: bytes, raw: gunzipSync(bytes), ids };
+    };
+    const statuses = async (files: { ids: string[] }[]) => {
+      const map = await logValidationForEvents(
+        store,
+        files.flatMap((f) => f.ids),
+      );
+      return files.map((f) => map.get(f.ids[0] as string)?.status ?? 'none');
+    };
+    const readAlerts = async (expected: number): Promise<Alert[]> => {
+      const got: BusMessage[] = [];
+      const sub = await bus.subscribe({
+        topics: [t.alerts],
+        groupId: uniqueName('ctv-reader'),
+        fromBeginning: true,
+        handler: async (m) => void got.push(m),
+      });
+      try {
+        await waitFor(() => got.length >= expected, `${expected} alerts on ${t.alerts} (have ${got.length})`);
+      } finally {
+        await sub.stop();
+      }
+      return got.map((m) => JSON.parse(m.value.toString()) as Alert);
+    };
+    return {
+      bucket,
+      clock,
+      validator,
+      poller,
+      writer,
+      log,
+      statuses,
+      readAlerts,
+      put: (d: Parameters<typeof putDigest>[2]) => putDigest(s3, bucket, d),
+    };
+  }
+
+  const at = (iso: string) => new Date(iso);
+
+  it('a genuine set of log objects and chained digests validates: every object valid, no alert, one key request', async () => {
+    const r = await rig('ctv-genuine');
+    const a = [await r.log('gen-a', 5, '2025-11-20T10:05:00Z'), await r.log('gen-b', 3, '2025-11-20T10:35:00Z')];
+    const b = [await r.log('gen-c', 4, '2025-11-20T11:10:00Z')];
+    await r.put(r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), a));
+    await r.put(r.writer.write(at('2025-11-20T11:00:00Z'), at('2025-11-20T12:00:00Z'), b));
+    // An empty digest (no activity that hour) is chained too.
+    await r.put(r.writer.write(at('2025-11-20T12:00:00Z'), at('2025-11-20T13:00:00Z'), []));
+    const before = keysApi.requests.length;
+
+    const summary = await r.poller.pollOnce();
+    expect(summary).toMatchObject({ objects: 3, events: 12, deadLetters: 0, failedPrefixes: 0 });
+    expect(r.validator.counts).toMatchObject({ objects: 3, valid: 3, mismatch: 0, digests: 3, badDigests: 0, chainBreaks: 0, alerts: 0 });
+    expect(await r.statuses([...a, ...b])).toEqual(['valid', 'valid', 'valid']);
+    expect(keysApi.refused).toEqual([]);
+    expect(keysApi.requests.slice(before)).toEqual([
+      { region: REGION, start: Date.parse('2025-11-20T10:00:00Z') / 1000, end: Date.parse('2025-11-20T11:00:00Z') / 1000 },
+    ]);
+
+    // Hours later, nothing is pending any more: the sweep finds nothing to flag.
+    r.clock.now += 5 * HOUR;
+    await r.poller.pollOnce();
+    expect(r.validator.counts.missingDigest).toBe(0);
+    expect(r.validator.alerts).toEqual([]);
+  });
+
+  it('a log object modified after delivery is a mismatch with a pipeline.tamper alert; its events still flow', async () => {
+    const r = await rig('ctv-mismatch');
+    const good = await r.log('mm-a', 4, '2025-11-20T10:05:00Z');
+    const victim = await r.log('mm-b', 4, '2025-11-20T10:20:00Z');
+    await r.put(r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [good, victim]));
+    // Someone with write access rewrites one record of the delivered file (same key, still valid gzip).
+    const doc = JSON.parse(victim.raw.toString()) as { Records: Record<string, unknown>[] };
+    (doc.Records[0] as Record<string, unknown>).eventName = 'ListBuckets';
+    await putObject(s3, r.bucket, victim.key, gzipSync(JSON.stringify(doc)));
+
+    expect(await r.poller.pollOnce()).toMatchObject({ objects: 2, events: 8 });
+    expect(await r.statuses([good, victim])).toEqual(['valid', 'mismatch']);
+    const alerts = await r.readAlerts(1);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ type: 'pipeline.tamper', severity: 'high', source: 'cloudtrail' });
+    expect(alerts[0]?.reason).toContain(victim.key);
+    expect(alerts[0]?.reason).toContain('SHA-256');
+  });
+
+  it('a digest deleted from the middle: the chain gap is flagged at once, its objects become missing_digest after the window', async () => {
+    const r = await rig('ctv-gap');
+    const h10 = await r.log('gap-a', 3, '2025-11-20T10:05:00Z');
+    const h11 = await r.log('gap-b', 3, '2025-11-20T11:05:00Z');
+    const h12 = await r.log('gap-c', 3, '2025-11-20T12:05:00Z');
+    await r.put(r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [h10]));
+    r.writer.write(at('2025-11-20T11:00:00Z'), at('2025-11-20T12:00:00Z'), [h11]); // written by CloudTrail, then deleted
+    await r.put(r.writer.write(at('2025-11-20T12:00:00Z'), at('2025-11-20T13:00:00Z'), [h12]));
+
+    await r.poller.pollOnce();
+    expect(await r.statuses([h10, h11, h12])).toEqual(['valid', 'pending', 'valid']);
+    expect(r.validator.counts.chainBreaks).toBe(1);
+    expect(r.validator.alerts.map((a) => a.reason)).toEqual([
+      expect.stringMatching(/digest chain broken: the previous digest .*20251120T120000Z\.json\.gz is gone/),
+    ]);
+
+    // Within the window nothing more; after it, the object no digest listed is missing_digest, alerted.
+    r.clock.now += 60 * 60_000;
+    await r.poller.pollOnce();
+    expect(await r.statuses([h11])).toEqual(['pending']);
+    r.clock.now += 61 * 60_000;
+    await r.poller.pollOnce();
+    expect(await r.statuses([h10, h11, h12])).toEqual(['valid', 'missing_digest', 'valid']);
+    const alerts = await r.readAlerts(2);
+    expect(alerts.map((a) => a.type)).toEqual(['pipeline.tamper', 'pipeline.tamper']);
+    expect(alerts.find((a) => a.reason?.includes(h11.key))?.reason).toContain('no digest');
+  });
+
+  it('a validly signed digest whose previousDigestSignature does not match the digest before it breaks the chain', async () => {
+    const r = await rig('ctv-link');
+    const h10 = await r.log('link-a', 2, '2025-11-20T10:05:00Z');
+    const h11 = await r.log('link-b', 2, '2025-11-20T11:05:00Z');
+    await r.put(r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [h10]));
+    await r.put(r.writer.write(at('2025-11-20T11:00:00Z'), at('2025-11-20T12:00:00Z'), [h11], { previousSignature: 'ab'.repeat(256) }));
+
+    await r.poller.pollOnce();
+    expect(r.validator.counts).toMatchObject({ chainBreaks: 1, badDigests: 0, valid: 2 });
+    expect(r.validator.alerts[0]?.reason).toMatch(/previousDigestSignature \/ previousDigestHashValue do not match the previous digest/);
+  });
+
+  it('a bad signature, a foreign key and hostile digest files are dead letters with the reason; the collector goes on', async () => {
+    const r = await rig('ctv-hostile', { maxDigestBytes: 64 * 1024 });
+    const h10 = await r.log('bad-a', 2, '2025-11-20T10:05:00Z');
+    const h11 = await r.log('bad-b', 2, '2025-11-20T11:05:00Z');
+    const forged = await r.log('bad-c', 2, '2025-11-20T12:05:00Z');
+    await r.put(r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [h10], { badSignature: true }));
+    await r.put(r.writer.write(at('2025-11-20T11:00:00Z'), at('2025-11-20T12:00:00Z'), [h11]));
+    // Signed by a key CloudTrail never published.
+    const rogue = new DigestWriter(newSigningKey(), {
+      bucket: r.bucket,
+      account: ACCOUNT,
+      region: REGION,
+      trail: 'gw-trail',
+      homeRegion: REGION,
+    });
+    await r.put(rogue.write(at('2025-11-20T12:00:00Z'), at('2025-11-20T13:00:00Z'), [forged]));
+    const folder = `AWSLogs/${ACCOUNT}/CloudTrail-Digest/${REGION}/2025/11/20/`;
+    const hostile = [
+      { name: 'notgzip', body: Buffer.from('not json at all') },
+      { name: 'bomb', body: gzipSync(Buffer.alloc(8 * 1024 * 1024, 0x20)) },
+      { name: 'fields', body: gzipSync(JSON.stringify({ logFiles: 'x' })) },
+      { name: 'nosig', body: gzipSync(JSON.stringify({ digestPublicKeyFingerprint: 'aa', logFiles: [] })) },
+    ];
+    for (const h of hostile)
+      await putObject(
+        s3,
+        r.bucket,
+        `${folder}${ACCOUNT}_CloudTrail-Digest_${REGION}_gw-trail_${REGION}_20251120T14${h.name}.json.gz`,
+        h.body,
+      );
+
+    const summary = await r.poller.pollOnce();
+    expect(summary.failedPrefixes).toBe(0);
+    const reasons = r.validator.alerts.map((a) => a.reason);
+    expect(reasons).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/20251120T110000Z\.json\.gz: digest file rejected: signature verification failed$/),
+        expect.stringMatching(/public key not found for fingerprint/),
+        expect.stringMatching(/signature verification failed: no hex x-amz-meta-signature/),
+        expect.stringMatching(/invalid format: not JSON/),
+        expect.stringMatching(/invalid format: .*64 KiB|invalid format: .*65536|invalid format/),
+        expect.stringMatching(/field digestPublicKeyFingerprint is missing/),
+      ]),
+    );
+    expect(r.validator.counts.badDigests).toBe(6);
+    // The genuine digest in between still validates its object; the others' objects wait, then go missing.
+    expect(await r.statuses([h10, h11, forged])).toEqual(['pending', 'valid', 'pending']);
+    r.clock.now += 3 * HOUR;
+    await r.poller.pollOnce();
+    expect(await r.statuses([h10, h11, forged])).toEqual(['missing_digest', 'valid', 'missing_digest']);
+    // Every rejected digest was checkpointed past: a second poll reads none of them again.
+    expect(r.validator.counts.digests).toBe(7);
+  });
+
+  it('after a restart, an object published before it is read again when its digest comes', async () => {
+    const r = await rig('ctv-restart');
+    const h10 = await r.log('rs-a', 2, '2025-11-20T10:05:00Z');
+    await r.poller.pollOnce(); // published, pending
+    const r2Validator = new LogFileValidator({
+      s3,
+      keys: new PublicKeySource({ credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, endpoint: keysApi.url }),
+      recorder: new StoreValidationRecorder(store, quiet),
+      bus: buses[buses.length - 1] as KafkaBus,
+      alertsTopic: uniqueName('ctv-alerts'),
+      region: REGION,
+      logger: quiet,
+      now: () => r.clock.now + 1000,
+    });
+    r2Validator.scope = () => 'published';
+    const d = r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [h10]);
+    expect(await r2Validator.digestObject(r.bucket, d.key, d.body, { signature: d.signature })).toBeNull();
+    expect(await r.statuses([h10])).toEqual(['valid']);
+    // Deleted from the bucket after it was published: the digest proves it existed.
+    await s3.send(new DeleteObjectCommand({ Bucket: r.bucket, Key: h10.key }));
+    const again = new LogFileValidator({
+      ...{ s3, keys: new PublicKeySource({ credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, endpoint: keysApi.url }) },
+      recorder: new StoreValidationRecorder(store, quiet),
+      bus: buses[buses.length - 1] as KafkaBus,
+      alertsTopic: uniqueName('ctv-alerts'),
+      region: REGION,
+      logger: quiet,
+      now: () => r.clock.now + 2000,
+    });
+    again.scope = () => 'published';
+    await again.digestObject(r.bucket, d.key, d.body, { signature: d.signature });
+    expect(again.alerts[0]?.reason).toContain('was deleted');
+    expect(await r.statuses([h10])).toEqual(['mismatch']);
+  });
+});
