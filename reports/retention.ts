@@ -1,5 +1,5 @@
 import type { Store } from '../core/store/client.js';
-import { EVIDENCE_TTL, RAW_TTL } from '../core/store/migrations.js';
+import { EVIDENCE_TTL, migrations, RAW_TTL } from '../core/store/migrations.js';
 import { canonicalJson } from '../evidence/canonical.js';
 import { ReportError } from './errors.js';
 import type { Period } from './types.js';
@@ -25,8 +25,8 @@ export interface RetentionNotice {
   note: string;
 }
 
-/** The day count of a table's `TTL toDateTime(col) + toIntervalDay(N)`, from the engine's own DDL. */
-async function ttlDays(store: Store, table: string): Promise<number | null> {
+/** The day count of a table's `TTL toDateTime(col) + toIntervalDay(N)`, from the engine's own DDL; undefined: no such table. */
+async function ttlDays(store: Store, table: string): Promise<number | null | undefined> {
   try {
     const rows = await (
       await store.client.query({
@@ -35,7 +35,8 @@ async function ttlDays(store: Store, table: string): Promise<number | null> {
         format: 'JSONEachRow',
       })
     ).json<{ ddl: string }>();
-    const match = /\bTTL\b.*?toIntervalDay\((\d+)\)/.exec(rows[0]?.ddl ?? '');
+    if (!rows[0]) return undefined;
+    const match = /\bTTL\b.*?toIntervalDay\((\d+)\)/.exec(rows[0].ddl);
     return match ? Number(match[1]) : null;
   } catch (cause) {
     throw new ReportError('BG_REPORT_QUERY', `cannot read the retention of ${table} on ${store.describe}: ${(cause as Error).message}`, {
@@ -47,7 +48,45 @@ async function ttlDays(store: Store, table: string): Promise<number | null> {
 }
 
 export async function storeRetention(store: Store): Promise<StoreRetention> {
-  return { rawDays: await ttlDays(store, 'events'), evidenceDays: await ttlDays(store, 'sessions') };
+  return { rawDays: (await ttlDays(store, 'events')) ?? null, evidenceDays: (await ttlDays(store, 'sessions')) ?? null };
+}
+
+/**
+ * Migrations set the TTLs once, with the retention configured then. A changed `store.retentionDays`
+ * or `evidenceRetentionDays` is applied here, table by table where the store's TTL differs, so the
+ * store keeps what the config says. Returns the tables changed.
+ */
+export async function reconcileRetention(
+  store: Store,
+  options: { retentionDays: number; evidenceRetentionDays: number },
+): Promise<string[]> {
+  migrations(options); // validates both numbers (TTL is DDL: they are written into it, never as text from input)
+  const wanted = [
+    ...RAW_TTL.map((t) => ({ ...t, days: options.retentionDays })),
+    ...[...EVIDENCE_TTL, { table: 'session_detections', column: 'start' }].map((t) => ({ ...t, days: options.evidenceRetentionDays })),
+  ];
+  const changed: string[] = [];
+  for (const t of wanted) {
+    const current = await ttlDays(store, t.table);
+    if (current === undefined || current === t.days) continue;
+    try {
+      await store.client.command({
+        query: `ALTER TABLE ${t.table} MODIFY TTL toDateTime(${t.column}) + INTERVAL ${Math.trunc(t.days)} DAY`,
+      });
+    } catch (cause) {
+      throw new ReportError(
+        'BG_REPORT_RETENTION',
+        `cannot apply the retention of ${t.table} on ${store.describe}: ${(cause as Error).message}`,
+        {
+          stage: 'storing',
+          cause,
+          retriable: store.config.kind === 'clickhouse',
+        },
+      );
+    }
+    changed.push(t.table);
+  }
+  return changed;
 }
 
 /**

@@ -144,6 +144,38 @@ describe('retention', () => {
     expect(JSON.parse(records[0]!.content)).toMatchObject({ rawEventsFrom: rawFrom, rawDays: 30, evidenceDays: 365 });
   });
 
+  it('a changed retention in the config is applied to the store by the next report run, and chained', async () => {
+    await store.close();
+    const config = join(dir, 'shorter.yml');
+    writeFileSync(config, `store:\n  path: ${JSON.stringify(storePath)}\n  retentionDays: 20\n  evidenceRetentionDays: 365\n`);
+    try {
+      expect(
+        await reportCommand([
+          'run',
+          'breakglass-activity',
+          '--from',
+          utcDay(now - 9 * DAY),
+          '--to',
+          utcDay(now),
+          '--out',
+          join(dir, 's.json'),
+          '--config',
+          config,
+        ]),
+      ).toBe(0);
+    } finally {
+      store = openStore({ kind: 'chdb', path: storePath });
+    }
+    expect(await storeRetention(store)).toEqual({ rawDays: 20, evidenceDays: 365 });
+    const days = await (
+      await store.client.query({
+        query: "SELECT JSONExtractInt(content, 'rawDays') AS d FROM audit_log WHERE kind = 'retention' ORDER BY seq",
+        format: 'JSONEachRow',
+      })
+    ).json<{ d: number | string }>();
+    expect(days.map((r) => Number(r.d))).toEqual([30, 20]);
+  });
+
   it('config refuses evidence kept shorter than raw events', () => {
     expect(() => parseConfig({ store: { retentionDays: 400, evidenceRetentionDays: 100 } }, 'gw.yml')).toThrow(
       /gw\.yml: store\.evidenceRetentionDays: \(100\) must be at least store\.retentionDays \(400\)/,
