@@ -12,7 +12,9 @@ import { k8sStandIn, oktaStandIn } from '../detectors/revoke/standins.js';
 import { startEvidence } from '../evidence/start.js';
 import { buildReport } from '../reports/registry.js';
 import { renderReport } from '../reports/render/index.js';
+import { DEMO_SERVE_FLAGS, DEMO_SERVE_HELP, parseServeFlags, serveDemo } from '../console/demo.js';
 import { EXIT_CODES, parseFlags } from './args.js';
+import { untilSignal } from './live.js';
 import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';
 
 /** The Okta user id of emergency-admin@example.com in the demo data (see demo/generate.ts). */
@@ -27,15 +29,23 @@ function demoFolder(): string {
  * Kafka) over the bundled demo incident.
  */
 export async function demoCommand(argv: string[]): Promise<number> {
-  let values: { store?: string | undefined; help?: boolean | undefined };
+  let values: {
+    store?: string | undefined;
+    help?: boolean | undefined;
+    serve?: boolean | undefined;
+    speed?: string | undefined;
+    port?: string | undefined;
+  };
+  let serve: { speed: number; port: number } | null = null;
   try {
-    values = parseFlags('demo', argv, { store: { type: 'string' } }, false).values;
+    values = parseFlags('demo', argv, { store: { type: 'string' }, ...DEMO_SERVE_FLAGS }, false).values;
+    serve = parseServeFlags(values);
   } catch (err) {
     return fail(err);
   }
   if (values.help) {
     say(
-      `glasswatch demo [--store PATH]\n\nRuns the pipeline over the bundled demo incident (demo/data) into an embedded store (default .glasswatch/demo-store).\n\nOptions:\n  --store PATH   the embedded store (created if missing)\n  -h, --help     this help\n\n${EXIT_CODES}`,
+      `glasswatch demo [--store PATH] [--serve [--speed N] [--port N]]\n\nRuns the pipeline over the bundled demo incident (demo/data) into an embedded store (default .glasswatch/demo-store).\n\nOptions:\n  --store PATH   the embedded store (created if missing)\n${DEMO_SERVE_HELP}\n  -h, --help     this help\n\n${EXIT_CODES}`,
     );
     return 0;
   }
@@ -64,6 +74,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   process.env.GLASSWATCH_K8S_API = k8s.url;
   process.env.GLASSWATCH_K8S_TOKEN = 'demo-k8s-token';
   try {
+    if (serve) return await serveDemo(demo, { ...serve, storePath: values.store ?? null, say, until: untilSignal() });
     return await runDemo(demo, values.store);
   } finally {
     await okta.close();
@@ -139,6 +150,7 @@ async function runDemo(demo: string, storePath: string | undefined): Promise<num
       `next: npx glasswatch report run unauthorized-use --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg} --format csv`,
     );
     say(`      npx glasswatch hunt rules/breakglass --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --store ${storeArg}`);
+    say('      npx glasswatch demo --serve   # watch the day live in the console (replayed at 60x)');
     return 0;
   } catch (err) {
     return fail(err);

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { GlasswatchError } from '../core/errors.js';
 import { countOpenSessions, listAlerts, listSessions, listTickets, recentTicketChanges, sessionDetail, storedHealth } from './queries.js';
-import { SECURITY_HEADERS, type ConsoleContext } from './server.js';
+import { type ConsoleContext, SECURITY_HEADERS } from './server.js';
 import { parseTriage, recordTriage, TRIAGE_STATES, type TriageState } from './triage.js';
 
 const ZONED = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
@@ -37,7 +37,8 @@ export function limitParam(q: Record<string, unknown>, fallback: number): number
 export function triageParam(q: Record<string, unknown>): TriageState | null {
   const v = textParam(q, 'triage');
   if (v === null) return null;
-  if (!(TRIAGE_STATES as readonly string[]).includes(v)) throw badRequest(`triage must be one of ${TRIAGE_STATES.join(', ')}`, 'e.g. triage=open');
+  if (!(TRIAGE_STATES as readonly string[]).includes(v))
+    throw badRequest(`triage must be one of ${TRIAGE_STATES.join(', ')}`, 'e.g. triage=open');
   return v as TriageState;
 }
 
@@ -58,7 +59,10 @@ export function registerApi(app: FastifyInstance, ctx: ConsoleContext): void {
     const id = (req.params as { id: string }).id;
     const detail = await sessionDetail(store, id);
     if (!detail)
-      throw new GlasswatchError('BG_CONSOLE_NOT_FOUND', `no session ${id}`, { stage: 'receiving', hint: 'list sessions with GET /api/sessions?state=all' });
+      throw new GlasswatchError('BG_CONSOLE_NOT_FOUND', `no session ${id}`, {
+        stage: 'receiving',
+        hint: 'list sessions with GET /api/sessions?state=all',
+      });
     return detail;
   });
   app.get('/api/alerts', async (req) => {
@@ -92,7 +96,9 @@ export function registerApi(app: FastifyInstance, ctx: ConsoleContext): void {
     const [stored, open] = await Promise.all([storedHealth(store), countOpenSessions(store, feed.openSinceMs())]);
     return { health: { live: feed.health(), stored: stored.sources, open_sessions: open, clock: new Date(feed.clockMs()).toISOString() } };
   });
-  app.get('/api/tickets/changes', async (req) => ({ tickets: await recentTicketChanges(store, limitParam(req.query as Record<string, unknown>, 50)) }));
+  app.get('/api/tickets/changes', async (req) => ({
+    tickets: await recentTicketChanges(store, limitParam(req.query as Record<string, unknown>, 50)),
+  }));
   app.get('/api/stream', (req, reply) => {
     reply.hijack();
     const res = reply.raw;

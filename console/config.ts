@@ -53,7 +53,8 @@ export function parseConsoleSection(config: GlasswatchConfig, { requireTokens = 
     names.add(name);
     tokens.push({ name, hash: hashToken(token) });
   });
-  if (tokens.length === 0 && requireTokens) c.fail('tokens', 'is required: every page and API call needs a token (console.tokens: [{ name, token: ${VAR} }])');
+  if (tokens.length === 0 && requireTokens)
+    c.fail('tokens', 'is required: every page and API call needs a token (a list of { name, token }, each token read from the environment)');
   let tls: ConsoleOptions['tls'] = null;
   if (c.value.tls !== undefined) {
     const t = c.section('tls').only(['certFile', 'keyFile']);

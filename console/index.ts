@@ -39,7 +39,10 @@ export interface StartConsoleOptions {
 export async function startConsole(o: StartConsoleOptions): Promise<RunningConsole> {
   const log = o.log.child({ component: 'console' });
   const hub = new SseHub();
-  const idle = Fields.of(o.config.file, 'detector', o.config.sections.detector).number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 });
+  const idle = Fields.of(o.config.file, 'detector', o.config.sections.detector).number('sessionIdleSeconds', 1800, {
+    min: 1,
+    max: 7 * 86_400,
+  });
   const feed = new LiveFeed({
     bus: o.bus,
     topics: o.config.topics,
@@ -59,11 +62,15 @@ export async function startConsole(o: StartConsoleOptions): Promise<RunningConso
     address = await app.listen({ host: o.options.host, port: o.options.port });
   } catch (cause) {
     await feed.stop();
-    throw new GlasswatchError('BG_CONSOLE_LISTEN', `console cannot listen on ${o.options.host}:${o.options.port}: ${(cause as Error).message}`, {
-      stage: 'config',
-      cause,
-      hint: 'choose another console.port, or stop what holds it',
-    });
+    throw new GlasswatchError(
+      'BG_CONSOLE_LISTEN',
+      `console cannot listen on ${o.options.host}:${o.options.port}: ${(cause as Error).message}`,
+      {
+        stage: 'config',
+        cause,
+        hint: 'choose another console.port, or stop what holds it',
+      },
+    );
   }
   const port = new URL(address).port;
   const host = o.options.host.includes(':') ? `[${o.options.host}]` : o.options.host;

@@ -55,7 +55,12 @@ export async function buildConsoleServer(ctx: ConsoleContext, options: ConsoleOp
   app.decorateRequest('principal', null);
   await app.register(fastifyCookie);
   await app.register(fastifyRateLimit, { global: false });
-  await app.register(fastifyStatic, { root: join(packageRoot(), 'console', 'static'), prefix: '/static/', cacheControl: true, maxAge: 60_000 });
+  await app.register(fastifyStatic, {
+    root: join(packageRoot(), 'console', 'static'),
+    prefix: '/static/',
+    cacheControl: true,
+    maxAge: 60_000,
+  });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(String(body))));
   });
@@ -72,7 +77,8 @@ export async function buildConsoleServer(ctx: ConsoleContext, options: ConsoleOp
       // A browser login changing state must prove it comes from a console page: its CSRF token in a
       // header (console.js) or a form field, and (when the browser says) this origin.
       const origin = req.headers.origin;
-      if (origin && origin !== `${ctx.secure ? 'https' : 'http'}://${req.headers.host}`) return refuse(reply, path, 403, 'cross-origin request refused');
+      if (origin && origin !== `${ctx.secure ? 'https' : 'http'}://${req.headers.host}`)
+        return refuse(reply, path, 403, 'cross-origin request refused');
     }
   });
   app.addHook('preHandler', async (req, reply) => {
@@ -97,7 +103,9 @@ export async function buildConsoleServer(ctx: ConsoleContext, options: ConsoleOp
   app.get('/login', async (_req, reply) => {
     const csrf = randomBytes(24).toString('base64url');
     reply.setCookie(LOGIN_COOKIE, csrf, { httpOnly: true, sameSite: 'strict', secure: ctx.secure, path: '/login', maxAge: 3600 });
-    return reply.type('text/html; charset=utf-8').send(page({ title: 'log in', view: 'login', csrf: null, user: null, body: loginView(csrf, null) }));
+    return reply
+      .type('text/html; charset=utf-8')
+      .send(page({ title: 'log in', view: 'login', csrf: null, user: null, body: loginView(csrf, null) }));
   });
   app.post('/login', { config: { rateLimit: { max: 20, timeWindow: 60_000 } } }, async (req, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -133,7 +141,11 @@ export async function buildConsoleServer(ctx: ConsoleContext, options: ConsoleOp
 
 /** A refusal: JSON for the API, the login page (401) or a short page otherwise. */
 export function refuse(reply: FastifyReply, url: string, status: number, message: string, hint?: string): FastifyReply {
-  if (url.startsWith('/api/')) return reply.code(status).type('application/json').send({ error: message, ...(hint ? { hint } : {}) });
+  if (url.startsWith('/api/'))
+    return reply
+      .code(status)
+      .type('application/json')
+      .send({ error: message, ...(hint ? { hint } : {}) });
   if (status === 401) {
     return reply
       .code(401)
@@ -146,7 +158,6 @@ export function refuse(reply: FastifyReply, url: string, status: number, message
     .send(page({ title: String(status), view: 'error', csrf: null, user: null, body: errorBody(status, message) }));
 }
 
-
 function loginRedirect() {
   return html`<h1>Log in first</h1><p>This console needs a login. <a href="/login">Log in</a> with your console token.</p>`;
 }
@@ -154,4 +165,3 @@ function loginRedirect() {
 function errorBody(status: number, message: string) {
   return html`<h1>${status}</h1><p class="problem">${message}</p><p><a href="/">back to the console</a></p>`;
 }
-

@@ -42,7 +42,10 @@ function triageError(message: string): GlasswatchError {
  */
 export async function recordTriage(store: Store, action: TriageAction, nowMs = Date.now()): Promise<Record<string, unknown>> {
   if (!(await alertExists(store, action.alertId)))
-    throw new GlasswatchError('BG_CONSOLE_NO_ALERT', `no alert ${action.alertId}`, { stage: 'receiving', hint: 'list alerts with GET /api/alerts' });
+    throw new GlasswatchError('BG_CONSOLE_NO_ALERT', `no alert ${action.alertId}`, {
+      stage: 'receiving',
+      hint: 'list alerts with GET /api/alerts',
+    });
   const row = {
     triage_id: randomUUID(),
     alert_id: action.alertId,

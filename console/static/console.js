@@ -2,7 +2,6 @@
 // change this asks for the current view again (x-glasswatch-fragment: 1) and swaps <main>'s content.
 // No inline script (the Content Security Policy forbids it) and no template on this side.
 (() => {
-  'use strict';
   const main = document.getElementById('view');
   const meta = document.querySelector('meta[name="csrf-token"]');
   if (!main || !meta || !('EventSource' in window)) return;

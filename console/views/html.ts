@@ -79,9 +79,7 @@ export const NAV = [
 ] as const;
 
 export function page(o: { title: string; view: string; csrf: string | null; user: string | null; body: Html }): string {
-  const nav = NAV.map(
-    ([id, href, label]) => html`<a href="${href}"${new Html(id === o.view ? ' aria-current="page"' : '')}>${label}</a>`,
-  );
+  const nav = NAV.map(([id, href, label]) => html`<a href="${href}"${new Html(id === o.view ? ' aria-current="page"' : '')}>${label}</a>`);
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -95,8 +93,12 @@ ${o.csrf ? html`<meta name="csrf-token" content="${o.csrf}">` : ''}
 <body>
 <header>
 <span class="brand">glasswatch</span>
-${o.user ? html`<nav>${nav}</nav><span class="live" id="live" title="live updates">live</span>
-<form method="post" action="/logout" class="logout"><input type="hidden" name="_csrf" value="${o.csrf ?? ''}"><span>${o.user}</span> <button type="submit">log out</button></form>` : ''}
+${
+  o.user
+    ? html`<nav>${nav}</nav><span class="live" id="live" title="live updates">live</span>
+<form method="post" action="/logout" class="logout"><input type="hidden" name="_csrf" value="${o.csrf ?? ''}"><span>${o.user}</span> <button type="submit">log out</button></form>`
+    : ''
+}
 </header>
 <main id="view" data-view="${o.view}">
 ${o.body}

@@ -32,7 +32,9 @@ ${
 }
 
 function triageForm(alertId: unknown, csrf: string, current: unknown): Html {
-  const options = TRIAGE_STATES.map((s) => html`<option value="${s}"${s === (current === 'open' ? 'acknowledged' : current) ? html` selected` : ''}>${s}</option>`);
+  const options = TRIAGE_STATES.map(
+    (s) => html`<option value="${s}"${s === (current === 'open' ? 'acknowledged' : current) ? html` selected` : ''}>${s}</option>`,
+  );
   return html`<form method="post" action="/alerts/${encodeURIComponent(String(alertId))}/triage" class="triage">
 <input type="hidden" name="_csrf" value="${csrf}"><select name="state" aria-label="triage state">${options}</select>
 <input name="comment" maxlength="2000" placeholder="comment" aria-label="comment"><button type="submit">save</button></form>`;
@@ -107,7 +109,9 @@ ${
     ? html`<p class="empty">No ticket yet.</p>`
     : html`<table id="changes"><thead><tr><th>when</th><th>ticket</th><th>status</th><th>identities</th><th>requester</th><th>approvers</th><th>window</th><th>via</th></tr></thead>
 <tbody>${o.changes.map(
-        (t) => html`<tr><td>${when(t.updated_at)}</td><td>${t.ticket_id}</td><td>${badge(t.status)}</td><td>${list(t.identities)}</td><td>${t.requester}</td>
+        (
+          t,
+        ) => html`<tr><td>${when(t.updated_at)}</td><td>${t.ticket_id}</td><td>${badge(t.status)}</td><td>${list(t.identities)}</td><td>${t.requester}</td>
 <td>${list(t.approvers) || '—'}</td><td>${when(t.not_before)} → ${when(t.not_after)}</td><td>${t.origin}</td></tr>`,
       )}</tbody></table>`
 }`;
@@ -150,7 +154,9 @@ ${
     ? html`<p class="empty">No revocation was attempted.</p>`
     : html`<table id="revocations"><thead><tr><th>requested</th><th>target</th><th>principal</th><th>outcome</th><th>attempts</th><th>time to revoke</th><th>detail</th><th>next step</th></tr></thead>
 <tbody>${d.revocations.map(
-        (r) => html`<tr><td>${when(r.requested_at)}</td><td>${r.target}</td><td>${r.principal}</td><td>${badge(r.outcome)}</td><td class="num">${r.attempts}</td>
+        (
+          r,
+        ) => html`<tr><td>${when(r.requested_at)}</td><td>${r.target}</td><td>${r.principal}</td><td>${badge(r.outcome)}</td><td class="num">${r.attempts}</td>
 <td class="num">${Number(r.time_to_revoke_ms) >= 0 ? `${r.time_to_revoke_ms} ms` : '—'}</td><td>${r.detail}</td>
 <td>${revocationAlerts.find((a) => a.summary && String(a.summary).includes(String(r.target)))?.summary ?? '—'}</td></tr>`,
       )}</tbody></table>`
@@ -158,7 +164,9 @@ ${
 <h2>Timeline <small>${d.events.length} events</small></h2>
 <table id="timeline"><thead><tr><th>time</th><th>action</th><th>category</th><th>outcome</th><th>source IP</th><th>raw event</th></tr></thead>
 <tbody>${d.events.map(
-    (e) => html`<tr data-event="${e.id}"><td>${when(e.time)}</td><td>${e.action}</td><td>${e.category ? badge(e.category) : '—'}</td><td>${e.outcome}</td>
+    (
+      e,
+    ) => html`<tr data-event="${e.id}"><td>${when(e.time)}</td><td>${e.action}</td><td>${e.category ? badge(e.category) : '—'}</td><td>${e.outcome}</td>
 <td>${e.source_ip}</td><td><details><summary>${e.id}</summary><pre>${prettyRaw(e.raw)}</pre></details></td></tr>`,
   )}</tbody></table>`;
 }
@@ -201,4 +209,3 @@ ${problem ? html`<p class="problem" role="alert">${problem}</p>` : ''}
 <button type="submit">log in</button></form>
 <p><small>Tokens are configured in <code>console.tokens</code>; <code>glasswatch demo --serve</code> prints a one-time token.</small></p>`;
 }
-
