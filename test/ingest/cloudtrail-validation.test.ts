@@ -7,13 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../core/bus/kafka.js';
-import type { BusMessage } from '../../core/bus/types.js';
+import { type BusMessage, DEAD_LETTER_HEADERS } from '../../core/bus/types.js';
+import { Fields } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
+import { parseCloudTrailFields, runCloudTrailCollector } from '../../ingest/cloudtrail/collector.js';
 import { type S3Checkpoint, S3Poller } from '../../ingest/cloudtrail/s3.js';
+import { SqsConsumer } from '../../ingest/cloudtrail/sqs.js';
 import { PublicKeySource } from '../../ingest/cloudtrail/validation/keys.js';
 import { StoreValidationRecorder } from '../../ingest/cloudtrail/validation/record.js';
 import { LogFileValidator } from '../../ingest/cloudtrail/validation/validator.js';
@@ -32,7 +36,7 @@ import {
   type TrailSpec,
 } from '../support/cloudtrail-digests.js';
 import { type MotoServer, startMoto } from '../support/moto.js';
-import { createBucket, logFileBytes, logFileKey, motoClients, putObject } from '../support/moto-cloudtrail.js';
+import { createBucket, createQueue, logFileBytes, logFileKey, motoClients, putObject } from '../support/moto-cloudtrail.js';
 
 const quiet = createLogger({ level: 'error', bindings: { component: 'ct-validation-test' } });
 const ACCOUNT = '111122223333';
@@ -42,6 +46,7 @@ const HOUR = 3_600_000;
 describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys stand-in)', () => {
   let moto: MotoServer;
   let s3: S3Client;
+  let sqsClient: SQSClient;
   let store: Store;
   let key: SigningKey;
   let keysApi: PublicKeysStandIn;
@@ -52,7 +57,7 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
   beforeAll(async () => {
     await assertKafkaReachable();
     moto = await startMoto();
-    ({ s3 } = motoClients(moto.endpoint));
+    ({ s3, sqs: sqsClient } = motoClients(moto.endpoint));
     store = openStore({ kind: 'chdb', path: join(dir, 'store') });
     await migrate(store);
     key = newSigningKey();
@@ -64,6 +69,7 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
     await deleteTopics(topics);
     await keysApi?.close();
     s3?.destroy();
+    sqsClient?.destroy();
     await moto?.stop();
     await store?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -119,22 +125,27 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
       );
       return files.map((f) => map.get(f.ids[0] as string)?.status ?? 'none');
     };
-    const readAlerts = async (expected: number): Promise<Alert[]> => {
+    const readAlerts = async (expected: number): Promise<Alert[]> =>
+      (await read(t.alerts, expected)).map((m) => JSON.parse(m.value.toString()) as Alert);
+    const read = async (topic: string, expected: number): Promise<BusMessage[]> => {
       const got: BusMessage[] = [];
       const sub = await bus.subscribe({
-        topics: [t.alerts],
+        topics: [topic],
         groupId: uniqueName('ctv-reader'),
         fromBeginning: true,
         handler: async (m) => void got.push(m),
       });
       try {
-        await waitFor(() => got.length >= expected, `${expected} alerts on ${t.alerts} (have ${got.length})`);
+        await waitFor(() => got.length >= expected, `${expected} messages on ${topic} (have ${got.length})`);
       } finally {
         await sub.stop();
       }
-      return got.map((m) => JSON.parse(m.value.toString()) as Alert);
+      return got;
     };
     return {
+      topics: t,
+      read,
+      bus,
       bucket,
       clock,
       validator,
@@ -286,6 +297,11 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
     expect(await r.statuses([h10, h11, forged])).toEqual(['missing_digest', 'valid', 'missing_digest']);
     // Every rejected digest was checkpointed past: a second poll reads none of them again.
     expect(r.validator.counts.digests).toBe(7);
+    // Each is a dead letter naming its key and why.
+    const letters = await r.read(r.topics.deadLetters, 6);
+    const why = letters.map((m) => String(m.headers[DEAD_LETTER_HEADERS.reason]));
+    expect(why.every((w) => /^CloudTrail digest s3:\/\/ctv-hostile\/AWSLogs\/.*CloudTrail-Digest.* rejected: /.test(w))).toBe(true);
+    expect(why.filter((w) => w.includes('20251120T14bomb'))).toEqual([expect.stringMatching(/invalid format: .*65536/)]);
   });
 
   it('after a restart, an object published before it is read again when its digest comes', async () => {
@@ -321,5 +337,116 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
     await again.digestObject(r.bucket, d.key, d.body, { signature: d.signature });
     expect(again.alerts[0]?.reason).toContain('was deleted');
     expect(await r.statuses([h10])).toEqual(['mismatch']);
+  });
+
+  it('SQS: a digest notified before its objects settles them on arrival; an object no digest lists goes missing after the window', async () => {
+    const r = await rig('ctv-sqs');
+    const queueUrl = await createQueue(sqsClient, uniqueName('ctv-q'));
+    const a = await r.log('sqs-a', 3, '2025-11-20T10:05:00Z');
+    const b = await r.log('sqs-b', 2, '2025-11-20T10:25:00Z');
+    const orphan = await r.log('sqs-c', 2, '2025-11-20T11:05:00Z');
+    const d = r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [a, b]);
+    await r.put(d);
+    const notify = (keys: string[]) =>
+      sqsClient.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: JSON.stringify({
+            Records: keys.map((k) => ({
+              eventSource: 'aws:s3',
+              eventName: 'ObjectCreated:Put',
+              s3: { bucket: { name: r.bucket }, object: { key: k } },
+            })),
+          }),
+        }),
+      );
+    await notify([d.key]);
+    await notify([a.key, b.key]);
+    await notify([orphan.key]);
+    const consumer = new SqsConsumer({
+      sqs: sqsClient,
+      s3,
+      queueUrl,
+      waitTimeSeconds: 1,
+      publisher: new EventPublisher({ bus: r.bus, collector: 'cloudtrail', topics: r.topics, alertsTopic: r.topics.alerts, logger: quiet }),
+      validator: r.validator,
+      logger: quiet,
+    });
+    let messages = 0;
+    while (messages < 3) messages += (await consumer.receiveOnce()).messages;
+    expect(await r.statuses([a, b, orphan])).toEqual(['valid', 'valid', 'pending']);
+    r.clock.now += 121 * 60_000;
+    await consumer.receiveOnce();
+    expect(await r.statuses([a, b, orphan])).toEqual(['valid', 'valid', 'missing_digest']);
+    expect(r.validator.alerts.map((x) => x.reason)).toEqual([expect.stringContaining(orphan.key)]);
+  });
+
+  it('runCloudTrailCollector: on by default with a store (statuses stored); validateLogFiles: false is off and says so', async () => {
+    const bucket = 'ctv-run';
+    await createBucket(s3, bucket);
+    const trail: TrailSpec = { bucket, account: ACCOUNT, region: REGION, trail: 'gw-trail', homeRegion: REGION };
+    const spec = { account: ACCOUNT, region: REGION, time: '2025-11-20T10:05:00Z' };
+    const k = logFileKey(spec);
+    const { bytes, ids } = logFileBytes('run-a', 4, spec);
+    await putObject(s3, bucket, k, bytes);
+    await putDigest(
+      s3,
+      bucket,
+      new DigestWriter(key, trail).write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [
+        { bucket, key: k, gz: bytes, raw: gunzipSync(bytes) },
+      ]),
+    );
+    const section = (extra: Record<string, unknown>) =>
+      parseCloudTrailFields(
+        Fields.of('test.yml', 'collectors.cloudtrail', {
+          mode: 's3',
+          region: REGION,
+          endpoint: moto.endpoint,
+          credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+          bucket,
+          startDate: '2025-11-20',
+          pollIntervalSeconds: 1,
+          settleSeconds: 0,
+          cloudTrailEndpoint: keysApi.url,
+          ...extra,
+        }),
+      );
+    const bus = new KafkaBus(kafkaTestOptions());
+    buses.push(bus);
+    const t = { events: uniqueName('ctv-run-events'), deadLetters: uniqueName('ctv-run-dlq') };
+    topics.push(t.events, t.deadLetters);
+    const checkpointDir = join(dir, 'run-checkpoints');
+    const on = await runCloudTrailCollector(
+      { ...section({}), checkpointDir },
+      { bus, topics: t, logger: quiet, validationStore: store, watchdog: null },
+    );
+    expect(on.validation).toMatchObject({ state: 'on', reason: 'statuses stored in log_validation' });
+    await waitFor(() => (on.validation.validator?.counts.valid ?? 0) === 1, 'the object to validate');
+    await on.stop();
+    expect(Object.fromEntries(await logValidationForEvents(store, ids.slice(0, 1)))).toEqual({
+      [ids[0] as string]: { objectKey: k, status: 'valid' },
+    });
+
+    const off = await runCloudTrailCollector(
+      { ...section({ validateLogFiles: false }), checkpointDir: join(dir, 'run-off') },
+      { bus, topics: t, logger: quiet, watchdog: null },
+    );
+    expect(off.validation).toEqual({ state: 'off', reason: 'validateLogFiles: false', validator: null });
+    await off.stop();
+  });
+
+  it('config: validateLogFiles and digestWindowMinutes are validated, only for s3 and sqs', () => {
+    const base = { mode: 's3', region: REGION, bucket: 'b' };
+    const parse = (v: Record<string, unknown>) => parseCloudTrailFields(Fields.of('gw.yml', 'collectors.cloudtrail', v));
+    expect(parse(base).validation).toEqual({ enabled: true, explicit: false, windowMinutes: 120, endpoint: null });
+    expect(parse({ ...base, validateLogFiles: true, digestWindowMinutes: 90 }).validation).toMatchObject({
+      enabled: true,
+      explicit: true,
+      windowMinutes: 90,
+    });
+    expect(() => parse({ ...base, validateLogFiles: 'yes' })).toThrow(/validateLogFiles.*must be true or false/);
+    expect(() => parse({ ...base, digestWindowMinutes: 30 })).toThrow(/digestWindowMinutes/);
+    expect(() => parse({ ...base, cloudTrailEndpoint: 'cloudtrail.local' })).toThrow(/cloudTrailEndpoint.*http/);
+    expect(() => parse({ mode: 'eventbridge', apiKey: 'k', validateLogFiles: true })).toThrow(/validateLogFiles.*only used with mode: s3/);
   });
 });
