@@ -60,7 +60,12 @@ beforeAll(async () => {
     bindings: [{ kind: 'ClusterRoleBinding', name: 'bg', role: 'cluster-admin', subjects: [{ kind: 'User', name: 'breakglass-admin' }] }],
   });
   stands.push(okta, k8s);
-  Object.assign(process.env, { GLASSWATCH_OKTA_URL: okta.url, GLASSWATCH_OKTA_TOKEN: 'o', GLASSWATCH_K8S_API: k8s.url, GLASSWATCH_K8S_TOKEN: 'k' });
+  Object.assign(process.env, {
+    GLASSWATCH_OKTA_URL: okta.url,
+    GLASSWATCH_OKTA_TOKEN: 'o',
+    GLASSWATCH_K8S_API: k8s.url,
+    GLASSWATCH_K8S_TOKEN: 'k',
+  });
   const replay = await cli([
     'replay',
     join(demo, 'data'),
@@ -112,7 +117,10 @@ describe('glasswatch audit verify over a replayed store', () => {
 
   it('fails after ALTER TABLE sessions UPDATE verdict, naming the table, the session and the chain record', async () => {
     const session = await withStore(async (store) => {
-      const s = await one<{ session_id: string; verdict: string }>(store, "SELECT session_id, verdict FROM sessions WHERE verdict != 'authorized' LIMIT 1");
+      const s = await one<{ session_id: string; verdict: string }>(
+        store,
+        "SELECT session_id, verdict FROM sessions WHERE verdict != 'authorized' LIMIT 1",
+      );
       await store.client.command({
         query: "ALTER TABLE sessions UPDATE verdict = 'authorized' WHERE session_id = {id:String}",
         query_params: { id: s.session_id },
@@ -147,7 +155,9 @@ describe('glasswatch audit verify over a replayed store', () => {
     });
     const run = await cli(['audit', 'verify', '--store', storePath]);
     expect(run.code, run.out).toBe(4);
-    expect(run.out).toMatch(new RegExp(`BROKEN alerts key \\["${alertId}"\\] writer replay@\\S+ seq \\d+: chained row is missing from the table \\(deleted\\)`));
+    expect(run.out).toMatch(
+      new RegExp(`BROKEN alerts key \\["${alertId}"\\] writer replay@\\S+ seq \\d+: chained row is missing from the table \\(deleted\\)`),
+    );
     expect(run.out).toMatch(new RegExp(`BROKEN tickets key \\["${ticketId}",\\d+\\]: row is not in the audit chain`));
   });
 

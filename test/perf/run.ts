@@ -43,6 +43,7 @@ export const BENCHES: Bench[] = [
   { name: 'sql', script: 'bench-sql.ts', args: [datasets] },
   { name: 'store-insert', script: 'bench-store-insert.ts' },
   { name: 'reports', script: 'bench-reports.ts' },
+  { name: 'evidence', script: 'bench-evidence.ts' },
   { name: 'detect', script: 'bench-detect.ts' },
   { name: 'bus', script: 'bench-bus.ts', smokeEnv: { BENCH_MESSAGES: '5000' } },
   { name: 'spool', script: 'bench-spool.ts', smokeEnv: { BENCH_SPOOL_EVENTS: '5000' } },

@@ -1,0 +1,257 @@
+/**
+ * The cost of evidence (issue 11), on the embedded chDB store.
+ *
+ *   npm run bench:evidence            (BENCH_SIZE=smoke for the small size)
+ *
+ * 1. Audit-chain append: the detector over the bench-detect workload (100 break-glass identities,
+ *    95% ordinary CloudTrail events, 5% break-glass, each opening a session and raising an alert),
+ *    writing its sessions and alerts into chDB as live does (flush per fetched batch of 500), once
+ *    without and once with the audit chain attached. Runs alternate and the best of each is kept,
+ *    since the machine is shared. Also the chain alone: chaining a batch of alert / session rows.
+ * 2. `audit verify` over N chain records (full: 1,000,000 alert rows and their chain records).
+ * 3. Report signing: Ed25519 signature and verification of a ~1 MB report body.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../core/config.js';
+import type { AuditEvent } from '../../core/event.js';
+import { silentLogger } from '../../core/log.js';
+import { insertRows, migrate, openStore, type Store } from '../../core/store/index.js';
+import { buildDetector } from '../../detectors/build.js';
+import { AuditChain } from '../../evidence/chain.js';
+import { loadEvidenceKeys, verifySignature } from '../../evidence/keys.js';
+import { verifyAudit } from '../../evidence/verify.js';
+import { normalizeDocument } from '../../ingest/index.js';
+import { benchSize, figure } from './figures.js';
+
+const IDENTITIES = 100;
+const DETECT_EVENTS = benchSize({ full: 30_000, smoke: 5_000 });
+const DETECT_ROUNDS = benchSize({ full: 2, smoke: 1 });
+const VERIFY_RECORDS = benchSize({ full: 1_000_000, smoke: 20_000 });
+const REPORT_BYTES = 1024 * 1024;
+
+const dir = mkdtempSync(join(tmpdir(), 'gw-bench-evidence-'));
+const store = openStore({ kind: 'chdb', path: join(dir, 'store') });
+
+let seq = 0;
+function makeEvent(breakGlass: boolean): AuditEvent {
+  seq++;
+  const user = breakGlass ? `bg-user-${seq % IDENTITIES}` : `dev-${seq % 500}`;
+  const raw = {
+    eventVersion: '1.09',
+    eventID: `bench-${seq}`,
+    eventTime: new Date(Date.parse('2026-11-20T00:00:00Z') + seq * 10).toISOString(),
+    eventSource: 'ec2.amazonaws.com',
+    eventName: seq % 3 === 0 ? 'DescribeInstances' : 'GetConsoleOutput',
+    awsRegion: 'us-east-1',
+    // a distinct IP and key per break-glass event: each is a new session and an alert
+    sourceIPAddress: breakGlass ? `10.${(seq >> 16) & 255}.${(seq >> 8) & 255}.${seq & 255}` : '198.51.100.7',
+    userAgent: 'aws-cli/2',
+    recipientAccountId: '111122223333',
+    userIdentity: {
+      type: 'IAMUser',
+      userName: user,
+      principalId: `AIDA${user}`,
+      arn: `arn:aws:iam::111122223333:user/${user}`,
+      accessKeyId: `AKIA${seq}`,
+    },
+  };
+  const r = normalizeDocument(raw, { file: 'bench', line: null, index: null })[0];
+  if (r?.kind !== 'event') throw new Error('bench event did not normalize');
+  return r.event;
+}
+
+async function count(table: string): Promise<number> {
+  const rows = await (await store.client.query({ query: `SELECT count() AS n FROM ${table}`, format: 'JSONEachRow' })).json<{
+    n: string;
+  }>();
+  return Number(rows[0]?.n ?? 0);
+}
+
+async function detectorRun(chain: AuditChain | null): Promise<{ seconds: number; chained: number; alerts: number; sessions: number }> {
+  const identities = Array.from({ length: IDENTITIES }, (_, i) => ({
+    id: `bg-${i}`,
+    source: 'cloudtrail',
+    match: { 'userIdentity.userName': `bg-user-${i}` },
+  }));
+  const build = await buildDetector({ config: parseConfig({ identities }, 'bench'), store, log: silentLogger, clock: 'live' });
+  const events = Array.from({ length: DETECT_EVENTS }, (_, i) => makeEvent(i % 20 === 0));
+  store.evidence = chain;
+  const before = { head: chain?.head.seq ?? 0, alerts: await count('alerts'), sessions: await count('sessions') };
+  const t0 = performance.now();
+  for (let i = 0; i < events.length; i += 500) {
+    await build.detector.handle(events.slice(i, i + 500));
+    await build.detector.flush();
+  }
+  await build.detector.close();
+  const seconds = (performance.now() - t0) / 1000;
+  store.evidence = null;
+  return {
+    seconds,
+    chained: (chain?.head.seq ?? 0) - before.head,
+    alerts: (await count('alerts')) - before.alerts,
+    sessions: (await count('sessions')) - before.sessions,
+  };
+}
+
+function alertRow(i: number): Record<string, unknown> {
+  return {
+    alert_id: `bench-alert-${i}`,
+    type: 'breakglass.unauthorized',
+    severity: 'critical',
+    identity: `bg-${i % IDENTITIES}`,
+    source: 'cloudtrail',
+    event_ids: [`bench-${i}`],
+    ticket_id: '',
+    reason: 'no_ticket',
+    category: '',
+    rule_id: '',
+    rule_title: '',
+    rule_author: '',
+    session_id: `s-${i}`,
+    principal: `arn:aws:iam::111122223333:user/bg-user-${i % IDENTITIES}`,
+    source_ip: '10.0.0.1',
+    time: new Date(Date.parse('2026-11-20T00:00:00Z') + i * 10).toISOString(),
+    detected_at: new Date(Date.parse('2026-11-20T00:00:01Z') + i * 10).toISOString(),
+    summary: `break-glass identity bg-${i % IDENTITIES} used without an approved ticket`,
+  };
+}
+
+async function main(): Promise<void> {
+  await migrate(store);
+  const keys = await loadEvidenceKeys({ store });
+  console.log(`evidence bench: chDB at a temp folder, node ${process.version}`);
+
+  // 1. Append cost inside the detector.
+  const chain = await AuditChain.open(store, { writer: 'bench-detect', keys, checkpointEvery: 1000 });
+  await detectorRun(null); // warm-up: JIT, chDB parts, the rule pack
+  let best = { without: Number.POSITIVE_INFINITY, with: Number.POSITIVE_INFINITY };
+  let last = { chained: 0, alerts: 0, sessions: 0 };
+  for (let r = 0; r < DETECT_ROUNDS; r++) {
+    const plain = await detectorRun(null);
+    const chained = await detectorRun(chain);
+    best = { without: Math.min(best.without, plain.seconds), with: Math.min(best.with, chained.seconds) };
+    last = chained;
+  }
+  const rateWithout = DETECT_EVENTS / best.without;
+  const rateWith = DETECT_EVENTS / best.with;
+  const overheadPct = ((best.with - best.without) / best.without) * 100;
+  const perRecordUs = ((best.with - best.without) * 1e6) / Math.max(1, last.chained);
+  const recordsPerEvent = last.chained / DETECT_EVENTS;
+  // At 10k events/s, the chain's share of one core: records/s × cost per record.
+  const shareAt10k = ((10_000 * recordsPerEvent * Math.max(0, perRecordUs)) / 1e6) * 100;
+  const p = { events: DETECT_EVENTS, breakGlassShare: 0.05, chainRecords: last.chained, alerts: last.alerts, sessionRows: last.sessions };
+  figure('detector with store, without audit chain', rateWithout, 'events/s', p);
+  figure('detector with store, with audit chain', rateWith, 'events/s', p);
+  figure('audit chain overhead on detector throughput', overheadPct, '%', p);
+  figure('audit chain share of one core at 10k events/s', shareAt10k, '%', p);
+  console.log(
+    `detector + chDB store, ${DETECT_EVENTS} events (5% break-glass): ${rateWithout.toFixed(0)} events/s without the chain, ${rateWith.toFixed(0)} with ` +
+      `(${overheadPct.toFixed(1)}%); ${last.chained} chain records (${last.alerts} alerts, ${last.sessions} session rows) → ` +
+      `${perRecordUs.toFixed(1)} µs per record end to end; at 10k events/s: ${(10_000 * recordsPerEvent).toFixed(0)} records/s = ${shareAt10k.toFixed(1)}% of one core`,
+  );
+
+  // The chain alone, per row kind: normalize, hash, one audit_log insert per batch of 500.
+  for (const [label, table, rowOf] of [
+    ['alert', 'alerts', alertRow],
+    [
+      'session',
+      'sessions',
+      (i: number) => ({
+        session_id: `bench-s-${i}`,
+        version: 1,
+        identity: 'bg-1',
+        source: 'cloudtrail',
+        principal: 'arn:aws:iam::111122223333:user/bg-user-1',
+        verdict: 'unauthorized',
+        reason: 'no_ticket',
+        ticket_id: '',
+        approvers: [],
+        first_event_id: `bench-${i}`,
+        unauthorized_event_id: `bench-${i}`,
+        start: '2026-11-20T00:00:00.000Z',
+        end: '2026-11-20T00:10:00.000Z',
+        events: 3,
+        activity_command: 1,
+        activity_data: 1,
+        activity_config: 1,
+        source_ips: ['10.0.0.1'],
+        account: '111122223333',
+        org: '',
+        cluster: '',
+        detected_at: '2026-11-20T00:00:01.000Z',
+        keys: ['AKIA1'],
+      }),
+    ],
+  ] as const) {
+    const micro = await AuditChain.open(store, { writer: `bench-${label}`, keys, checkpointEvery: 1000 });
+    const n = benchSize({ full: 50_000, smoke: 2_000 });
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += 500)
+      await micro.beforeInsert(
+        table,
+        Array.from({ length: 500 }, (_, j) => rowOf(i + j)),
+      );
+    const us = ((performance.now() - t0) * 1000) / n;
+    await micro.close();
+    figure(`audit chain append per ${label} row (batches of 500)`, us, 'µs', { rows: n });
+    console.log(`audit chain alone: ${us.toFixed(1)} µs per ${label} row in batches of 500 (${n} rows)`);
+  }
+
+  // 2. audit verify over VERIFY_RECORDS chain records (a fresh store content: alerts only).
+  await store.client.command({ query: 'TRUNCATE TABLE audit_log' });
+  await store.client.command({ query: 'TRUNCATE TABLE audit_checkpoints' });
+  for (const t of ['alerts', 'sessions', 'tickets', 'revocations', 'alert_deliveries', 'report_deliveries'])
+    await store.client.command({ query: `TRUNCATE TABLE IF EXISTS ${t}` });
+  const bulk = await AuditChain.open(store, { writer: 'bench-verify', keys, checkpointEvery: 10_000 });
+  store.evidence = bulk;
+  const tFill = performance.now();
+  for (let i = 0; i < VERIFY_RECORDS; i += 10_000)
+    await insertRows(
+      store,
+      'alerts',
+      Array.from({ length: 10_000 }, (_, j) => alertRow(i + j)),
+    );
+  await bulk.checkpoint();
+  store.evidence = null;
+  const fillS = (performance.now() - tFill) / 1000;
+  const tVerify = performance.now();
+  const result = await verifyAudit(store);
+  const verifyS = (performance.now() - tVerify) / 1000;
+  if (!result.ok || result.records !== VERIFY_RECORDS)
+    throw new Error(`verify did not pass: ${JSON.stringify(result.findings.slice(0, 3))}`);
+  figure('audit verify', verifyS, 's', { records: VERIFY_RECORDS, rows: result.rowsChecked });
+  figure('audit verify rate', VERIFY_RECORDS / verifyS, 'rows/s', { records: VERIFY_RECORDS });
+  console.log(
+    `audit verify: ${VERIFY_RECORDS.toLocaleString('en-US')} chain records and ${result.rowsChecked.toLocaleString('en-US')} alert rows in ${verifyS.toFixed(1)} s ` +
+      `(${(VERIFY_RECORDS / verifyS).toFixed(0)} rows/s); chaining and storing them took ${fillS.toFixed(1)} s; heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB`,
+  );
+
+  // 3. Report signing and verification over a ~1 MB body.
+  const body = Buffer.from(JSON.stringify({ rows: Array.from({ length: 6000 }, (_, i) => alertRow(i)) }).slice(0, REPORT_BYTES));
+  const signTimes: number[] = [];
+  const verifyTimes: number[] = [];
+  let signature = '';
+  for (let i = 0; i < 30; i++) {
+    const t0 = performance.now();
+    signature = keys.sign(body);
+    signTimes.push(performance.now() - t0);
+    const t1 = performance.now();
+    if (!verifySignature(keys.publicKeyPem, body, signature)) throw new Error('signature did not verify');
+    verifyTimes.push(performance.now() - t1);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  figure('report signing (Ed25519, 1 MB)', median(signTimes), 'ms', { bytes: body.length });
+  figure('report signature verification (Ed25519, 1 MB)', median(verifyTimes), 'ms', { bytes: body.length });
+  console.log(
+    `report signature over ${(body.length / 2 ** 20).toFixed(2)} MiB: sign ${median(signTimes).toFixed(2)} ms, verify ${median(verifyTimes).toFixed(2)} ms (median of 30)`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
