@@ -54,7 +54,10 @@ export function parseConsoleSection(config: GlasswatchConfig, { requireTokens = 
     tokens.push({ name, hash: hashToken(token) });
   });
   if (tokens.length === 0 && requireTokens)
-    c.fail('tokens', 'is required: every page and API call needs a token (a list of { name, token }, each token read from the environment)');
+    c.fail(
+      'tokens',
+      'is required: every page and API call needs a token (a list of { name, token }, each token read from the environment)',
+    );
   let tls: ConsoleOptions['tls'] = null;
   if (c.value.tls !== undefined) {
     const t = c.section('tls').only(['certFile', 'keyFile']);

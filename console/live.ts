@@ -7,7 +7,7 @@ import type { Alert } from '../detectors/alerts/alert.js';
 import { alertRow } from '../detectors/detector.js';
 import type { CollectorMetrics } from '../ingest/collector/metrics.js';
 import { COLLECTOR_DLQ_HEADERS } from '../ingest/collector/publisher.js';
-import { sessionsFingerprint } from './queries.js';
+import { sessionsFingerprint, storedRows } from './queries.js';
 
 /** One change pushed to every connected browser and SSE client. */
 export type Change =
@@ -123,6 +123,9 @@ export class LiveFeed {
   #fingerprint = '';
   #timer: NodeJS.Timeout | null = null;
   #detectorSamples: [number, number][] = [];
+  readonly #pending = new Map<string, { row: Record<string, unknown>; sinceMs: number }>();
+  #pendingCheck: NodeJS.Timeout | null = null;
+  #stopped = false;
 
   constructor(o: LiveFeedOptions) {
     this.#o = o;
@@ -178,10 +181,38 @@ export class LiveFeed {
       return;
     }
     if (!alert || typeof alert.id !== 'string' || typeof alert.type !== 'string') return;
-    const row = alertRow(alert);
-    this.#o.hub.publish({ kind: 'alert', alert: { ...row, triage_state: 'open' } });
-    // A new session or a changed verdict comes with an alert: its row is in the store by now.
+    this.#pending.set(alert.id, { row: { ...alertRow(alert), triage_state: 'open' }, sinceMs: Date.now() });
     this.#sessionsDirty = true;
+    if (!this.#pendingCheck) this.#pendingCheck = setTimeout(() => void this.#releaseStored(), 0);
+  }
+
+  /**
+   * An alert can reach its topic a moment before the detector's rows (alert, session) are in the
+   * store, and a browser refreshing on the push would not show it yet: pushed once both are stored
+   * (looked up every 25 ms, one query for every alert waiting), or after 3 s regardless.
+   */
+  async #releaseStored(): Promise<void> {
+    try {
+      const waiting = [...this.#pending.values()];
+      if (waiting.length === 0) return;
+      const stored = await storedRows(
+        this.#o.store,
+        waiting.map((w) => String(w.row.alert_id)),
+        waiting.map((w) => String(w.row.session_id)).filter((id) => id !== ''),
+      );
+      const now = Date.now();
+      for (const w of waiting) {
+        const ready =
+          stored.alerts.has(String(w.row.alert_id)) && (w.row.session_id === '' || stored.sessions.has(String(w.row.session_id)));
+        if (!ready && now - w.sinceMs < 3000) continue;
+        this.#pending.delete(String(w.row.alert_id));
+        this.#o.hub.publish({ kind: 'alert', alert: w.row });
+      }
+    } catch (err) {
+      this.#o.log.warn('console: looking up stored alerts failed', { error: (err as Error).message });
+    } finally {
+      this.#pendingCheck = this.#pending.size > 0 && !this.#stopped ? setTimeout(() => void this.#releaseStored(), 25) : null;
+    }
   }
 
   #stats(source: string): SourceStats {
@@ -285,7 +316,9 @@ export class LiveFeed {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#pendingCheck) clearTimeout(this.#pendingCheck);
     for (const s of this.#subs.splice(0)) await s.stop();
     const groups = [this.#o.topics.alerts, this.#o.topics.events, this.#o.topics.tickets, this.#o.topics.deadLetters].map(
       (t) => `${this.#o.groupPrefix}-${t}`,

@@ -59,6 +59,21 @@ export async function sessionsFingerprint(store: Store, activeSinceMs: number): 
   return `${r[0]?.n ?? 0}/${r[0]?.v ?? 0}`;
 }
 
+/** Which of these alerts and sessions have a row in the store yet. */
+export async function storedRows(
+  store: Store,
+  alertIds: string[],
+  sessionIds: string[],
+): Promise<{ alerts: Set<string>; sessions: Set<string> }> {
+  const [r] = await rows<{ alerts: string[]; sessions: string[] }>(
+    store,
+    `SELECT (SELECT groupUniqArray(alert_id) FROM alerts WHERE alert_id IN {a:Array(String)}) AS alerts,
+            (SELECT groupUniqArray(session_id) FROM sessions WHERE session_id IN {s:Array(String)}) AS sessions`,
+    { a: alertIds, s: sessionIds },
+  );
+  return { alerts: new Set(r?.alerts ?? []), sessions: new Set(r?.sessions ?? []) };
+}
+
 const TRIAGE_STATE = `SELECT alert_id, argMax(state, at) AS triage_state, argMax(actor, at) AS triage_actor, max(at) AS triage_at,
   argMax(comment, at) AS triage_comment FROM alert_triage GROUP BY alert_id`;
 
