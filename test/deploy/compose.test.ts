@@ -9,6 +9,7 @@ import { MemoryBus } from '../../core/bus/memory.js';
 import { expandEnv, parseConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { buildDetector } from '../../detectors/build.js';
+import { approvalSlaOf } from '../../detectors/tickets/requests.js';
 import { parseCloudTrailSection } from '../../ingest/cloudtrail/collector.js';
 import { collectorsFields, parseCollectorsCommon } from '../../ingest/collector/options.js';
 import { parseK8sSection } from '../../ingest/k8s/collector.js';
@@ -112,6 +113,7 @@ describe('docker-compose.yml', () => {
     parseCloudTrailSection(config);
     parseReportsConfig(config);
     expect(parseSchedules(config).length).toBeGreaterThan(0);
+    expect(approvalSlaOf(config)).toBe(30);
     return buildDetector({ config, store: null, bus: new MemoryBus(), log: silentLogger, clock: 'live' }).then((d) => {
       expect(d.registry.identities.length).toBe(4);
       // hosts the config talks to are compose services
