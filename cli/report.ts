@@ -1,13 +1,12 @@
 import { writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { type GlasswatchConfig, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { connectStore, migrate, type Store } from '../core/store/index.js';
 import { smtpTransport } from '../detectors/build.js';
-import { AuditChain } from '../evidence/chain.js';
 import { evidenceConfig } from '../evidence/config.js';
 import { loadEvidenceKeys, readPublicKeys, storedPublicKeys } from '../evidence/keys.js';
+import { startEvidence } from '../evidence/start.js';
 import { ReportError } from '../reports/errors.js';
 import { deliverReport } from '../reports/mail.js';
 import { isAddress, parseReportsConfig } from '../reports/options.js';
@@ -54,13 +53,11 @@ ${EXIT_CODES}`;
 /**
  * Keys and the audit chain for a report run: the signer, and today's retention horizon recorded in
  * the chain (purges happen in background merges; the chain says when rows stopped being kept).
+ * Report deliveries are evidence rows: chained as they are stored.
  */
 async function openEvidence(store: Store, config: GlasswatchConfig, organisation: string | null): Promise<ReportSigner> {
-  const ev = evidenceConfig(config);
-  const keys = await loadEvidenceKeys({ signingKeyFile: ev.signingKey, store });
-  const chain = await AuditChain.open(store, { writer: ev.writer ?? `reports@${hostname()}`, keys, checkpointEvery: ev.checkpointEvery });
-  // Report deliveries are evidence rows: chained as they are stored; the chain's close checkpoint is signed with the store's.
-  store.evidence ??= chain;
+  const chain = await startEvidence(store, config, { command: 'report' });
+  const keys = await loadEvidenceKeys({ signingKeyFile: evidenceConfig(config).signingKey, store });
   await recordRetentionHorizon(store, chain, await storeRetention(store), Date.now());
   return reportSigner({ store, config, organisation, keys });
 }

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
 import type { GlasswatchConfig } from '../core/config.js';
-import { packageRoot, packageVersion } from '../core/paths.js';
+import { packageVersion } from '../core/paths.js';
 import type { Store } from '../core/store/client.js';
 import { canonicalJson } from '../evidence/canonical.js';
 import { chainHeads } from '../evidence/chain.js';
+import { configSha256, rulePackSha256 } from '../evidence/fingerprint.js';
 import type { EvidenceKeys } from '../evidence/keys.js';
 import { ReportError } from './errors.js';
 import type { AnyReport } from './types.js';
@@ -33,7 +32,7 @@ export interface ReportMetadata {
   organisation: string | null;
   /** SHA-256 of the config file's bytes; null when none was given. */
   configSha256: string | null;
-  /** SHA-256 over the rule files the detector loads (path and content of each, sorted). */
+  /** SHA-256 over the rule files the detector loads (evidence/fingerprint.ts). */
   rulePackSha256: string;
   /** The store the report was built from (`store.describe`). */
   store: string;
@@ -76,37 +75,6 @@ export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-function ruleFiles(path: string): string[] {
-  let stat: ReturnType<typeof statSync>;
-  try {
-    stat = statSync(path);
-  } catch {
-    return [];
-  }
-  if (stat.isFile()) return /\.ya?ml$/i.test(path) ? [path] : [];
-  return readdirSync(path)
-    .sort()
-    .flatMap((name) => ruleFiles(join(path, name)));
-}
-
-/**
- * Hash of the rule pack a detector built from this config loads: the bundled break-glass pack
- * (unless `detector.builtinRules: false`) and `detector.rules`, each file by its path relative to
- * its root and its bytes.
- */
-export function rulePackSha256(config: Pick<GlasswatchConfig, 'sections'>): string {
-  const detector = (config.sections.detector ?? {}) as { builtinRules?: unknown; rules?: unknown };
-  const roots = [
-    ...(detector.builtinRules === false ? [] : [join(packageRoot(), 'rules', 'breakglass')]),
-    ...(Array.isArray(detector.rules) ? detector.rules.map(String) : []),
-  ];
-  const hash = createHash('sha256');
-  for (const root of [...new Set(roots.map((r) => resolve(r)))]) {
-    for (const file of ruleFiles(root)) hash.update(`${relative(root, file) || file}\u0000${sha256(readFileSync(file))}\n`);
-  }
-  return hash.digest('hex');
-}
-
 export interface MetadataInput {
   store: Store;
   config: Pick<GlasswatchConfig, 'file' | 'sections'>;
@@ -121,7 +89,8 @@ export function reportMetadata(input: MetadataInput): ReportMetadata {
     generatedAt: new Date(input.nowMs ?? Date.now()).toISOString(),
     glasswatchVersion: packageVersion(),
     organisation: input.organisation,
-    configSha256: input.config.file ? sha256(readFileSync(input.config.file)) : null,
+    // The same fingerprints as the chain's start records (evidence/fingerprint.ts): comparable.
+    configSha256: input.config.file ? configSha256(input.config) : null,
     rulePackSha256: rulePackSha256(input.config),
     store: input.store.describe,
     chainHeads: [...input.chainHeads].sort((a, b) => (a.writer < b.writer ? -1 : a.writer > b.writer ? 1 : 0)),

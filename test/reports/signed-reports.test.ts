@@ -68,6 +68,25 @@ describe('signed reports', () => {
     expect(reportDigest(doc)).toBe(doc.digest);
   });
 
+  it('metadata fingerprints are the ones the report run chained in its start record', async () => {
+    const doc = JSON.parse(readFileSync(json(), 'utf8')) as SignedReport;
+    const starts = await withStore(async (store) =>
+      (
+        await store.client.query({
+          query: "SELECT content FROM audit_log WHERE kind = 'start' AND startsWith(writer, 'report@')",
+          format: 'JSONEachRow',
+        })
+      ).json<{ content: string }>(),
+    );
+    expect(starts.length).toBeGreaterThan(0);
+    const start = JSON.parse(starts[0]!.content) as { config_sha256: string; rule_pack_sha256: string; key_id: string };
+    expect(start).toMatchObject({
+      config_sha256: doc.metadata.configSha256,
+      rule_pack_sha256: doc.metadata.rulePackSha256,
+      key_id: doc.signature.keyId,
+    });
+  });
+
   it('report verify passes a genuine report with the public key, and with the store (chain heads, rebuilt digest)', async () => {
     expect(await reportCommand(['verify', json(), '--public-key', publicKeyFile])).toBe(0);
     expect(await reportCommand(['verify', json(), '--store', fixture.store])).toBe(0);
