@@ -20,6 +20,8 @@ export interface VerifyOptions {
   /** Keys given out of band (--public-key); null: the keys the store recorded (weaker: say so). */
   trustedKeys?: Array<{ keyId: string; publicKeyPem: string }> | null;
   pageSize?: number;
+  /** The clock retention horizons are computed against. @default Date.now() */
+  nowMs?: number;
 }
 
 export interface Finding {
@@ -51,6 +53,8 @@ export interface VerifyResult {
 }
 
 interface Chained {
+  /** The row's own time (EVIDENCE_TABLES.time), epoch ms. */
+  time: number | null;
   digest: string;
   cols: string;
   version: string | null;
@@ -70,6 +74,17 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
   const colSets = new Map<string, string[]>();
   const writers: WriterSummary[] = [];
   let records = 0;
+  const nowMs = options.nowMs ?? Date.now();
+  // Records and rows older than a table's TTL are purged by ClickHouse on purpose (store.evidenceRetentionDays):
+  // a chain may then begin after seq 1, and a chained row past its table's horizon may be gone.
+  const auditDays = await ttlDays(store, 'audit_log');
+  const horizons = new Map<string, number>();
+  for (const t of EVIDENCE_TABLES) {
+    const days = await ttlDays(store, t.table);
+    if (days !== null) horizons.set(t.table, nowMs - days * DAY_MS);
+  }
+  const retentionRecorded =
+    auditDays !== null && Number((await query<{ n: string }>(store, "SELECT count() AS n FROM audit_log WHERE kind = 'retention'", {}))[0]?.n ?? 0) > 0;
 
   for (const writer of await query<{ writer: string }>(store, 'SELECT DISTINCT writer FROM audit_log ORDER BY writer', {})) {
     const w = writer.writer;
@@ -81,10 +96,12 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
     const checkpointSeqs = new Set(checkpoints.map((c) => Number(c.seq)));
     const hashAt = new Map<number, string>();
     let expected = 1;
+    let first = true;
     let prevHash = GENESIS_HASH;
     let last: Record<string, unknown> | null = null;
     let count = 0;
     let after = 0;
+    let kept = 1;
     for (;;) {
       const page = await query<{ seq: string; kind: string; tbl: string; key: string; content: string; prev_hash: string; hash: string }>(
         store,
@@ -109,7 +126,11 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
         }
         last = r;
         count++;
-        if (seq !== expected) {
+        if (first && seq > 1 && retentionRecorded) {
+          // The oldest records expired with the audit_log TTL; the chain is checked from the first kept one.
+          warnings.push(`${w}: records 1..${seq - 1} expired by retention (audit_log keeps ${auditDays} days); checked from ${seq}`);
+          kept = seq;
+        } else if (seq !== expected) {
           findings.push({
             writer: w,
             seq: expected,
@@ -132,6 +153,7 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
         if (checkpointSeqs.has(seq)) hashAt.set(seq, hash === r.hash ? r.hash : `recomputed:${hash}`);
         prevHash = r.hash;
         expected = seq + 1;
+        first = false;
         if (r.kind === 'row') chain(summary, colSets, w, seq, r.tbl, r.key, r.content, fromMs, toMs, findings);
       }
       after = Number(page[page.length - 1]!.seq);
@@ -141,6 +163,7 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
     let signedThrough = 0;
     for (const c of checkpoints) {
       const seq = Number(c.seq);
+      if (seq < kept) continue; // its records expired with it
       const pem = keyById.get(c.key_id);
       if (!pem) {
         findings.push({ writer: w, seq, table: null, key: null, problem: `checkpoint signed by key ${c.key_id}, which is not trusted` });
@@ -181,7 +204,13 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
   }
 
   let rowsChecked = 0;
-  for (const spec of EVIDENCE_TABLES) rowsChecked += await checkTable(store, spec, summary.get(spec.table)!, colSets, options, findings);
+  let expired = 0;
+  for (const spec of EVIDENCE_TABLES) {
+    const checked = await checkTable(store, spec, summary.get(spec.table)!, colSets, options, findings, horizons.get(spec.table) ?? null);
+    rowsChecked += checked.rows;
+    expired += checked.expired;
+  }
+  if (expired > 0) warnings.push(`${expired} chained row(s) are past their table's retention horizon and were not required to be present`);
   findings.sort((a, b) => (a.table ?? '').localeCompare(b.table ?? '') || (a.seq ?? 0) - (b.seq ?? 0));
   return {
     ok: findings.length === 0,
@@ -231,7 +260,7 @@ function chain(
     list = [];
     keys.set(key, list);
   }
-  list.push({ digest: digest(content), cols: sig, version, writer, seq });
+  list.push({ time: typeof time === 'number' ? time : null, digest: digest(content), cols: sig, version, writer, seq });
 }
 
 async function checkTable(
@@ -241,7 +270,8 @@ async function checkTable(
   colSets: Map<string, string[]>,
   options: VerifyOptions,
   findings: Finding[],
-): Promise<number> {
+  horizonMs: number | null,
+): Promise<{ rows: number; expired: number }> {
   const exists = await query<{ result: string | number }>(store, 'EXISTS TABLE {t:Identifier}', { t: spec.table });
   const seen = new Map<string, Set<string | null>>();
   let rows = 0;
@@ -308,9 +338,15 @@ async function checkTable(
     }
   }
   const reported = new Set(findings.filter((f) => f.table === spec.table).map((f) => f.key));
+  let expired = 0;
   for (const [key, candidates] of chained) {
     const versions = seen.get(key);
     const first = candidates[0]!;
+    // Past the table's TTL, ClickHouse may have purged the row (and any version of it): not evidence of tampering.
+    if (horizonMs !== null && candidates.every((c) => c.time !== null && c.time < horizonMs)) {
+      if (!versions) expired++;
+      continue;
+    }
     if (!versions) {
       // Nothing matched: a changed row was reported above; a key with no row at all was deleted.
       if (!reported.has(key))
@@ -335,7 +371,7 @@ async function checkTable(
         problem: `the latest chained version (${spec.version} ${top.version}) is missing from the table (deleted)`,
       });
   }
-  return rows;
+  return { rows, expired };
 }
 
 function compareVersion(a: string | null, b: string | null): number {
@@ -345,6 +381,19 @@ function compareVersion(a: string | null, b: string | null): number {
   if (typeof x === 'string' && typeof y === 'string' && /^\d+$/.test(x) && /^\d+$/.test(y))
     return BigInt(x) > BigInt(y) ? 1 : BigInt(x) < BigInt(y) ? -1 : 0;
   return String(x).localeCompare(String(y));
+}
+
+const DAY_MS = 86_400_000;
+
+/** A table's TTL in days (`TTL toDateTime(col) + toIntervalDay(N)` in its DDL); null: none, or no such table. */
+async function ttlDays(store: Store, table: string): Promise<number | null> {
+  const rows = await query<{ ddl: string }>(
+    store,
+    'SELECT create_table_query AS ddl FROM system.tables WHERE database = currentDatabase() AND name = {table:String}',
+    { table },
+  );
+  const match = rows[0] ? /\bTTL\b.*?toIntervalDay\((\d+)\)/.exec(rows[0].ddl) : null;
+  return match ? Number(match[1]) : null;
 }
 
 function digest(text: string): string {

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
 import { silentLogger } from '../../core/log.js';
-import { insertRows, migrate, openStore, type Store } from '../../core/store/index.js';
+import { insertRows, migrate, openStore } from '../../core/store/index.js';
 import { buildDetector } from '../../detectors/build.js';
 import { AuditChain } from '../../evidence/chain.js';
 import { loadEvidenceKeys, verifySignature } from '../../evidence/keys.js';
