@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoCommand } from '../../cli/demo.js';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
 import { parsePeriod } from '../../reports/period.js';
 import { buildReport } from '../../reports/registry.js';
@@ -62,4 +63,26 @@ describe('re-ingest', () => {
       expect(merged[name], name).toEqual(first[name]);
     }
   });
+});
+
+describe('re-ingest of the demo', () => {
+  it('glasswatch demo run twice into one store (revocations against the stand-ins) gives every report the same digest', async () => {
+    const store = join(dir, 'demo-store');
+    const period = { fromMs: Date.parse('2026-11-20T00:00:00Z'), toMs: Date.parse('2026-11-21T00:00:00Z') };
+    const digests = async () => {
+      const s = openStore({ kind: 'chdb', path: store });
+      try {
+        await migrate(s);
+        const out: Record<string, string> = {};
+        for (const name of REPORT_NAMES) out[name] = (await buildReport(name, { store: s, period })).digest;
+        return out;
+      } finally {
+        await s.close();
+      }
+    };
+    expect(await demoCommand(['--store', store])).toBe(0);
+    const first = await digests();
+    expect(await demoCommand(['--store', store])).toBe(0);
+    expect(await digests()).toEqual(first);
+  }, 120_000);
 });
