@@ -171,13 +171,15 @@ export async function sessionDetail(store: Store, sessionId: string, eventLimit 
      ORDER BY time, id LIMIT 1 BY source, id LIMIT {limit:UInt32}`,
     { start: String(session.start), end: String(session.end), keys, ids: alertEvents, limit: eventLimit },
   );
-  // An activity alert's first event id is the event its review rule matched: that event's category.
-  const category = new Map<string, string>();
+  // An activity alert's first event id is the event its review rule matched: the event's categories.
+  const categories = new Map<string, Set<string>>();
   for (const a of alerts) {
     const first = (a.event_ids as string[] | undefined)?.[0];
-    if (a.type === 'breakglass.activity' && first && a.category) category.set(first, String(a.category));
+    if (a.type !== 'breakglass.activity' || !first || !a.category) continue;
+    if (!categories.has(first)) categories.set(first, new Set());
+    categories.get(first)!.add(String(a.category));
   }
-  for (const e of events) e.category = category.get(String(e.id)) ?? null;
+  for (const e of events) e.categories = [...(categories.get(String(e.id)) ?? [])].sort();
   const ticket = session.ticket_id
     ? await rows(
         store,

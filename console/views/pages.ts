@@ -32,9 +32,9 @@ ${
 }
 
 function triageForm(alertId: unknown, csrf: string, current: unknown): Html {
-  const options = TRIAGE_STATES.map(
-    (s) => html`<option value="${s}"${s === (current === 'open' ? 'acknowledged' : current) ? html` selected` : ''}>${s}</option>`,
-  );
+  // The usual next step is preselected: open → acknowledged → resolved.
+  const next = current === 'acknowledged' || current === 'resolved' ? 'resolved' : 'acknowledged';
+  const options = TRIAGE_STATES.map((s) => html`<option value="${s}"${s === next ? html` selected` : ''}>${s}</option>`);
   return html`<form method="post" action="/alerts/${encodeURIComponent(String(alertId))}/triage" class="triage">
 <input type="hidden" name="_csrf" value="${csrf}"><select name="state" aria-label="triage state">${options}</select>
 <input name="comment" maxlength="2000" placeholder="comment" aria-label="comment"><button type="submit">save</button></form>`;
@@ -166,7 +166,7 @@ ${
 <tbody>${d.events.map(
     (
       e,
-    ) => html`<tr data-event="${e.id}"><td>${when(e.time)}</td><td>${e.action}</td><td>${e.category ? badge(e.category) : '—'}</td><td>${e.outcome}</td>
+    ) => html`<tr data-event="${e.id}"><td>${when(e.time)}</td><td>${e.action}</td><td>${(e.categories as string[]).length ? (e.categories as string[]).map((c) => badge(c)) : '—'}</td><td>${e.outcome}</td>
 <td>${e.source_ip}</td><td><details><summary>${e.id}</summary><pre>${prettyRaw(e.raw)}</pre></details></td></tr>`,
   )}</tbody></table>`;
 }

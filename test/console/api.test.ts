@@ -94,7 +94,7 @@ describe('console API on glasswatch start', () => {
     const events = detail.body.events as Json[];
     expect(events.map((e) => e.id)).toEqual(['api-bg-1']);
     expect(JSON.parse(String(events[0]!.raw))).toMatchObject({ auditID: 'api-bg-1', verb: 'list' });
-    expect(events[0]!.category).toBe('data');
+    expect(events[0]!.categories).toEqual(['command', 'data']);
     expect((detail.body.alerts as Json[]).map((a) => a.type)).toEqual(
       expect.arrayContaining(['breakglass.unauthorized', 'breakglass.revocation']),
     );
