@@ -12,6 +12,7 @@ import { type Coverage, TicketLedger, ticketChecks, type Use } from '../detector
 import { TicketService } from '../detectors/tickets/service.js';
 import { loadTicketFile } from '../detectors/tickets/sources.js';
 import { type ParseTicketOptions, suggest, TicketError, zonedTime } from '../detectors/tickets/ticket.js';
+import { startEvidence } from '../evidence/start.js';
 import { asUsageError, setCurrentCommand } from './args.js';
 import { fail, say, terminalSafe } from './output.js';
 
@@ -97,6 +98,7 @@ export async function ticketsCommand(argv: string[]): Promise<number> {
       const store = openStore(importConfig.store);
       try {
         await migrate(store, { retentionDays: importConfig.retentionDays, evidenceRetentionDays: importConfig.evidenceRetentionDays });
+        await startEvidence(store, importConfig, { command: 'tickets-import' });
         const service = new TicketService(new TicketLedger(), { store, log: createLogger({ level: 'warn' }), ...known });
         let added = 0;
         for (const { f, tickets } of versions) added += await service.accept(tickets, `cli:${f}`);

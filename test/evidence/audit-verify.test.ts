@@ -99,6 +99,9 @@ describe('glasswatch audit verify over a replayed store', () => {
     );
     for (const table of ['sessions', 'alerts', 'tickets', 'revocations']) expect(Number(counts[table]), table).toBeGreaterThan(0);
     expect(Number(counts.starts)).toBe(1);
+    // Ticket versions imported from the command line are evidence rows too, chained by that command.
+    const imported = await cli(['tickets', 'import', join(demo, 'tickets.jsonl'), '--store', storePath]);
+    expect(imported.code, imported.out).toBe(0);
     const run = await cli(['audit', 'verify', '--store', storePath]);
     expect(run.out).toMatch(/result: intact/);
     expect(run.out).toMatch(/signatures checked against the keys recorded in the store/);

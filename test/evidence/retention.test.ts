@@ -14,7 +14,6 @@ import { verifyAudit } from '../../evidence/verify.js';
  */
 const dir = mkdtempSync(join(tmpdir(), 'gw-chain-retention-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const DAY = 86_400_000;
 
 function alert(id: string, time: string): Record<string, unknown> {
   return { alert_id: id, type: 'breakglass.unauthorized', severity: 'critical', event_ids: [], time, detected_at: time, summary: id };
