@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Store } from '../core/store/client.js';
 import { verifySignature } from '../evidence/keys.js';
+import { verifyAudit } from '../evidence/verify.js';
 import { verifyDigest } from './digest.js';
 import { ReportError } from './errors.js';
 import { buildReport } from './registry.js';
@@ -22,7 +23,7 @@ export interface VerifyInput {
 }
 
 export interface VerifyCheck {
-  check: 'file' | 'digest' | 'signature' | 'chain' | 'rebuild';
+  check: 'file' | 'digest' | 'signature' | 'chain' | 'evidence' | 'rebuild';
   ok: boolean;
   detail: string;
 }
@@ -66,6 +67,28 @@ function signedDocumentFor(file: string): {
       hint: 'a CSV or HTML report is verified with the .sig.json that `report run --out FILE` or the report mail put beside it',
     });
   return { doc: parseSignedReport(readFileSync(sig, 'utf8'), sig), bound: { path: file, bytes }, source: sig };
+}
+
+/**
+ * The evidence rows of the report's period still match the audit chain (evidence/verify.ts: every
+ * chain recomputed, checkpoints checked against the trusted keys, rows of the period matched).
+ */
+async function evidenceCheck(store: Store, doc: SignedReport, trusted: TrustedKey[]): Promise<VerifyCheck> {
+  const audit = await verifyAudit(store, { from: doc.from, to: doc.to, trustedKeys: trusted });
+  if (audit.ok)
+    return {
+      check: 'evidence',
+      ok: true,
+      detail: `${audit.rowsChecked} evidence row(s) of the period match the audit chain (${audit.records} records, ${audit.writers.length} writer(s))`,
+    };
+  const shown = audit.findings
+    .slice(0, 3)
+    .map((f) => `${f.table ?? 'chain'}${f.key ? ` ${f.key}` : ''}${f.writer ? ` (${f.writer}#${f.seq})` : ''}: ${f.problem}`);
+  return {
+    check: 'evidence',
+    ok: false,
+    detail: `the audit chain does not hold the store's evidence: ${shown.join('; ')}${audit.findings.length > 3 ? ` and ${audit.findings.length - 3} more (glasswatch audit verify)` : ''}`,
+  };
 }
 
 async function chainCheck(store: Store, doc: SignedReport): Promise<VerifyCheck> {
@@ -158,6 +181,7 @@ export async function verifyReport(input: VerifyInput): Promise<VerifyResult> {
 
   if (input.store) {
     checks.push(await chainCheck(input.store, doc));
+    checks.push(await evidenceCheck(input.store, doc, input.trusted));
     checks.push(await rebuildCheck(input.store, doc));
   }
   return { ok: checks.every((c) => c.ok), report: content.report, digest: content.digest, checks };

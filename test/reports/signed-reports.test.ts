@@ -94,7 +94,9 @@ describe('signed reports', () => {
     // No trusted key at all is a failure, never a pass on the key inside the file.
     expect(result.ok).toBe(false);
     expect(result.checks.find((c) => c.check === 'signature')?.ok).toBe(false);
-    expect(result.checks.filter((c) => c.check !== 'signature').every((c) => c.ok)).toBe(true);
+    // Nor are the chain's checkpoints trusted then; the rest holds.
+    expect(result.checks.find((c) => c.check === 'evidence')?.ok).toBe(false);
+    expect(result.checks.filter((c) => c.check !== 'signature' && c.check !== 'evidence').every((c) => c.ok)).toBe(true);
   });
 
   it('fails a report with one changed verdict, with or without the digest recomputed', async () => {
@@ -165,6 +167,11 @@ describe('signed reports', () => {
       });
       const r = await verifyReport({ file: copy, trusted: await storedPublicKeys(store), store });
       expect(r.checks.find((c) => c.check === 'rebuild')).toMatchObject({ ok: false });
+      // The audit chain names the edited row: table and key.
+      expect(r.checks.find((c) => c.check === 'evidence')).toMatchObject({
+        ok: false,
+        detail: expect.stringContaining(`sessions ["${doc.sessions[3]!.sessionId}"]`),
+      });
       expect(r.checks.find((c) => c.check === 'signature')).toMatchObject({ ok: true });
       const head = doc.metadata.chainHeads[0]!;
       await store.client.command({
