@@ -96,6 +96,16 @@ describe('ticket-coverage', () => {
     expect(all.totals.selfApprovals).toBe(2);
     expect(day10.totals.selfApprovals + day11.totals.selfApprovals + day12.totals.selfApprovals).toBe(all.totals.selfApprovals);
   });
+
+  it('reports a self-approved ticket never used once, in the period its window ends, beside the unused ticket', async () => {
+    const r = await coverage('2026-03-13', '2026-03-14');
+    expect(r.findings.map((f) => [f.kind, f.ticketId, f.sessionId, f.uses])).toEqual([
+      ['self_approval', 'T-106', null, 0],
+      ['unused_ticket', 'T-106', null, 0],
+    ]);
+    expect(r.totals).toMatchObject({ selfApprovals: 1, unusedTickets: 1 });
+    expect((await coverage('2026-03-12', '2026-03-13')).findings.some((f) => f.ticketId === 'T-106')).toBe(false);
+  });
 });
 
 describe('rotation-compliance', () => {

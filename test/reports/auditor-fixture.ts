@@ -6,6 +6,7 @@
  *  E1 03-11 01:00-01:29  breakglass-ops, 30 events (key AKIAOPS3), 9 h before T-104's window (10:00-11:00): early use
  *  E2 03-12 00:30-00:40  breakglass-ops (key AKIAOPS4) under T-105 (03-11 23:00 - 03-12 02:00), self-approved by dave:
  *                        the window spans two days, the use is in the second
+ *  T-106 (k8s-breakglass, 03-13 12:00-13:00) approved by its own requester and never used.
  *  A second failed Root sign-in, 03-11 03:00 from 198.51.100.99.
  *  The detector links a use up to 10 h from a window (detector.nearWindowMinutes: 600).
  */
@@ -107,6 +108,14 @@ export function writeAuditorFixture(dir: string, extraConfig = ''): Fixture {
         approvers: ['Dave@example.com '],
         notBefore: '2026-03-11T23:00:00Z',
         notAfter: '2026-03-12T02:00:00Z',
+      }),
+      version({
+        id: 'T-106',
+        identities: ['k8s-breakglass'],
+        requester: 'erin@example.com',
+        approvers: ['erin@example.com'],
+        notBefore: '2026-03-13T12:00:00Z',
+        notAfter: '2026-03-13T13:00:00Z',
       }),
     ].join(''),
   );
