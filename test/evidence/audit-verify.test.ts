@@ -162,6 +162,13 @@ describe('glasswatch audit verify over a replayed store', () => {
       new RegExp(`BROKEN alerts key \\["${alertId}"\\] writer replay@\\S+ seq \\d+: chained row is missing from the table \\(deleted\\)`),
     );
     expect(run.out).toMatch(new RegExp(`BROKEN tickets key \\["${ticketId}",\\d+\\]: row is not in the audit chain`));
+
+    // --from/--to scope the row checks by the rows' own time: a window after the demo day holds none of them.
+    const later = await cli(['audit', 'verify', '--store', storePath, '--from', '2026-12-01T00:00:00Z', '--to', '2026-12-02T00:00:00Z']);
+    expect(later.out).toMatch(/0 evidence rows checked \(rows from 2026-12-01T00:00:00.000Z to 2026-12-02T00:00:00.000Z\)/);
+    expect(later.code, later.out).toBe(0);
+    const demoDay = await cli(['audit', 'verify', '--store', storePath, '--from', '2026-11-19T00:00:00Z', '--to', '2026-11-22T00:00:00Z']);
+    expect(demoDay.code, demoDay.out).toBe(4);
   });
 
   it('fails a forged checkpoint signature, and a store checked against a key it was not signed with', async () => {
