@@ -32,8 +32,10 @@ export function evidenceBlock(report: AnyReport): string {
     return parts.join('\n');
   }
   const m = r.metadata;
+  // Every process is a chain writer: the page names the three longest chains, the .sig.json has them all.
+  const longest = [...m.chainHeads].sort((a, b) => b.seq - a.seq).slice(0, 3);
   const heads = m.chainHeads.length
-    ? m.chainHeads.map((h) => `${escapeHtml(h.writer)} #${escapeHtml(h.seq)} ${escapeHtml(String(h.hash).slice(0, 16))}…`).join('; ')
+    ? `${m.chainHeads.length} writer head(s): ${longest.map((h) => `${escapeHtml(h.writer)} #${escapeHtml(h.seq)} ${escapeHtml(String(h.hash).slice(0, 16))}…`).join('; ')}${m.chainHeads.length > 3 ? '; …' : ''}`
     : 'no audit chain records yet';
   parts.push(
     `<p style="${SMALL}"><b>Signed evidence.</b> Built ${escapeHtml(m.generatedAt)} by glasswatch ${escapeHtml(m.glasswatchVersion)} for ${escapeHtml(m.organisation ?? 'organisation not configured')} from ${escapeHtml(m.store)}; audit chain at ${heads}.</p>`,
