@@ -24,6 +24,8 @@ import type { CredentialKind, Period, RotationFinding, RotationReport, RotationS
  * An access-key rotation is a `CreateAccessKey` and a `DeleteAccessKey` of the same credential
  * within KEY_PAIR_MS of each other; it counts at the later of the two. Only evidence before the
  * end of the period is used, so a report re-run later for the same period gives the same rows.
+ * With no rotation seen, a credential is `overdue` only when the store's history of its account
+ * or org reaches back `maxAgeDays`; otherwise it is `no_history` (from `historySince`).
  */
 export interface RotationOptions {
   /** Hours after the end of a use by which the credential must be rotated. @default 24 */
