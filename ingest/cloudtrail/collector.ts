@@ -15,6 +15,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Bus } from '../../core/bus/types.js';
+import { errorMessage } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/client.js';
 import { type CheckpointStore, FileCheckpointStore } from '../collector/checkpoint.js';
@@ -142,6 +143,15 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
           ...(deps.now ? { now: deps.now } : {}),
         })
       : null;
+  if (validator) {
+    // Before the first poll: objects a previous run left pending are settled by their digest, or go missing_digest.
+    try {
+      const restored = await validator.restore(config.mode === 's3' ? (config.s3?.bucket ?? null) : null);
+      if (restored > 0) logger.info('cloudtrail log validation: pending objects restored', { restored });
+    } catch (err) {
+      logger.warn('cloudtrail log validation: pending objects not restored from the store', { error: errorMessage(err) });
+    }
+  }
   let poller: S3Poller | null = null;
   let metricsServer: RunningServer | null = null;
   let receiver: EventBridgeReceiver | null = null;

@@ -304,35 +304,49 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
     expect(why.filter((w) => w.includes('20251120T14bomb'))).toEqual([expect.stringMatching(/invalid format: .*65536/)]);
   });
 
-  it('after a restart, an object published before it is read again when its digest comes', async () => {
+  it('after a restart: pending objects come back from the store, settled by their digest or missing after the window', async () => {
     const r = await rig('ctv-restart');
     const h10 = await r.log('rs-a', 2, '2025-11-20T10:05:00Z');
-    await r.poller.pollOnce(); // published, pending
-    const r2Validator = new LogFileValidator({
-      s3,
-      keys: new PublicKeySource({ credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, endpoint: keysApi.url }),
-      recorder: new StoreValidationRecorder(store, quiet),
-      bus: buses[buses.length - 1] as KafkaBus,
-      alertsTopic: uniqueName('ctv-alerts'),
-      region: REGION,
-      logger: quiet,
-      now: () => r.clock.now + 1000,
-    });
-    r2Validator.scope = () => 'published';
+    const h11 = await r.log('rs-b', 2, '2025-11-20T11:05:00Z');
+    await r.poller.pollOnce(); // both published and pending; then the process dies
+    const restarted = (offsetMs: number) =>
+      new LogFileValidator({
+        s3,
+        keys: new PublicKeySource({ credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, endpoint: keysApi.url }),
+        recorder: new StoreValidationRecorder(store, quiet),
+        bus: r.bus,
+        alertsTopic: r.topics.alerts,
+        region: REGION,
+        logger: quiet,
+        now: () => r.clock.now + offsetMs,
+      });
+    const next = restarted(1000);
+    // Another bucket's pending objects are not this collector's to sweep.
+    expect(await next.restore('some-other-bucket')).toBe(0);
+    expect(await next.restore(r.bucket)).toBe(2);
+    const firstSeen = new Date(r.clock.now).toISOString();
+    expect(await new StoreValidationRecorder(store).pending(10, r.bucket)).toEqual([
+      { bucket: r.bucket, objectKey: h10.key, checkedAt: firstSeen },
+      { bucket: r.bucket, objectKey: h11.key, checkedAt: firstSeen },
+    ]);
+    // h10's digest comes: the object is read again (its hash was lost with the process) and is valid.
     const d = r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [h10]);
-    expect(await r2Validator.digestObject(r.bucket, d.key, d.body, { signature: d.signature })).toBeNull();
-    expect(await r.statuses([h10])).toEqual(['valid']);
+    expect(await next.digestObject(r.bucket, d.key, d.body, { signature: d.signature })).toBeNull();
+    expect(await r.statuses([h10, h11])).toEqual(['valid', 'pending']);
+    // Still within the window counted from when h11 was first seen (restored from the store, not from the restart).
+    r.clock.now += 119 * 60_000;
+    await next.sweep();
+    expect(await r.statuses([h11])).toEqual(['pending']);
+    r.clock.now -= 119 * 60_000;
+    // h11's never does: missing_digest once the window since it was first seen has passed.
+    r.clock.now += 121 * 60_000;
+    await next.sweep();
+    expect(await r.statuses([h10, h11])).toEqual(['valid', 'missing_digest']);
+    expect(next.alerts.map((a) => a.reason)).toEqual([expect.stringContaining(h11.key)]);
+
     // Deleted from the bucket after it was published: the digest proves it existed.
     await s3.send(new DeleteObjectCommand({ Bucket: r.bucket, Key: h10.key }));
-    const again = new LogFileValidator({
-      ...{ s3, keys: new PublicKeySource({ credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, endpoint: keysApi.url }) },
-      recorder: new StoreValidationRecorder(store, quiet),
-      bus: buses[buses.length - 1] as KafkaBus,
-      alertsTopic: uniqueName('ctv-alerts'),
-      region: REGION,
-      logger: quiet,
-      now: () => r.clock.now + 2000,
-    });
+    const again = restarted(2000);
     again.scope = () => 'published';
     await again.digestObject(r.bucket, d.key, d.body, { signature: d.signature });
     expect(again.alerts[0]?.reason).toContain('was deleted');

@@ -15,7 +15,7 @@ import { PublicKeySource } from '../../ingest/cloudtrail/validation/keys.js';
 import { discardingRecorder, StoreValidationRecorder } from '../../ingest/cloudtrail/validation/record.js';
 import { LogFileValidator } from '../../ingest/cloudtrail/validation/validator.js';
 import { logValidationForEvents } from '../../reports/log-validation.js';
-import { DigestWriter, newSigningKey, startPublicKeysStandIn } from '../support/cloudtrail-digests.js';
+import { DigestWriter, newSigningKey, startPublicKeysStandIn, type WrittenDigest } from '../support/cloudtrail-digests.js';
 import { logFileBytes, logFileKey } from '../support/moto-cloudtrail.js';
 
 const arg = (name: string, fallback: number) => {
@@ -52,7 +52,7 @@ const writer = new DigestWriter(key, {
   trail: 't',
   homeRegion: 'us-east-1',
 });
-const digests = [];
+const digests: WrittenDigest[] = [];
 for (let i = 0; i < files.length; i += PER_DIGEST) {
   const start = new Date(Date.parse('2025-11-20T00:00:00Z') + (i / PER_DIGEST) * 3_600_000);
   digests.push(writer.write(start, new Date(start.getTime() + 3_600_000), files.slice(i, i + PER_DIGEST)));

@@ -25,7 +25,27 @@ export interface LogValidationRow {
 export interface LogValidationRecorder {
   /** Never rejects: a failed write is logged and counted, validation goes on. */
   record(rows: readonly LogValidationRow[]): Promise<void>;
+  /**
+   * Objects whose latest status is still `pending` (oldest first, at most `limit`), so a restarted
+   * collector still settles them: valid when their digest comes, missing_digest when it never does.
+   */
+  pending?(limit: number, bucket: string | null): Promise<{ bucket: string; objectKey: string; checkedAt: string }[]>;
 }
+
+// Latest status per object; on a tie the graver one (as reports/log-validation.ts reads it).
+const PENDING = `
+SELECT bucket, object_key, first_seen
+FROM (
+  SELECT bucket, object_key,
+    argMax(status, (checked_at, multiIf(status = 'mismatch', 3, status = 'missing_digest', 2, status = 'valid', 1, 0))) AS status,
+    min(checked_at) AS first_seen
+  FROM log_validation
+  WHERE source = 'cloudtrail' AND ({bucket:String} = '' OR bucket = {bucket:String})
+  GROUP BY bucket, object_key
+)
+WHERE status = 'pending'
+ORDER BY first_seen, object_key
+LIMIT {limit:UInt32}`;
 
 /** Writes rows to the store's `log_validation` table (batched by the caller: one insert per call). */
 export class StoreValidationRecorder implements LogValidationRecorder {
@@ -37,6 +57,13 @@ export class StoreValidationRecorder implements LogValidationRecorder {
   constructor(store: Store, logger?: Logger) {
     this.#store = store;
     this.#log = logger ?? null;
+  }
+
+  async pending(limit: number, bucket: string | null = null): Promise<{ bucket: string; objectKey: string; checkedAt: string }[]> {
+    const result = await this.#store.client.query({ query: PENDING, query_params: { limit, bucket: bucket ?? '' }, format: 'JSONEachRow' });
+    const rows = await result.json<{ bucket: string; object_key: string; first_seen: string }>();
+    // DateTime64 comes back as "YYYY-MM-DD hh:mm:ss.sss" in UTC.
+    return rows.map((r) => ({ bucket: r.bucket, objectKey: r.object_key, checkedAt: `${r.first_seen.replace(' ', 'T')}Z` }));
   }
 
   async record(rows: readonly LogValidationRow[]): Promise<void> {

@@ -53,7 +53,8 @@ export interface LogFileValidatorOptions {
 interface Pending {
   bucket: string;
   key: string;
-  sha256: string;
+  /** null for an object restored from the store after a restart: read again when its digest comes. */
+  sha256: string | null;
   seenAt: number;
 }
 
@@ -109,6 +110,24 @@ export class LogFileValidator {
 
   get pendingObjects(): number {
     return this.#pending.size;
+  }
+
+  /**
+   * Takes back the objects a previous run left pending (`recorder.pending`), so a restart neither
+   * forgets an object whose digest never comes nor trusts one it can no longer hash from memory.
+   * `bucket` keeps another collector's buckets (one store, several trails) out; null = all (SQS). Resolves the number
+   * restored; a store that cannot answer is the caller's to log.
+   */
+  async restore(bucket: string | null = null): Promise<number> {
+    const rows = (await this.#o.recorder.pending?.(this.#o.maxTracked ?? 200_000, bucket)) ?? [];
+    const restored = rows
+      .map((r) => ({ bucket: r.bucket, key: r.objectKey, sha256: null, seenAt: Date.parse(r.checkedAt) || this.#now() }))
+      .filter((p) => !this.#pending.has(id(p.bucket, p.key)));
+    // The sweep walks the map in insertion order, oldest first: restored objects go before this run's.
+    const current = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of [...restored, ...current].sort((a, b) => a.seenAt - b.seenAt)) this.#pending.set(id(p.bucket, p.key), p);
+    return restored.length;
   }
 
   /**
@@ -175,7 +194,8 @@ export class LogFileValidator {
       const pending = this.#pending.get(fileId);
       if (pending) {
         this.#pending.delete(fileId);
-        await this.#settle(file.s3Bucket, file.s3Object, pending.sha256, file.hashValue, key, []);
+        if (pending.sha256 === null) await this.#refetch(file.s3Bucket, file.s3Object, file.hashValue, key);
+        else await this.#settle(file.s3Bucket, file.s3Object, pending.sha256, file.hashValue, key, []);
         continue;
       }
       const scope = this.scope(file.s3Bucket, file.s3Object);
