@@ -93,16 +93,23 @@ export class AuditChain implements EvidenceHook {
   }
 
   /** Chains the rows of an evidence table (other tables pass through untouched). */
-  async beforeInsert(table: string, rows: Record<string, unknown>[]): Promise<void> {
-    const spec = evidenceTable(table);
-    if (!spec || rows.length === 0) return;
-    const columns = await tableColumns(this.#store, table);
+  beforeInsert(table: string, rows: Record<string, unknown>[]): Promise<void> {
+    return this.beforeInsertTables([{ table, rows }]);
+  }
+
+  async beforeInsertTables(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<void> {
+    const entries: Entry[] = [];
     const now = new Date().toISOString();
-    const entries = rows.map((row) => {
-      const content = rowContent(columns, row, now);
-      return { kind: 'row', table, key: keyOf(spec.key, content), content: canonicalJson(content) };
-    });
-    await this.append(entries);
+    for (const { table, rows } of batches) {
+      const spec = evidenceTable(table);
+      if (!spec || rows.length === 0) continue;
+      const columns = await tableColumns(this.#store, table);
+      for (const row of rows) {
+        const content = rowContent(columns, row, now);
+        entries.push({ kind: 'row', table, key: keyOf(spec.key, content), content: canonicalJson(content) });
+      }
+    }
+    if (entries.length > 0) await this.append(entries);
   }
 
   /** Appends records (in one audit_log insert) and signs a checkpoint when one is due. */

@@ -92,7 +92,39 @@ export function keyOf(key: readonly string[], content: Record<string, unknown>):
   return canonicalJson(key.map((k) => content[k] ?? null));
 }
 
+const normalizers = new Map<string, (value: unknown) => unknown>();
+
+/** normalizeValue with the type's parsing done once per column type (the chain runs it per row and column). */
 export function normalizeValue(type: string, value: unknown): unknown {
+  let f = normalizers.get(type);
+  if (!f) {
+    f = normalizerOf(type);
+    normalizers.set(type, f);
+  }
+  return f(value);
+}
+
+function normalizerOf(type: string): (value: unknown) => unknown {
+  const t = unwrap(type, 'LowCardinality');
+  if (t === 'String') return (value) => (value === null || value === undefined ? '' : typeof value === 'string' ? value : normalizeSlow(type, value));
+  if (/^U?Int(8|16|32)$/.test(t)) return (value) => (value === null || value === undefined ? 0 : Number(value));
+  if (t.startsWith('DateTime64')) return (value) => (value === null || value === undefined ? 0 : epochMs(value, type));
+  if (t.startsWith('Nullable(')) {
+    const inner = t.slice(9, -1);
+    return (value) => (value === null || value === undefined ? null : normalizeValue(inner, value));
+  }
+  if (t.startsWith('Array(')) {
+    const inner = t.slice(6, -1);
+    return (value) => {
+      if (value === null || value === undefined) return [];
+      if (!Array.isArray(value)) throw unsupported(type, value);
+      return value.map((v) => normalizeValue(inner, v));
+    };
+  }
+  return (value) => normalizeSlow(type, value);
+}
+
+function normalizeSlow(type: string, value: unknown): unknown {
   const t = unwrap(type, 'LowCardinality');
   if (t.startsWith('Nullable(')) return value === null || value === undefined ? null : normalizeValue(t.slice(9, -1), value);
   if (t.startsWith('Array(')) {

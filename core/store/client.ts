@@ -40,6 +40,8 @@ export interface Store {
 /** What insertRows calls before an insert, so evidence rows are chained in the same flush (see evidence/chain.ts). */
 export interface EvidenceHook {
   beforeInsert(table: string, rows: Record<string, unknown>[]): Promise<void>;
+  /** The same for the rows of several tables, in one chain append. */
+  beforeInsertTables(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<void>;
   /** Signs the last checkpoint; called when the store closes. */
   close(): Promise<void>;
 }
