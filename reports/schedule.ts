@@ -21,8 +21,9 @@ import {
 import { parseReportsConfig, parseSchedules, type ScheduleConfig } from './options.js';
 import { previousPeriod } from './period.js';
 import { buildReport } from './registry.js';
+import { buildRotationReport } from './rotation.js';
 import { iso } from './sql.js';
-import type { AnyReport, RotationFinding } from './types.js';
+import type { AnyReport, Period, RotationFinding } from './types.js';
 
 /** Where the alerts a scheduled report raises go: the dispatcher of the configured alert outputs, or the live pipeline's. */
 export interface ReportAlertSink {
@@ -167,29 +168,38 @@ export class ReportScheduler {
       await recordDelivery(this.#mail.store, record);
       return record;
     }
-    await this.#raiseFindings(s.name, report);
+    await this.#raiseFindings(s.name, report, period);
     return deliverReport(this.#mail, report, request, firedAtMs);
   }
 
   /**
    * Alerts a report's findings call for: a `missing` rotation after a use raises
    * `breakglass.rotation_missing`, stored (so in the audit chain) and sent to the alert outputs.
+   * A use near the end of the previous period was still `pending` in that period's report, so the
+   * alerts are judged over the period widened back by `afterUseHours`, at this period's end; the
+   * alert id is keyed by credential and session, so a use judged twice raises one alert.
    * A failure is logged as an error and the report is still mailed: it lists the same finding.
    */
-  async #raiseFindings(schedule: string, report: AnyReport): Promise<void> {
+  async #raiseFindings(schedule: string, report: AnyReport, period: Period): Promise<void> {
     if (report.report !== 'rotation-compliance') return;
-    const missing = report.findings.filter((f) => f.check === 'after-use' && f.status === 'missing');
-    if (missing.length === 0) return;
-    const at = new Date().toISOString();
-    const alerts = missing.map((f) => rotationMissingAlert(f, report.afterUseHours, at));
     const log = this.#mail.log;
     try {
+      const options = { afterUseHours: report.afterUseHours, maxAgeDays: report.maxAgeDays };
+      const judged = await buildRotationReport(
+        this.#mail.store,
+        { fromMs: period.fromMs - options.afterUseHours * 3_600_000, toMs: period.toMs },
+        options,
+      );
+      const missing = judged.findings.filter((f) => f.check === 'after-use' && f.status === 'missing');
+      if (missing.length === 0) return;
+      const at = new Date().toISOString();
+      const alerts = missing.map((f) => rotationMissingAlert(f, options.afterUseHours, at));
       await insertRows(this.#mail.store, 'alerts', alerts.map(alertRow));
       const sink = this.#alertSink();
       for (const a of alerts) await sink.dispatch(a);
       log.warn('break-glass credentials not rotated after use', { schedule, alerts: alerts.length });
     } catch (err) {
-      log.error('breakglass.rotation_missing alerts could not be raised', { schedule, alerts: alerts.length, error: errorMessage(err) });
+      log.error('breakglass.rotation_missing alerts could not be raised', { schedule, error: errorMessage(err) });
     }
   }
 

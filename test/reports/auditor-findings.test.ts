@@ -5,7 +5,7 @@
  * raises `breakglass.rotation_missing` when the scheduled report runs, through the configured alert
  * outputs; every page colours a severity the same way. Real replay into chDB, real SMTP.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,34 +151,46 @@ interface AlertLine {
 }
 
 const rotationAlerts = (): AlertLine[] =>
-  readFileSync(alertsFile, 'utf8')
+  (existsSync(alertsFile) ? readFileSync(alertsFile, 'utf8') : '')
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as AlertLine)
     .filter((a) => a.type === 'breakglass.rotation_missing');
 
 describe('breakglass.rotation_missing', () => {
-  it('is raised by the scheduled rotation report through the configured outputs and stored, once per missing rotation', async () => {
-    const config = loadConfig(fixture.config);
-    const schedule = {
-      name: 'weekly-rotation',
-      cron: '0 8 * * 1',
-      timezone: 'UTC',
-      report: 'rotation-compliance' as const,
-      period: 'previous-week' as const,
-      recipients: ['audit@example.com'],
-      format: 'csv' as const,
-    };
-    const firedAt = Date.parse('2026-03-16T08:00:00Z');
-    const scheduler = new ReportScheduler({ config, store, log: silentLogger, schedules: [schedule] });
+  const scheduleOf = (name: string, period: 'previous-day' | 'previous-week') => ({
+    name,
+    cron: '0 8 * * *',
+    timezone: 'UTC',
+    report: 'rotation-compliance' as const,
+    period,
+    recipients: ['audit@example.com'],
+    format: 'csv' as const,
+  });
+  const run = async (schedule: ReturnType<typeof scheduleOf>, firedAt: string) => {
+    const scheduler = new ReportScheduler({ config: loadConfig(fixture.config), store, log: silentLogger, schedules: [schedule] });
     try {
-      const record = await scheduler.runSchedule(schedule, firedAt);
-      expect(record).toMatchObject({ status: 'sent', report: 'rotation-compliance' });
-      // The same period again: already mailed, nothing raised twice.
-      expect(await scheduler.runSchedule(schedule, firedAt + 60_000)).toBeNull();
+      return await scheduler.runSchedule(schedule, Date.parse(firedAt));
     } finally {
       await scheduler.stop();
     }
+  };
+
+  it('is raised for a use whose rotation fell due after its own period was reported (pending then, missing now)', async () => {
+    const daily = scheduleOf('daily-rotation', 'previous-day');
+    // 03-12: E2 (ended 00:40) is due 03-13 00:40, after the period's end: pending, nothing raised.
+    expect(await run(daily, '2026-03-13T08:00:00Z')).toMatchObject({ status: 'sent' });
+    expect(rotationAlerts()).toEqual([]);
+    // 03-13 has no use of its own; E2's due time has passed within it.
+    expect(await run(daily, '2026-03-14T08:00:00Z')).toMatchObject({ status: 'sent' });
+    expect(rotationAlerts().map((a) => [a.identity, a.time])).toEqual([['aws-breakglass-ops', '2026-03-13T00:40:00.000Z']]);
+  });
+
+  it('is raised by the scheduled rotation report through the configured outputs and stored, once per missing rotation', async () => {
+    const weekly = scheduleOf('weekly-rotation', 'previous-week');
+    expect(await run(weekly, '2026-03-16T08:00:00Z')).toMatchObject({ status: 'sent', report: 'rotation-compliance' });
+    // The same period again: already mailed, nothing raised twice.
+    expect(await run(weekly, '2026-03-16T08:01:00Z')).toBeNull();
     const report = (await buildReport('rotation-compliance', {
       store,
       period: parsePeriod('2026-03-09', '2026-03-16'),
@@ -188,16 +200,17 @@ describe('breakglass.rotation_missing', () => {
       ['aws-breakglass-ops', '2026-03-12T00:40:00.000Z'],
       ['aws-root', '2026-03-10T22:10:00.000Z'],
     ]);
-    const alerts = rotationAlerts();
+    // E2's alert went out with the daily run above: each output has it once.
+    const alerts = rotationAlerts().sort((a, b) => (a.identity < b.identity ? -1 : 1));
     expect(alerts.map((a) => [a.identity, a.sessionId, a.time, a.severity, a.reason])).toEqual(
       missing.map((f) => [f.identity, f.sessionId, f.dueBy, 'high', 'rotation_missing']),
     );
     expect(alerts.find((a) => a.identity === 'aws-root')).toMatchObject({ principal: 'Root', account: ACCOUNT });
     const stored = await store.client.query({
-      query: "SELECT DISTINCT alert_id, identity, session_id FROM alerts WHERE type = 'breakglass.rotation_missing' ORDER BY identity",
+      query: "SELECT DISTINCT alert_id, identity FROM alerts WHERE type = 'breakglass.rotation_missing' ORDER BY identity",
       format: 'JSONEachRow',
     });
-    expect((await stored.json<{ alert_id: string; identity: string; session_id: string }>()).map((a) => [a.alert_id, a.identity])).toEqual(
+    expect((await stored.json<{ alert_id: string; identity: string }>()).map((a) => [a.alert_id, a.identity])).toEqual(
       alerts.map((a) => [a.id, a.identity]),
     );
   });
