@@ -33,11 +33,12 @@ export const REPORT_HELP = `glasswatch report <list|run|send|verify> [options]
   verify FILE [--public-key FILE]   check a report: its digest, its Ed25519 signature against a trusted
                                     key (--public-key, else the store's keys; never the file's own), a CSV
                                     or HTML against its .sig.json, and with --store/--config that the
-                                    audit chain still holds the report's chain heads and that the report
-                                    rebuilt from the store has the same digest. Exit 0 only when all hold.
+                                    audit chain still holds the report's chain heads and the period's
+                                    evidence rows, and that the report rebuilt from the store has the
+                                    same digest. Exit 0 only when all hold, 1 when a check fails.
 
-Every report is signed: JSON is one document (content, metadata, signature); --out FILE.csv or
-FILE.html also writes FILE.sig.json beside it. The key: evidence.signingKey, or one generated
+Every report is signed: JSON is one document (content, metadata, signature); --out NAME.csv or
+NAME.html also writes NAME.sig.json beside it (the signed JSON plus the file's signed SHA-256). The key: evidence.signingKey, or one generated
 beside the store (its public key: glasswatch audit key).
 
 Common options:
