@@ -111,6 +111,16 @@ describe('docker-compose.yml: Grafana over the store with a read-only ClickHouse
       container: '/etc/clickhouse-server/users.d/grafana-readonly.xml',
     });
     expect(wellFormed(usersXml)).toBe(true);
+    // changeable_in_readonly is honoured only with settings_constraints_replace_previous on (server config).
+    expect(mounts(clickhouse)).toContainEqual({
+      host: './deploy/clickhouse/config.d/settings-constraints.xml',
+      container: '/etc/clickhouse-server/config.d/settings-constraints.xml',
+    });
+    const serverXml = readFileSync(join(root, 'deploy/clickhouse/config.d/settings-constraints.xml'), 'utf8');
+    expect(wellFormed(serverXml)).toBe(true);
+    expect(serverXml).toMatch(
+      /<access_control_improvements>\s*<settings_constraints_replace_previous>true<\/settings_constraints_replace_previous>\s*<\/access_control_improvements>/,
+    );
     const user = new RegExp(`<users>\\s*<${ds.jsonData.username}>([\\s\\S]*?)</${ds.jsonData.username}>\\s*</users>`).exec(usersXml)?.[1];
     expect(user, `user ${ds.jsonData.username} is defined`).toBeDefined();
     const profile = /<profile>([a-z_]+)<\/profile>/.exec(user!)?.[1];
