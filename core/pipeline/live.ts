@@ -1,18 +1,21 @@
 import { COLLECTOR_DLQ_HEADERS } from '../../ingest/collector/publisher.js';
-import type { Bus, Subscription } from '../bus/types.js';
+import type { Bus, BusMessage, Subscription } from '../bus/types.js';
 import { DEAD_LETTER_HEADERS } from '../bus/types.js';
 import type { TopicsConfig } from '../config.js';
-import { GlasswatchError } from '../errors.js';
+import { errorMessage, GlasswatchError, isRetriable } from '../errors.js';
 import type { AuditEvent } from '../event.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/client.js';
+import { insertEventLines, isEventLine } from '../store/event-lines.js';
 import { StoreWriter } from '../store/writer.js';
 
 /**
  * The store side of the live pipeline: one consumer group persists every normalized
  * event into `events` and every dead letter into `dead_letters`, in batches. Offsets
  * are committed only after the batch is in the store (the bus's `afterBatch`), so a
- * crash re-delivers and ReplacingMergeTree collapses the re-inserted rows.
+ * crash re-delivers and ReplacingMergeTree collapses the re-inserted rows. Event values
+ * go to the engine as the JSON lines they are (`events_intake`): parsing them in Node
+ * and serializing rows again cost more CPU than anything else the sink did.
  */
 export async function startStoreSink(o: { bus: Bus; store: Store; topics: TopicsConfig; log: Logger; groupId?: string }): Promise<{
   stop(): Promise<void>;
@@ -21,7 +24,21 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
   const writer = new StoreWriter(o.store, { batchSize: 5000 });
   const stored = { events: 0, deadLetters: 0 };
   let pending = { events: 0, deadLetters: 0 };
+  // Event values as they came off the bus (one JSON line each): inserted without parsing them here.
+  let lines: BusMessage[] = [];
+  const flushLines = async () => {
+    const batch = lines;
+    lines = [];
+    try {
+      const refused = await storeLines(o.store, batch, o.bus, o.topics.deadLetters);
+      pending.events -= refused;
+    } catch (err) {
+      lines = [...batch, ...lines];
+      throw err;
+    }
+  };
   const afterBatch = async () => {
+    await flushLines();
     await writer.flush();
     stored.events += pending.events;
     stored.deadLetters += pending.deadLetters;
@@ -36,10 +53,17 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
     afterBatch,
     afterBatchEvery: 5000,
     handler: async (m) => {
+      pending.events++;
+      if (isEventLine(m.value)) {
+        lines.push(m);
+        return;
+      }
+      // Not one line of JSON object text (another producer): parsed here, or dead-lettered.
       let e: AuditEvent;
       try {
         e = JSON.parse(m.value.toString('utf8')) as AuditEvent;
       } catch (cause) {
+        pending.events--;
         throw new GlasswatchError('BG_STORE_DECODE', `event at ${m.topic}/${m.partition}@${m.offset} is not JSON`, {
           stage: 'storing',
           cause,
@@ -48,7 +72,6 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
       // Awaited only when the row fills a batch: no per-event await on the hot path.
       const full = writer.addEvent(e);
       if (full) await full;
-      pending.events++;
     },
   });
   const dead: Subscription = await o.bus.subscribe({
@@ -86,4 +109,45 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
       await writer.flush();
     },
   };
+}
+
+/**
+ * One INSERT for the batch. When the engine refuses it (a value it cannot read as an event: a bad
+ * time, a field of the wrong type), the batch is split in halves until the refused lines are found;
+ * each goes to the dead-letter topic with the engine's reason, and the rest is stored. A store that
+ * is down (retriable) fails the batch instead, so it is delivered again.
+ */
+async function storeLines(store: Store, batch: BusMessage[], bus: Bus, deadLetterTopic: string): Promise<number> {
+  if (batch.length === 0) return 0;
+  try {
+    await insertEventLines(
+      store,
+      batch.map((m) => m.value),
+    );
+    return 0;
+  } catch (err) {
+    if (isRetriable(err)) throw err;
+    if (batch.length === 1) {
+      const m = batch[0]!;
+      await bus.publish(deadLetterTopic, [
+        {
+          key: m.key,
+          value: m.value,
+          headers: {
+            ...m.headers,
+            [DEAD_LETTER_HEADERS.reason]: `not storable as an event: ${errorMessage(err).slice(0, 900)}`,
+            [DEAD_LETTER_HEADERS.topic]: m.topic,
+            [DEAD_LETTER_HEADERS.partition]: String(m.partition),
+            [DEAD_LETTER_HEADERS.offset]: m.offset,
+          },
+        },
+      ]);
+      return 1;
+    }
+    const half = Math.ceil(batch.length / 2);
+    return (
+      (await storeLines(store, batch.slice(0, half), bus, deadLetterTopic)) +
+      (await storeLines(store, batch.slice(half), bus, deadLetterTopic))
+    );
+  }
 }

@@ -1,6 +1,7 @@
 import { createClient } from '@clickhouse/client';
 import { GlasswatchError } from '../errors.js';
 import type { Store } from './client.js';
+import { onCluster } from './cluster.js';
 
 /**
  * Versioned schema. A migration is applied once, recorded in `schema_migrations`,
@@ -326,6 +327,48 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
       ],
     },
     // migration 10 (detector metrics / ticket requests, if any) goes here
+    {
+      version: 11,
+      name: "events intake: the store sink hands the bus's event JSON to the engine as it is",
+      // The sink inserts each Kafka message's value (an AuditEvent, one JSON line) into this Null
+      // table; the view maps it onto `events` inside the engine. No JSON.parse, no row object and no
+      // JSON.stringify per event in Node. `raw` and `targets` arrive as an object and an array and
+      // are kept as their exact text (input_format_json_read_*_as_strings), as `eventRow` stores them.
+      statements: [
+        `CREATE TABLE IF NOT EXISTS events_intake (
+          source String,
+          id String,
+          time DateTime64(3, 'UTC'),
+          actor Tuple(id Nullable(String), name Nullable(String), type Nullable(String), sessionKey Nullable(String)),
+          action String,
+          targets String,
+          outcome String,
+          outcomeReason Nullable(String),
+          sourceIp Nullable(String),
+          userAgent Nullable(String),
+          account Nullable(String),
+          org Nullable(String),
+          cluster Nullable(String),
+          raw String
+        ) ENGINE = Null`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS events_intake_mv TO events AS
+        SELECT
+          source, id, time,
+          ifNull(actor.id, '') AS actor_id,
+          ifNull(actor.name, '') AS actor_name,
+          ifNull(actor.type, '') AS actor_type,
+          ifNull(actor.sessionKey, '') AS session_key,
+          action, targets, outcome,
+          ifNull(outcomeReason, '') AS outcome_reason,
+          ifNull(sourceIp, '') AS source_ip,
+          ifNull(userAgent, '') AS user_agent,
+          ifNull(account, '') AS account,
+          ifNull(org, '') AS org,
+          ifNull(cluster, '') AS cluster,
+          raw
+        FROM events_intake`,
+      ],
+    },
   ];
 }
 
@@ -396,11 +439,14 @@ export interface MigrationResult {
 export async function migrate(store: Store, options: SchemaOptions = {}): Promise<MigrationResult> {
   const { client } = store;
   if (store.config.kind === 'clickhouse') await ensureDatabase(store);
+  // store.cluster: every DDL statement ON CLUSTER, on Replicated tables (see core/store/cluster.ts).
+  const cluster = store.config.kind === 'clickhouse' ? (store.config.cluster ?? null) : null;
+  const ddl = (statement: string) => (cluster ? onCluster(statement, cluster) : statement);
   try {
     await client.command({
-      query: `CREATE TABLE IF NOT EXISTS schema_migrations (
+      query: ddl(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
-      ) ENGINE = ReplacingMergeTree ORDER BY version`,
+      ) ENGINE = ReplacingMergeTree ORDER BY version`),
     });
     const rows = await (await client.query({ query: 'SELECT DISTINCT version FROM schema_migrations', format: 'JSONEachRow' })).json<{
       version: number;
@@ -409,7 +455,7 @@ export async function migrate(store: Store, options: SchemaOptions = {}): Promis
     const applied: number[] = [];
     for (const m of migrations(options)) {
       if (done.has(m.version)) continue;
-      for (const statement of m.statements) await client.command({ query: statement });
+      for (const statement of m.statements) await client.command({ query: ddl(statement) });
       await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
       applied.push(m.version);
     }
@@ -435,7 +481,11 @@ async function ensureDatabase(store: Store): Promise<void> {
     database: 'default',
   });
   try {
-    await admin.command({ query: 'CREATE DATABASE IF NOT EXISTS {db:Identifier}', query_params: { db: config.database ?? 'glasswatch' } });
+    // ON CLUSTER cannot take a parameter: the cluster name is a validated identifier (core/store/cluster.ts).
+    const query = config.cluster
+      ? onCluster('CREATE DATABASE IF NOT EXISTS {db:Identifier}', config.cluster)
+      : 'CREATE DATABASE IF NOT EXISTS {db:Identifier}';
+    await admin.command({ query, query_params: { db: config.database ?? 'glasswatch' } });
   } finally {
     await admin.close();
   }
