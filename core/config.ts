@@ -3,6 +3,7 @@ import { parse } from 'yaml';
 import { GlasswatchError } from './errors.js';
 import { redactText, registerSecret } from './log.js';
 import type { StoreConfig } from './store/client.js';
+import { validClusterName } from './store/cluster.js';
 
 /**
  * The glasswatch configuration file: YAML, validated once at start-up, then frozen.
@@ -235,7 +236,9 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
   const root = Fields.of(file, '', expanded);
   root.only(['store', 'bus', 'topics', 'ingest', ...OWNED_ELSEWHERE]);
 
-  const s = root.section('store').only(['path', 'url', 'username', 'password', 'database', 'retentionDays', 'evidenceRetentionDays', 'tls']);
+  const s = root
+    .section('store')
+    .only(['path', 'url', 'username', 'password', 'database', 'retentionDays', 'evidenceRetentionDays', 'tls', 'cluster']);
   let store: StoreConfig;
   if (overrides.storePath) store = { kind: 'chdb', path: overrides.storePath };
   else if (s.value.url !== undefined) {
@@ -250,6 +253,7 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
       username: s.string('username', 'default'),
       password: s.string('password', ''),
       database: s.string('database', 'glasswatch'),
+      ...(s.value.cluster === undefined ? {} : { cluster: clusterName(s) }),
       ...(ca
         ? {
             tls: {
@@ -260,7 +264,10 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
           }
         : {}),
     };
-  } else store = { kind: 'chdb', path: s.string('path', '.glasswatch/store') };
+  } else {
+    if (s.value.cluster !== undefined) s.fail('cluster', 'needs store.url: an embedded chDB store is one process, not a cluster');
+    store = { kind: 'chdb', path: s.string('path', '.glasswatch/store') };
+  }
 
   const b = root.section('bus').only(['kind', 'brokers', 'clientId', 'ssl', 'sasl']);
   const kind = b.oneOf('kind', ['memory', 'kafka'] as const, 'memory');
@@ -312,7 +319,8 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
 function evidenceRetentionDays(s: Fields): number {
   const raw = s.number('retentionDays', 400, { min: 1, max: 20_000, integer: true });
   const evidence = s.number('evidenceRetentionDays', 2557, { min: 1, max: 20_000, integer: true });
-  if (evidence < raw) s.fail('evidenceRetentionDays', `(${evidence}) must be at least store.retentionDays (${raw}): evidence outlives raw events`);
+  if (evidence < raw)
+    s.fail('evidenceRetentionDays', `(${evidence}) must be at least store.retentionDays (${raw}): evidence outlives raw events`);
   return evidence;
 }
 
@@ -348,4 +356,11 @@ export function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/** `store.cluster`: DDL takes no parameters, so the name is held to an identifier here, at the edge. */
+function clusterName(s: Fields): string {
+  const name = s.string('cluster');
+  if (!validClusterName(name)) s.fail('cluster', `must be a cluster name (letters, digits, _ . -), got "${name}"`);
+  return name;
 }

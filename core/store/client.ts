@@ -25,6 +25,8 @@ export type StoreConfig =
       database?: string;
       /** PEM CA certificate (and optional client cert/key for mutual TLS). */
       tls?: { caCert: Buffer; cert?: Buffer; key?: Buffer };
+      /** A cluster of one shard and N replicas: schema ON CLUSTER on Replicated tables (core/store/cluster.ts). */
+      cluster?: string;
     };
 
 export interface Store {
