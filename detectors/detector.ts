@@ -3,7 +3,16 @@ import type { Logger } from '../core/log.js';
 import type { EventStage } from '../core/pipeline/stage.js';
 import type { StoreWriter } from '../core/store/writer.js';
 import type { RuleMatch, SigmaEngine } from '../rules/engine/index.js';
-import { type Alert, type AlertType, alertId, attackOfTags, breakGlassAttack, type Severity, severityOfLevel } from './alerts/alert.js';
+import {
+  ALERT_TYPES,
+  type Alert,
+  type AlertType,
+  alertId,
+  attackOfTags,
+  breakGlassAttack,
+  type Severity,
+  severityOfLevel,
+} from './alerts/alert.js';
 import type { AlertDispatcher } from './alerts/dispatcher.js';
 import { revocationAlert, revocationModeText } from './alerts/revocation-alert.js';
 import { SessionEventIds } from './alerts/session-events.js';
@@ -68,20 +77,7 @@ export class BreakGlassDetector implements EventStage {
   readonly totals: DetectorTotals = {
     events: 0,
     breakGlassEvents: 0,
-    alerts: {
-      'breakglass.unauthorized': 0,
-      'breakglass.authorized': 0,
-      'breakglass.attempt': 0,
-      'breakglass.activity': 0,
-      'breakglass.revocation': 0,
-      'breakglass.rotation_missing': 0,
-      'rule.match': 0,
-      'pipeline.silence': 0,
-      'pipeline.poison': 0,
-      'pipeline.ticket_forged': 0,
-      'pipeline.delivery_failed': 0,
-      'pipeline.tamper': 0,
-    },
+    alerts: Object.fromEntries(ALERT_TYPES.map((t) => [t, 0])) as Record<AlertType, number>,
   };
   /** Every session seen (latest state), for summaries and reports. */
   readonly seen = new Map<string, BreakGlassSession>();
@@ -121,7 +117,7 @@ export class BreakGlassDetector implements EventStage {
    * position of the last of them, so an event re-delivered after a failover whose state the
    * previous owner had written already is not applied twice.
    */
-  async handle(events: readonly AuditEvent[], context: { partition?: number; offset?: string } = {}): Promise<void> {
+  async handle(events: readonly AuditEvent[], context: { partition?: number; offset?: string; defer?: boolean } = {}): Promise<void> {
     await this.#exclusive(async () => {
       const partition = context.partition ?? 0;
       this.#partition = partition;
@@ -132,7 +128,8 @@ export class BreakGlassDetector implements EventStage {
       if (context.offset !== undefined && (this.#dirty.size > 0 || this.#changes.length > 0)) {
         this.#changes.push({ kind: 'applied', partition, offset: context.offset });
       }
-      await this.#writeSessions();
+      // Live, the service writes sessions and state once per fetched batch (`flush`), not per event.
+      if (!context.defer) await this.#writeSessions();
     });
   }
 

@@ -174,8 +174,9 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
           bus,
           eventsTopic: config.topics.events,
           group,
-          // Its own copy of every partition, read from the beginning at each start (deleted at a clean stop).
-          readerGroup: `${group}-state-${instance}-${Date.now()}`,
+          // Its own copy of every partition, read from the beginning at each start (deleted at a clean
+          // stop, and before it is joined, so a kill -9 leaves nothing behind for long).
+          readerGroup: `${group}-state-${instance}`,
           log,
         })
       : null;

@@ -12,6 +12,10 @@ import { RuleMatchThrottle, routeAccepts, SessionGrouper } from './routing.js';
 export interface DeliveryLedger {
   delivered(output: string, alertId: string): Promise<boolean>;
   record(entry: DeliveryRecord): Promise<void>;
+  /** The ids among `alertIds` already delivered to `output`: one lookup for a batch of alerts. */
+  deliveredAmong(output: string, alertIds: readonly string[]): Promise<Set<string>>;
+  /** Records a batch in one write. */
+  recordMany(entries: readonly DeliveryRecord[]): Promise<void>;
 }
 
 export interface DeliveryRecord {
@@ -33,6 +37,12 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
   async record(entry: DeliveryRecord): Promise<void> {
     this.records.push(entry);
     if (entry.status === 'delivered') this.#done.add(`${entry.output}\u0000${entry.alertId}`);
+  }
+  async deliveredAmong(output: string, alertIds: readonly string[]): Promise<Set<string>> {
+    return new Set(alertIds.filter((id) => this.#done.has(`${output}\u0000${id}`)));
+  }
+  async recordMany(entries: readonly DeliveryRecord[]): Promise<void> {
+    for (const e of entries) await this.record(e);
   }
 }
 
@@ -56,8 +66,34 @@ export class StoreDeliveryLedger implements DeliveryLedger {
   }
 
   async record(e: DeliveryRecord): Promise<void> {
-    await insertRows(this.store, 'alert_deliveries', [
-      {
+    await this.recordMany([e]);
+  }
+
+  async deliveredAmong(output: string, alertIds: readonly string[]): Promise<Set<string>> {
+    const found = new Set(alertIds.filter((id) => this.#cache.has(`${output}\u0000${id}`)));
+    const ask = alertIds.filter((id) => !found.has(id));
+    if (ask.length === 0) return found;
+    const rows = await (
+      await this.store.client.query({
+        query:
+          "SELECT DISTINCT alert_id FROM alert_deliveries WHERE output = {output:String} AND alert_id IN {ids:Array(String)} AND status = 'delivered'",
+        query_params: { output, ids: ask },
+        format: 'JSONEachRow',
+      })
+    ).json<{ alert_id: string }>();
+    for (const r of rows) {
+      found.add(r.alert_id);
+      this.#cache.add(`${output}\u0000${r.alert_id}`);
+    }
+    return found;
+  }
+
+  async recordMany(entries: readonly DeliveryRecord[]): Promise<void> {
+    if (entries.length === 0) return;
+    await insertRows(
+      this.store,
+      'alert_deliveries',
+      entries.map((e) => ({
         alert_id: e.alertId,
         output: e.output,
         status: e.status,
@@ -65,9 +101,9 @@ export class StoreDeliveryLedger implements DeliveryLedger {
         at: e.at,
         message_id: e.messageId ?? '',
         error: e.error ?? '',
-      },
-    ]);
-    if (e.status === 'delivered') this.#cache.add(`${e.output}\u0000${e.alertId}`);
+      })),
+    );
+    for (const e of entries) if (e.status === 'delivered') this.#cache.add(`${e.output}\u0000${e.alertId}`);
   }
 }
 

@@ -47,20 +47,30 @@ export class AlertAppender extends AlertDispatcher {
     super([], ledger, log, {}, { ...options, clock: 'event' });
     this.#onAppend = options.onAppend;
     this.outputName = `bus:${topic}`;
-    this.#buffer = new AppendBuffer<CompleteAlert>(bus, topic, async (alerts) => {
-      for (const a of alerts) {
-        await this.ledger.record({
-          alertId: a.id,
-          output: this.outputName,
-          status: 'delivered',
-          attempts: 1,
-          at: new Date().toISOString(),
-          messageId: null,
-          error: null,
-        });
-        this.#onAppend?.(a);
-      }
-    });
+    this.#buffer = new AppendBuffer<CompleteAlert>(
+      bus,
+      topic,
+      async (alerts) => {
+        const at = new Date().toISOString();
+        await this.ledger.recordMany(
+          alerts.map((a) => ({
+            alertId: a.id,
+            output: this.outputName,
+            status: 'delivered',
+            attempts: 1,
+            at,
+            messageId: null,
+            error: null,
+          })),
+        );
+        for (const a of alerts) this.#onAppend?.(a);
+      },
+      (ids) => this.ledger.deliveredAmong(this.outputName, ids),
+      (alerts) => {
+        this.totals.delivered -= alerts.length;
+        this.totals.skipped += alerts.length;
+      },
+    );
   }
   readonly #buffer: AppendBuffer<CompleteAlert>;
 
@@ -71,12 +81,9 @@ export class AlertAppender extends AlertDispatcher {
       this.routingTotals.throttled++;
       return result;
     }
-    if (await this.ledger.delivered(this.outputName, a.id)) {
-      result.skipped++;
-      this.totals.skipped++;
-      return result;
-    }
-    // Appended with the other alerts of this turn; the service settles before committing the event.
+    // Appended with the other alerts of this turn (one ledger lookup and one produce request for
+    // all of them; an alert appended before a restart is dropped there); the service settles
+    // before committing the events' offsets.
     if (this.#buffer.add(a.id, a, alertMessage(a))) {
       result.delivered++;
       this.totals.delivered++;

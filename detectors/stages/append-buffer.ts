@@ -18,6 +18,13 @@ export class AppendBuffer<T> {
     readonly topic: string,
     /** After the broker acknowledged: ledger records, counters. */
     readonly acknowledged: (items: T[]) => Promise<void>,
+    /**
+     * The ids of a batch already appended before (an event handled again after a restart): looked up
+     * once per produce request instead of once per item, and not appended again.
+     */
+    readonly alreadyAppended?: (ids: string[]) => Promise<Set<string>>,
+    /** The items `alreadyAppended` dropped. */
+    readonly dropped?: (items: T[]) => void,
   ) {}
 
   /** False when an item with this id is already waiting (an event handled again). */
@@ -45,17 +52,22 @@ export class AppendBuffer<T> {
     while (this.#items.length > 0) {
       const batch = this.#items.slice();
       try {
-        await withRetry(
-          () =>
-            this.bus.publish(
-              this.topic,
-              batch.map((b) => b.message),
-            ),
-          { retries: 6, initialDelayMs: 200, maxDelayMs: 5000, shouldRetry: () => true },
-        );
+        const seen = this.alreadyAppended ? await this.alreadyAppended(batch.map((b) => b.id)) : null;
+        const fresh = seen && seen.size > 0 ? batch.filter((b) => !seen.has(b.id)) : batch;
+        if (fresh.length > 0) {
+          await withRetry(
+            () =>
+              this.bus.publish(
+                this.topic,
+                fresh.map((b) => b.message),
+              ),
+            { retries: 6, initialDelayMs: 200, maxDelayMs: 5000, shouldRetry: () => true },
+          );
+        }
         this.#items.splice(0, batch.length);
         for (const b of batch) this.#ids.delete(b.id);
-        await this.acknowledged(batch.map((b) => b.item));
+        if (fresh !== batch) this.dropped?.(batch.filter((b) => seen?.has(b.id)).map((b) => b.item));
+        await this.acknowledged(fresh.map((b) => b.item));
       } catch (err) {
         this.#error = err;
         // Nobody may call settle() for a while (a timer raised the alert): try again by itself.
