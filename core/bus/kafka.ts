@@ -11,7 +11,7 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
-import { errorMessage, GlasswatchError, isRetriable } from '../errors.js';
+import { errorMessage, GlasswatchError, isRetriable, withRetry } from '../errors.js';
 
 export { type KafkaBusOptions, type KafkaSubscribeOptions, resolveKafkaBusOptions } from './kafka-options.js';
 
@@ -503,16 +503,22 @@ export class KafkaBus implements Bus {
       const creation = (async () => {
         const admin = await this.#connectAdmin();
         const replicationFactor = this.options.replicationFactor ?? Math.min(3, (await admin.describeCluster()).brokers.length);
-        // Resolves false when the topics exist already, which is fine.
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((topic) => ({
-            topic,
-            numPartitions: this.#topicPartitions.get(topic) ?? this.options.numPartitions,
-            replicationFactor,
-            ...(this.#topicConfig.has(topic) ? { configEntries: this.#topicConfig.get(topic) } : {}),
-          })),
-        });
+        // Resolves false when the topics exist already, which is fine. Members starting together create
+        // the same topics at once; the loser's wait for leaders can see "does not host this
+        // topic-partition" for a moment (retriable): tried again rather than failing the start.
+        await withRetry(
+          () =>
+            admin.createTopics({
+              waitForLeaders: true,
+              topics: missing.map((topic) => ({
+                topic,
+                numPartitions: this.#topicPartitions.get(topic) ?? this.options.numPartitions,
+                replicationFactor,
+                ...(this.#topicConfig.has(topic) ? { configEntries: this.#topicConfig.get(topic) } : {}),
+              })),
+            }),
+          { retries: 6, initialDelayMs: 200, maxDelayMs: 3000, shouldRetry: (err) => (err as { retriable?: unknown }).retriable === true },
+        );
       })();
       for (const t of missing) {
         this.#topics.set(
