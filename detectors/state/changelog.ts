@@ -2,6 +2,7 @@ import type { Bus, BusMessage, OutgoingMessage, Subscription } from '../../core/
 import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { BreakGlassSession } from '../sessions.js';
+import { dropStaleGroup } from '../tickets/service.js';
 import type { PendingVerdict } from './pending.js';
 
 /** One change of detector state, for the partition of the events it came from. */
@@ -74,6 +75,9 @@ export class DetectorChangelog implements DetectorStateSink {
       await bus.ensureTopic?.(t, { compacted: true, copartitionedWith: this.#o.eventsTopic });
       this.#copy.set(t, new Map());
     }
+    // The reader is this instance's own group, read from the beginning each start: a group left with
+    // offsets by a kill -9 is deleted first (and one with live members means a duplicate instance id).
+    if (bus.deleteGroups) await dropStaleGroup(bus.deleteGroups.bind(bus), this.#o.readerGroup);
     this.#reader = await bus.subscribe({
       topics: [this.sessionsTopic, this.pendingTopic],
       groupId: this.#o.readerGroup,

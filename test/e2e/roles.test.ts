@@ -182,7 +182,47 @@ describe('glasswatch roles on the real broker', () => {
     }
     expect(await start.exited).toBe(0);
     expect((await groups()).filter((g) => g.startsWith('glasswatch-detector.') && g.includes(`-tickets-${instance}`))).toEqual([]);
+    expect((await groups()).filter((g) => g.startsWith('glasswatch-detector.') && g.includes(`-state-${instance}`))).toEqual([]);
   }, 180_000);
+
+  it('a kill -9 leaves no per-start consumer groups: a restart under the same instance takes over its own groups, a clean stop deletes them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-roles-kill-'));
+    const port = await freePort();
+    const instance = uniqueName('kill');
+    const config = writeConfig(dir, 'start.yml', {
+      port,
+      store: join(dir, 'store'),
+      alerts: join(dir, 'alerts.jsonl'),
+      topics: newTopics(),
+    });
+    const mine = async () => (await groups()).filter((g) => g.includes(instance)).sort();
+    const first = run(['start', '--config', config, '--instance', instance, '--status-seconds', '1']);
+    try {
+      await waitFor('the webhook to accept', async () => (await post(port, auditBody(`${instance}-a`, 3))) === 200, 60_000);
+      await waitFor('the stored and judged events', () => /stored 3 events, 0 dead letters; detector 3 events/.test(first.out()));
+    } catch (err) {
+      first.child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${first.out()}`);
+    }
+    const before = await mine();
+    // Named by role and instance only (no start time): what a restart can find and take over.
+    expect(before.some((g) => g.endsWith(`-tickets-${instance}`))).toBe(true);
+    expect(before.some((g) => g.endsWith(`-state-${instance}`))).toBe(true);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = run(['start', '--config', config, '--instance', instance, '--status-seconds', '1']);
+    try {
+      await waitFor('the webhook to accept again', async () => (await post(port, auditBody(`${instance}-b`, 2))) === 200, 60_000);
+      await waitFor('the restarted process judging', () => /detector [1-9]\d* events/.test(second.out()));
+      expect(await mine()).toEqual(before);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${second.out()}`);
+    } finally {
+      second.child.kill('SIGTERM');
+    }
+    expect(await second.exited).toBe(0);
+    expect((await mine()).filter((g) => g.includes(`-tickets-${instance}`) || g.includes(`-state-${instance}`))).toEqual([]);
+  }, 240_000);
 
   it('collect, detect and sink as three processes; a second sink on the same chDB store is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-roles-split-'));
