@@ -106,7 +106,8 @@ export function normalizeValue(type: string, value: unknown): unknown {
 
 function normalizerOf(type: string): (value: unknown) => unknown {
   const t = unwrap(type, 'LowCardinality');
-  if (t === 'String') return (value) => (value === null || value === undefined ? '' : typeof value === 'string' ? value : normalizeSlow(type, value));
+  if (t === 'String')
+    return (value) => (value === null || value === undefined ? '' : typeof value === 'string' ? value : normalizeSlow(type, value));
   if (/^U?Int(8|16|32)$/.test(t)) return (value) => (value === null || value === undefined ? 0 : Number(value));
   if (t.startsWith('DateTime64')) return (value) => (value === null || value === undefined ? 0 : epochMs(value, type));
   if (t.startsWith('Nullable(')) {

@@ -84,7 +84,8 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
     if (days !== null) horizons.set(t.table, nowMs - days * DAY_MS);
   }
   const retentionRecorded =
-    auditDays !== null && Number((await query<{ n: string }>(store, "SELECT count() AS n FROM audit_log WHERE kind = 'retention'", {}))[0]?.n ?? 0) > 0;
+    auditDays !== null &&
+    Number((await query<{ n: string }>(store, "SELECT count() AS n FROM audit_log WHERE kind = 'retention'", {}))[0]?.n ?? 0) > 0;
 
   for (const writer of await query<{ writer: string }>(store, 'SELECT DISTINCT writer FROM audit_log ORDER BY writer', {})) {
     const w = writer.writer;
