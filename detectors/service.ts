@@ -57,6 +57,11 @@ export interface DetectorServiceOptions {
    * of the process, beside the collectors').
    */
   metricsServer?: { host: string; port: number } | null;
+  /**
+   * Ticket versions older than this raise no request or approval alert (history read from the tickets
+   * topic at start); null alerts every version (replaying a past day into a fresh store). @default 24 h
+   */
+  ticketRequestHistoryMs?: number | null;
 }
 
 /**
@@ -113,6 +118,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     log: log.child({ component: 'ticket-requests' }),
     slaMinutes: approvalSlaOf(config),
     sourceOf: (id) => build.registry.identities.find((i) => i.id === id)?.source ?? null,
+    ...(o.ticketRequestHistoryMs === undefined ? {} : { historyMs: o.ticketRequestHistoryMs }),
   });
   requests.start();
   const detectorMetrics = new DetectorMetrics(build.registry.identities.map((i) => i.id));

@@ -37,6 +37,11 @@ export interface TicketRequestAlertsOptions {
   now?: () => number;
   /** How often waiting requests are checked against the SLA. @default min(60 s, SLA / 4), at least 1 s */
   sweepMs?: number;
+  /**
+   * Versions (and overdue moments) older than this are history and raise nothing; null alerts every
+   * version (a replay of a past day into a fresh store, `demo --serve`). @default REQUEST_HISTORY_MS
+   */
+  historyMs?: number | null;
 }
 
 /**
@@ -49,6 +54,7 @@ export interface TicketRequestAlertsOptions {
 export class TicketRequestAlerts {
   readonly #o: TicketRequestAlertsOptions;
   readonly #now: () => number;
+  readonly #historyMs: number;
   readonly #raised = new Set<string>();
   #queue: TicketVersion[] = [];
   #work: Promise<void> = Promise.resolve();
@@ -64,6 +70,7 @@ export class TicketRequestAlerts {
   constructor(o: TicketRequestAlertsOptions) {
     this.#o = o;
     this.#now = o.now ?? Date.now;
+    this.#historyMs = o.historyMs === undefined ? REQUEST_HISTORY_MS : (o.historyMs ?? Number.POSITIVE_INFINITY);
   }
 
   start(): void {
@@ -135,7 +142,7 @@ export class TicketRequestAlerts {
   }
 
   #alertsOf(v: TicketVersion, now: number): Alert[] {
-    if (now - v.updatedAtMs > REQUEST_HISTORY_MS) return [];
+    if (now - v.updatedAtMs > this.#historyMs) return [];
     const ledger = this.#o.ledger;
     if (v.status === 'requested') {
       const facts = this.#facts(v, waitStart(ledger, v), null);
@@ -166,7 +173,7 @@ export class TicketRequestAlerts {
     const late = [...latestVersions(this.#o.ledger)]
       .filter((v) => v.status === 'requested')
       .map((v) => ({ v, since: waitStart(this.#o.ledger, v) }))
-      .filter(({ since }) => now - since > slaMs && now - (since + slaMs) <= REQUEST_HISTORY_MS);
+      .filter(({ since }) => now - since > slaMs && now - (since + slaMs) <= this.#historyMs);
     if (late.length === 0) return [];
     // The ledger may lag the store (a detector still reading the tickets topic at start): a ticket the
     // store already knows as approved, rejected or closed is not waiting.

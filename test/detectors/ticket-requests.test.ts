@@ -9,8 +9,11 @@ import { MemoryBus } from '../../core/bus/memory.js';
 import { parseConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
+import type { Alert } from '../../detectors/alerts/alert.js';
 import { type DetectorService, startDetectorService } from '../../detectors/service.js';
-import { approvalSlaOf } from '../../detectors/tickets/requests.js';
+import { TicketLedger } from '../../detectors/tickets/ledger.js';
+import { approvalSlaOf, TicketRequestAlerts } from '../../detectors/tickets/requests.js';
+import { parseTicket } from '../../detectors/tickets/ticket.js';
 import { waitFor } from '../bus/helpers.js';
 import { type Hook, hook, iso, postTicket, TICKETS_SECRET, ticket } from './ticket-requests-support.js';
 
@@ -133,6 +136,35 @@ describe('request and approval alerts (tickets endpoint → alert path → webho
     );
     // Waiting requests (for /metrics): CHG-200 only.
     expect([...service.requests.waiting()].map(([identity, w]) => [identity, w.count])).toEqual([['aws-root', 1]]);
+  });
+
+  it('a version more than 24 h old is history: accepted and stored, never alerted', async () => {
+    const old = ticket('CHG-OLD', 'requested', Date.now() - 2 * 86_400_000);
+    expect(await postTicket(service.ticketsUrl!, old)).toBe(202);
+    await service.requests.settle(true);
+    expect(service.build.ledger.latest('CHG-OLD')?.status).toBe('requested');
+    expect(native.bodies.filter((b) => b.ticketId === 'CHG-OLD')).toEqual([]);
+  });
+
+  it('with the history horizon off (a past day replayed into a fresh store), old versions are alerted', async () => {
+    const ledger = new TicketLedger();
+    const raised: Alert[] = [];
+    const requests = new TicketRequestAlerts({
+      ledger,
+      raise: async (a) => void raised.push(a),
+      store,
+      log: silentLogger,
+      slaMinutes: null,
+      historyMs: null,
+    });
+    requests.start();
+    ledger.add(parseTicket(ticket('CHG-PAST', 'requested', Date.parse('2026-11-20T22:12:00Z')), 'test'));
+    ledger.add(parseTicket(ticket('CHG-PAST', 'approved', Date.parse('2026-11-20T22:29:40Z')), 'test'));
+    await requests.stop();
+    expect(raised.map((a) => [a.type, a.request?.waitSeconds])).toEqual([
+      ['breakglass.requested', null],
+      ['breakglass.approved', 1060],
+    ]);
   });
 
   it('tickets.approvalSlaMinutes is validated with the file and field named', () => {
