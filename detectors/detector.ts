@@ -2,23 +2,16 @@ import type { AuditEvent } from '../core/event.js';
 import type { Logger } from '../core/log.js';
 import type { EventStage } from '../core/pipeline/stage.js';
 import type { StoreWriter } from '../core/store/writer.js';
-import type { RuleMatch, SigmaEngine } from '../rules/engine/index.js';
-import {
-  ALERT_TYPES,
-  type Alert,
-  type AlertType,
-  alertId,
-  attackOfTags,
-  breakGlassAttack,
-  type Severity,
-  severityOfLevel,
-} from './alerts/alert.js';
+import type { SigmaEngine } from '../rules/engine/index.js';
+import { ALERT_TYPES, type Alert, type AlertType, alertId } from './alerts/alert.js';
 import type { AlertDispatcher } from './alerts/dispatcher.js';
+import { breakGlassAlert as base, ruleAlert } from './alerts/event-alert.js';
 import { revocationAlert, revocationModeText } from './alerts/revocation-alert.js';
 import { SessionEventIds } from './alerts/session-events.js';
 import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
+import { alertRow, sessionRow } from './rows.js';
 import { type BreakGlassSession, SessionTracker } from './sessions.js';
 import type { DetectorStateSink, PartitionState, StateChange } from './state/changelog.js';
 import { type PendingVerdict, PendingVerdicts } from './state/pending.js';
@@ -481,130 +474,5 @@ export function judgeUse(
   });
 }
 
-function base(
-  type: AlertType,
-  id: string,
-  severity: Severity,
-  identity: Identity,
-  e: AuditEvent,
-  detectedAtMs: number,
-  extra: Partial<Alert> & { summary: string },
-): Alert {
-  return {
-    id,
-    type,
-    severity,
-    identity: identity.id,
-    source: e.source,
-    eventIds: [e.id],
-    ticketId: null,
-    reason: null,
-    category: null,
-    ruleId: null,
-    ruleTitle: null,
-    ruleAuthor: null,
-    sessionId: null,
-    principal: e.actor.name,
-    sourceIp: e.sourceIp,
-    time: e.time,
-    detectedAt: new Date(detectedAtMs).toISOString(),
-    ...eventScope(e),
-    attack: breakGlassAttack(e.source),
-    ...extra,
-  };
-}
-
-function ruleAlert(
-  type: 'rule.match' | 'breakglass.activity',
-  m: RuleMatch,
-  e: AuditEvent,
-  identity: Identity | null,
-  session: BreakGlassSession | null,
-  detectedAtMs: number,
-): Alert {
-  return {
-    id: alertId(type, m.rule, e.source, e.id),
-    type,
-    severity: severityOfLevel(m.level),
-    identity: identity?.id ?? null,
-    source: e.source,
-    eventIds: [e.id],
-    ticketId: session?.ticketId ?? null,
-    reason: null,
-    category: type === 'rule.match' ? null : categoryOf(m),
-    ruleId: m.id ?? m.rule,
-    ruleTitle: m.title,
-    ruleAuthor: m.author ?? null,
-    sessionId: session?.id ?? null,
-    principal: e.actor.name,
-    sourceIp: e.sourceIp,
-    time: e.time,
-    detectedAt: new Date(detectedAtMs).toISOString(),
-    summary: `${m.title} (${e.actor.name ?? 'unknown'})`,
-    ...eventScope(e),
-    attack: attackOfTags(m.tags),
-  };
-}
-
-/** Where it happened and what was done (schema 2.0 scope and action). */
-function eventScope(e: AuditEvent): Pick<Alert, 'account' | 'org' | 'cluster' | 'action' | 'target'> {
-  const t = e.targets[0];
-  return {
-    account: e.account,
-    org: e.org,
-    cluster: e.cluster,
-    action: e.action || null,
-    target: t ? { id: t.id, type: t.type, name: t.name } : null,
-  };
-}
-
-export function alertRow(a: Alert): Record<string, unknown> {
-  return {
-    alert_id: a.id,
-    type: a.type,
-    severity: a.severity,
-    identity: a.identity ?? '',
-    source: a.source ?? '',
-    event_ids: a.eventIds,
-    ticket_id: a.ticketId ?? '',
-    reason: a.reason ?? '',
-    category: a.category ?? '',
-    rule_id: a.ruleId ?? '',
-    rule_title: a.ruleTitle ?? '',
-    rule_author: a.ruleAuthor ?? '',
-    session_id: a.sessionId ?? '',
-    principal: a.principal ?? '',
-    source_ip: a.sourceIp ?? '',
-    time: a.time,
-    detected_at: a.detectedAt,
-    summary: a.summary,
-  };
-}
-
-export function sessionRow(s: BreakGlassSession): Record<string, unknown> {
-  return {
-    session_id: s.id,
-    version: s.version,
-    identity: s.identity,
-    source: s.source,
-    principal: s.principal ?? '',
-    verdict: s.verdict,
-    reason: s.reason ?? '',
-    ticket_id: s.ticketId ?? '',
-    approvers: s.approvers,
-    first_event_id: s.firstEventId,
-    unauthorized_event_id: s.unauthorizedEventId ?? '',
-    start: new Date(s.startMs).toISOString(),
-    end: new Date(s.endMs).toISOString(),
-    events: s.events,
-    activity_command: s.activity.command,
-    activity_data: s.activity.data,
-    activity_config: s.activity.config,
-    source_ips: s.sourceIps,
-    account: s.account ?? '',
-    org: s.org ?? '',
-    cluster: s.cluster ?? '',
-    detected_at: s.detectedAtMs === null ? null : new Date(s.detectedAtMs).toISOString(),
-    keys: s.keys,
-  };
-}
+// The stores' rows of an alert and a session (kept importable from here).
+export { alertRow, sessionRow } from './rows.js';
