@@ -139,6 +139,8 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
           alertsTopic: config.alertsTopic,
           region: aws.region,
           windowMinutes: config.validation.windowMinutes,
+          // The S3 poller reads every digest folder; a queue may carry no digest notifications at all.
+          searchDigests: config.mode === 'sqs',
           logger,
           ...(deps.now ? { now: deps.now } : {}),
         })

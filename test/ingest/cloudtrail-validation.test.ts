@@ -76,7 +76,7 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
   });
 
   /** A bucket with a trail, a poller that validates, a clock the test moves. */
-  async function rig(bucket: string, options: { maxDigestBytes?: number } = {}) {
+  async function rig(bucket: string, options: { maxDigestBytes?: number; searchDigests?: boolean } = {}) {
     await createBucket(s3, bucket);
     const trail: TrailSpec = { bucket, account: ACCOUNT, region: REGION, trail: 'gw-trail', homeRegion: REGION };
     const bus = new KafkaBus(kafkaTestOptions());
@@ -93,6 +93,7 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
       region: REGION,
       windowMinutes: 120,
       ...(options.maxDigestBytes ? { maxDigestBytes: options.maxDigestBytes } : {}),
+      searchDigests: options.searchDigests ?? false,
       logger: quiet,
       now: () => clock.now,
     });
@@ -278,7 +279,12 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
 
     const summary = await r.poller.pollOnce();
     expect(summary.failedPrefixes).toBe(0);
-    const reasons = r.validator.alerts.map((a) => a.reason);
+    // A bus hiccup on the shared broker ends a digest pass where it stood (retried next poll, as it should be).
+    const last = `${folder}${ACCOUNT}_CloudTrail-Digest_${REGION}_gw-trail_${REGION}_20251120T14notgzip.json.gz`;
+    const digestFolder = `AWSLogs/${ACCOUNT}/CloudTrail-Digest/${REGION}/`;
+    for (let i = 0; i < 3 && r.poller.checkpoint?.after[digestFolder] !== last; i++) await r.poller.pollOnce();
+    expect(r.poller.checkpoint?.after[digestFolder]).toBe(last);
+    const reasons = [...new Set(r.validator.alerts.map((a) => a.reason))];
     expect(reasons).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/20251120T110000Z\.json\.gz: digest file rejected: signature verification failed$/),
@@ -289,17 +295,20 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
         expect.stringMatching(/field digestPublicKeyFingerprint is missing/),
       ]),
     );
-    expect(r.validator.counts.badDigests).toBe(6);
+    expect(reasons).toHaveLength(6);
     // The genuine digest in between still validates its object; the others' objects wait, then go missing.
     expect(await r.statuses([h10, h11, forged])).toEqual(['pending', 'valid', 'pending']);
     r.clock.now += 3 * HOUR;
     await r.poller.pollOnce();
     expect(await r.statuses([h10, h11, forged])).toEqual(['missing_digest', 'valid', 'missing_digest']);
-    // Every rejected digest was checkpointed past: a second poll reads none of them again.
-    expect(r.validator.counts.digests).toBe(7);
+    // Every rejected digest was checkpointed past: later polls read none of them again.
+    const read = r.validator.counts.digests;
+    await r.poller.pollOnce();
+    expect(r.validator.counts.digests).toBe(read);
     // Each is a dead letter naming its key and why.
     const letters = await r.read(r.topics.deadLetters, 6);
-    const why = letters.map((m) => String(m.headers[DEAD_LETTER_HEADERS.reason]));
+    const why = [...new Set(letters.map((m) => String(m.headers[DEAD_LETTER_HEADERS.reason])))];
+    expect(why).toHaveLength(6);
     expect(why.every((w) => /^CloudTrail digest s3:\/\/ctv-hostile\/AWSLogs\/.*CloudTrail-Digest.* rejected: /.test(w))).toBe(true);
     expect(why.filter((w) => w.includes('20251120T14bomb'))).toEqual([expect.stringMatching(/invalid format: .*65536/)]);
   });
@@ -353,14 +362,17 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
     expect(await r.statuses([h10])).toEqual(['mismatch']);
   });
 
-  it('SQS: a digest notified before its objects settles them on arrival; an object no digest lists goes missing after the window', async () => {
-    const r = await rig('ctv-sqs');
+  it('SQS: a digest notified before its objects settles them; one never notified is found in S3; an object no digest lists goes missing', async () => {
+    const r = await rig('ctv-sqs', { searchDigests: true });
     const queueUrl = await createQueue(sqsClient, uniqueName('ctv-q'));
     const a = await r.log('sqs-a', 3, '2025-11-20T10:05:00Z');
     const b = await r.log('sqs-b', 2, '2025-11-20T10:25:00Z');
-    const orphan = await r.log('sqs-c', 2, '2025-11-20T11:05:00Z');
+    const c = await r.log('sqs-c', 2, '2025-11-20T11:05:00Z');
+    const orphan = await r.log('sqs-d', 2, '2025-11-20T12:05:00Z');
     const d = r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [a, b]);
     await r.put(d);
+    // Delivered to S3, but the queue only carries log-file notifications (CloudTrail SNS): found by the search.
+    await r.put(r.writer.write(at('2025-11-20T11:00:00Z'), at('2025-11-20T12:00:00Z'), [c]));
     const notify = (keys: string[]) =>
       sqsClient.send(
         new SendMessageCommand({
@@ -376,7 +388,7 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
       );
     await notify([d.key]);
     await notify([a.key, b.key]);
-    await notify([orphan.key]);
+    await notify([c.key, orphan.key]);
     const consumer = new SqsConsumer({
       sqs: sqsClient,
       s3,
@@ -388,10 +400,10 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
     });
     let messages = 0;
     while (messages < 3) messages += (await consumer.receiveOnce()).messages;
-    expect(await r.statuses([a, b, orphan])).toEqual(['valid', 'valid', 'pending']);
+    expect(await r.statuses([a, b, c, orphan])).toEqual(['valid', 'valid', 'pending', 'pending']);
     r.clock.now += 121 * 60_000;
     await consumer.receiveOnce();
-    expect(await r.statuses([a, b, orphan])).toEqual(['valid', 'valid', 'missing_digest']);
+    expect(await r.statuses([a, b, c, orphan])).toEqual(['valid', 'valid', 'valid', 'missing_digest']);
     expect(r.validator.alerts.map((x) => x.reason)).toEqual([expect.stringContaining(orphan.key)]);
   });
 

@@ -10,7 +10,7 @@
  * finding plus a dead letter, and only a failure to reach the key API or the bus is retried.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import type { Bus } from '../../../core/bus/types.js';
 import { errorMessage, GlasswatchError } from '../../../core/errors.js';
 import { type Logger, silentLogger } from '../../../core/log.js';
@@ -19,7 +19,7 @@ import { gunzipBounded, isGzip } from '../../decode.js';
 import { isNotFound } from '../objects.js';
 import { DEFAULT_MAX_DIGEST_BYTES, type Digest, DigestError, digestChain, parseDigest, verifyDigestSignature } from './digest.js';
 import type { PublicKeySource } from './keys.js';
-import type { LogValidationRecorder, LogValidationRow, ObjectStatus } from './record.js';
+import type { LogValidationRecorder, LogValidationRow } from './record.js';
 
 /** Where a log object listed by a digest stands for this collector. */
 export type ObjectScope = 'published' | 'future' | 'out-of-scope';
@@ -46,6 +46,11 @@ export interface LogFileValidatorOptions {
    * @default every object is still to come (SQS)
    */
   scope?: (bucket: string, key: string) => ObjectScope;
+  /**
+   * Before an object is declared missing, list the digest folders of its day and the next in S3 and
+   * read the digests not seen yet (SQS: the queue may carry no digest notifications). @default false
+   */
+  searchDigests?: boolean;
   logger?: Logger;
   now?: () => number;
 }
@@ -87,6 +92,8 @@ export class LogFileValidator {
   readonly #pending = new Map<string, Pending>();
   readonly #expected = new Map<string, { hash: string; digestKey: string }>();
   readonly #chains = new Map<string, ChainHead>();
+  /** Digests already checked (bounded): a redelivered notification or a search does not read one twice. */
+  readonly #digestsRead = new Set<string>();
   readonly #rows: LogValidationRow[] = [];
   readonly counts: ValidationCounts = {
     objects: 0,
@@ -168,6 +175,8 @@ export class LogFileValidator {
   ): Promise<{ dead: string } | null> {
     const where = `s3://${bucket}/${key}`;
     this.counts.digests++;
+    this.#digestsRead.add(id(bucket, key));
+    if (this.#digestsRead.size > 50_000) this.#digestsRead.delete(this.#digestsRead.values().next().value as string);
     let digest: Digest;
     try {
       digest = await parseDigest(bucket, key, bytes, metadata, this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES);
@@ -230,11 +239,49 @@ export class LogFileValidator {
   /** Settles objects that no digest listed within the window as `missing_digest`. */
   async sweep(): Promise<void> {
     const before = this.#now() - (this.#o.windowMinutes ?? 120) * 60_000;
+    if (this.#o.searchDigests) {
+      const overdue = [...this.#pending.values()].filter((p) => p.seenAt <= before);
+      if (overdue.length > 0) await this.#searchDigests(overdue);
+    }
     for (const p of [...this.#pending.values()]) {
       if (p.seenAt > before) break; // insertion order = seen order
       await this.#missing(p, `no digest listed it within ${this.#o.windowMinutes ?? 120} minutes of its delivery`);
     }
     await this.flush();
+  }
+
+  /** Reads the unseen digests of the folders that could list `overdue` objects; a failure leaves them to be flagged. */
+  async #searchDigests(overdue: Pending[]): Promise<void> {
+    const folders = new Set<string>();
+    for (const p of overdue) {
+      const m = /^(.*\/)CloudTrail\/([^/]+)\/(\d{4})\/(\d{2})\/(\d{2})\//.exec(p.key);
+      if (!m) continue;
+      const day = Date.UTC(Number(m[3]), Number(m[4]) - 1, Number(m[5]));
+      // A digest is filed under its end time: files of late evening are in the next day's folder.
+      for (const t of [day, day + 86_400_000]) {
+        folders.add(`${p.bucket}\u0000${m[1]}CloudTrail-Digest/${m[2]}/${new Date(t).toISOString().slice(0, 10).replaceAll('-', '/')}/`);
+      }
+    }
+    for (const folder of folders) {
+      const [bucket, prefix] = folder.split('\u0000') as [string, string];
+      try {
+        let token: string | undefined;
+        let pages = 0;
+        do {
+          const page: ListObjectsV2CommandOutput = await this.#o.s3.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+          );
+          for (const item of page.Contents ?? [])
+            if (item.Key && !this.#digestsRead.has(id(bucket, item.Key))) await this.digestAt(bucket, item.Key);
+          token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        } while (token && ++pages < 10);
+      } catch (err) {
+        this.#log.warn('cloudtrail log validation: digest search failed; overdue objects are flagged', {
+          folder: `s3://${bucket}/${prefix}`,
+          error: errorMessage(err),
+        });
+      }
+    }
   }
 
   async flush(): Promise<void> {
@@ -415,5 +462,3 @@ export class LogFileValidator {
     await this.#o.bus.publish(this.#o.alertsTopic, [{ key: alert.id, value: JSON.stringify(alert) }]);
   }
 }
-
-export type { ObjectStatus };
