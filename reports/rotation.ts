@@ -235,6 +235,21 @@ function maxAge(c: Credential, rotations: Rotation[], o: RotationOptions, toMs: 
   };
 }
 
+/** The oldest stored event per `source \0 scope`, one small in-order query each (a handful of accounts and orgs). */
+async function historyStarts(store: Store, scopes: string[], toMs: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const rows = await Promise.all(
+    scopes.map((key) => {
+      const [source, scope] = key.split('\u0000') as [string, string];
+      return runQuery<{ since_ms: number | string }>(store, 'history-start', { source, scope, to_ms: toMs });
+    }),
+  );
+  rows.forEach((r, i) => {
+    if (r[0]) out.set(scopes[i]!, Number(r[0].since_ms));
+  });
+  return out;
+}
+
 export async function buildRotationReport(
   store: Store,
   period: Period,
@@ -253,17 +268,19 @@ export async function buildRotationReport(
         .flatMap((kind, i) => (kind === 'aws-role' || kind === 'k8s-user' ? [] : [credentialRows[i]!.principal.toLowerCase()])),
     ),
   ].sort();
-  const evidence = principals.length
-    ? await runQuery<EvidenceRow>(store, 'rotation-evidence', { since_ms: sinceMs, to_ms: period.toMs, principals })
-    : [];
-  const scopes = [...new Set(credentialRows.filter((r) => r.source !== 'k8s' && r.scope !== '').map((r) => r.scope))].sort();
-  const history = new Map<string, number>();
-  if (scopes.length)
-    for (const h of await runQuery<{ source: string; scope: string; since_ms: number | string }>(store, 'history-start', {
-      to_ms: period.toMs,
-      scopes,
-    }))
-      history.set(`${h.source}\u0000${h.scope}`, Number(h.since_ms));
+  const scopes = [
+    ...new Set(
+      credentialRows
+        .filter((r) => (r.source === 'cloudtrail' || r.source === 'okta') && r.scope !== '')
+        .map((r) => `${r.source}\u0000${r.scope}`),
+    ),
+  ].sort();
+  const [evidence, history] = await Promise.all([
+    principals.length
+      ? runQuery<EvidenceRow>(store, 'rotation-evidence', { since_ms: sinceMs, to_ms: period.toMs, principals })
+      : Promise.resolve([] as EvidenceRow[]),
+    historyStarts(store, scopes, period.toMs),
+  ]);
   const credentials = new Map<string, { credential: Credential; rotations: Rotation[]; source: string }>();
   for (const r of credentialRows) {
     const credential: Credential = { identity: r.identity, principal: r.principal, scope: r.scope, kind: kindOf(r) };
