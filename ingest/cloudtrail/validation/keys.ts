@@ -46,6 +46,8 @@ export class PublicKeySource {
   readonly #o: PublicKeySourceOptions;
   /** region → fingerprint → key (or why its value would not load). */
   readonly #keys = new Map<string, Map<string, KeyObject | string>>();
+  /** region + fingerprint → when the API last did not know it: forged fingerprints cost one request per 10 minutes, not one per digest. */
+  readonly #misses = new Map<string, number>();
   requests = 0;
 
   constructor(options: PublicKeySourceOptions) {
@@ -55,9 +57,14 @@ export class PublicKeySource {
   /** The key with `fingerprint`, asking the region once per digest time range it has not covered yet. Rejects (retriable) when the API cannot be reached. */
   async lookup(region: string, fingerprint: string, start: Date, end: Date): Promise<KeyLookup> {
     let known = this.#keys.get(region)?.get(fingerprint);
-    if (known === undefined) {
+    const miss = `${region}\u0000${fingerprint}`;
+    if (known === undefined && Date.now() - (this.#misses.get(miss) ?? 0) > 600_000) {
       await this.#fetch(region, start, end);
       known = this.#keys.get(region)?.get(fingerprint);
+      if (known === undefined) {
+        this.#misses.set(miss, Date.now());
+        if (this.#misses.size > 10_000) this.#misses.delete(this.#misses.keys().next().value as string);
+      }
     }
     if (known === undefined) return { missing: `public key not found for fingerprint ${fingerprint} in ${region}` };
     if (typeof known === 'string') return { unloadable: `Unable to load PKCS #1 key with fingerprint ${fingerprint}: ${known}` };
