@@ -92,7 +92,7 @@ export function totalTone(key: string, value: number): Tone {
 
 /** A coloured label for a status value (escaped). */
 export function badge(value: unknown, tone: Tone = toneOf(value)): string {
-  if (value === null || value === undefined || value === '') return '<span style="color:#6b7280">none</span>';
+  if (value === null || value === undefined || value === '') return '<span class="n">none</span>';
   const p = PALETTE[tone];
   return `<span style="display:inline-block;padding:0 5px;border-radius:3px;background:${p.bg};color:${p.fg};font-weight:600">${escapeHtml(value)}</span>`;
 }
@@ -144,27 +144,32 @@ export function when(value: unknown): string {
   return typeof value === 'string' ? escapeHtml(value.replace('T', ' ').replace(/\.000Z$/, 'Z')) : escapeHtml(value);
 }
 
-export const CELL = 'border:1px solid #d1d5db;padding:3px 5px;text-align:left;vertical-align:top';
-const TABLE =
-  'border-collapse:collapse;width:100%;table-layout:fixed;font-size:12px;margin:6px 0;word-wrap:break-word;overflow-wrap:anywhere';
+/**
+ * Table and cell looks are classes in the page's one `<style>` block (set once, not on each of
+ * thousands of cells: a month's activity page stays a few MB); severity colours stay inline on
+ * each badge, so a client that drops the style block still shows them.
+ */
+const PAGE_CSS = [
+  '.gw table { border-collapse: collapse; width: 100%; table-layout: fixed; font-size: 12px; margin: 6px 0; word-wrap: break-word; overflow-wrap: anywhere }',
+  '.gw td, .gw th { border: 1px solid #d1d5db; padding: 3px 5px; text-align: left; vertical-align: top }',
+  '.gw th { background: #f9fafb }',
+  '.gw th.k { width: 32%; font-weight: 600 }',
+  '.gw .s { font-size: 10px; color: #6b7280; font-family: Menlo, Consolas, monospace }',
+  '.gw .n { color: #6b7280 }',
+  '.gw .note { font-size: 11px; color: #6b7280; margin: 2px 0 8px }',
+];
 
 /** A table of pre-escaped HTML cells; `widths` in percent keep it inside the pane. */
 export function table(headers: string[], rows: string[][], widths?: number[]): string {
   const cols = widths ? `<colgroup>${widths.map((w) => `<col style="width:${w}%">`).join('')}</colgroup>` : '';
-  const head = headers.map((h) => `<th style="${CELL};background:#f9fafb">${escapeHtml(h)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c) => `<td style="${CELL}">${c}</td>`).join('')}</tr>`).join('');
-  return `<table style="${TABLE}">${cols}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+  const head = headers.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const body = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('');
+  return `<table>${cols}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
 /** Label / value pairs as a two-column table (values pre-escaped). */
 export function facts(pairs: [string, string][]): string {
-  const body = pairs
-    .map(
-      ([k, v]) =>
-        `<tr><th style="${CELL};width:32%;background:#f9fafb;font-weight:600">${escapeHtml(k)}</th><td style="${CELL}">${v}</td></tr>`,
-    )
-    .join('');
-  return `<table style="${TABLE}"><tbody>${body}</tbody></table>`;
+  return `<table><tbody>${pairs.map(([k, v]) => `<tr><th class="k">${escapeHtml(k)}</th><td>${v}</td></tr>`).join('')}</tbody></table>`;
 }
 
 export interface HtmlContext {
@@ -210,9 +215,10 @@ export function renderHtml(report: AnyReport, context: HtmlContext = {}): string
     '  @bottom-right { content: "page " counter(page) " of " counter(pages); font-size: 8pt; color: #6b7280 } }',
     '@media print { .gw-page { max-width: none !important; padding: 0 !important } tr, .gw-keep { page-break-inside: avoid; break-inside: avoid }',
     '  thead { display: table-header-group } h2, h3 { page-break-after: avoid; break-after: avoid } }',
+    ...PAGE_CSS,
     '</style></head>',
     '<body style="margin:0;padding:0;background:#ffffff">',
-    '<div class="gw-page" style="max-width:600px;margin:0 auto;padding:12px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;line-height:1.4;color:#111827">',
+    '<div class="gw gw-page" style="max-width:600px;margin:0 auto;padding:12px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:13px;line-height:1.4;color:#111827">',
     '<header style="border-bottom:2px solid #111827;padding-bottom:6px;margin-bottom:8px">',
     `<div style="font-size:11px;color:#4b5563">${escapeHtml(organisation)}</div>`,
     `<h1 style="font-size:18px;margin:2px 0">${escapeHtml(def.title)}</h1>`,

@@ -3,15 +3,17 @@ import type { ActivityReport, ActivitySession, AnyReport, CoverageReport, Rotati
 import { cellText, pick } from './cells.js';
 import { badge, barChart, escapeHtml, facts, humanDuration, table, when } from './html.js';
 
-/** Actions shown per session in the page; every action is in the JSON and the CSV. */
+/** Actions shown per session in the page, and in the whole page; every action is in the JSON and the CSV. */
 export const HTML_ACTIONS_PER_SESSION = 25;
+export const HTML_ACTIONS_PER_PAGE = 2000;
 
-const small = (v: unknown) => `<span style="font-size:10px;color:#6b7280;font-family:Menlo,Consolas,monospace">${escapeHtml(v)}</span>`;
-const list = (v: string[] | null | undefined) => (v?.length ? escapeHtml(v.join(', ')) : '<span style="color:#6b7280">none</span>');
-const text = (v: unknown) => (v === null || v === undefined || v === '' ? '<span style="color:#6b7280">none</span>' : escapeHtml(v));
-const duration = (ms: number | null) => (ms === null ? '<span style="color:#6b7280">none</span>' : escapeHtml(humanDuration(ms)));
+const NONE = '<span class="n">none</span>';
+const small = (v: unknown) => `<span class="s">${escapeHtml(v)}</span>`;
+const list = (v: string[] | null | undefined) => (v?.length ? escapeHtml(v.join(', ')) : NONE);
+const text = (v: unknown) => (v === null || v === undefined || v === '' ? NONE : escapeHtml(v));
+const duration = (ms: number | null) => (ms === null ? NONE : escapeHtml(humanDuration(ms)));
 const h2 = (t: string) => `<h2 style="font-size:15px;margin:14px 0 4px">${escapeHtml(t)}</h2>`;
-const note = (t: string) => `<p style="font-size:11px;color:#6b7280;margin:2px 0 8px">${escapeHtml(t)}</p>`;
+const note = (t: string) => `<p class="note">${escapeHtml(t)}</p>`;
 
 function chart(report: AnyReport): string {
   const def = REPORTS[report.report];
@@ -29,15 +31,15 @@ function chart(report: AnyReport): string {
 
 function scope(s: { account: string | null; org: string | null; cluster: string | null }): string {
   const parts = [s.account && `account ${s.account}`, s.org && `org ${s.org}`, s.cluster && `cluster ${s.cluster}`].filter(Boolean);
-  return parts.length ? escapeHtml(parts.join(', ')) : '<span style="color:#6b7280">none</span>';
+  return parts.length ? escapeHtml(parts.join(', ')) : NONE;
 }
 
-function session(s: ActivitySession): string {
+function session(s: ActivitySession, budget: { actions: number }): string {
   const t = s.ticket;
   const head = `<h3 style="font-size:13px;margin:12px 0 2px">${escapeHtml(s.identity)} · ${when(s.start)} ${badge(s.verdict)}${s.reason ? ` ${badge(s.reason)}` : ''}</h3>`;
   const validation =
     s.source !== 'cloudtrail'
-      ? '<span style="color:#6b7280">not applicable</span>'
+      ? '<span class="n">not applicable</span>'
       : s.logValidation.status === null
         ? badge('not validated', 'warning')
         : `${badge(s.logValidation.status)} ${escapeHtml(`(${s.logValidation.objects.length} log object${s.logValidation.objects.length === 1 ? '' : 's'})`)}`;
@@ -64,14 +66,16 @@ function session(s: ActivitySession): string {
           ['used', when(t.usedAt), text(t.usedBy)],
           [
             t.closedAs ? escapeHtml(t.closedAs) : 'closed',
-            t.closedAt ? when(t.closedAt) : '<span style="color:#6b7280">open</span>',
+            t.closedAt ? when(t.closedAt) : '<span class="n">open</span>',
             t.closedAt ? `via ${text(t.closedVia)}` : '',
           ],
         ],
         [22, 38, 40],
       )
     : '';
-  const shown = s.actions.slice(0, HTML_ACTIONS_PER_SESSION);
+  const shown = s.actions.slice(0, Math.min(HTML_ACTIONS_PER_SESSION, budget.actions));
+  budget.actions -= shown.length;
+  const capped = shown.length < Math.min(HTML_ACTIONS_PER_SESSION, s.actions.length);
   const actions = s.actions.length
     ? table(
         ['Time', 'Action (event id)', 'Target', 'Outcome', 'Category'],
@@ -83,7 +87,10 @@ function session(s: ActivitySession): string {
           text(a.category),
         ]),
         [20, 36, 22, 11, 11],
-      ) + note(`${shown.length} of ${s.actions.length} actions shown; every action is in the JSON and CSV.`)
+      ) +
+      note(
+        `${shown.length} of ${s.actions.length} actions shown${capped ? ` (the page shows at most ${HTML_ACTIONS_PER_PAGE} actions)` : ''}; every action is in the JSON and CSV.`,
+      )
     : note('No stored events for this session (raw events may have been removed by retention).');
   const objects = s.logValidation.objects.filter((o) => o.status !== 'valid');
   const badObjects = objects.length
@@ -97,6 +104,7 @@ function session(s: ActivitySession): string {
 }
 
 function activity(r: ActivityReport): string {
+  const budget = { actions: HTML_ACTIONS_PER_PAGE };
   const attempts = r.attempts.length
     ? table(
         ['Time', 'Identity', 'Principal', 'Source IP', 'Reason'],
@@ -109,7 +117,7 @@ function activity(r: ActivityReport): string {
     h2(`Failed sign-ins (${r.attempts.length})`),
     attempts,
     h2(`Sessions (${r.sessions.length})`),
-    ...r.sessions.map(session),
+    ...r.sessions.map((s) => session(s, budget)),
   ].join('\n');
 }
 

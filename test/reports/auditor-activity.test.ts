@@ -270,4 +270,16 @@ describe('HTML for a mail pane and for print', () => {
     expect(html).toMatch(/203\.0\.113\.77.*198\.51\.100\.99/s);
     expect(html).toContain('Failed sign-ins (2)');
   });
+
+  it('shows at most 2,000 actions in the whole page, and says where the rest are', async () => {
+    const r = await activity();
+    const early = at(r, 'aws-breakglass-ops', '2026-03-11T01:00:00.000Z');
+    const sessions = Array.from({ length: 100 }, (_, i) => ({ ...early, sessionId: `bgs-copy-${i}` }));
+    const html = renderReport({ ...r, sessions }, 'html').text;
+    expect(html.split(`25 of ${EARLY_USE_EVENTS} actions shown; every`).length - 1).toBe(80);
+    expect(
+      html.split(`0 of ${EARLY_USE_EVENTS} actions shown (the page shows at most 2000 actions); every action is in the JSON and CSV.`)
+        .length - 1,
+    ).toBe(20);
+  });
 });
