@@ -13,6 +13,8 @@ import { sessionsFingerprint, storedRows } from './queries.js';
 export type Change =
   | { kind: 'alert'; alert: Record<string, unknown> }
   | { kind: 'sessions' }
+  /** The rows behind the alerts pushed so far are in the store: views render again. */
+  | { kind: 'stored' }
   | { kind: 'tickets' }
   | { kind: 'triage'; alert_id: string; state: string; actor: string }
   | { kind: 'health' };
@@ -89,6 +91,15 @@ export interface HealthSnapshot {
   }[];
   detector: { events: number; events_per_second: number } | null;
   sse_clients: number;
+  /** From an alert's append to the alerts topic to its push to the browsers. */
+  alert_push_ms: { p50: number | null; p99: number | null; n: number };
+}
+
+function percentiles(values: number[]): { p50: number | null; p99: number | null; n: number } {
+  if (values.length === 0) return { p50: null, p99: null, n: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { p50: at(0.5), p99: at(0.99), n: sorted.length };
 }
 
 export interface LiveFeedOptions {
@@ -124,6 +135,8 @@ export class LiveFeed {
   #timer: NodeJS.Timeout | null = null;
   #detectorSamples: [number, number][] = [];
   readonly #pending = new Map<string, { row: Record<string, unknown>; sinceMs: number }>();
+  /** Milliseconds from an alert's append to its topic to its push, the last 1,000 (Health shows p50/p99). */
+  readonly #pushDelays: number[] = [];
   #pendingCheck: NodeJS.Timeout | null = null;
   #stopped = false;
 
@@ -181,15 +194,20 @@ export class LiveFeed {
       return;
     }
     if (!alert || typeof alert.id !== 'string' || typeof alert.type !== 'string') return;
-    this.#pending.set(alert.id, { row: { ...alertRow(alert), triage_state: 'open' }, sinceMs: Date.now() });
+    const row = { ...alertRow(alert), triage_state: 'open' };
+    // At once: the message carries the alert, and console.js shows it before the store has its row.
+    this.#o.hub.publish({ kind: 'alert', alert: row });
+    this.#pushDelays.push(Date.now() - m.timestamp);
+    if (this.#pushDelays.length > 1000) this.#pushDelays.shift();
+    this.#pending.set(alert.id, { row, sinceMs: Date.now() });
     this.#sessionsDirty = true;
     if (!this.#pendingCheck) this.#pendingCheck = setTimeout(() => void this.#releaseStored(), 0);
   }
 
   /**
    * An alert can reach its topic a moment before the detector's rows (alert, session) are in the
-   * store, and a browser refreshing on the push would not show it yet: pushed once both are stored
-   * (looked up every 25 ms, one query for every alert waiting), or after 3 s regardless.
+   * store: once both are stored (looked up every 25 ms, one query for every alert waiting; 3 s at
+   * most) `stored` tells the browsers to render their view again from the store.
    */
   async #releaseStored(): Promise<void> {
     try {
@@ -201,13 +219,15 @@ export class LiveFeed {
         waiting.map((w) => String(w.row.session_id)).filter((id) => id !== ''),
       );
       const now = Date.now();
+      let released = 0;
       for (const w of waiting) {
         const ready =
           stored.alerts.has(String(w.row.alert_id)) && (w.row.session_id === '' || stored.sessions.has(String(w.row.session_id)));
         if (!ready && now - w.sinceMs < 3000) continue;
         this.#pending.delete(String(w.row.alert_id));
-        this.#o.hub.publish({ kind: 'alert', alert: w.row });
+        released++;
       }
+      if (released > 0) this.#o.hub.publish({ kind: 'stored' });
     } catch (err) {
       this.#o.log.warn('console: looking up stored alerts failed', { error: (err as Error).message });
     } finally {
@@ -312,6 +332,7 @@ export class LiveFeed {
             }
           : null,
       sse_clients: this.#o.hub.clients,
+      alert_push_ms: percentiles(this.#pushDelays),
     };
   }
 

@@ -16,6 +16,132 @@
     return a && main.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName);
   };
 
+  const provisional = new Map();
+  const CLASS = {
+    critical: 'bad',
+    high: 'bad',
+    medium: 'warn',
+    low: 'info',
+    informational: 'info',
+    unauthorized: 'bad',
+    authorized: 'ok',
+    open: 'warn',
+  };
+  const when = (iso) => (typeof iso === 'string' ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '—');
+
+  function cell(tr, text, className) {
+    const td = document.createElement('td');
+    if (className) td.className = className;
+    td.textContent = text === undefined || text === null || text === '' ? '—' : String(text);
+    tr.appendChild(td);
+    return td;
+  }
+  function badge(tr, text, className) {
+    const td = document.createElement('td');
+    if (className) td.className = className;
+    const span = document.createElement('span');
+    span.className = `badge ${CLASS[text] || 'plain'}`;
+    span.textContent = text;
+    td.appendChild(span);
+    tr.appendChild(td);
+  }
+  function sessionLink(tr, id) {
+    const td = document.createElement('td');
+    if (id) {
+      const link = document.createElement('a');
+      link.href = `/sessions/${encodeURIComponent(id)}`;
+      link.textContent = id.slice(0, 24);
+      td.appendChild(link);
+    } else td.textContent = '—';
+    tr.appendChild(td);
+  }
+  /** The view's table, created over its "nothing yet" line when the view was empty. */
+  function table(id, headers) {
+    let t = document.getElementById(id);
+    if (t) return t.tBodies[0];
+    const empty = main.querySelector('p.empty');
+    if (!empty) return null;
+    t = document.createElement('table');
+    t.id = id;
+    const row = t.createTHead().insertRow();
+    for (const h of headers) {
+      const th = document.createElement('th');
+      th.textContent = h;
+      row.appendChild(th);
+    }
+    t.createTBody();
+    empty.replaceWith(t);
+    return t.tBodies[0];
+  }
+  function matchesFilters(a) {
+    const q = new URLSearchParams(location.search);
+    const is = (key, value) => !q.get(key) || q.get(key) === value;
+    const since = Date.parse(q.get('since') || '');
+    const until = Date.parse(q.get('until') || '');
+    const t = Date.parse(a.time);
+    return (
+      is('type', a.type) &&
+      is('severity', a.severity) &&
+      is('identity', a.identity) &&
+      is('triage', 'open') &&
+      !(t < since) &&
+      !(t >= until)
+    );
+  }
+  function showProvisional(a) {
+    const view = main.dataset.view;
+    if (view === 'alerts' && matchesFilters(a) && !main.querySelector(`tr[data-alert="${CSS.escape(a.alert_id)}"]`)) {
+      const body = table('alerts', ['detected', 'type', 'severity', 'identity', 'principal', 'session', 'summary', 'triage', '']);
+      if (!body) return;
+      const tr = body.insertRow(0);
+      tr.className = 'provisional';
+      tr.dataset.alert = a.alert_id;
+      tr.dataset.type = a.type;
+      cell(tr, when(a.detected_at));
+      cell(tr, a.type);
+      badge(tr, a.severity);
+      cell(tr, a.identity);
+      cell(tr, a.principal);
+      sessionLink(tr, a.session_id);
+      cell(tr, a.summary, 'summary');
+      badge(tr, 'open', 'triage-state');
+      cell(tr, '');
+    }
+    const verdict = a.type === 'breakglass.unauthorized' ? 'unauthorized' : a.type === 'breakglass.authorized' ? 'authorized' : null;
+    if (view === 'now' && verdict && a.session_id && !main.querySelector(`tr[data-session="${CSS.escape(a.session_id)}"]`)) {
+      const body = table('sessions', [
+        'session',
+        'identity',
+        'principal',
+        'source IP',
+        'verdict',
+        'reason',
+        'ticket',
+        'started',
+        'last event',
+        'events',
+        'command/data/config',
+        'revocation',
+      ]);
+      if (!body) return;
+      const tr = body.insertRow(0);
+      tr.className = 'provisional';
+      tr.dataset.session = a.session_id;
+      sessionLink(tr, a.session_id);
+      cell(tr, a.identity);
+      cell(tr, a.principal);
+      cell(tr, a.source_ip);
+      badge(tr, verdict);
+      cell(tr, a.reason);
+      cell(tr, a.ticket_id);
+      cell(tr, when(a.time));
+      cell(tr, when(a.time));
+      cell(tr, '', 'num');
+      cell(tr, '', 'num');
+      cell(tr, '');
+    }
+  }
+
   async function refresh() {
     if (inFlight) {
       again = true;
@@ -41,6 +167,11 @@
       const open = new Set([...main.querySelectorAll('details[open] > summary')].map((s) => s.textContent));
       main.innerHTML = text;
       for (const s of main.querySelectorAll('details > summary')) if (open.has(s.textContent)) s.parentElement.open = true;
+      // Alerts pushed in the last seconds whose rows the store did not have yet stay on screen.
+      for (const [id, p] of provisional) {
+        if (Date.now() - p.at > 5000) provisional.delete(id);
+        else showProvisional(p.alert);
+      }
       document.body.dataset.refreshed = String(Date.now());
     } finally {
       inFlight = false;
@@ -68,13 +199,25 @@
     document.body.dataset.live = 'off';
     if (indicator) indicator.classList.remove('on');
   });
-  for (const kind of ['alert', 'sessions', 'tickets', 'triage', 'health']) {
+  for (const kind of ['sessions', 'stored', 'tickets', 'triage', 'health']) {
     stream.addEventListener(kind, () => {
       document.body.dataset.lastChange = kind;
-      schedule(kind === 'alert' ? 0 : 150);
+      schedule(kind === 'stored' ? 0 : 150);
     });
   }
-
+  // An alert is on screen the moment it arrives: a provisional row built with textContent (never
+  // markup), replaced by the server's rendering once its rows are in the store (the `stored` message).
+  stream.addEventListener('alert', (event) => {
+    document.body.dataset.lastChange = 'alert';
+    let a;
+    try {
+      a = JSON.parse(event.data).alert;
+    } catch {
+      return;
+    }
+    provisional.set(a.alert_id, { alert: a, at: Date.now() });
+    showProvisional(a);
+  });
   // Triage without leaving the page: the same form, posted with the CSRF header.
   main.addEventListener('submit', async (event) => {
     const form = event.target;

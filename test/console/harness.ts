@@ -79,6 +79,7 @@ export async function startPipeline(
       ],
       tickets: { secret: TICKETS_SECRET, http: { listen: `127.0.0.1:${ticketsPort}`, secret: TICKETS_SECRET } },
       alerts: { jsonl: join(dir, 'alerts.jsonl') },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's environment reference, expanded by glasswatch
       console: { host: '127.0.0.1', port: consolePort, tokens: [{ name: 'soc-alice', token: '${GW_TEST_CONSOLE_TOKEN}' }] },
       ...o.extra,
     }),

@@ -49,6 +49,7 @@ export const BENCHES: Bench[] = [
   { name: 'spool', script: 'bench-spool.ts', smokeEnv: { BENCH_SPOOL_EVENTS: '5000' } },
   { name: 'live', script: 'bench-live.ts' },
   { name: 'alert-formats', script: 'bench-alert-formats.ts' },
+  { name: 'console', script: 'bench-console.ts' },
   {
     name: 'collectors-cloudtrail',
     script: 'bench-collectors-cloudtrail.ts',
