@@ -234,6 +234,42 @@ describe('CloudTrail log-file validation (moto + Kafka + chDB + ListPublicKeys s
     expect(alerts.find((a) => a.reason?.includes(h11.key))?.reason).toContain('no digest');
   });
 
+  it('log objects deleted before the collector read them: the digest proves they existed (mismatch, pipeline.tamper)', async () => {
+    const r = await rig('ctv-deleted');
+    const early = await r.log('del-a', 2, '2025-11-20T10:05:00Z');
+    const kept = await r.log('del-b', 2, '2025-11-20T10:10:00Z');
+    const last = await r.log('del-c', 2, '2025-11-20T10:20:00Z');
+    await r.put(r.writer.write(at('2025-11-20T10:00:00Z'), at('2025-11-20T11:00:00Z'), [early, kept, last]));
+    for (const f of [early, last]) await s3.send(new DeleteObjectCommand({ Bucket: r.bucket, Key: f.key }));
+
+    expect(await r.poller.pollOnce()).toMatchObject({ objects: 1, events: 2 });
+    // Before the checkpoint: known at once to be gone. After it: the poller may just be behind, so it waits a window.
+    const esc = (k: string) => k.replaceAll('.', '\\.');
+    const deleted = (k: string) =>
+      new RegExp(`^s3://ctv-deleted/${esc(k)}: log object listed by digest .*_20251120T110000Z\\.json\\.gz was deleted$`);
+    expect(r.validator.alerts.map((a) => a.reason)).toEqual([expect.stringMatching(deleted(early.key))]);
+    expect(await r.statuses([kept])).toEqual(['valid']);
+    r.clock.now += 121 * 60_000;
+    await r.poller.pollOnce();
+    expect(r.validator.alerts.map((a) => a.reason)).toEqual([
+      expect.stringMatching(deleted(early.key)),
+      expect.stringMatching(deleted(last.key)),
+    ]);
+    expect(r.validator.counts).toMatchObject({ valid: 1, mismatch: 2, missingDigest: 0 });
+    const rows = await (
+      await store.client.query({
+        query:
+          "SELECT object_key, status, reason FROM log_validation WHERE bucket = {b:String} AND status = 'mismatch' ORDER BY object_key",
+        query_params: { b: r.bucket },
+        format: 'JSONEachRow',
+      })
+    ).json();
+    expect(rows).toEqual([
+      { object_key: early.key, status: 'mismatch', reason: 'listed by its digest but deleted from the bucket' },
+      { object_key: last.key, status: 'mismatch', reason: 'listed by its digest but deleted from the bucket' },
+    ]);
+  });
+
   it('a validly signed digest whose previousDigestSignature does not match the digest before it breaks the chain', async () => {
     const r = await rig('ctv-link');
     const h10 = await r.log('link-a', 2, '2025-11-20T10:05:00Z');

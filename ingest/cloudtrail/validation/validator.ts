@@ -10,7 +10,13 @@
  * finding plus a dead letter, and only a failure to reach the key API or the bus is retried.
  */
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { Bus } from '../../../core/bus/types.js';
 import { errorMessage, GlasswatchError } from '../../../core/errors.js';
 import { type Logger, silentLogger } from '../../../core/log.js';
@@ -90,7 +96,11 @@ export class LogFileValidator {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #pending = new Map<string, Pending>();
-  readonly #expected = new Map<string, { hash: string; digestKey: string }>();
+  /** Objects a digest listed before they were published here (bucket/key → hash, digest, when listed). */
+  readonly #expected = new Map<
+    string,
+    { bucket: string; key: string; hash: string; digestKey: string; listedAt: number; checked?: boolean }
+  >();
   readonly #chains = new Map<string, ChainHead>();
   /** Digests already checked (bounded): a redelivered notification or a search does not read one twice. */
   readonly #digestsRead = new Set<string>();
@@ -210,7 +220,13 @@ export class LogFileValidator {
       const scope = this.scope(file.s3Bucket, file.s3Object);
       if (scope === 'out-of-scope') continue;
       if (scope === 'future') {
-        this.#expected.set(fileId, { hash: file.hashValue, digestKey: key });
+        this.#expected.set(fileId, {
+          bucket: file.s3Bucket,
+          key: file.s3Object,
+          hash: file.hashValue,
+          digestKey: key,
+          listedAt: this.#now(),
+        });
         while (this.#expected.size > (this.#o.maxTracked ?? 200_000)) this.#expected.delete(this.#expected.keys().next().value as string);
         continue;
       }
@@ -243,11 +259,53 @@ export class LogFileValidator {
       const overdue = [...this.#pending.values()].filter((p) => p.seenAt <= before);
       if (overdue.length > 0) await this.#searchDigests(overdue);
     }
+    await this.#sweepExpected(before);
     for (const p of [...this.#pending.values()]) {
       if (p.seenAt > before) break; // insertion order = seen order
       await this.#missing(p, `no digest listed it within ${this.#o.windowMinutes ?? 120} minutes of its delivery`);
     }
     await this.flush();
+  }
+
+  /**
+   * Objects a digest listed that were never published here within the window: deleted before the
+   * collector read them (the attack that leaves no log), or not notified (SQS). Each is read from S3:
+   * gone is a `mismatch` with a tamper alert; still there and not yet reached by the S3 poller waits.
+   */
+  async #sweepExpected(before: number): Promise<void> {
+    for (const e of [...this.#expected.values()]) {
+      if (e.listedAt > before) break; // insertion order = listing order
+      this.#expected.delete(id(e.bucket, e.key));
+      if (e.checked) continue; // read from S3 one window ago and kept for a late notification: done
+      try {
+        if (this.scope(e.bucket, e.key) === 'future' && !this.#o.searchDigests && (await this.#exists(e.bucket, e.key))) {
+          // The poller is behind (a backlog): look again after another window.
+          this.#expected.set(id(e.bucket, e.key), { ...e, listedAt: this.#now() });
+          continue;
+        }
+        if (this.#o.searchDigests)
+          this.#log.warn('cloudtrail log validation: object listed by a digest was never notified', {
+            object: `s3://${e.bucket}/${e.key}`,
+          });
+        // Still there: kept one more window, so a late notification links its events to the status.
+        if (await this.#refetch(e.bucket, e.key, e.hash, e.digestKey))
+          this.#expected.set(id(e.bucket, e.key), { ...e, listedAt: this.#now(), checked: true });
+      } catch (err) {
+        // S3 or the bus unreachable: kept, and looked at again by the next sweep.
+        this.#expected.set(id(e.bucket, e.key), e);
+        throw err;
+      }
+    }
+  }
+
+  async #exists(bucket: string, key: string): Promise<boolean> {
+    try {
+      await this.#o.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
   }
 
   /** Reads the unseen digests of the folders that could list `overdue` objects; a failure leaves them to be flagged. */
@@ -333,7 +391,8 @@ export class LogFileValidator {
     this.#row({ bucket: p.bucket, objectKey: p.key, status: 'missing_digest', digestKey: '', reason, eventIds: [] });
   }
 
-  async #refetch(bucket: string, key: string, expected: string, digestKey: string): Promise<void> {
+  /** Reads a listed object again and settles it; resolves false when it was deleted (a mismatch, alerted). */
+  async #refetch(bucket: string, key: string, expected: string, digestKey: string): Promise<boolean> {
     let bytes: Buffer;
     try {
       bytes = (await this.#get(bucket, key, this.#o.maxObjectBytes ?? 256 * 1024 * 1024)).bytes;
@@ -349,9 +408,10 @@ export class LogFileValidator {
         eventIds: [],
       });
       await this.#alert(['deleted', bucket, key], `s3://${bucket}/${key}`, `log object listed by digest ${digestKey} was deleted`);
-      return;
+      return false;
     }
     await this.#settle(bucket, key, await this.#hash(bucket, key, bytes), expected, digestKey, []);
+    return true;
   }
 
   /** Previous-digest link: the key, hash and signature the digest names must be the last digest read in its chain. */
