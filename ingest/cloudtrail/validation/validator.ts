@@ -10,22 +10,17 @@
  * finding plus a dead letter, and only a failure to reach the key API or the bus is retried.
  */
 import { createHash } from 'node:crypto';
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Bus } from '../../../core/bus/types.js';
 import { errorMessage, GlasswatchError } from '../../../core/errors.js';
 import { type Logger, silentLogger } from '../../../core/log.js';
 import { type Alert, pipelineAlert } from '../../../detectors/alerts/alert.js';
 import { gunzipBounded, isGzip } from '../../decode.js';
-import { isNotFound } from '../objects.js';
+import { type ChainHead, chainFinding } from './chain.js';
 import { DEFAULT_MAX_DIGEST_BYTES, type Digest, DigestError, digestChain, parseDigest, verifyDigestSignature } from './digest.js';
 import type { PublicKeySource } from './keys.js';
 import type { LogValidationRecorder, LogValidationRow } from './record.js';
+import { digestFoldersFor, getBounded, isGone, listKeys, objectExists, readDigestLink } from './s3-reads.js';
 
 /** Where a log object listed by a digest stands for this collector. */
 export type ObjectScope = 'published' | 'future' | 'out-of-scope';
@@ -67,13 +62,6 @@ interface Pending {
   /** null for an object restored from the store after a restart: read again when its digest comes. */
   sha256: string | null;
   seenAt: number;
-}
-
-interface ChainHead {
-  key: string;
-  signature: string;
-  sha256: string;
-  endTime: string;
 }
 
 export interface ValidationCounts {
@@ -206,7 +194,9 @@ export class LogFileValidator {
     if (!verifyDigestSignature(digest, found.key)) return this.#badDigest(where, 'signature verification failed');
 
     // Signed by CloudTrail: its list is trustworthy even when the chain before it is broken.
-    await this.#checkChain(chain, digest);
+    const maxDigest = this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES;
+    const finding = await chainFinding(this.#chains.get(chain), digest, (b, k) => readDigestLink(this.#o.s3, b, k, maxDigest));
+    if (finding) await this.#chainBreak(where, [finding.kind, key], finding.reason);
     this.#chains.set(chain, { key, signature: digest.signature, sha256: digest.sha256, endTime: digest.digestEndTime });
     for (const file of digest.logFiles) {
       const fileId = id(file.s3Bucket, file.s3Object);
@@ -242,11 +232,10 @@ export class LogFileValidator {
     let got: { bytes: Buffer; metadata: Record<string, string> | undefined };
     try {
       // A gzip digest is far smaller than its inflated budget; a larger object is refused unread.
-      got = await this.#get(bucket, key, this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES);
+      got = await getBounded(this.#o.s3, bucket, key, this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES);
     } catch (err) {
       if (err instanceof GlasswatchError && err.code === 'INPUT_CORRUPT') return this.#badDigest(`s3://${bucket}/${key}`, err.message);
-      if (isNotFound((err as { cause?: unknown }).cause ?? err))
-        return { dead: `CloudTrail digest s3://${bucket}/${key} vanished before it was read` };
+      if (isGone(err)) return { dead: `CloudTrail digest s3://${bucket}/${key} vanished before it was read` };
       throw err;
     }
     return this.digestObject(bucket, key, got.bytes, got.metadata);
@@ -278,7 +267,7 @@ export class LogFileValidator {
       this.#expected.delete(id(e.bucket, e.key));
       if (e.checked) continue; // read from S3 one window ago and kept for a late notification: done
       try {
-        if (this.scope(e.bucket, e.key) === 'future' && !this.#o.searchDigests && (await this.#exists(e.bucket, e.key))) {
+        if (this.scope(e.bucket, e.key) === 'future' && !this.#o.searchDigests && (await objectExists(this.#o.s3, e.bucket, e.key))) {
           // The poller is behind (a backlog): look again after another window.
           this.#expected.set(id(e.bucket, e.key), { ...e, listedAt: this.#now() });
           continue;
@@ -298,41 +287,12 @@ export class LogFileValidator {
     }
   }
 
-  async #exists(bucket: string, key: string): Promise<boolean> {
-    try {
-      await this.#o.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
-  }
-
   /** Reads the unseen digests of the folders that could list `overdue` objects; a failure leaves them to be flagged. */
   async #searchDigests(overdue: Pending[]): Promise<void> {
-    const folders = new Set<string>();
-    for (const p of overdue) {
-      const m = /^(.*\/)CloudTrail\/([^/]+)\/(\d{4})\/(\d{2})\/(\d{2})\//.exec(p.key);
-      if (!m) continue;
-      const day = Date.UTC(Number(m[3]), Number(m[4]) - 1, Number(m[5]));
-      // A digest is filed under its end time: files of late evening are in the next day's folder.
-      for (const t of [day, day + 86_400_000]) {
-        folders.add(`${p.bucket}\u0000${m[1]}CloudTrail-Digest/${m[2]}/${new Date(t).toISOString().slice(0, 10).replaceAll('-', '/')}/`);
-      }
-    }
-    for (const folder of folders) {
-      const [bucket, prefix] = folder.split('\u0000') as [string, string];
+    for (const { bucket, prefix } of digestFoldersFor(overdue)) {
       try {
-        let token: string | undefined;
-        let pages = 0;
-        do {
-          const page: ListObjectsV2CommandOutput = await this.#o.s3.send(
-            new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-          );
-          for (const item of page.Contents ?? [])
-            if (item.Key && !this.#digestsRead.has(id(bucket, item.Key))) await this.digestAt(bucket, item.Key);
-          token = page.IsTruncated ? page.NextContinuationToken : undefined;
-        } while (token && ++pages < 10);
+        for (const key of await listKeys(this.#o.s3, bucket, prefix))
+          if (!this.#digestsRead.has(id(bucket, key))) await this.digestAt(bucket, key);
       } catch (err) {
         this.#log.warn('cloudtrail log validation: digest search failed; overdue objects are flagged', {
           folder: `s3://${bucket}/${prefix}`,
@@ -395,9 +355,9 @@ export class LogFileValidator {
   async #refetch(bucket: string, key: string, expected: string, digestKey: string): Promise<boolean> {
     let bytes: Buffer;
     try {
-      bytes = (await this.#get(bucket, key, this.#o.maxObjectBytes ?? 256 * 1024 * 1024)).bytes;
+      bytes = (await getBounded(this.#o.s3, bucket, key, this.#o.maxObjectBytes ?? 256 * 1024 * 1024)).bytes;
     } catch (err) {
-      if (!isNotFound((err as { cause?: unknown }).cause ?? err)) throw err;
+      if (!isGone(err)) throw err;
       this.counts.mismatch++;
       this.#row({
         bucket,
@@ -414,59 +374,6 @@ export class LogFileValidator {
     return true;
   }
 
-  /** Previous-digest link: the key, hash and signature the digest names must be the last digest read in its chain. */
-  async #checkChain(chain: string, d: Digest): Promise<void> {
-    const head = this.#chains.get(chain);
-    const where = `s3://${d.bucket}/${d.key}`;
-    if (d.previousKey === null) {
-      // A starting digest: validation or logging was off, or the trail is new.
-      if (head)
-        await this.#chainBreak(
-          where,
-          ['restart', d.key],
-          `digest chain restarted after ${head.key}: nothing was digested between ${head.endTime} and ${d.digestStartTime} (validation or logging was off)`,
-        );
-      return;
-    }
-    let previous: { key: string; signature: string; sha256: string } | null = head ?? null;
-    if (!head || head.key !== d.previousKey) {
-      // First digest since start (or a gap): read the one it names, so a deleted digest is seen.
-      try {
-        const got = await this.#get(d.previousBucket ?? d.bucket, d.previousKey, this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES);
-        const raw = isGzip(got.bytes)
-          ? await gunzipBounded(got.bytes, { maxBytes: this.#o.maxDigestBytes ?? DEFAULT_MAX_DIGEST_BYTES, what: d.previousKey })
-          : got.bytes;
-        previous = {
-          key: d.previousKey,
-          signature: (got.metadata?.signature ?? '').toLowerCase(),
-          sha256: createHash('sha256').update(raw).digest('hex'),
-        };
-      } catch (err) {
-        if (!isNotFound((err as { cause?: unknown }).cause ?? err) && !(err instanceof GlasswatchError && err.code === 'INPUT_CORRUPT'))
-          throw err;
-        await this.#chainBreak(
-          where,
-          ['gap', d.key],
-          `digest chain broken: the previous digest ${d.previousKey} is gone${head ? ` (last read: ${head.key})` : ''}`,
-        );
-        return;
-      }
-      if (head && head.key !== d.previousKey)
-        this.#log.warn('cloudtrail log validation: digest chain skips the last digest read', {
-          digest: where,
-          previous: d.previousKey,
-          lastRead: head.key,
-        });
-    }
-    if (previous && (previous.signature !== d.previousSignature || previous.sha256 !== d.previousHashValue)) {
-      await this.#chainBreak(
-        where,
-        ['link', d.key],
-        `digest chain broken: previousDigestSignature / previousDigestHashValue do not match the previous digest ${previous.key}`,
-      );
-    }
-  }
-
   async #chainBreak(where: string, key: string[], reason: string): Promise<void> {
     this.counts.chainBreaks++;
     await this.#alert(['chain', ...key], where, reason);
@@ -476,27 +383,6 @@ export class LogFileValidator {
     this.counts.badDigests++;
     await this.#alert(['digest', where], where, `digest file rejected: ${reason}`);
     return { dead: `CloudTrail digest ${where} rejected: ${reason}` };
-  }
-
-  async #get(bucket: string, key: string, maxBytes: number): Promise<{ bytes: Buffer; metadata: Record<string, string> | undefined }> {
-    try {
-      const out = await this.#o.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      if (out.ContentLength !== undefined && out.ContentLength > maxBytes) {
-        (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
-        throw new GlasswatchError('INPUT_CORRUPT', `s3://${bucket}/${key} is ${out.ContentLength} bytes, over ${maxBytes}`, {
-          stage: 'receiving',
-        });
-      }
-      if (!out.Body) throw new Error('empty response body');
-      return { bytes: Buffer.from(await out.Body.transformToByteArray()), metadata: out.Metadata };
-    } catch (err) {
-      if (err instanceof GlasswatchError) throw err;
-      throw new GlasswatchError('BG_INGEST_S3_GET', `s3://${bucket}/${key}: ${errorMessage(err)}`, {
-        stage: 'receiving',
-        retriable: !isNotFound(err),
-        cause: err,
-      });
-    }
   }
 
   #row(r: Omit<LogValidationRow, 'checkedAt'>): void {
