@@ -47,6 +47,8 @@ export class SessionGrouper {
       return [a];
     }
     if (URGENT.has(a.type)) return [a];
+    // Offered again (its message handled again after a failure): held once.
+    if (g.pending.some((p) => p.id === a.id)) return [];
     if (t - g.lastSentMs >= this.windowMs) {
       const batch = [...g.pending, a];
       g.pending = [];

@@ -7,6 +7,7 @@ import type { DeliveryLedger } from '../alerts/dispatcher.js';
 import type { AlertOutput } from '../alerts/outputs.js';
 import { routeAccepts, SessionGrouper } from '../alerts/routing.js';
 import { decodeAlert } from './alert-stage.js';
+import { HeldAlerts } from './held-alerts.js';
 import { backoffMs, pause, type RetryPolicy } from './policy.js';
 
 export interface DeliveryWorkerOptions {
@@ -57,12 +58,18 @@ export class DeliveryWorker {
   #sub: Subscription | null = null;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
-  /** Grouped updates whose send failed, retried on the next tick (they were already committed). */
+  /** Grouped updates whose send failed, and those read back held at start: sent on the next tick (already committed; kept on the held topic). */
   #heldRetry: { batch: CompleteAlert[]; attempts: number }[] = [];
+
+  /** Where held alerts are kept until their grouped update is sent (Kafka only). */
+  readonly #held: HeldAlerts | null;
+  /** Ids held (or read back held) and not yet sent. */
+  readonly #heldIds = new Set<string>();
 
   constructor(readonly o: DeliveryWorkerOptions) {
     const window = o.output.routing?.groupWindowSeconds ?? 60;
     this.#grouper = o.output.sendGroup && window > 0 ? new SessionGrouper(window * 1000) : null;
+    this.#held = this.#grouper && o.bus.kind === 'kafka' ? new HeldAlerts(o.bus, o.groupId, o.log) : null;
   }
 
   get name(): string {
@@ -70,6 +77,16 @@ export class DeliveryWorker {
   }
 
   async start(): Promise<this> {
+    // What a previous worker held when it died: sent as one update per session on the first tick.
+    const restored = (await this.#held?.restore()) ?? [];
+    const bySession = new Map<string, CompleteAlert[]>();
+    for (const a of restored) {
+      this.#heldIds.add(a.id);
+      const k = a.sessionId ?? a.id;
+      bySession.set(k, [...(bySession.get(k) ?? []), a]);
+    }
+    for (const batch of bySession.values()) this.#heldRetry.push({ batch, attempts: 0 });
+    if (restored.length > 0) this.o.log.info('held alerts read back', { output: this.name, alerts: restored.length });
     this.#sub = await this.o.bus.subscribe({
       topics: [this.o.topic],
       groupId: this.o.groupId,
@@ -105,6 +122,11 @@ export class DeliveryWorker {
       }
       const batch = this.#grouper ? this.#grouper.offer(a) : [a];
       if (batch.length === 0) {
+        // Kept on the held topic before this offset commits: a kill -9 inside the window loses nothing.
+        if (this.#held && !this.#heldIds.has(a.id)) {
+          await this.#held.hold(a);
+          this.#heldIds.add(a.id);
+        }
         this.stats.grouped++;
         return done();
       }
@@ -151,30 +173,34 @@ export class DeliveryWorker {
     for (const a of flight.batch) this.o.onDone?.(a.id, this.name);
   }
 
+  async #release(batch: CompleteAlert[]): Promise<void> {
+    const ids = batch.map((a) => a.id).filter((id) => this.#heldIds.has(id));
+    for (const id of ids) this.#heldIds.delete(id);
+    await this.#held?.release(ids);
+  }
+
   #expired(batch: CompleteAlert[]): boolean {
     const oldest = Math.min(...batch.map((a) => Date.parse(a.detectedAt)));
     return Date.now() - oldest >= this.o.policy.maxAgeMs;
   }
 
   async #send(batch: CompleteAlert[], attempts: number): Promise<void> {
-    const todo: CompleteAlert[] = [];
-    for (const a of batch) if (!(await this.o.ledger.delivered(this.name, a.id))) todo.push(a);
+    const done = await this.o.ledger.deliveredAmong(
+      this.name,
+      batch.map((a) => a.id),
+    );
+    const todo = batch.filter((a) => !done.has(a.id));
     const first = todo[0];
-    if (!first) return;
-    const out = this.o.output;
-    const messageId = todo.length === 1 || !out.sendGroup ? await out.send(first) : await out.sendGroup(todo);
-    for (const a of todo) {
-      await this.o.ledger.record({
-        alertId: a.id,
-        output: this.name,
-        status: 'delivered',
-        attempts,
-        at: new Date().toISOString(),
-        messageId,
-        error: null,
-      });
-      this.stats.delivered++;
+    if (first) {
+      const out = this.o.output;
+      const messageId = todo.length === 1 || !out.sendGroup ? await out.send(first) : await out.sendGroup(todo);
+      const at = new Date().toISOString();
+      await this.o.ledger.recordMany(
+        todo.map((a) => ({ alertId: a.id, output: this.name, status: 'delivered', attempts, at, messageId, error: null })),
+      );
+      this.stats.delivered += todo.length;
     }
+    await this.#release(batch);
   }
 
   async #deadLetter(batch: CompleteAlert[], attempts: number, error: string, m: BusMessage | null): Promise<void> {
@@ -212,6 +238,7 @@ export class DeliveryWorker {
         },
       })),
     );
+    await this.#release(batch);
     // Never an alert about an undelivered delivery_failed alert: that could loop while an output is down.
     for (const a of batch)
       if (a.type !== 'pipeline.delivery_failed') await this.o.raise(deliveryFailedAlert(a, this.name, attempts, error, minutes));

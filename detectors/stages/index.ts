@@ -103,6 +103,9 @@ export function workerOutputs(config: GlasswatchConfig, bus: Bus, identityIds: R
 export async function startStages(o: StagesOptions): Promise<RunningStages> {
   const { config, bus, store, log } = o;
   const prefix = o.groupPrefix ?? 'glasswatch';
+  // As for the detector and sink groups (cli/roles.ts roleGroup): pipelines sharing a Kafka cluster
+  // never share a worker group, or kafkajs' assigner would starve one pipeline's output.
+  const suffix = o.config.topics.events === 'glasswatch.events' ? '' : `.${o.config.topics.events}`;
   const registry = IdentityRegistry.fromConfig(config.sections.identities, config.file);
   const ids = new Set(registry.identities.map((i) => i.id));
   const deliveryLedger = deliveryLedgerOf(store);
@@ -142,7 +145,7 @@ export async function startStages(o: StagesOptions): Promise<RunningStages> {
             ledger: deliveryLedger,
             log: log.child({ component: 'deliver', output: output.name }),
             policy: policies.policyOf(output.name),
-            groupId: deliveryGroup(prefix, output.name),
+            groupId: `${deliveryGroup(prefix, output.name)}${suffix}`,
             deadLetterTopic: config.topics.deadLetters,
             raise,
             ...(tracker ? { onDone: (id: string, out: string) => tracker.alertDone(id, out) } : {}),
@@ -165,7 +168,7 @@ export async function startStages(o: StagesOptions): Promise<RunningStages> {
             ledger,
             log: log.child({ component: 'revoke', target: kind }),
             policy: retry.policyOf(kind),
-            groupId: revocationGroup(prefix, kind),
+            groupId: `${revocationGroup(prefix, kind)}${suffix}`,
             deadLetterTopic: config.topics.deadLetters,
             raise,
             ...(tracker ? { onDone: (id: string) => tracker.orderDone(id) } : {}),
