@@ -58,9 +58,9 @@ function activity(r: ActivityReport): FlatTable {
     rows.push({
       record: 'session',
       ...Object.fromEntries(SESSION_COLUMNS.map((c) => [c, pick(s as unknown as Record<string, unknown>, c)])),
-      activityCommand: s.activity.command,
-      activityData: s.activity.data,
-      activityConfig: s.activity.config,
+      activityCommand: s.activity?.command,
+      activityData: s.activity?.data,
+      activityConfig: s.activity?.config,
       ticketStatus: t?.status,
       ticketRequestedAt: t?.requestedAt,
       ticketRequestedBy: t?.requestedBy,
@@ -71,13 +71,14 @@ function activity(r: ActivityReport): FlatTable {
       ticketClosedAt: t?.closedAt,
       ticketClosedAs: t?.closedAs,
       ticketClosedVia: t?.closedVia,
-      logValidation: s.logValidation.status,
+      logValidation: s.logValidation?.status,
     });
     const who = { sessionId: s.sessionId, identity: s.identity, source: s.source, principal: s.principal };
-    for (const a of s.actions) rows.push({ record: 'action', ...who, ...a });
-    for (const o of s.logValidation.objects) rows.push({ record: 'log_object', ...who, objectKey: o.objectKey, logValidation: o.status });
+    for (const a of s.actions ?? []) rows.push({ record: 'action', ...who, ...a });
+    for (const o of s.logValidation?.objects ?? [])
+      rows.push({ record: 'log_object', ...who, objectKey: o.objectKey, logValidation: o.status });
   }
-  for (const a of r.attempts) rows.push({ record: 'attempt', ...a });
+  for (const a of r.attempts ?? []) rows.push({ record: 'attempt', ...a });
   return { columns, rows };
 }
 
@@ -116,9 +117,11 @@ function unauthorized(r: UnauthorizedReport): FlatTable {
     const incident: Record<string, unknown> = Object.fromEntries(
       INCIDENT_COLUMNS.map((c) => [c, pick(i as unknown as Record<string, unknown>, c)]),
     );
-    Object.assign(incident, { activityCommand: i.activity.command, activityData: i.activity.data, activityConfig: i.activity.config });
-    if (i.revocations.length === 0) rows.push(incident);
-    for (const rev of i.revocations)
+    Object.assign(incident, { activityCommand: i.activity?.command, activityData: i.activity?.data, activityConfig: i.activity?.config });
+    // A kept copy from before a field existed renders with the cell empty, not a crash.
+    const revocations = i.revocations ?? [];
+    if (revocations.length === 0) rows.push(incident);
+    for (const rev of revocations)
       rows.push({
         ...incident,
         ...Object.fromEntries(REVOCATION_COLUMNS.map((c, k) => [prefixed[k]!, (rev as unknown as Record<string, unknown>)[c]])),

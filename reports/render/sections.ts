@@ -34,7 +34,16 @@ function scope(s: { account: string | null; org: string | null; cluster: string 
   return parts.length ? escapeHtml(parts.join(', ')) : NONE;
 }
 
-function session(s: ActivitySession, budget: { actions: number }): string {
+/**
+ * Reads what a report may lack when it was not built by this version (a kept JSON copy, a report
+ * assembled by hand): a missing list is empty, missing counts are not shown, never a crash.
+ */
+function activityText(events: number, a: ActivitySession['activity'] | undefined): string {
+  return escapeHtml(a ? `${events} events: ${a.command} command, ${a.data} data, ${a.config} config` : `${events ?? '?'} events`);
+}
+
+function session(raw: ActivitySession, budget: { actions: number }): string {
+  const s = { ...raw, actions: raw.actions ?? [], logValidation: raw.logValidation ?? { status: null, objects: [] } };
   const t = s.ticket;
   const head = `<h3 style="font-size:13px;margin:12px 0 2px">${escapeHtml(s.identity)} · ${when(s.start)} ${badge(s.verdict)}${s.reason ? ` ${badge(s.reason)}` : ''}</h3>`;
   const validation =
@@ -51,7 +60,7 @@ function session(s: ActivitySession, budget: { actions: number }): string {
     ['Source IPs', list(s.sourceIps)],
     ['Ticket', text(s.ticketId)],
     ['Duration', `${when(s.start)} to ${when(s.end)} (${duration(s.durationMs)})`],
-    ['Activity', escapeHtml(`${s.events} events: ${s.activity.command} command, ${s.activity.data} data, ${s.activity.config} config`)],
+    ['Activity', activityText(s.events, s.activity)],
     ['Time to detect', duration(s.timeToDetectMs)],
     ['Revocation', `${badge(s.revocation)}${s.timeToRevokeMs === null ? '' : ` in ${duration(s.timeToRevokeMs)}`}`],
     ['CloudTrail log validation', validation],
@@ -103,7 +112,8 @@ function session(s: ActivitySession, budget: { actions: number }): string {
   return `<div class="gw-keep">${head}${summary}</div>${timeline}${actions}${badObjects}`;
 }
 
-function activity(r: ActivityReport): string {
+function activity(raw: ActivityReport): string {
+  const r = { ...raw, attempts: raw.attempts ?? [] };
   const budget = { actions: HTML_ACTIONS_PER_PAGE };
   const attempts = r.attempts.length
     ? table(
@@ -122,7 +132,8 @@ function activity(r: ActivityReport): string {
 }
 
 function unauthorized(r: UnauthorizedReport): string {
-  const incidents = r.incidents.map((i) => {
+  const incidents = r.incidents.map((raw) => {
+    const i = { ...raw, revocations: raw.revocations ?? [] };
     const head = `<h3 style="font-size:13px;margin:12px 0 2px">${escapeHtml(i.identity)} · ${when(i.start)} ${badge(i.reason)} ${badge(i.revocation)}</h3>`;
     const summary = facts([
       ['Principal', text(i.principal)],
@@ -131,7 +142,7 @@ function unauthorized(r: UnauthorizedReport): string {
       ['Scope', scope(i)],
       ['Source IPs', list(i.sourceIps)],
       ['Duration', `${when(i.start)} to ${when(i.end)}`],
-      ['Activity', escapeHtml(`${i.events} events: ${i.activity.command} command, ${i.activity.data} data, ${i.activity.config} config`)],
+      ['Activity', activityText(i.events, i.activity)],
       ['Detected', `${when(i.detectedAt)} (${duration(i.timeToDetectMs)} after the first event)`],
       ['Unauthorized event', small(i.unauthorizedEventId)],
     ]);

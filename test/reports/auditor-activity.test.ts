@@ -234,6 +234,18 @@ describe('flat CSV', () => {
       for (const v of Object.values(x)) expect(v).not.toMatch(/^[[{]/);
     }
   });
+  it('renders a kept copy from before these fields existed (no actions, attempts, ticket or validation) without failing', async () => {
+    const r = await activity();
+    const old = {
+      ...r,
+      attempts: undefined,
+      sessions: r.sessions.map(({ actions: _a, logValidation: _l, ticket: _t, ...rest }) => rest),
+    } as unknown as ActivityReport;
+    const rows = csvRecords(renderReport(old, 'csv').text);
+    expect(rows.filter((x) => x.record === 'session')).toHaveLength(r.sessions.length);
+    expect(rows.filter((x) => x.record !== 'session')).toEqual([]);
+    expect(renderReport(old, 'html').text).toContain('No stored events for this session');
+  });
 });
 
 describe('HTML for a mail pane and for print', () => {
