@@ -111,7 +111,7 @@ async function latencyUnderLoad(): Promise<void> {
         store: 'chdb',
       };
       console.log(
-        `background ${rate}/s (reached ${Math.round(reached)}/s): POST → SSE p50 ${quantile(latencies, 0.5).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms; 200 → SSE p50 ${quantile(accepted, 0.5).toFixed(0)} ms, p99 ${quantile(accepted, 0.99).toFixed(0)} ms; console's own share (alerts topic → push, incl. waiting for the rows) p50 ${push.p50} ms, p99 ${push.p99} ms; ${lost} probes not seen within ${PROBE_TIMEOUT_MS / 1000} s`,
+        `background ${rate}/s (reached ${Math.round(reached)}/s): POST → SSE p50 ${quantile(latencies, 0.5).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms; 200 → SSE p50 ${quantile(accepted, 0.5).toFixed(0)} ms, p99 ${quantile(accepted, 0.99).toFixed(0)} ms; console's own share (alerts topic → SSE push) p50 ${push.p50} ms, p99 ${push.p99} ms; ${lost} probes not seen within ${PROBE_TIMEOUT_MS / 1000} s`,
       );
       figure(`console.accept_to_sse.p50.bg${rate}`, Math.round(quantile(latencies, 0.5)), 'ms', params);
       figure(`console.accept_to_sse.p99.bg${rate}`, Math.round(quantile(latencies, 0.99)), 'ms', params);
