@@ -141,6 +141,7 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
           windowMinutes: config.validation.windowMinutes,
           // The S3 poller reads every digest folder; a queue may carry no digest notifications at all.
           searchDigests: config.mode === 'sqs',
+          explicit: config.validation.explicit,
           logger,
           ...(deps.now ? { now: deps.now } : {}),
         })
@@ -155,6 +156,7 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
     }
   }
   let poller: S3Poller | null = null;
+  let consumer: SqsConsumer | null = null;
   let metricsServer: RunningServer | null = null;
   let receiver: EventBridgeReceiver | null = null;
   const abort = new AbortController();
@@ -181,7 +183,7 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
       });
       done = poller.run(s3.pollIntervalSeconds * 1000, abort.signal);
     } else if (config.mode === 'sqs' && config.sqs) {
-      const consumer = new SqsConsumer({
+      consumer = new SqsConsumer({
         sqs: deps.sqs ?? own(createSqsClient(aws)),
         s3: s3Client(),
         queueUrl: config.sqs.queueUrl,
@@ -190,6 +192,7 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
         visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds,
         prefetch: config.sqs.prefetch,
         validator,
+        validationExplicit: config.validation?.explicit ?? false,
         metrics,
         logger,
       });
@@ -242,7 +245,7 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
     metrics,
     receiver,
     get validation(): ValidationStatus {
-      const off = offReason ?? poller?.validationOff ?? null;
+      const off = offReason ?? poller?.validationOff ?? consumer?.validationOff ?? null;
       if (off) return { state: 'off', reason: off, validator: null };
       return {
         state: 'on',

@@ -28,6 +28,7 @@ import type { NormalizeResult } from '../types.js';
 import { parseNotification } from './notifications.js';
 import { isDigestKey, type LoadedObject, loadObject, prefetch } from './objects.js';
 import { eventIdsOf, objectRefusal, objectUnit } from './s3.js';
+import { isAccessDenied } from './validation/s3-digests.js';
 import type { LogFileValidator } from './validation/validator.js';
 
 export interface SqsConsumerOptions {
@@ -52,6 +53,8 @@ export interface SqsConsumerOptions {
    * queue must receive the digest folder's notifications too). null = off.
    */
   validator?: LogFileValidator | null;
+  /** validateLogFiles was set: a digest S3 refuses (403) is a dead letter, never a reason to stop validating. */
+  validationExplicit?: boolean;
   metrics?: CollectorMetrics;
   logger?: Logger;
 }
@@ -71,10 +74,15 @@ export class SqsConsumer {
   readonly #log: Logger;
   /** Objects read so far: an object S3 refuses is only poison while others are readable. */
   #reads = 0;
+  #validator: LogFileValidator | null;
+  /** Why validation is off, or null while it runs. */
+  validationOff: string | null;
 
   constructor(options: SqsConsumerOptions) {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
+    this.#validator = options.validator ?? null;
+    this.validationOff = this.#validator ? null : 'validateLogFiles: false';
   }
 
   get collector(): string {
@@ -125,7 +133,8 @@ export class SqsConsumer {
     }
     summary.deleted = await this.#delete(done);
     try {
-      await o.validator?.sweep();
+      await this.#validator?.sweep();
+      if (this.#validator?.digestsDenied) this.#turnOff(this.#validator.digestsDenied);
     } catch (err) {
       this.#log.warn('cloudtrail log validation: sweep failed; retried next receive', { error: errorMessage(err) });
     }
@@ -149,7 +158,7 @@ export class SqsConsumer {
       await o.publisher.publishUnit(parsed.skipped.map((what): NormalizeResult => ({ kind: 'skipped', source: null, what, origin })));
     }
     const received = Number(message.Attributes?.ApproximateReceiveCount ?? 1);
-    const validator = o.validator ?? null;
+    const validator = this.#validator;
     const logs = validator ? parsed.objects.filter((r) => !isDigestKey(r.key)) : parsed.objects;
     for await (const [ref, loaded] of prefetch(logs, o.prefetch ?? 4, (r) => this.#load(r.bucket, r.key, received, signal))) {
       const results = await objectUnit(o.publisher, ref.bucket, ref.key, loaded, o.maxDecompressedBytes);
@@ -161,7 +170,19 @@ export class SqsConsumer {
     }
     // Digests after the objects of the message; a failure to reach the key API or the bus leaves the message for redelivery.
     for (const ref of validator ? parsed.objects.filter((r) => isDigestKey(r.key)) : []) {
-      const outcome = await (validator as LogFileValidator).digestAt(ref.bucket, ref.key);
+      let outcome: { dead: string } | null;
+      try {
+        outcome = await (validator as LogFileValidator).digestAt(ref.bucket, ref.key);
+      } catch (err) {
+        if (!isAccessDenied(err)) throw err;
+        // Denied is not going to heal by redelivery: off (unset) or a dead letter (validateLogFiles: true).
+        if (!o.validationExplicit) {
+          this.#turnOff(errorMessage(err));
+          break;
+        }
+        o.metrics?.recordError(this.collector, 'receiving');
+        outcome = { dead: `CloudTrail digest s3://${ref.bucket}/${ref.key} not readable: ${errorMessage(err)}` };
+      }
       if (outcome) {
         const file = `s3://${ref.bucket}/${ref.key}`;
         await o.publisher.publishUnit([
@@ -189,6 +210,13 @@ export class SqsConsumer {
         refused: `S3 refused the object in ${received} receives of its notification (HTTP ${status}) while other objects were readable: ${errorMessage(err)}`,
       };
     }
+  }
+
+  /** validateLogFiles unset and the digests are not readable (403): validation off, and the status says why. */
+  #turnOff(why: string): void {
+    this.validationOff = `digests not readable (${why}); set validateLogFiles: true to make this an error`;
+    this.#validator = null;
+    this.#log.warn('cloudtrail log-file validation off', { queueUrl: this.#o.queueUrl, reason: this.validationOff });
   }
 
   /** Extends the visibility of the messages in hand; a failure only risks a redelivery (at least once). */

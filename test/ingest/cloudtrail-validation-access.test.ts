@@ -4,11 +4,13 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../core/bus/memory.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client } from '../../ingest/cloudtrail/aws.js';
 import { type S3Checkpoint, S3Poller } from '../../ingest/cloudtrail/s3.js';
+import { SqsConsumer } from '../../ingest/cloudtrail/sqs.js';
 import { PublicKeySource } from '../../ingest/cloudtrail/validation/keys.js';
 import { discardingRecorder } from '../../ingest/cloudtrail/validation/record.js';
 import { LogFileValidator } from '../../ingest/cloudtrail/validation/validator.js';
@@ -16,7 +18,7 @@ import { MemoryCheckpointStore } from '../../ingest/collector/checkpoint.js';
 import { CollectorMetrics } from '../../ingest/collector/metrics.js';
 import { EventPublisher } from '../../ingest/collector/publisher.js';
 import { type MotoServer, startMoto } from '../support/moto.js';
-import { createBucket, motoClients, motoConnection, putLogFile } from '../support/moto-cloudtrail.js';
+import { createBucket, createQueue, motoClients, motoConnection, putLogFile } from '../support/moto-cloudtrail.js';
 
 const quiet = createLogger({ level: 'error', bindings: { component: 'ct-validation-access-test' } });
 
@@ -100,5 +102,58 @@ describe('log-file validation with unreadable digests', () => {
     await p.pollOnce();
     expect(p.validationOff).toBeNull();
     expect(metrics.snapshot('cloudtrail').errors.receiving).toBeGreaterThanOrEqual(2);
+  });
+
+  it('SQS, validateLogFiles unset: a digest search S3 refuses turns validation off, with no false missing_digest alert', async () => {
+    const { sqs } = motoClients(moto.endpoint);
+    try {
+      const clock = { now: Date.now() };
+      const bus = new MemoryBus();
+      const validator = new LogFileValidator({
+        s3: denying,
+        keys: new PublicKeySource({ credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, endpoint: 'http://127.0.0.1:9' }),
+        recorder: discardingRecorder,
+        bus,
+        alertsTopic: 'alerts',
+        region: 'us-east-1',
+        searchDigests: true,
+        now: () => clock.now,
+      });
+      const queueUrl = await createQueue(sqs, 'ctv-denied-q');
+      const { key } = await putLogFile(direct, 'ctv-denied', 'den-q', 2, {
+        account: '111122223333',
+        region: 'us-east-1',
+        time: '2025-11-20T11:05:00Z',
+      });
+      const notify = (k: string) =>
+        sqs.send(
+          new SendMessageCommand({
+            QueueUrl: queueUrl,
+            MessageBody: JSON.stringify({
+              Records: [
+                { eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'ctv-denied' }, object: { key: k } } },
+              ],
+            }),
+          }),
+        );
+      await notify(key);
+      const consumer = new SqsConsumer({
+        sqs,
+        s3: denying,
+        queueUrl,
+        waitTimeSeconds: 1,
+        publisher: new EventPublisher({ bus, collector: 'cloudtrail', topics: { events: 'events', deadLetters: 'dead' }, logger: quiet }),
+        validator,
+        logger: quiet,
+      });
+      expect(await consumer.receiveOnce()).toMatchObject({ messages: 1, events: 2, deleted: 1 });
+      expect(consumer.validationOff).toBeNull();
+      clock.now += 121 * 60_000;
+      await consumer.receiveOnce();
+      expect(consumer.validationOff).toMatch(/^digests not readable \(.*Access Denied.*\)/);
+      expect(validator.alerts).toEqual([]);
+    } finally {
+      sqs.destroy();
+    }
   });
 });

@@ -10,7 +10,10 @@ import type { CheckpointStore } from '../../collector/checkpoint.js';
 import type { EventPublisher } from '../../collector/publisher.js';
 import { dayStart } from '../layout.js';
 import type { S3Checkpoint } from '../s3.js';
+import { isAccessDenied } from './s3-reads.js';
 import type { LogFileValidator, ObjectScope } from './validator.js';
+
+export { isAccessDenied };
 
 /** `…/CloudTrail/<region>/` → `…/CloudTrail-Digest/<region>/` */
 export function digestPrefixOf(regionPrefix: string): string {
@@ -30,12 +33,6 @@ export function checkpointScope(bucket: string, checkpoint: S3Checkpoint): (b: s
     const after = checkpoint.after[region];
     return after !== undefined && key <= after ? 'published' : 'future';
   };
-}
-
-/** Whether S3 refused to list or read digests (the credentials may not read them). */
-export function isAccessDenied(err: unknown): boolean {
-  const e = ((err as { cause?: unknown })?.cause ?? err) as { name?: string; $metadata?: { httpStatusCode?: number } } | null;
-  return e?.name === 'AccessDenied' || e?.$metadata?.httpStatusCode === 403;
 }
 
 export interface DigestPassOptions {

@@ -25,6 +25,12 @@ export function isGone(err: unknown): boolean {
   return isNotFound((err as { cause?: unknown } | null)?.cause ?? err);
 }
 
+/** Whether S3 refused to list or read digests (the credentials may not read them). */
+export function isAccessDenied(err: unknown): boolean {
+  const e = ((err as { cause?: unknown })?.cause ?? err) as { name?: string; $metadata?: { httpStatusCode?: number } } | null;
+  return e?.name === 'AccessDenied' || e?.$metadata?.httpStatusCode === 403;
+}
+
 /** GetObject whole, with its user metadata; over `maxBytes` (as S3 announces it) is INPUT_CORRUPT, never read. */
 export async function getBounded(s3: S3Client, bucket: string, key: string, maxBytes: number): Promise<ReadObject> {
   try {

@@ -20,7 +20,7 @@ import { type ChainHead, chainFinding } from './chain.js';
 import { DEFAULT_MAX_DIGEST_BYTES, type Digest, DigestError, digestChain, parseDigest, verifyDigestSignature } from './digest.js';
 import type { PublicKeySource } from './keys.js';
 import type { LogValidationRecorder, LogValidationRow } from './record.js';
-import { digestFoldersFor, getBounded, isGone, listKeys, objectExists, readDigestLink } from './s3-reads.js';
+import { digestFoldersFor, getBounded, isAccessDenied, isGone, listKeys, objectExists, readDigestLink } from './s3-reads.js';
 
 /** Where a log object listed by a digest stands for this collector. */
 export type ObjectScope = 'published' | 'future' | 'out-of-scope';
@@ -52,6 +52,8 @@ export interface LogFileValidatorOptions {
    * read the digests not seen yet (SQS: the queue may carry no digest notifications). @default false
    */
   searchDigests?: boolean;
+  /** validateLogFiles was set: a search S3 refuses (403) flags the overdue objects instead of leaving the decision to the caller. */
+  explicit?: boolean;
   logger?: Logger;
   now?: () => number;
 }
@@ -103,6 +105,8 @@ export class LogFileValidator {
     chainBreaks: 0,
     alerts: 0,
   };
+  /** Set when a digest search was refused (403) and validation is not explicit: the caller turns validation off. */
+  digestsDenied: string | null = null;
   /** The last 1000 `pipeline.tamper` alerts raised (tests, status). */
   readonly alerts: Alert[] = [];
 
@@ -247,6 +251,7 @@ export class LogFileValidator {
     if (this.#o.searchDigests) {
       const overdue = [...this.#pending.values()].filter((p) => p.seenAt <= before);
       if (overdue.length > 0) await this.#searchDigests(overdue);
+      if (this.digestsDenied) return; // nothing is flagged on a search that could not look
     }
     await this.#sweepExpected(before);
     for (const p of [...this.#pending.values()]) {
@@ -294,6 +299,10 @@ export class LogFileValidator {
         for (const key of await listKeys(this.#o.s3, bucket, prefix))
           if (!this.#digestsRead.has(id(bucket, key))) await this.digestAt(bucket, key);
       } catch (err) {
+        if (isAccessDenied(err) && !this.#o.explicit) {
+          this.digestsDenied = errorMessage(err);
+          return;
+        }
         this.#log.warn('cloudtrail log validation: digest search failed; overdue objects are flagged', {
           folder: `s3://${bucket}/${prefix}`,
           error: errorMessage(err),
