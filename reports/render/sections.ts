@@ -95,7 +95,7 @@ function session(raw: ActivitySession, budget: { actions: number }): string {
           a.outcome === 'success' ? escapeHtml(a.outcome) : badge(a.outcome, 'violation'),
           text(a.category),
         ]),
-        [20, 36, 22, 11, 11],
+        [18, 34, 22, 13, 13],
       ) +
       note(
         `${shown.length} of ${s.actions.length} actions shown${capped ? ` (the page shows at most ${HTML_ACTIONS_PER_PAGE} actions)` : ''}; every action is in the JSON and CSV.`,
