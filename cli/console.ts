@@ -11,7 +11,7 @@ import { instanceId } from './roles.js';
 const HELP = `glasswatch console --config FILE [--instance ID]
 
 Serves the break-glass console (Now, Requests, Alerts, session detail, Health; the JSON API under
-/api with Authorization: Bearer <token>; live updates over server-sent events) as its own process,
+/api with a bearer token in the Authorization header; live updates over server-sent events) as its own process,
 reading the store (a ClickHouse server: store.url, or a chDB folder no other process holds) and
 following the pipeline's Kafka topics. The console: section gives host (default 127.0.0.1), port
 (default 8480), tokens ([{ name, token: \${VAR} }]) and tls ({ certFile, keyFile }).

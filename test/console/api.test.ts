@@ -236,6 +236,25 @@ describe('console API on glasswatch start', () => {
     expect((await api('/api/tickets?status=waiting')).status).toBe(400);
   });
 
+  it('slows down token guessing: the 21st login within a minute from one address gets 429', async () => {
+    const loginPage = await fetch(`${p.consoleUrl}/login`);
+    const cookie = (loginPage.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await loginPage.text())![1]!;
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) {
+      const res = await fetch(`${p.consoleUrl}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+        body: new URLSearchParams({ _csrf: csrf, token: `guess-${i}` }).toString(),
+      });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    expect(statuses).toContain(429);
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+  });
+
   it('puts every triage action in the audit chain (evidence tables go through insertRows)', async () => {
     expect(await p.stop()).toBe(0);
     const store = await connectStore({ kind: 'chdb', path: p.storePath }, { create: false });
