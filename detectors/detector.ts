@@ -5,7 +5,7 @@ import type { StoreWriter } from '../core/store/writer.js';
 import type { SigmaEngine } from '../rules/engine/index.js';
 import { ALERT_TYPES, type Alert, type AlertType, alertId } from './alerts/alert.js';
 import type { AlertDispatcher } from './alerts/dispatcher.js';
-import { breakGlassAlert as base, ruleAlert } from './alerts/event-alert.js';
+import { breakGlassAlert as base, ruleAlert, sessionClosedAlert } from './alerts/event-alert.js';
 import { revocationAlert, revocationModeText } from './alerts/revocation-alert.js';
 import { SessionEventIds } from './alerts/session-events.js';
 import type { Identity, IdentityRegistry } from './identities.js';
@@ -89,6 +89,8 @@ export class BreakGlassDetector implements EventStage {
   /** Events, fired verdicts and assignments run one at a time: they share the sessions. */
   #serial: Promise<unknown> = Promise.resolve();
   #pendingTimer: NodeJS.Timeout | null = null;
+  /** Per partition, the latest event time seen: sessions idle past the gap at it are closed (live). */
+  readonly #watermark = new Map<number, number>();
   /** Per partition, the last events offset whose state the changelog had when it was assigned. */
   readonly #applied = new Map<number, bigint>();
   /** The sessions of pending verdicts: kept even if closed by event time before the grace ended. */
@@ -231,7 +233,10 @@ export class BreakGlassDetector implements EventStage {
         this.sessions.remove(ids);
         for (const id of ids) this.#partitionOf.delete(id);
         this.pending.dropPartitions(lost);
-        for (const p of lost) this.#applied.delete(p);
+        for (const p of lost) {
+          this.#applied.delete(p);
+          this.#watermark.delete(p);
+        }
         // Not written yet: the changelog has the partition's state, and its events come again.
         this.#changes = this.#changes.filter((c) => !lost.has(c.partition));
         for (const id of [...this.#heldSessions.keys()]) if (!this.pending.has(id)) this.#heldSessions.delete(id);
@@ -252,6 +257,7 @@ export class BreakGlassDetector implements EventStage {
   async #one(e: AuditEvent): Promise<void> {
     const handedAt = Date.now();
     const timeMs = Date.parse(e.time);
+    if (timeMs > (this.#watermark.get(this.#partition) ?? Number.NEGATIVE_INFINITY)) this.#watermark.set(this.#partition, timeMs);
     this.totals.events++;
     const detectedAt = () => (this.options.clock === 'live' ? Date.now() : timeMs + (Date.now() - handedAt));
     const identity = this.options.registry.match(e);
@@ -414,10 +420,15 @@ export class BreakGlassDetector implements EventStage {
   async #writeSessions(): Promise<void> {
     const writer = this.options.writer;
     const state = this.options.state;
+    const live = this.options.clock === 'live';
+    if (live) this.sessions.closeIdle((s) => this.#watermark.get(this.#partitionOf.get(s.id) ?? -1));
     for (const s of this.sessions.takeClosed()) {
       const partition = this.#partitionOf.get(s.id);
       this.#partitionOf.delete(s.id);
       if (partition !== undefined && !this.pending.has(s.id)) this.#changes.push({ kind: 'session-closed', partition, sessionId: s.id });
+      // Live, the end of a judged session is news (PagerDuty resolves its incident); replay output is unchanged.
+      if (live && !this.pending.has(s.id) && s.detectedAtMs !== null)
+        await this.#raise(sessionClosedAlert(s, this.sessions.idleMs, Date.now()));
     }
     for (const s of this.#dirty) {
       const partition = this.#partitionOf.get(s.id) ?? this.#partition;

@@ -155,6 +155,33 @@ export class SessionTracker {
     }
   }
 
+  /**
+   * Closes every session idle past the gap at its partition's event-time watermark (the latest event
+   * time seen there): live, a session ends although its identity sends nothing more. Event time, never
+   * the wall clock: an old-timestamp stream closes its sessions only as its own time moves on.
+   */
+  closeIdle(watermarkOf: (s: BreakGlassSession) => number | undefined): void {
+    for (const [identity, list] of this.#open) {
+      const keep = list.filter((s) => {
+        const wm = watermarkOf(s);
+        return wm === undefined || wm - s.endMs <= this.#idleMs;
+      });
+      if (keep.length === list.length) continue;
+      for (const s of list) {
+        if (keep.includes(s)) continue;
+        this.#closedCount++;
+        this.#justClosed.push(s);
+        for (const k of s.keys) if (this.#byKey.get(k) === s) this.#byKey.delete(k);
+      }
+      if (keep.length) this.#open.set(identity, keep);
+      else this.#open.delete(identity);
+    }
+  }
+
+  get idleMs(): number {
+    return this.#idleMs;
+  }
+
   /** Sessions closed by event time since the last call (the changelog deletes them). */
   takeClosed(): BreakGlassSession[] {
     const out = this.#justClosed;

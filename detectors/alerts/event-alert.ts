@@ -86,3 +86,39 @@ export function eventScope(e: AuditEvent): Pick<Alert, 'account' | 'org' | 'clus
     target: t ? { id: t.id, type: t.type, name: t.name } : null,
   };
 }
+
+/**
+ * `breakglass.session_closed` (live): the session saw no event for the idle gap at its partition's
+ * event time. PagerDuty resolves the session's incident with it; chat and e-mail outputs get it in
+ * the session's grouped update.
+ */
+export function sessionClosedAlert(s: BreakGlassSession, idleMs: number, detectedAtMs: number): Alert {
+  const minutes = Math.round(idleMs / 60_000);
+  const ticket = s.ticketId ? ` under ticket ${s.ticketId}` : '';
+  return {
+    id: alertId('breakglass.session_closed', s.identity, s.source, s.id),
+    type: 'breakglass.session_closed',
+    severity: 'informational',
+    identity: s.identity,
+    source: s.source,
+    eventIds: [s.firstEventId],
+    ticketId: s.ticketId,
+    reason: s.reason,
+    category: null,
+    ruleId: null,
+    ruleTitle: null,
+    ruleAuthor: null,
+    sessionId: s.id,
+    principal: s.principal,
+    sourceIp: s.sourceIps[0] ?? null,
+    time: new Date(s.endMs).toISOString(),
+    detectedAt: new Date(detectedAtMs).toISOString(),
+    summary: `break-glass session of ${s.identity} (${s.principal ?? 'unknown principal'}) ended: ${s.events} event(s), ${s.verdict}${ticket}; no event for ${minutes} min`,
+    account: s.account,
+    org: s.org,
+    cluster: s.cluster,
+    action: null,
+    target: null,
+    attack: breakGlassAttack(s.source),
+  };
+}

@@ -294,3 +294,55 @@ describe('live restart', () => {
     }
   });
 });
+
+describe('live: a session ends when its partition moves on in event time', () => {
+  it('raises breakglass.session_closed once the idle gap passed at the event-time watermark, and PagerDuty resolves the incident', async () => {
+    const { pagerDutyEvent } = await import('../../detectors/alerts/outputs/pagerduty.js');
+    const config = parseConfig({ identities: IDENTITIES, detector: { sessionIdleSeconds: 600 } }, 'test.yml');
+    const alerts: Alert[] = [];
+    const build = await buildDetector({ config, store: null, log: silentLogger, clock: 'live', onAlert: (a) => alerts.push(a) });
+    const t0 = Date.parse('2026-11-20T10:00:00Z');
+    const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+    const ip = { sourceIPAddress: '203.0.113.9' };
+    const other = (s: number) => cloudtrail(at(s), 'ListBuckets', iamUser('carol'), { sourceIPAddress: '198.51.100.1' });
+    await build.detector.handle([cloudtrail(at(0), 'ListUsers', root('AKIAR1'), ip), other(60)]);
+    await build.detector.flush();
+    expect(alerts.filter((a) => a.type === 'breakglass.unauthorized')).toHaveLength(1);
+    // Other traffic within the gap: the session stays open (and an old-timestamp stream is not closed by the wall clock).
+    await build.detector.handle([other(590)]);
+    await build.detector.flush();
+    expect(alerts.filter((a) => a.type === 'breakglass.session_closed')).toEqual([]);
+    expect(build.detector.sessions.openCount).toBe(1);
+    // The partition's event time passes the gap: the session ends, once.
+    await build.detector.handle([other(700)]);
+    await build.detector.flush();
+    await build.detector.handle([other(800)]);
+    await build.detector.flush();
+    const closed = alerts.filter((a) => a.type === 'breakglass.session_closed');
+    expect(closed).toHaveLength(1);
+    const unauthorized = alerts.find((a) => a.type === 'breakglass.unauthorized')!;
+    expect(closed[0]!.sessionId).toBe(unauthorized.sessionId);
+    expect(closed[0]!.severity).toBe('informational');
+    expect(closed[0]!.time).toBe(at(0));
+    expect(build.detector.sessions.openCount).toBe(0);
+    const trigger = pagerDutyEvent(unauthorized as never, 'k'.repeat(32), 'native');
+    const resolve = pagerDutyEvent(closed[0]! as never, 'k'.repeat(32), 'native');
+    expect(trigger.event_action).toBe('trigger');
+    expect(resolve).toEqual({ routing_key: 'k'.repeat(32), event_action: 'resolve', dedup_key: trigger.dedup_key });
+  });
+
+  it('replay raises no session_closed (its output is unchanged)', async () => {
+    const config = parseConfig({ identities: IDENTITIES, detector: { sessionIdleSeconds: 600 } }, 'test.yml');
+    const alerts: Alert[] = [];
+    const build = await buildDetector({ config, store: null, log: silentLogger, clock: 'replay', onAlert: (a) => alerts.push(a) });
+    const t0 = Date.parse('2026-11-20T10:00:00Z');
+    const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+    await build.detector.handle([
+      cloudtrail(at(0), 'ListUsers', root('AKIAR1'), { sourceIPAddress: '203.0.113.9' }),
+      cloudtrail(at(5000), 'ListUsers', root('AKIAR1'), { sourceIPAddress: '203.0.113.9' }),
+    ]);
+    await build.detector.flush();
+    expect(alerts.filter((a) => a.type === 'breakglass.session_closed')).toEqual([]);
+    expect(alerts.filter((a) => a.type === 'breakglass.unauthorized')).toHaveLength(2);
+  });
+});

@@ -16,7 +16,8 @@ const MITRE_URL = 'https://attack.mitre.org';
  */
 export function toOcsf(a: CompleteAlert): Record<string, unknown> {
   // A revocation outcome updates the finding of its session's unauthorized alert.
-  const activityId = a.type === 'breakglass.revocation' ? 2 : 1;
+  // Update: a revocation outcome or the session's end says what became of an earlier finding.
+  const activityId = a.type === 'breakglass.revocation' || a.type === 'breakglass.session_closed' ? 2 : 1;
   const detected = Date.parse(a.detectedAt);
   const attacks = [
     ...a.attack.techniques.map((t) => {

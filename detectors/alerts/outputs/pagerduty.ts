@@ -20,10 +20,10 @@ const SEVERITY: Record<Severity, 'critical' | 'error' | 'warning' | 'info'> = {
   informational: 'info',
 };
 
-/** One PagerDuty alert per break-glass session (dedup_key), resolved when the session is revoked. */
+/** One PagerDuty alert per break-glass session (dedup_key), resolved when the session is revoked or has ended. */
 export function pagerDutyEvent(a: CompleteAlert, routingKey: string, format: OutputRouting['format']): Record<string, unknown> {
   const dedupKey = `glasswatch:${a.sessionId ?? a.id}`;
-  if (a.type === 'breakglass.revocation' && a.revocation?.outcome === 'revoked')
+  if ((a.type === 'breakglass.revocation' && a.revocation?.outcome === 'revoked') || a.type === 'breakglass.session_closed')
     return { routing_key: routingKey, event_action: 'resolve', dedup_key: dedupKey };
   return {
     routing_key: routingKey,
