@@ -58,7 +58,7 @@ export interface CloudTrailDeps {
    * Where log-file validation statuses are written (`log_validation`). Without it validation still
    * checks and alerts, but reports cannot state object statuses; the status says so.
    */
-  validationStore?: Store | null;
+  validationStore?: Store | Promise<Store> | null;
   /** Injected clock for validation windows (tests). */
   now?: () => number;
 }
@@ -147,13 +147,14 @@ export async function runCloudTrailCollector(config: CloudTrailCollectorConfig, 
         })
       : null;
   if (validator) {
-    // Before the first poll: objects a previous run left pending are settled by their digest, or go missing_digest.
-    try {
-      const restored = await validator.restore(config.mode === 's3' ? (config.s3?.bucket ?? null) : null);
-      if (restored > 0) logger.info('cloudtrail log validation: pending objects restored', { restored });
-    } catch (err) {
-      logger.warn('cloudtrail log validation: pending objects not restored from the store', { error: errorMessage(err) });
-    }
+    // Objects a previous run left pending: settled by their digest, or missing_digest after the window.
+    // Not awaited (the store may still be opening): digests and sweeps wait for it, publishing does not.
+    validator.restore(config.mode === 's3' ? (config.s3?.bucket ?? null) : null).then(
+      (restored) => {
+        if (restored > 0) logger.info('cloudtrail log validation: pending objects restored', { restored });
+      },
+      (err: unknown) => logger.warn('cloudtrail log validation: pending objects not restored from the store', { error: errorMessage(err) }),
+    );
   }
   let poller: S3Poller | null = null;
   let consumer: SqsConsumer | null = null;

@@ -160,7 +160,13 @@ describe('CloudTrail log-file validation: restart, SQS, collector, config (moto 
     const checkpointDir = join(env.dir, 'run-checkpoints');
     const on = await runCloudTrailCollector(
       { ...section({}), checkpointDir },
-      { bus, topics: t, logger: quiet, validationStore: env.store, watchdog: null },
+      {
+        bus,
+        topics: t,
+        logger: quiet, // The store still opening (as in `start`, where collectors come first): statuses wait, events do not.
+        validationStore: new Promise((resolve) => setTimeout(() => resolve(env.store), 500)),
+        watchdog: null,
+      },
     );
     expect(on.validation).toMatchObject({ state: 'on', reason: 'statuses stored in log_validation' });
     await waitFor(() => (on.validation.validator?.counts.valid ?? 0) === 1, 'the object to validate');

@@ -49,18 +49,35 @@ LIMIT {limit:UInt32}`;
 
 /** Writes rows to the store's `log_validation` table (batched by the caller: one insert per call). */
 export class StoreValidationRecorder implements LogValidationRecorder {
-  readonly #store: Store;
+  /** A promise while the store is still being opened (`start` runs collectors before the store is ready). */
+  readonly #store: Store | Promise<Store>;
   readonly #log: Logger | null;
   /** Rows that could not be written (the store down beyond the insert retries). */
   failed = 0;
 
-  constructor(store: Store, logger?: Logger) {
+  constructor(store: Store | Promise<Store>, logger?: Logger) {
     this.#store = store;
     this.#log = logger ?? null;
   }
 
+  /** The store, waited for at most 30 s: a store that never opens fails these writes, never stalls the collector. */
+  #ready(): Promise<Store> {
+    const store = this.#store;
+    if (!(store instanceof Promise)) return Promise.resolve(store);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the store did not open within 30 s')), 30_000);
+      timer.unref();
+    });
+    return Promise.race([store, timeout]).finally(() => clearTimeout(timer));
+  }
+
   async pending(limit: number, bucket: string | null = null): Promise<{ bucket: string; objectKey: string; checkedAt: string }[]> {
-    const result = await this.#store.client.query({ query: PENDING, query_params: { limit, bucket: bucket ?? '' }, format: 'JSONEachRow' });
+    const result = await (await this.#ready()).client.query({
+      query: PENDING,
+      query_params: { limit, bucket: bucket ?? '' },
+      format: 'JSONEachRow',
+    });
     const rows = await result.json<{ bucket: string; object_key: string; first_seen: string }>();
     // DateTime64 comes back as "YYYY-MM-DD hh:mm:ss.sss" in UTC.
     return rows.map((r) => ({ bucket: r.bucket, objectKey: r.object_key, checkedAt: `${r.first_seen.replace(' ', 'T')}Z` }));
@@ -70,7 +87,7 @@ export class StoreValidationRecorder implements LogValidationRecorder {
     if (rows.length === 0) return;
     try {
       await insertRows(
-        this.#store,
+        await this.#ready(),
         'log_validation',
         rows.map((r) => ({
           source: 'cloudtrail',

@@ -94,6 +94,7 @@ export class LogFileValidator {
   readonly #chains = new Map<string, ChainHead>();
   /** Digests already checked (bounded): a redelivered notification or a search does not read one twice. */
   readonly #digestsRead = new Set<string>();
+  #restoring: Promise<void> = Promise.resolve();
   readonly #rows: LogValidationRow[] = [];
   readonly counts: ValidationCounts = {
     objects: 0,
@@ -127,7 +128,17 @@ export class LogFileValidator {
    * `bucket` keeps another collector's buckets (one store, several trails) out; null = all (SQS). Resolves the number
    * restored; a store that cannot answer is the caller's to log.
    */
-  async restore(bucket: string | null = null): Promise<number> {
+  restore(bucket: string | null = null): Promise<number> {
+    const restoring = this.#restore(bucket);
+    // Digests and sweeps wait for it: settling an object before its restored entry lands would flag it later.
+    this.#restoring = restoring.then(
+      () => {},
+      () => {},
+    );
+    return restoring;
+  }
+
+  async #restore(bucket: string | null): Promise<number> {
     const rows = (await this.#o.recorder.pending?.(this.#o.maxTracked ?? 200_000, bucket)) ?? [];
     const restored = rows
       .map((r) => ({ bucket: r.bucket, key: r.objectKey, sha256: null, seenAt: Date.parse(r.checkedAt) || this.#now() }))
@@ -175,6 +186,7 @@ export class LogFileValidator {
     bytes: Buffer,
     metadata: Record<string, string> | undefined,
   ): Promise<{ dead: string } | null> {
+    await this.#restoring;
     const where = `s3://${bucket}/${key}`;
     this.counts.digests++;
     this.#digestsRead.add(id(bucket, key));
@@ -247,6 +259,7 @@ export class LogFileValidator {
 
   /** Settles objects that no digest listed within the window as `missing_digest`. */
   async sweep(): Promise<void> {
+    await this.#restoring;
     const before = this.#now() - (this.#o.windowMinutes ?? 120) * 60_000;
     if (this.#o.searchDigests) {
       const overdue = [...this.#pending.values()].filter((p) => p.seenAt <= before);
