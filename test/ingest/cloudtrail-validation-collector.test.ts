@@ -163,7 +163,8 @@ describe('CloudTrail log-file validation: restart, SQS, collector, config (moto 
       {
         bus,
         topics: t,
-        logger: quiet, // The store still opening (as in `start`, where collectors come first): statuses wait, events do not.
+        logger: quiet,
+        // The store still opening (as in `start`, where collectors come first): statuses wait, events do not.
         validationStore: new Promise((resolve) => setTimeout(() => resolve(env.store), 500)),
         watchdog: null,
       },
