@@ -87,7 +87,22 @@ export async function verifyAudit(store: Store, options: VerifyOptions = {}): Pr
     auditDays !== null &&
     Number((await query<{ n: string }>(store, "SELECT count() AS n FROM audit_log WHERE kind = 'retention'", {}))[0]?.n ?? 0) > 0;
 
-  for (const writer of await query<{ writer: string }>(store, 'SELECT DISTINCT writer FROM audit_log ORDER BY writer', {})) {
+  const chainWriters = await query<{ writer: string }>(store, 'SELECT DISTINCT writer FROM audit_log ORDER BY writer', {});
+  // A writer whose signed checkpoints remain but whose records are all gone: a whole chain was deleted.
+  for (const gone of await query<{ writer: string; head: string }>(
+    store,
+    'SELECT writer, max(seq) AS head FROM audit_checkpoints WHERE writer NOT IN (SELECT writer FROM audit_log) GROUP BY writer ORDER BY writer',
+    {},
+  ))
+    if (!retentionRecorded)
+      findings.push({
+        writer: gone.writer,
+        seq: 1,
+        table: null,
+        key: null,
+        problem: `records 1..${gone.head} were signed at a checkpoint but are gone`,
+      });
+  for (const writer of chainWriters) {
     const w = writer.writer;
     const checkpoints = await query<{ seq: string; hash: string; key_id: string; signature: string }>(
       store,

@@ -193,6 +193,13 @@ describe('audit chain', () => {
     expect(result.findings.filter((f) => f.writer === 'detect@a')).toEqual([
       { writer: 'detect@a', seq: 2, table: 'alerts', key: canonicalJson(['a1']), problem: 'record hash does not match its content' },
     ]);
+
+    // A whole chain deleted with its rows: its signed checkpoints still say it existed.
+    await mutate(store, "ALTER TABLE audit_log DELETE WHERE writer = 'detect@c'", {});
+    await mutate(store, "ALTER TABLE alerts DELETE WHERE alert_id IN ('w1', 'w3')", {});
+    expect((await verifyAudit(store)).findings.filter((f) => f.writer === 'detect@c')).toEqual([
+      { writer: 'detect@c', seq: 1, table: null, key: null, problem: 'records 1..2 were signed at a checkpoint but are gone' },
+    ]);
     await store.close();
   });
 });
