@@ -7,6 +7,8 @@ import { startStoreSink } from '../core/pipeline/live.js';
 import { connectStore, migrate, type Store } from '../core/store/index.js';
 import { ProcessMetrics } from '../detectors/metrics.js';
 import { startDetectorService } from '../detectors/service.js';
+import { evidenceConfig } from '../evidence/config.js';
+import { loadEvidenceKeys } from '../evidence/keys.js';
 import { startEvidence } from '../evidence/start.js';
 import { parseCloudTrailSection, runCloudTrailCollector } from '../ingest/cloudtrail/collector.js';
 import { startMetricsServer } from '../ingest/collector/http.js';
@@ -15,7 +17,9 @@ import { collectorsFields, parseCollectorsCommon } from '../ingest/collector/opt
 import type { RunningCollector } from '../ingest/collector/run.js';
 import { parseK8sSection, runK8sCollector } from '../ingest/k8s/collector.js';
 import { parseOktaSection, runOktaCollector } from '../ingest/okta/collector.js';
-import { ReportScheduler } from '../reports/schedule.js';
+import { parseReportsConfig, parseSchedules } from '../reports/options.js';
+import { type ReportAlertSink, ReportScheduler } from '../reports/schedule.js';
+import { reportSigner } from '../reports/signing.js';
 import { EXIT_CODES, parseFlags, usageError } from './args.js';
 import { requireIdentities } from './checks.js';
 import { fail, say } from './output.js';
@@ -138,8 +142,8 @@ Options:
   --config FILE            glasswatch config (YAML), required
   --status-seconds N       seconds between status lines (default 60)
   --instance ID            names this process's own consumer groups (default: GLASSWATCH_INSTANCE, else host-pid)
-  -h, --help               this help
   --console                serve the console (also when the config has a console: section; without tokens a one-time login token is printed)
+  -h, --help               this help
 
 ${EXIT_CODES}`;
 
@@ -214,10 +218,9 @@ export async function startCommand(argv: string[]): Promise<number> {
     });
     processMetrics.add(detector.metrics);
     stops.splice(stops.length - 2, 0, { name: 'detector', stop: detector.stop });
-    const reports = await startReportSchedules(config, store, log);
+    // A rotation_missing alert of a scheduled report takes the detector's alert path (stored, chained, appended).
+    const reports = await startReportSchedules(config, store, log, { dispatch: (a) => detector.build.detector.raisePipelineAlert(a) });
     if (reports) stops.unshift({ name: 'report schedules', stop: reports.stop });
-    say(
-      `glasswatch start: ${store.describe}; bus ${config.bus.kind}; collectors ${collectors.join(', ') || 'none'}; detector with ${detector.build.registry.identities.length} identities${detector.ticketsUrl ? `, tickets endpoint ${detector.ticketsUrl}` : ''}${common.metrics ? `; metrics on ${common.metrics.host}:${common.metrics.port}` : ''}`,
     const detectorEvents = () => detector.build.detector.totals.events;
     const served = await serveConsoleIfAsked({
       config,
@@ -231,6 +234,8 @@ export async function startCommand(argv: string[]): Promise<number> {
       detectorEvents,
     });
     if (served) stops.unshift({ name: 'console', stop: served.stop });
+    say(
+      `glasswatch start: ${store.describe}; bus ${config.bus.kind}; collectors ${collectors.join(', ') || 'none'}; detector with ${detector.build.registry.identities.length} identities${detector.ticketsUrl ? `, tickets endpoint ${detector.ticketsUrl}` : ''}${common.metrics ? `; metrics on ${common.metrics.host}:${common.metrics.port}` : ''}`,
     );
     // Rules that did not load (allowRuleErrors) or the pack switched off: said at start and in every status line.
     const ruleWarnings = detector.build.ruleWarnings;
@@ -257,9 +262,17 @@ export async function startCommand(argv: string[]): Promise<number> {
 }
 
 /** The scheduled compliance reports of the `schedules:` section (node-cron), when there are any. */
-async function startReportSchedules(config: GlasswatchConfig, store: Store, log: Logger): Promise<{ stop(): Promise<void> } | null> {
-  const scheduler = new ReportScheduler({ config, store, log: log.child({ component: 'reports' }) });
-  if (scheduler.schedules.length === 0) return null;
+async function startReportSchedules(
+  config: GlasswatchConfig,
+  store: Store,
+  log: Logger,
+  alerts: ReportAlertSink,
+): Promise<{ stop(): Promise<void> } | null> {
+  if (parseSchedules(config).length === 0) return null;
+  // Mailed reports are signed like `glasswatch report run`: an auditor verifies the attachment.
+  const keys = await loadEvidenceKeys({ signingKeyFile: evidenceConfig(config).signingKey, store });
+  const signer = reportSigner({ store, config, organisation: parseReportsConfig(config).organisation, keys });
+  const scheduler = new ReportScheduler({ config, store, log: log.child({ component: 'reports' }), alerts, signer });
   scheduler.start();
   return { stop: () => scheduler.stop() };
 }

@@ -22,6 +22,7 @@ import { parseReportsConfig, parseSchedules, type ScheduleConfig } from './optio
 import { previousPeriod } from './period.js';
 import { buildReport } from './registry.js';
 import { buildRotationReport } from './rotation.js';
+import type { ReportSigner } from './signing.js';
 import { iso } from './sql.js';
 import type { AnyReport, Period, RotationFinding } from './types.js';
 
@@ -41,6 +42,8 @@ export interface SchedulerOptions {
   schedules?: ScheduleConfig[];
   /** Where `breakglass.rotation_missing` goes. @default an AlertDispatcher over the `alerts:` outputs, built on first use */
   alerts?: ReportAlertSink;
+  /** Signs every mailed report (digest, metadata, detached signature, verify command). @default unsigned */
+  signer?: ReportSigner | null;
 }
 
 /**
@@ -102,6 +105,7 @@ export class ReportScheduler {
       subjectPrefix: reports.subjectPrefix,
       retry: reports.delivery,
       log: o.log.child({ component: 'reports' }),
+      signer: o.signer ?? null,
     };
   }
 

@@ -64,4 +64,42 @@ describe('report mail', () => {
     writeFileSync(join(inbox, `${stem}.csv`), csvPart!.body.replace('no_ticket', 'authorized'));
     expect(await reportCommand(['verify', join(inbox, `${stem}.sig.json`), '--store', fixture.store])).toBe(1);
   });
+
+  it('a scheduled report is mailed signed too (the signer glasswatch start gives its scheduler)', async () => {
+    const { loadConfig } = await import('../../core/config.js');
+    const { silentLogger } = await import('../../core/log.js');
+    const { connectStore } = await import('../../core/store/index.js');
+    const { loadEvidenceKeys } = await import('../../evidence/keys.js');
+    const { ReportScheduler } = await import('../../reports/schedule.js');
+    const { reportSigner } = await import('../../reports/signing.js');
+    const config = loadConfig(fixture.config);
+    const store = await connectStore(config.store);
+    try {
+      const keys = await loadEvidenceKeys({ signingKeyFile: null, store });
+      const signer = reportSigner({ store, config, organisation: 'Example Corp', keys });
+      const schedule = {
+        name: 'signed-daily',
+        cron: '0 6 * * *',
+        timezone: 'UTC',
+        report: 'unauthorized-use' as const,
+        period: 'previous-day' as const,
+        recipients: ['audit@example.com'],
+        format: 'csv' as const,
+      };
+      const scheduler = new ReportScheduler({ config, store, log: silentLogger, schedules: [schedule], signer });
+      const before = smtp.mails.length;
+      await scheduler.runSchedule(schedule, Date.parse(PERIOD.to) + 6 * 3_600_000);
+      await scheduler.stop();
+      const mails = smtp.mails.slice(before);
+      expect(mails).toHaveLength(1);
+      const { headers, parts } = parseMime(mails[0]!.raw);
+      const sigPart = parts.find((p) => p.headers['content-disposition']?.includes('.sig.json'));
+      expect(sigPart, 'a .sig.json attachment').toBeDefined();
+      const sig = JSON.parse(sigPart!.body) as SignedReport;
+      expect(headers['x-glasswatch-digest']).toBe(sig.digest);
+      expect(sig.signature.keyId).toBe(keys.keyId);
+    } finally {
+      await store.close();
+    }
+  });
 });
