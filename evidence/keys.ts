@@ -24,9 +24,11 @@ export interface LoadKeysInput {
   /** `evidence.signingKey`: a PEM private key file (secret: its content is never logged). */
   signingKeyFile?: string | null;
   /**
-   * The store's data folder: a generated key is kept beside it as `<storeDir>.evidence-key.pem`.
-   * Default: the chDB store path; for a ClickHouse server `.glasswatch/evidence` under the working
-   * folder (a server store shared by several hosts should configure `evidence.signingKey` instead).
+   * The store's data folder: a generated key is kept beside it as `<storeDir>.evidence-key.pem`
+   * (default: the chDB store path, e.g. `.glasswatch/store.evidence-key.pem`). A ClickHouse server
+   * store has no folder here: the key is `.glasswatch/evidence-key.pem` under the working folder,
+   * and a server store written by several hosts should configure `evidence.signingKey` instead
+   * (one key, or one per host: verify accepts every key it trusts).
    */
   storeDir?: string | null;
   store: Store;
@@ -34,8 +36,9 @@ export interface LoadKeysInput {
 
 /** Where a generated key lives for this store (see LoadKeysInput.storeDir). */
 export function generatedKeyFile(store: Store, storeDir?: string | null): string {
-  const dir = resolve(storeDir ?? (store.config.kind === 'chdb' ? store.config.path : '.glasswatch/evidence'));
-  return join(dirname(dir), `${basename(dir)}.evidence-key.pem`);
+  const dir = storeDir ?? (store.config.kind === 'chdb' ? store.config.path : null);
+  if (dir === null) return resolve('.glasswatch', 'evidence-key.pem');
+  return join(dirname(resolve(dir)), `${basename(resolve(dir))}.evidence-key.pem`);
 }
 
 export async function loadEvidenceKeys(input: LoadKeysInput): Promise<EvidenceKeys> {

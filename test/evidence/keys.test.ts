@@ -8,7 +8,7 @@ import { insertRows, migrate, openStore, type Store } from '../../core/store/ind
 import { canonicalJson } from '../../evidence/canonical.js';
 import { AuditChain } from '../../evidence/chain.js';
 import { evidenceConfig } from '../../evidence/config.js';
-import { keyIdOf, loadEvidenceKeys, readPublicKeys } from '../../evidence/keys.js';
+import { generatedKeyFile, keyIdOf, loadEvidenceKeys, readPublicKeys } from '../../evidence/keys.js';
 import { verifyAudit } from '../../evidence/verify.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-evidence-keys-'));
@@ -99,6 +99,14 @@ describe('evidence keys', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('keeps a generated key beside a chDB store, and under .glasswatch/ in the working folder for a ClickHouse server', () => {
+    const chdb = { config: { kind: 'chdb', path: join(dir, 'data', 'store') } } as Store;
+    expect(generatedKeyFile(chdb)).toBe(join(dir, 'data', 'store.evidence-key.pem'));
+    const server = { config: { kind: 'clickhouse', url: 'https://ch.example.com:8443' } } as Store;
+    expect(generatedKeyFile(server)).toBe(join(process.cwd(), '.glasswatch', 'evidence-key.pem'));
+    expect(generatedKeyFile(server, join(dir, 'srv'))).toBe(join(dir, 'srv.evidence-key.pem'));
   });
 
   it('reads the evidence config section, naming file and field in errors', () => {
