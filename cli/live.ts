@@ -48,11 +48,13 @@ async function startCollector(
   bus: Bus,
   log: Logger,
   metrics: CollectorMetrics,
+  /** Where CloudTrail log-file validation statuses go (log_validation); null: alerts only. */
+  validationStore: Promise<Store> | null = null,
 ): Promise<RunningCollector> {
   const deps = { bus, topics: config.topics, logger: log, metrics };
   switch (name) {
     case 'cloudtrail':
-      return runCloudTrailCollector(parseCloudTrailSection(config), deps);
+      return runCloudTrailCollector(parseCloudTrailSection(config), { ...deps, validationStore });
     case 'okta':
       return runOktaCollector(parseOktaSection(config), deps);
     case 'k8s':
@@ -113,13 +115,23 @@ export async function collectCommand(argv: string[]): Promise<number> {
     const metrics = new CollectorMetrics();
     const common = parseCollectorsCommon(collectorsFields(config));
     const server = common.metrics ? await startMetricsServer(metrics, { ...common.metrics, logger: log }) : null;
-    const running = await startCollector(name, config, bus, log, metrics);
+    // A ClickHouse server store takes CloudTrail validation statuses; a chDB store is the sink's alone.
+    const validationStore =
+      name === 'cloudtrail' && config.store.kind === 'clickhouse'
+        ? connectStore(config.store).then(async (s) => {
+            await migrate(s, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
+            return s;
+          })
+        : null;
+    validationStore?.catch(() => {});
+    const running = await startCollector(name, config, bus, log, metrics, validationStore);
     say(`glasswatch collect ${name}: running (Ctrl-C to stop)`);
     const outcome = await Promise.race([untilSignal().then((s) => ({ signal: s })), running.done.then(() => ({ signal: null }))]);
     if (outcome.signal) say(`glasswatch collect ${name}: ${outcome.signal}, stopping after the batch in flight ...`);
     await running.stop();
     await server?.close();
     await bus.close();
+    await (await validationStore?.catch(() => null))?.close();
     return 0;
   } catch (err) {
     return fail(err);
@@ -195,15 +207,29 @@ export async function startCommand(argv: string[]): Promise<number> {
       const server = await processMetrics.listen({ ...common.metrics, logger: log });
       stops.push({ name: 'metrics', stop: () => server.close() });
     }
+    // The store opens after the collectors start: CloudTrail validation statuses wait for it (never publishing).
+    let storeReady: (s: Store) => void = () => {};
+    let storeFailed: (e: unknown) => void = () => {};
+    const validationStore = new Promise<Store>((resolve, reject) => {
+      storeReady = resolve;
+      storeFailed = reject;
+    });
+    validationStore.catch(() => {});
     for (const c of collectors) {
-      const running = await startCollector(c, config, bus, log, metrics);
+      const running = await startCollector(c, config, bus, log, metrics, validationStore);
       stops.unshift({ name: `collector ${c}`, stop: running.stop });
     }
     say(`glasswatch start: collectors serving after ${Math.round(performance.now())} ms: ${collectors.join(', ') || 'none'}`);
     const unlock = acquireSinkLock(config);
     stops.push({ name: 'sink lock', stop: async () => unlock() });
-    store = await connectStore(config.store);
-    await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
+    try {
+      store = await connectStore(config.store);
+      await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
+    } catch (err) {
+      storeFailed(err);
+      throw err;
+    }
+    storeReady(store);
     await startEvidence(store, config, { command: 'start', instance });
     const sink = await startStoreSink({ bus, store, topics: config.topics, log, groupId: roleGroup('sink', config) });
     stops.splice(stops.length - 1, 0, { name: 'store sink', stop: sink.stop });

@@ -2,7 +2,7 @@
  * Cost of CloudTrail log-file validation (ingest/cloudtrail/validation/): hashing published log
  * objects, checking signed digests, writing `log_validation` rows to chDB, and the report lookup.
  *
- *   node --import tsx test/perf/bench-log-validation.ts [--objects N] [--records N]
+ *   npm run bench:log-validation [-- --objects N --records N]   (the runner's smoke size: 200 objects)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,12 +17,13 @@ import { LogFileValidator } from '../../ingest/cloudtrail/validation/validator.j
 import { logValidationForEvents } from '../../reports/log-validation.js';
 import { DigestWriter, newSigningKey, startPublicKeysStandIn, type WrittenDigest } from '../support/cloudtrail-digests.js';
 import { logFileBytes, logFileKey } from '../support/moto-cloudtrail.js';
+import { benchSize, figure } from './figures.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
-const OBJECTS = arg('objects', 2000);
+const OBJECTS = arg('objects', benchSize({ full: 2000, smoke: 200 }));
 const RECORDS = arg('records', 100);
 const PER_DIGEST = 50;
 
@@ -109,6 +110,11 @@ const result = {
   keyRequests: api.requests.length,
 };
 console.log(JSON.stringify(result, null, 2));
+const p = { objects: OBJECTS, recordsPerObject: RECORDS, objectsPerDigest: PER_DIGEST };
+figure('log_validation.objects_hashed', result.hashObjectsPerSec, 'objects/s', p);
+figure('log_validation.digest_check', result.digestCheckMsEach, 'ms', p);
+figure('log_validation.objects_with_store_rows', result.withChDbRows.objectsPerSec, 'objects/s', p);
+figure('log_validation.report_lookup', result.lookup.ms, 'ms', { ...p, events: result.lookup.events });
 s3.destroy();
 await api.close();
 await bus.close?.();

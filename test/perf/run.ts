@@ -44,6 +44,7 @@ export const BENCHES: Bench[] = [
   { name: 'store-insert', script: 'bench-store-insert.ts' },
   { name: 'reports', script: 'bench-reports.ts' },
   { name: 'evidence', script: 'bench-evidence.ts' },
+  { name: 'log-validation', script: 'bench-log-validation.ts' },
   { name: 'detect', script: 'bench-detect.ts' },
   { name: 'bus', script: 'bench-bus.ts', smokeEnv: { BENCH_MESSAGES: '5000' } },
   { name: 'spool', script: 'bench-spool.ts', smokeEnv: { BENCH_SPOOL_EVENTS: '5000' } },
