@@ -21,6 +21,7 @@ import { MemoryRevocationLedger, RevocationDispatcher, type RevocationPolicy, St
 import { K8sRevoker } from './revoke/k8s.js';
 import { OktaRevoker } from './revoke/okta.js';
 import type { RevocationTarget } from './revoke/types.js';
+import { verifyOptionsOf } from './revoke/verify.js';
 import { WebhookRevoker } from './revoke/webhook.js';
 import { AlertAppender } from './stages/alert-stage.js';
 import { RevocationAppender } from './stages/revocation-stage.js';
@@ -203,6 +204,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       nearWindowMinutes: d.number('nearWindowMinutes', 120, { min: 0, max: 10_080 }),
       sessionIdleSeconds: d.number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 }),
       ruleMatchAlerts: d.boolean('ruleMatchAlerts', true),
+      verify: verifyOptionsOf(Fields.of(file, 'revocation', config.sections.revocation)),
       ...(o.keepSessions === undefined ? {} : { keepSessions: o.keepSessions }),
     },
     o.onAlert ? { onAlert: o.onAlert } : {},
@@ -299,7 +301,7 @@ export function smtpTransport(config: GlasswatchConfig) {
 
 export function revocationPolicies(registry: IdentityRegistry, config: GlasswatchConfig): Map<string, RevocationPolicy> {
   const file = config.file;
-  const r = Fields.of(file, 'revocation', config.sections.revocation).only(['webhook', 'okta', 'aws', 'k8s', 'retry']);
+  const r = Fields.of(file, 'revocation', config.sections.revocation).only(['webhook', 'okta', 'aws', 'k8s', 'retry', 'verify']);
   const targets = new Map<string, () => RevocationTarget>();
   if (r.value.webhook !== undefined) {
     const w = r.section('webhook').only(['url', 'secret']);

@@ -11,6 +11,8 @@ import { SessionEventIds } from './alerts/session-events.js';
 import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
+import { RevocationVerifier } from './revoke/verifier.js';
+import { DEFAULT_ALLOWANCE_SECONDS, DEFAULT_VERIFY_WINDOW_MINUTES, type VerifyOptions } from './revoke/verify.js';
 import { alertRow, sessionRow } from './rows.js';
 import { type BreakGlassSession, SessionTracker } from './sessions.js';
 import type { DetectorStateSink, PartitionState, StateChange } from './state/changelog.js';
@@ -50,6 +52,11 @@ export interface DetectorOptions {
    * detector must not grow without bound (the store has the sessions). @default clock === 'replay'
    */
   keepSessions?: boolean;
+  /**
+   * Verify each `revoked` revocation from the events that follow (`revocation.verify`).
+   * @default on, allowances aws 60 s, okta 10 s, k8s 10 s, webhook 30 s, window 60 min
+   */
+  verify?: VerifyOptions;
 }
 
 export interface DetectorTotals {
@@ -75,6 +82,8 @@ export class BreakGlassDetector implements EventStage {
   /** Every session seen (latest state), for summaries and reports. */
   readonly seen = new Map<string, BreakGlassSession>();
   readonly revocationRecords: RevocationRecord[] = [];
+  /** Watches the handles of revoked sessions in later events: `breakglass.revocation_ineffective` or verified. */
+  readonly verifier: RevocationVerifier;
   readonly #dirty = new Set<BreakGlassSession>();
   readonly #sessionEvents = new SessionEventIds();
   readonly #graceMs: number;
@@ -105,6 +114,23 @@ export class BreakGlassDetector implements EventStage {
     this.#nearWindowMs = (options.nearWindowMinutes ?? DEFAULT_NEAR_WINDOW_MINUTES) * 60_000;
     this.#keepSessions = options.keepSessions ?? options.clock === 'replay';
     this.#onAlert = hooks.onAlert;
+    this.verifier = new RevocationVerifier(
+      options.verify ?? {
+        enabled: true,
+        allowanceMs: Object.fromEntries(
+          Object.entries(DEFAULT_ALLOWANCE_SECONDS).map(([k, s]) => [k, s * 1000]),
+        ) as VerifyOptions['allowanceMs'],
+        windowMs: DEFAULT_VERIFY_WINDOW_MINUTES * 60_000,
+      },
+      {
+        ledger: options.revocations.ledger,
+        log: options.log,
+        identity: (id) => options.registry.identities.find((i) => i.id === id),
+        raise: (a) => this.#raise(a),
+        change: (c) => this.#changes.push(c),
+        clock: options.clock,
+      },
+    );
   }
 
   /**
@@ -120,6 +146,8 @@ export class BreakGlassDetector implements EventStage {
       // Handled, alerted and in the changelog before the crash: only its offset commit was missing.
       if (context.offset !== undefined && applied !== undefined && BigInt(context.offset) <= applied) return;
       for (const e of events) await this.#one(e);
+      // Revocations whose handles stayed quiet for the window (this partition's event time) are verified.
+      await this.verifier.conclude(partition, this.#watermark.get(partition));
       if (context.offset !== undefined && (this.#dirty.size > 0 || this.#changes.length > 0)) {
         this.#changes.push({ kind: 'applied', partition, offset: context.offset });
       }
@@ -233,6 +261,7 @@ export class BreakGlassDetector implements EventStage {
         this.sessions.remove(ids);
         for (const id of ids) this.#partitionOf.delete(id);
         this.pending.dropPartitions(lost);
+        this.verifier.watches.dropPartitions(lost);
         for (const p of lost) {
           this.#applied.delete(p);
           this.#watermark.delete(p);
@@ -242,6 +271,7 @@ export class BreakGlassDetector implements EventStage {
         for (const id of [...this.#heldSessions.keys()]) if (!this.pending.has(id)) this.#heldSessions.delete(id);
       }
       for (const [p, offset] of gained.applied) this.#applied.set(p, BigInt(offset));
+      this.verifier.restore(gained.watches ?? []);
       this.sessions.restore(gained.sessions);
       for (const s of gained.sessions) this.#partitionOf.set(s.id, (s as BreakGlassSession & { partition?: number }).partition ?? 0);
       for (const p of gained.pending) {
@@ -260,6 +290,8 @@ export class BreakGlassDetector implements EventStage {
     if (timeMs > (this.#watermark.get(this.#partition) ?? Number.NEGATIVE_INFINITY)) this.#watermark.set(this.#partition, timeMs);
     this.totals.events++;
     const detectedAt = () => (this.options.clock === 'live' ? Date.now() : timeMs + (Date.now() - handedAt));
+    // Any event, break-glass or not: a revoked handle is watched whoever the registry says it is.
+    if (this.verifier.watches.size) await this.verifier.onEvent(e, timeMs, detectedAt);
     const identity = this.options.registry.match(e);
     const matches = this.options.engine ? this.options.engine.match(e.source, e.raw).filter((m) => m.output) : [];
     if (!identity) {
@@ -401,6 +433,12 @@ export class BreakGlassDetector implements EventStage {
     this.revocationRecords.push(...records);
     // Response status: one alert per attempt, so the SOC sees what was done and what is left to do.
     for (const r of records) await this.#raise(revocationAlert(alert, r));
+    this.verifier.watch(session, e, records, this.options.revocations.policies.get(identity.id), {
+      alertId: alert.id,
+      partition: this.#partitionOf.get(session.id) ?? this.#partition,
+      timeMs,
+      orderedMs: Date.parse(alert.detectedAt),
+    });
   }
 
   /** Raises an alert found outside the event path (a forged ticket record) through the same outputs and store. */

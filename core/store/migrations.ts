@@ -369,6 +369,18 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         FROM events_intake`,
       ],
     },
+    {
+      version: 12,
+      name: 'revocations: verified from later logs',
+      // A `revoked` revocation is verified by watching the session's handles in the events after
+      // it (detectors/revoke/verify.ts): NULL until the watch concludes, 1 quiet, 0 still working.
+      statements: [
+        `ALTER TABLE revocations ADD COLUMN IF NOT EXISTS verified Nullable(UInt8)`,
+        `ALTER TABLE revocations ADD COLUMN IF NOT EXISTS verified_at Nullable(DateTime64(3, 'UTC'))`,
+        `ALTER TABLE revocations ADD COLUMN IF NOT EXISTS verify_event_id String DEFAULT ''`,
+        `ALTER TABLE revocations ADD COLUMN IF NOT EXISTS verify_detail String DEFAULT ''`,
+      ],
+    },
   ];
 }
 

@@ -7,6 +7,7 @@ export const ALERT_TYPES = [
   'breakglass.attempt',
   'breakglass.activity',
   'breakglass.revocation',
+  'breakglass.revocation_ineffective',
   'breakglass.session_closed',
   'breakglass.rotation_missing',
   'breakglass.requested',

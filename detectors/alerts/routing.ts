@@ -21,7 +21,12 @@ export function isAlertType(v: string): v is AlertType {
 }
 
 /** Sent at once whatever the window: the SOC must act on these now. */
-const URGENT: ReadonlySet<AlertType> = new Set(['breakglass.unauthorized', 'breakglass.revocation', 'breakglass.attempt']);
+const URGENT: ReadonlySet<AlertType> = new Set([
+  'breakglass.unauthorized',
+  'breakglass.revocation',
+  'breakglass.revocation_ineffective',
+  'breakglass.attempt',
+]);
 
 interface SessionGroup {
   lastSentMs: number;

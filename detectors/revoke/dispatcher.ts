@@ -3,6 +3,7 @@ import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/client.js';
 import { insertRows } from '../../core/store/writer.js';
 import type { RevocationOutcome, RevocationRequest, RevocationTarget } from './types.js';
+import type { Verification } from './verify.js';
 
 export type RevocationMode = 'auto' | 'manual' | 'off';
 
@@ -25,12 +26,16 @@ export interface RevocationRecord {
   completedAt: string;
   /** From the triggering event's time to the target's answer. */
   timeToRevokeMs: number;
+  /** What later logs showed (memory ledger only; the store keeps it in the row's verify columns). */
+  verification?: Verification;
 }
 
 /** Remembers final outcomes so the same revocation is never sent twice (replays, restarts, redelivery). */
 export interface RevocationLedger {
   finished(revocationId: string): Promise<RevocationRecord | null>;
   record(r: RevocationRecord): Promise<void>;
+  /** Records what the later logs showed about a `revoked` revocation (detectors/revoke/verify.ts). */
+  verify(r: RevocationRecord, v: Verification): Promise<void>;
 }
 
 export class MemoryRevocationLedger implements RevocationLedger {
@@ -40,6 +45,9 @@ export class MemoryRevocationLedger implements RevocationLedger {
   }
   async record(r: RevocationRecord): Promise<void> {
     this.records.push(r);
+  }
+  async verify(r: RevocationRecord, v: Verification): Promise<void> {
+    this.records.push({ ...r, verification: v });
   }
 }
 
@@ -74,23 +82,40 @@ export class StoreRevocationLedger implements RevocationLedger {
     };
   }
   async record(r: RevocationRecord): Promise<void> {
+    await insertRows(this.store, 'revocations', [revocationRow(r)]);
+  }
+  /**
+   * The verification is a new version of the revocation's row (same `completed_at`, so the
+   * ReplacingMergeTree keeps the later insert; readers order by `verified_at` too).
+   */
+  async verify(r: RevocationRecord, v: Verification): Promise<void> {
     await insertRows(this.store, 'revocations', [
       {
-        revocation_id: r.revocationId,
-        alert_id: r.alertId,
-        session_id: r.sessionId,
-        identity: r.identity,
-        target: r.target,
-        principal: r.principal ?? '',
-        outcome: r.outcome,
-        detail: r.detail,
-        attempts: r.attempts,
-        requested_at: r.requestedAt,
-        completed_at: r.completedAt,
-        time_to_revoke_ms: r.timeToRevokeMs,
+        ...revocationRow(r),
+        verified: v.verified ? 1 : 0,
+        verified_at: v.at,
+        verify_event_id: v.eventId,
+        verify_detail: v.detail,
       },
     ]);
   }
+}
+
+function revocationRow(r: RevocationRecord): Record<string, unknown> {
+  return {
+    revocation_id: r.revocationId,
+    alert_id: r.alertId,
+    session_id: r.sessionId,
+    identity: r.identity,
+    target: r.target,
+    principal: r.principal ?? '',
+    outcome: r.outcome,
+    detail: r.detail,
+    attempts: r.attempts,
+    requested_at: r.requestedAt,
+    completed_at: r.completedAt,
+    time_to_revoke_ms: r.timeToRevokeMs,
+  };
 }
 
 export interface RevocationDispatcherOptions {

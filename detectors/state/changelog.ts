@@ -1,6 +1,7 @@
 import type { Bus, BusMessage, OutgoingMessage, Subscription } from '../../core/bus/types.js';
 import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import type { RevocationWatch } from '../revoke/verify.js';
 import type { BreakGlassSession } from '../sessions.js';
 import { dropStaleGroup } from '../tickets/service.js';
 import type { PendingVerdict } from './pending.js';
@@ -11,10 +12,15 @@ export type StateChange =
   | { kind: 'session-closed'; partition: number; sessionId: string }
   | { kind: 'pending'; partition: number; pending: PendingVerdict }
   | { kind: 'pending-done'; partition: number; sessionId: string }
+  /** A revocation whose session's handles are watched (detectors/revoke/verify.ts), and its end. */
+  | { kind: 'watch'; partition: number; watch: RevocationWatch }
+  | { kind: 'watch-done'; partition: number; revocationId: string }
   /** The events offset whose state changes these are: a re-delivered event up to it is not applied again. */
   | { kind: 'applied'; partition: number; offset: string };
 
 const APPLIED = 'applied/';
+/** Revocation watches share the pending changelog, under their own key prefix. */
+const WATCH = 'watch/';
 
 /** Where the detector's state goes: the changelog topics (Kafka or memory bus). */
 export interface DetectorStateSink {
@@ -26,6 +32,8 @@ export interface PartitionState {
   pending: PendingVerdict[];
   /** Per partition, the last events offset whose state is in the changelog. */
   applied: Map<number, string>;
+  /** Revocations being verified from later logs (absent: none). */
+  watches?: RevocationWatch[];
 }
 
 export interface ChangelogOptions {
@@ -118,6 +126,10 @@ export class DetectorChangelog implements DetectorStateSink {
       else if (c.kind === 'session-closed') sessions.push({ key: c.sessionId, partition: c.partition, value: '', tombstone: true });
       else if (c.kind === 'applied') sessions.push({ key: `${APPLIED}${c.partition}`, partition: c.partition, value: c.offset });
       else if (c.kind === 'pending') pending.push({ key: c.pending.sessionId, partition: c.partition, value: JSON.stringify(c.pending) });
+      else if (c.kind === 'watch')
+        pending.push({ key: `${WATCH}${c.watch.revocationId}`, partition: c.partition, value: JSON.stringify(c.watch) });
+      else if (c.kind === 'watch-done')
+        pending.push({ key: `${WATCH}${c.revocationId}`, partition: c.partition, value: '', tombstone: true });
       else pending.push({ key: c.sessionId, partition: c.partition, value: '', tombstone: true });
     }
     // Pending verdicts first: the applied offset goes with the sessions, so a crash between the two
@@ -152,14 +164,19 @@ export class DetectorChangelog implements DetectorStateSink {
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const take = <T>(topic: string) =>
-      partitions.flatMap((p) => [...(this.#copy.get(topic)?.get(p) ?? [])].filter(([k]) => !k.startsWith(APPLIED)).map(([, v]) => v as T));
+    const take = <T>(topic: string, keep: (key: string) => boolean = (k) => !k.startsWith(APPLIED) && !k.startsWith(WATCH)) =>
+      partitions.flatMap((p) => [...(this.#copy.get(topic)?.get(p) ?? [])].filter(([k]) => keep(k)).map(([, v]) => v as T));
     const applied = new Map<number, string>();
     for (const p of partitions) {
       const offset = this.#copy.get(this.sessionsTopic)?.get(p)?.get(`${APPLIED}${p}`);
       if (typeof offset === 'string') applied.set(p, offset);
     }
-    return { sessions: take<BreakGlassSession>(this.sessionsTopic), pending: take<PendingVerdict>(this.pendingTopic), applied };
+    return {
+      sessions: take<BreakGlassSession>(this.sessionsTopic),
+      pending: take<PendingVerdict>(this.pendingTopic),
+      applied,
+      watches: take<RevocationWatch>(this.pendingTopic, (k) => k.startsWith(WATCH)),
+    };
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,211 @@
+import type { Fields } from '../../core/config.js';
+import type { AuditEvent } from '../../core/event.js';
+import type { BreakGlassSession } from '../sessions.js';
+import type { RevocationRecord } from './dispatcher.js';
+import type { RevocationTarget } from './types.js';
+
+type TargetKind = RevocationTarget['kind'];
+
+/**
+ * How long after a target answered `revoked` a successful event by the session's handles is
+ * still forgiven (the change propagating), per target. AWS IAM is eventually consistent: a
+ * deny policy or a deactivated key can take up to a minute to be enforced everywhere. Okta
+ * clears sessions at once, but its System Log and in-flight requests lag seconds. RBAC binding
+ * deletion reaches the API server's authorizer through its watch cache within seconds. A webhook
+ * receiver acts on its own schedule: half a minute.
+ */
+export const DEFAULT_ALLOWANCE_SECONDS: Readonly<Record<TargetKind, number>> = { aws: 60, okta: 10, k8s: 10, webhook: 30 };
+/** How long the handles must stay quiet (event time) before a revocation counts as verified. */
+export const DEFAULT_VERIFY_WINDOW_MINUTES = 60;
+
+export interface VerifyOptions {
+  /** false: no handle is watched and no revocation is verified (`revocation.verify: false`). */
+  enabled: boolean;
+  allowanceMs: Readonly<Record<TargetKind, number>>;
+  windowMs: number;
+}
+
+/** `revocation.verify`: `false`, or `{ allowanceSeconds: { aws, okta, k8s, webhook }, verifyWindowMinutes }`. */
+export function verifyOptionsOf(revocation: Fields): VerifyOptions {
+  if (revocation.value.verify === false) return { enabled: false, allowanceMs: DEFAULT_ALLOWANCE_SECONDS, windowMs: 0 };
+  const v = revocation.section('verify').only(['allowanceSeconds', 'verifyWindowMinutes']);
+  const a = v.section('allowanceSeconds').only(['aws', 'okta', 'k8s', 'webhook']);
+  const allowanceMs = {} as Record<TargetKind, number>;
+  for (const k of ['aws', 'okta', 'k8s', 'webhook'] as const)
+    allowanceMs[k] = a.number(k, DEFAULT_ALLOWANCE_SECONDS[k], { min: 0, max: 3600 }) * 1000;
+  const windowMs = v.number('verifyWindowMinutes', DEFAULT_VERIFY_WINDOW_MINUTES, { min: 1, max: 7 * 1440 }) * 60_000;
+  const longest = Math.max(...Object.values(allowanceMs));
+  // A window inside the allowance could never see an ineffective revocation: it would only ever say "verified".
+  if (windowMs <= longest)
+    v.fail('verifyWindowMinutes', `must be longer than the longest allowanceSeconds (${longest / 1000} s), or nothing is ever checked`);
+  return { enabled: true, allowanceMs, windowMs };
+}
+
+/**
+ * The handles of an event that a revocation cuts: AWS access key id, console/role session
+ * (principal@creationDate) and role session name; Okta externalSessionId and user id; the
+ * Kubernetes username. Kubernetes groups are not handles of their own (another member of a
+ * group is not the revoked session), but the revoked user's requests count whatever group they claim.
+ */
+export function eventHandles(e: AuditEvent): string[] {
+  const out: string[] = [];
+  const sk = e.actor.sessionKey;
+  if (e.source === 'cloudtrail') {
+    const ui = (e.raw as { userIdentity?: { accessKeyId?: unknown; arn?: unknown; type?: unknown } }).userIdentity;
+    const key = typeof ui?.accessKeyId === 'string' && ui.accessKeyId ? ui.accessKeyId : null;
+    if (key) out.push(`aws:key:${key}`);
+    // Without a session context the session key is the access key itself: one handle, not two.
+    if (sk && sk !== key) out.push(`aws:session:${sk}`);
+    // arn:aws:sts::123:assumed-role/Role/session-name: the role session a new AssumeRole may reuse.
+    if (ui?.type === 'AssumedRole' && typeof ui.arn === 'string') {
+      const m = /:assumed-role\/(.+)$/.exec(ui.arn);
+      if (m) out.push(`aws:role-session:${m[1]}`);
+    }
+  } else if (e.source === 'okta') {
+    if (sk) out.push(`okta:session:${sk}`);
+    if (e.actor.id) out.push(`okta:user:${e.actor.id}`);
+  } else if (e.source === 'k8s') {
+    const user = (e.raw as { user?: { username?: unknown } }).user?.username;
+    if (typeof user === 'string' && user) out.push(`k8s:user:${user}`);
+  }
+  return out;
+}
+
+/** A session's handles: its session keys and the handles of the event that turned it unauthorized. */
+export function sessionHandles(session: BreakGlassSession, trigger: AuditEvent): string[] {
+  const out = new Set(eventHandles(trigger));
+  const prefix = trigger.source === 'cloudtrail' ? 'aws' : trigger.source;
+  for (const k of session.keys) {
+    const sk = k.slice(k.indexOf('\u0000') + 1);
+    if (sk.startsWith('ip:')) continue;
+    // CloudTrail session keys are principal@creationDate (console and role sessions) or an access key id.
+    out.add(prefix === 'aws' && !sk.includes('@') ? `aws:key:${sk}` : `${prefix}:session:${sk}`);
+  }
+  return [...out];
+}
+
+/** One revocation whose session's handles are being watched in the events that follow. */
+export interface RevocationWatch {
+  revocationId: string;
+  alertId: string;
+  sessionId: string;
+  identity: string;
+  target: TargetKind;
+  /** The events partition that owns the session (the changelog keeps the watch there). */
+  partition: number;
+  handles: string[];
+  /**
+   * Event time the revocation took effect from: replay, the triggering event's time
+   * (deterministic); live, the target's answer. Null while the outcome is not known yet (live:
+   * the revocation worker has not answered).
+   */
+  revokedAtMs: number | null;
+  /** When the revocation was ordered: the window is counted from here until the outcome is known. */
+  orderedMs: number;
+  /** The outcome as the ledger recorded it; null until known. */
+  record: RevocationRecord | null;
+  /** The last event by a watched handle, whatever its outcome (a refused attempt shows the cut held). */
+  lastEventId: string | null;
+  lastEventTime: string | null;
+}
+
+/** What the watch of one revocation concluded. */
+export interface Verification {
+  verified: boolean;
+  /** Event time of the proving event (false) or the end of the quiet window (true), ISO. */
+  at: string;
+  eventId: string;
+  detail: string;
+}
+
+/**
+ * The watched handles of the revocations of one detector, indexed for a lookup per event.
+ * Bounded: a watch leaves when it concludes, or when its window ends by event time.
+ */
+export class RevocationWatches {
+  readonly #byId = new Map<string, RevocationWatch>();
+  readonly #byHandle = new Map<string, Set<string>>();
+
+  constructor(readonly options: VerifyOptions) {}
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  all(): RevocationWatch[] {
+    return [...this.#byId.values()];
+  }
+
+  get(revocationId: string): RevocationWatch | undefined {
+    return this.#byId.get(revocationId);
+  }
+
+  add(w: RevocationWatch): void {
+    this.delete(w.revocationId);
+    this.#byId.set(w.revocationId, w);
+    for (const h of w.handles) {
+      let ids = this.#byHandle.get(h);
+      if (!ids) {
+        ids = new Set();
+        this.#byHandle.set(h, ids);
+      }
+      ids.add(w.revocationId);
+    }
+  }
+
+  delete(revocationId: string): void {
+    const w = this.#byId.get(revocationId);
+    if (!w) return;
+    this.#byId.delete(revocationId);
+    for (const h of w.handles) {
+      const ids = this.#byHandle.get(h);
+      ids?.delete(revocationId);
+      if (ids?.size === 0) this.#byHandle.delete(h);
+    }
+  }
+
+  /** The watches one of whose handles the event carries, with the handle (first match). */
+  touched(e: AuditEvent): Array<{ watch: RevocationWatch; handle: string }> {
+    if (this.#byId.size === 0) return [];
+    const out: Array<{ watch: RevocationWatch; handle: string }> = [];
+    const seen = new Set<string>();
+    for (const h of eventHandles(e)) {
+      const ids = this.#byHandle.get(h);
+      if (!ids) continue;
+      for (const id of ids) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        out.push({ watch: this.#byId.get(id)!, handle: h });
+      }
+    }
+    return out;
+  }
+
+  allowanceMs(w: RevocationWatch): number {
+    return this.options.allowanceMs[w.target] ?? this.options.allowanceMs.webhook;
+  }
+
+  /** Start of the window: the revocation's effect, or its order while the outcome is unknown. */
+  startMs(w: RevocationWatch): number {
+    return w.revokedAtMs ?? w.orderedMs;
+  }
+
+  /** True when a successful event at `timeMs` by a handle proves the revoked session still works. */
+  proves(w: RevocationWatch, timeMs: number): boolean {
+    if (w.revokedAtMs === null) return false;
+    return timeMs > w.revokedAtMs + this.allowanceMs(w) && timeMs <= w.revokedAtMs + this.options.windowMs;
+  }
+
+  /** Watches whose quiet window ended at `watermarkMs` (the partition's latest event time). */
+  ended(partition: number, watermarkMs: number): RevocationWatch[] {
+    const out: RevocationWatch[] = [];
+    for (const w of this.#byId.values())
+      if (w.partition === partition && watermarkMs > this.startMs(w) + this.options.windowMs) out.push(w);
+    return out;
+  }
+
+  /** Forgets the watches of partitions this member lost (the changelog has them for the new owner). */
+  dropPartitions(lost: ReadonlySet<number>): void {
+    for (const w of [...this.#byId.values()]) if (lost.has(w.partition)) this.delete(w.revocationId);
+  }
+}

@@ -1,0 +1,181 @@
+// Revocation verified from later logs, in replay over the real store (chDB) with the IAM and Okta
+// stand-ins: a revoked key that keeps working is `breakglass.revocation_ineffective` and
+// `verified: false`; one whose later calls are refused is `verified: true` once the window passed
+// at event time; an Okta session revoked and then used again is ineffective; replay is deterministic.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../core/config.js';
+import type { AuditEvent } from '../../core/event.js';
+import { silentLogger } from '../../core/log.js';
+import type { Store } from '../../core/store/client.js';
+import { migrate, openStore } from '../../core/store/index.js';
+import type { Alert } from '../../detectors/alerts/alert.js';
+import { buildDetector } from '../../detectors/build.js';
+import { iamStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
+import { cloudtrail, iamUser, okta } from '../support/events.js';
+
+const closers: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {});
+});
+
+let opened: Store | null = null;
+async function theStore(): Promise<Store> {
+  if (opened) return opened;
+  const store = openStore({ kind: 'chdb', path: join(mkdtempSync(join(tmpdir(), 'gw-verify-')), 'store') });
+  closers.unshift(() => store.close());
+  await migrate(store);
+  opened = store;
+  return store;
+}
+
+const LOGIN = 'emergency-admin@example.com';
+const IDENTITIES = [
+  {
+    id: 'aws-bg-user',
+    source: 'cloudtrail',
+    match: { 'userIdentity.userName': 'bg-admin' },
+    revocation: { mode: 'auto', targets: ['aws'] },
+  },
+  { id: 'okta-emergency-admin', source: 'okta', match: { 'actor.alternateId': LOGIN }, revocation: { mode: 'auto', targets: ['okta'] } },
+];
+
+interface VerifyRow {
+  revocation_id: string;
+  target: string;
+  outcome: string;
+  verified: number | null;
+  verified_at: string | null;
+  verify_event_id: string;
+  verify_detail: string;
+}
+
+async function replay(events: AuditEvent[], extra: Record<string, unknown> = {}) {
+  const iam = await iamStandIn({ accessKeyId: 'AKIAGLASSWATCH', users: { 'bg-admin': ['AKIAbg-admin'] } });
+  const oktaApi = await oktaStandIn({ token: 't0k', users: [`00u-${LOGIN}`] });
+  closers.push(iam.close, oktaApi.close);
+  const store = await theStore();
+  // chDB allows one folder per process: each replay starts from empty evidence tables instead.
+  for (const t of ['revocations', 'alerts', 'alert_deliveries', 'sessions']) await store.client.command({ query: `TRUNCATE TABLE ${t}` });
+  const config = parseConfig(
+    {
+      identities: IDENTITIES,
+      revocation: {
+        aws: { endpoint: iam.url, accessKeyId: 'AKIAGLASSWATCH', secretAccessKey: 'secret' },
+        okta: { orgUrl: oktaApi.url, token: 't0k' },
+        ...extra,
+      },
+    },
+    'test.yml',
+  );
+  const alerts: Alert[] = [];
+  const build = await buildDetector({ config, store, log: silentLogger, clock: 'replay', onAlert: (a) => alerts.push(a) });
+  await build.detector.handle([...events].sort((a, b) => a.time.localeCompare(b.time)));
+  await build.detector.flush();
+  const rows = await (
+    await store.client.query({
+      query: `SELECT revocation_id, target, outcome, verified, toString(verified_at) AS verified_at, verify_event_id, verify_detail
+              FROM revocations ORDER BY completed_at DESC, verified_at DESC NULLS LAST LIMIT 1 BY revocation_id`,
+      format: 'JSONEachRow',
+    })
+  ).json<VerifyRow>();
+  return { alerts, rows, detector: build.detector, iam, of: (t: string) => alerts.filter((a) => a.type === t) };
+}
+
+const at = (hhmmss: string) => `2026-11-20T${hhmmss}.000Z`;
+const denied = { errorCode: 'InvalidClientTokenId', errorMessage: 'The security token included in the request is invalid.' };
+/** Someone else's traffic: moves the stream's event time on. */
+const others = (from: number, to: number, stepMin: number) =>
+  Array.from({ length: Math.floor((to - from) / stepMin) + 1 }, (_, i) => {
+    const m = from + i * stepMin;
+    return cloudtrail(
+      at(`${String(22 + Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}:00`),
+      'ListRoles',
+      iamUser('dev'),
+    );
+  });
+
+const ineffectiveAws = () => [
+  cloudtrail(at('22:00:00'), 'ListUsers', iamUser('bg-admin')),
+  // inside the 60 s AWS allowance: IAM is still propagating the deactivation
+  cloudtrail(at('22:00:40'), 'GetUser', iamUser('bg-admin')),
+  cloudtrail(at('22:03:00'), 'CreateAccessKey', iamUser('bg-admin')),
+];
+
+describe('revocation verified from later logs (replay)', () => {
+  it('a revoked AWS key that keeps working raises breakglass.revocation_ineffective and is recorded verified: false', async () => {
+    const events = ineffectiveAws();
+    const r = await replay([...events, ...others(0, 10, 5)]);
+    expect(r.iam.calls.map((c) => c.Action)).toEqual(['ListAccessKeys', 'UpdateAccessKey']);
+    const [alert, ...more] = r.of('breakglass.revocation_ineffective');
+    expect(more).toHaveLength(0);
+    expect(alert).toMatchObject({ severity: 'critical', identity: 'aws-bg-user', eventIds: [events[2]!.id], time: events[2]!.time });
+    expect(alert!.summary).toContain('aws key AKIAbg-admin');
+    expect(alert!.summary).toContain(events[2]!.id);
+    expect(alert!.revocation).toMatchObject({ target: 'aws', outcome: 'revoked' });
+    expect(r.rows).toHaveLength(1);
+    expect(r.rows[0]).toMatchObject({ target: 'aws', outcome: 'revoked', verified: 0, verify_event_id: events[2]!.id });
+    expect(r.rows[0]!.verified_at).toBe('2026-11-20 22:03:00.000');
+    expect(r.detector.verifier.watches.size).toBe(0);
+  });
+
+  it('a revoked key whose later calls are refused is verified: true once the window passed at event time', async () => {
+    const refused = cloudtrail(at('22:05:00'), 'ListRoles', iamUser('bg-admin'), denied);
+    // The stream reaches 22:55 only: the 60 min window is not over, nothing is concluded yet.
+    const early = await replay([cloudtrail(at('22:00:00'), 'ListUsers', iamUser('bg-admin')), refused, ...others(0, 55, 5)]);
+    expect(early.of('breakglass.revocation_ineffective')).toHaveLength(0);
+    expect(early.rows[0]!.verified).toBeNull();
+    expect(early.detector.verifier.watches.size).toBe(1);
+
+    const r = await replay([cloudtrail(at('22:00:00'), 'ListUsers', iamUser('bg-admin')), refused, ...others(0, 65, 5)]);
+    // a failed (refused) event by the revoked key is the cut holding, not an ineffective revocation
+    expect(r.of('breakglass.revocation_ineffective')).toHaveLength(0);
+    expect(r.rows[0]).toMatchObject({ outcome: 'revoked', verified: 1, verify_event_id: refused.id });
+    expect(r.rows[0]!.verified_at).toBe('2026-11-20 23:00:00.000');
+    expect(r.rows[0]!.verify_detail).toContain('aws:key:AKIAbg-admin');
+    expect(r.detector.verifier.totals).toMatchObject({ watched: 1, verified: 1, ineffective: 0 });
+    expect(r.detector.verifier.watches.size).toBe(0);
+  });
+
+  it('an Okta session revoked, then used again by the same externalSessionId, is ineffective', async () => {
+    const later = okta('2026-11-20T22:50:30Z', 'user.account.update_profile', LOGIN);
+    const r = await replay([
+      okta('2026-11-20T22:47:41Z', 'user.session.start', LOGIN),
+      // within the 10 s Okta allowance
+      okta('2026-11-20T22:47:48Z', 'user.account.privilege.grant', LOGIN),
+      later,
+      // failed afterwards: not counted (and not a second alert)
+      okta('2026-11-20T22:51:00Z', 'user.account.update_profile', LOGIN, { outcome: { result: 'FAILURE', reason: 'INVALID_SESSION' } }),
+    ]);
+    const ineffective = r.of('breakglass.revocation_ineffective');
+    expect(ineffective).toHaveLength(1);
+    expect(ineffective[0]!.summary).toContain('okta session sess-1');
+    expect(ineffective[0]!.eventIds).toEqual([later.id]);
+    expect(r.rows[0]).toMatchObject({ target: 'okta', verified: 0, verify_event_id: later.id });
+  });
+
+  it('is deterministic: the same events give the same alerts and verification rows', async () => {
+    const events = [...ineffectiveAws(), cloudtrail(at('22:30:00'), 'ListUsers', iamUser('bg-admin')), ...others(0, 70, 7)];
+    const a = await replay(events);
+    const b = await replay(events);
+    const view = (x: typeof a) => ({
+      // (the revocation alert's own summary carries the measured time-to-revoke: not compared)
+      alerts: x.alerts.map((al) => [al.id, al.type, al.time, al.eventIds.join(','), al.type.endsWith('_ineffective') ? al.summary : '']),
+      rows: x.rows.map((row) => ({ ...row })),
+    });
+    expect(view(b)).toEqual(view(a));
+    expect(a.of('breakglass.revocation_ineffective')).toHaveLength(1);
+  });
+
+  it('revocation.verify is validated naming file and field, and can be switched off', async () => {
+    await expect(replay([], { verify: { allowanceSeconds: { aws: 600 }, verifyWindowMinutes: 5 } })).rejects.toThrow(
+      /test\.yml.*revocation\.verify\.verifyWindowMinutes/,
+    );
+    await expect(replay([], { verify: { allowanceSeconds: { gcp: 5 } } })).rejects.toThrow(ConfigError);
+    const off = await replay([...ineffectiveAws(), ...others(0, 70, 5)], { verify: false });
+    expect(off.of('breakglass.revocation_ineffective')).toHaveLength(0);
+    expect(off.rows[0]!.verified).toBeNull();
+  });
+});
