@@ -94,7 +94,16 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
   const stages =
     o.workers === false
       ? null
-      : await startStages({ config, bus, store, log, tracker, ...(o.workerGroupPrefix ? { groupPrefix: o.workerGroupPrefix } : {}) });
+      : await startStages({
+          config,
+          bus,
+          store,
+          log,
+          tracker,
+          // Without a store, the workers record outcomes where the detector verifies them from.
+          ...(store ? {} : { revocationLedger: build.detector.options.revocations.ledger }),
+          ...(o.workerGroupPrefix ? { groupPrefix: o.workerGroupPrefix } : {}),
+        });
   const t = Fields.of(config.file, 'tickets', config.sections.tickets);
   const http = t.section('http');
   // The tickets secret signs every record on the tickets topic and every detector verifies it:

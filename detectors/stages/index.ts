@@ -59,6 +59,11 @@ export interface StagesOptions {
   /** Run the revocation workers. @default true */
   revoke?: boolean;
   tracker?: DrainTracker;
+  /**
+   * The revocation ledger to record outcomes in (default: the store's, or a new in-memory one).
+   * Without a store, the in-process detector passes its own, so it can read the outcomes it verifies.
+   */
+  revocationLedger?: RevocationLedger;
 }
 
 export interface RunningStages {
@@ -157,7 +162,7 @@ export async function startStages(o: StagesOptions): Promise<RunningStages> {
       const retry = revocationRetryOf(config);
       const kinds = new Set<RevocationTarget['kind']>();
       for (const p of policies.values()) for (const t of p.targets) kinds.add(t.kind);
-      const ledger = revocationLedgerOf(store);
+      const ledger = o.revocationLedger ?? revocationLedgerOf(store);
       for (const kind of kinds)
         revocation.push(
           await new RevocationWorker({
