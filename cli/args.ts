@@ -79,4 +79,5 @@ export const EXIT_CODES = `Exit status:
   1  a run-time failure (a delivery, a mail, a source that failed)
   2  usage or configuration error: unknown option, missing or zone-less time, store missing or unreachable,
      nothing to run, no identities for the detector
-  3  (replay) done, but some records were dead-lettered`;
+  3  (replay) done, but some records were dead-lettered
+  4  (audit verify) the evidence does not hold`;

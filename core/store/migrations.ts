@@ -471,8 +471,7 @@ export async function migrate(store: Store, options: SchemaOptions = {}): Promis
       await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
       applied.push(m.version);
     }
-    const all = migrations(options);
-    return { applied, current: all[all.length - 1]?.version ?? 0 };
+    return { applied, current: Math.max(0, ...migrations(options).map((m) => m.version)) };
   } catch (cause) {
     if (cause instanceof GlasswatchError) throw cause;
     throw new GlasswatchError('BG_STORE_MIGRATE', `schema migration failed on ${store.describe}: ${(cause as Error).message}`, {
