@@ -127,7 +127,16 @@ describe('breakglass-activity', () => {
 describe('unauthorized-use', () => {
   it('gives each incident its reason, response times and revocation records', async () => {
     const r = (await buildReport('unauthorized-use', { store, period })) as UnauthorizedReport;
-    expect(r.totals).toEqual({ incidents: 3, revoked: 0, failed: 0, notRevocable: 0, manual: 3, unrevoked: 0 });
+    expect(r.totals).toEqual({
+      incidents: 3,
+      revoked: 0,
+      failed: 0,
+      notRevocable: 0,
+      manual: 3,
+      unrevoked: 0,
+      verified: 0,
+      ineffective: 0,
+    });
     expect(r.incidents.map((i) => [i.identity, i.reason])).toEqual([
       ['aws-breakglass-ops', 'outside_window'],
       ['okta-emergency-admin', 'self_approved'],
