@@ -43,6 +43,10 @@ interface SessionRow {
   revocation_requested_ms: (number | string)[];
   revocation_completed_ms: (number | string)[];
   revocation_time_to_revoke_ms: (number | string)[];
+  revocation_verified: (number | string)[];
+  revocation_verified_ms: (number | string)[];
+  revocation_verify_event_ids: string[];
+  revocation_verify_details: string[];
 }
 
 /** How far a session's revocation got, strongest first: one target that cut it off is enough. */
@@ -63,9 +67,23 @@ function revocationsOf(r: SessionRow): RevocationAttempt[] {
         completedAt: iso(Number(r.revocation_completed_ms[i])),
         // The dispatcher writes -1 for manual hand-offs: nothing was measured.
         timeToRevokeMs: Number.isFinite(ttr) && ttr >= 0 ? ttr : null,
+        ...verificationOf(r, i),
       };
     })
     .sort((a, b) => (a.revocationId < b.revocationId ? -1 : a.revocationId > b.revocationId ? 1 : 0));
+}
+
+/** The verification columns of revocation `i` (2 / -1 / '' mean not verified; absent in an older store). */
+function verificationOf(r: SessionRow, i: number): Pick<RevocationAttempt, 'verified' | 'verifiedAt' | 'verifyEventId' | 'verifyDetail'> {
+  const v = Number(r.revocation_verified?.[i] ?? 2);
+  const at = Number(r.revocation_verified_ms?.[i] ?? -1);
+  if (v !== 0 && v !== 1) return { verified: null, verifiedAt: null, verifyEventId: null, verifyDetail: null };
+  return {
+    verified: v === 1,
+    verifiedAt: at >= 0 ? iso(at) : null,
+    verifyEventId: textOrNull(String(r.revocation_verify_event_ids?.[i] ?? '')),
+    verifyDetail: textOrNull(String(r.revocation_verify_details?.[i] ?? '')),
+  };
 }
 
 function summarize(records: RevocationAttempt[]): { revocation: RevocationSummary; timeToRevokeMs: number | null } {
@@ -210,6 +228,8 @@ export async function buildUnauthorizedReport(store: Store, period: Period): Pro
       notRevocable: count('not_revocable'),
       manual: count('manual'),
       unrevoked: count(null),
+      verified: incidents.reduce((n, i) => n + i.revocations.filter((v) => v.verified === true).length, 0),
+      ineffective: incidents.reduce((n, i) => n + i.revocations.filter((v) => v.verified === false).length, 0),
     },
     incidents,
   });

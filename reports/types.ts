@@ -129,6 +129,15 @@ export interface RevocationAttempt {
   completedAt: string;
   /** From the triggering event to the target's answer; null for manual hand-offs. */
   timeToRevokeMs: number | null;
+  /**
+   * What the later logs showed about a `revoked` revocation: true, its handles stayed quiet for the
+   * verify window; false, one of them still succeeded (`breakglass.revocation_ineffective`); null, not (yet) verified.
+   */
+  verified: boolean | null;
+  verifiedAt: string | null;
+  /** The event that proved it ineffective, or the last event by its handles before it was verified. */
+  verifyEventId: string | null;
+  verifyDetail: string | null;
 }
 
 export interface Incident {
@@ -156,7 +165,17 @@ export interface Incident {
 }
 
 export interface UnauthorizedReport
-  extends ReportBase<{ incidents: number; revoked: number; failed: number; notRevocable: number; manual: number; unrevoked: number }> {
+  extends ReportBase<{
+    incidents: number;
+    revoked: number;
+    failed: number;
+    notRevocable: number;
+    manual: number;
+    unrevoked: number;
+    /** Revocations (not incidents) the later logs proved held, and proved did not. */
+    verified: number;
+    ineffective: number;
+  }> {
   report: 'unauthorized-use';
   incidents: Incident[];
 }

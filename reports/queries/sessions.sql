@@ -34,7 +34,11 @@ SELECT
   r.attempts AS revocation_attempts,
   r.requested_ms AS revocation_requested_ms,
   r.completed_ms AS revocation_completed_ms,
-  r.time_to_revoke_ms AS revocation_time_to_revoke_ms
+  r.time_to_revoke_ms AS revocation_time_to_revoke_ms,
+  r.verified AS revocation_verified,
+  r.verified_ms AS revocation_verified_ms,
+  r.verify_event_ids AS revocation_verify_event_ids,
+  r.verify_details AS revocation_verify_details
 FROM
 (
   -- Only the columns read below: `keys` (the detector's restore state) and the rest stay on disk.
@@ -68,13 +72,20 @@ LEFT JOIN
     groupArray(attempts) AS attempts,
     groupArray(toUnixTimestamp64Milli(requested_at)) AS requested_ms,
     groupArray(toUnixTimestamp64Milli(completed_at)) AS completed_ms,
-    groupArray(time_to_revoke_ms) AS time_to_revoke_ms
+    groupArray(time_to_revoke_ms) AS time_to_revoke_ms,
+    -- groupArray skips NULLs: an unverified revocation is 2 and -1 here, so the arrays stay aligned.
+    groupArray(ifNull(verified, 2)) AS verified,
+    groupArray(if(verified_at IS NULL, -1, toUnixTimestamp64Milli(assumeNotNull(verified_at)))) AS verified_ms,
+    groupArray(verify_event_id) AS verify_event_ids,
+    groupArray(verify_detail) AS verify_details
   FROM
   (
-    SELECT revocation_id, session_id, target, outcome, detail, attempts, requested_at, completed_at, time_to_revoke_ms
+    SELECT revocation_id, session_id, target, outcome, detail, attempts, requested_at, completed_at, time_to_revoke_ms,
+           verified, verified_at, verify_event_id, verify_detail
     FROM revocations
     WHERE requested_at >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-    ORDER BY completed_at DESC
+    -- The verification is a later row of the same revocation (same completed_at): it wins.
+    ORDER BY completed_at DESC, verified_at DESC NULLS LAST
     LIMIT 1 BY revocation_id
   )
   GROUP BY session_id

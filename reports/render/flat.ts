@@ -106,7 +106,21 @@ const INCIDENT_COLUMNS = [
   'timeToRevokeMs',
   'revocation',
 ];
-const REVOCATION_COLUMNS = ['revocationId', 'target', 'outcome', 'detail', 'attempts', 'requestedAt', 'completedAt', 'timeToRevokeMs'];
+const REVOCATION_COLUMNS = [
+  'revocationId',
+  'target',
+  'outcome',
+  'detail',
+  'attempts',
+  'requestedAt',
+  'completedAt',
+  'timeToRevokeMs',
+  // What later logs showed: true (quiet for the window), false (ineffective), empty (not verified).
+  'verified',
+  'verifiedAt',
+  'verifyEventId',
+  'verifyDetail',
+];
 
 function unauthorized(r: UnauthorizedReport): FlatTable {
   const prefixed = REVOCATION_COLUMNS.map((c) =>

@@ -148,20 +148,28 @@ function unauthorized(r: UnauthorizedReport): string {
     ]);
     const revocations = i.revocations.length
       ? table(
-          ['Target', 'Outcome', 'Attempts', 'Time to revoke', 'Detail'],
+          ['Target', 'Outcome', 'Verified', 'Attempts', 'Time to revoke', 'Detail'],
           i.revocations.map((v) => [
             escapeHtml(v.target),
             badge(v.outcome),
+            verifiedCell(v),
             escapeHtml(v.attempts),
             duration(v.timeToRevokeMs),
-            text(v.detail),
+            text([v.detail, v.verifyDetail].filter(Boolean).join(' · ')),
           ]),
-          [16, 16, 12, 18, 38],
+          [13, 13, 14, 10, 14, 36],
         )
       : note('No revocation recorded.');
     return `<div class="gw-keep">${head}${summary}</div>${revocations}`;
   });
   return [chart(r), h2(`Incidents (${r.incidents.length})`), ...incidents].join('\n');
+}
+
+/** Whether later logs proved the revocation held; a kept report from before verification shows none. */
+function verifiedCell(v: { outcome: string; verified?: boolean | null; verifyEventId?: string | null }): string {
+  if (v.verified === true) return badge('verified');
+  if (v.verified === false) return `${badge('ineffective')}${v.verifyEventId ? `<br>${small(v.verifyEventId)}` : ''}`;
+  return v.outcome === 'revoked' ? badge('not verified', 'neutral') : badge(null);
 }
 
 function coverage(r: CoverageReport): string {

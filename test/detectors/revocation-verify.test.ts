@@ -14,6 +14,10 @@ import { migrate, openStore } from '../../core/store/index.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
 import { buildDetector } from '../../detectors/build.js';
 import { iamStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
+import { buildReport } from '../../reports/registry.js';
+import { renderReport } from '../../reports/render/index.js';
+import type { UnauthorizedReport } from '../../reports/types.js';
+import { csvRecords } from '../reports/csv-parse.js';
 import { cloudtrail, iamUser, okta } from '../support/events.js';
 
 const closers: (() => Promise<unknown>)[] = [];
@@ -119,6 +123,22 @@ describe('revocation verified from later logs (replay)', () => {
     expect(r.rows[0]).toMatchObject({ target: 'aws', outcome: 'revoked', verified: 0, verify_event_id: events[2]!.id });
     expect(r.rows[0]!.verified_at).toBe('2026-11-20 22:03:00.000');
     expect(r.detector.verifier.watches.size).toBe(0);
+
+    // The unauthorized-use report shows it beside the revocation and counts it; the CSV stays flat.
+    const period = { fromMs: Date.parse(at('00:00:00')), toMs: Date.parse(at('23:59:59')) };
+    const report = (await buildReport('unauthorized-use', { store: await theStore(), period })) as UnauthorizedReport;
+    expect(report.totals).toMatchObject({ incidents: 1, revoked: 1, ineffective: 1, verified: 0 });
+    expect(report.incidents[0]!.revocations[0]).toMatchObject({
+      target: 'aws',
+      outcome: 'revoked',
+      verified: false,
+      verifiedAt: events[2]!.time,
+      verifyEventId: events[2]!.id,
+    });
+    const [row, ...extraRows] = csvRecords(renderReport(report, 'csv').text);
+    expect(extraRows).toHaveLength(0);
+    expect(row).toMatchObject({ revocationOutcome: 'revoked', revocationVerified: 'false', revocationVerifyEventId: events[2]!.id });
+    expect(renderReport(report, 'html').text).toContain('ineffective');
   });
 
   it('a revoked key whose later calls are refused is verified: true once the window passed at event time', async () => {
@@ -136,6 +156,14 @@ describe('revocation verified from later logs (replay)', () => {
     expect(r.rows[0]!.verified_at).toBe('2026-11-20 23:00:00.000');
     expect(r.rows[0]!.verify_detail).toContain('aws:key:AKIAbg-admin');
     expect(r.detector.verifier.totals).toMatchObject({ watched: 1, verified: 1, ineffective: 0 });
+    const period = { fromMs: Date.parse(at('00:00:00')), toMs: Date.parse(at('23:59:59')) };
+    const report = (await buildReport('unauthorized-use', { store: await theStore(), period })) as UnauthorizedReport;
+    expect(report.totals).toMatchObject({ verified: 1, ineffective: 0 });
+    expect(report.incidents[0]!.revocations[0]).toMatchObject({
+      verified: true,
+      verifiedAt: '2026-11-20T23:00:00.000Z',
+      verifyEventId: refused.id,
+    });
     expect(r.detector.verifier.watches.size).toBe(0);
   });
 

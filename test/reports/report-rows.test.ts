@@ -7,7 +7,8 @@
  * end, no use count), a credential with no rotation in a history shorter than maxAgeDays is
  * `no_history` (with historySince and the date it would fall due) instead of `overdue`, and rows
  * gained fields (actions, ticket timeline, attempts, earlyMs). Every field the old rows had is
- * otherwise equal.
+ * otherwise equal. Re-written again for issue 15: unauthorized-use revocation records gained the
+ * verification fields (all null in this store) and its totals `verified` and `ineffective` (0).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
