@@ -19,8 +19,8 @@ import { connectStore, insertRows, migrate } from '../../core/store/index.js';
 import { auditEvent, bearer, openStream, postAudit, removeDir, sleep, startPipeline, waitFor } from '../console/harness.js';
 import { benchSize, figure } from './figures.js';
 
-const PROBES = benchSize({ full: 100, smoke: 15 });
-const PROBE_TIMEOUT_MS = 30_000;
+const PROBES = benchSize({ full: 100, smoke: 8 });
+const PROBE_TIMEOUT_MS = benchSize({ full: 30_000, smoke: 10_000 });
 const RATES = benchSize({ full: [1000, 10_000], smoke: [1000, 10_000] });
 const SESSIONS = benchSize({ full: 10_000, smoke: 1000 });
 const ALERTS = benchSize({ full: 100_000, smoke: 10_000 });
@@ -56,7 +56,7 @@ async function latencyUnderLoad(): Promise<void> {
           if (due > 0) await sleep(due);
         }
       })();
-      await sleep(3000); // let the background settle
+      await sleep(benchSize({ full: 3000, smoke: 1500 })); // let the background settle
       const sentAtStart = sent;
       const measureStart = performance.now();
       const latencies: number[] = [];
