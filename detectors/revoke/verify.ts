@@ -125,6 +125,8 @@ export interface Verification {
 export class RevocationWatches {
   readonly #byId = new Map<string, RevocationWatch>();
   readonly #byHandle = new Map<string, Set<string>>();
+  /** No window ends before this (a lower bound): most batches skip the scan of `ended`. */
+  #nextEndMs = Number.POSITIVE_INFINITY;
 
   constructor(readonly options: VerifyOptions) {}
 
@@ -143,6 +145,7 @@ export class RevocationWatches {
   add(w: RevocationWatch): void {
     this.delete(w.revocationId);
     this.#byId.set(w.revocationId, w);
+    this.#nextEndMs = Math.min(this.#nextEndMs, this.startMs(w) + this.options.windowMs);
     for (const h of w.handles) {
       let ids = this.#byHandle.get(h);
       if (!ids) {
@@ -199,8 +202,15 @@ export class RevocationWatches {
   /** Watches whose quiet window ended at `watermarkMs` (the partition's latest event time). */
   ended(partition: number, watermarkMs: number): RevocationWatch[] {
     const out: RevocationWatch[] = [];
-    for (const w of this.#byId.values())
-      if (w.partition === partition && watermarkMs > this.startMs(w) + this.options.windowMs) out.push(w);
+    if (watermarkMs <= this.#nextEndMs) return out;
+    let next = Number.POSITIVE_INFINITY;
+    for (const w of this.#byId.values()) {
+      const end = this.startMs(w) + this.options.windowMs;
+      if (w.partition === partition && watermarkMs > end) out.push(w);
+      // Other partitions' ends, and these if the caller keeps them (outcome learnt late), stay bounds.
+      next = Math.min(next, end);
+    }
+    this.#nextEndMs = next;
     return out;
   }
 

@@ -229,7 +229,82 @@ async function main() {
     );
     await bus.close();
   }
+
+  await verification();
   await new Promise<void>((r) => server.close(() => r()));
+
+  /**
+   * Revocation verification (issue 15): saturation throughput with `revocation.verify` on (every
+   * event's handles looked up among the revoked sessions' watches; ~10,000 watches by the end of a
+   * full run) against off, alternated so both share the machine's noise; then, per ineffective
+   * revocation, the time from handing its first later successful event to its alert.
+   */
+  async function verification() {
+    const runs = benchSize({ full: 3, smoke: 1 });
+    const rates: Record<'on' | 'off', number[]> = { on: [], off: [] };
+    let watched = 0;
+    for (let k = 0; k < runs; k++)
+      for (const mode of ['off', 'on'] as const) {
+        const webhook = { url: hookUrl, secret: 'bench' };
+        const b = await buildDetector({
+          config: parseConfig({ identities, revocation: mode === 'on' ? { webhook } : { webhook, verify: false } }, 'bench'),
+          store: null,
+          log: silentLogger,
+          clock: 'live',
+        });
+        addTickets(b.ledger);
+        const n = SATURATION_EVENTS;
+        const events = Array.from({ length: n }, (_, i) => makeEvent(i % 20 === 0));
+        const t0 = performance.now();
+        for (let i = 0; i < n; i += 500) await b.detector.handle(events.slice(i, i + 500));
+        rates[mode].push(n / ((performance.now() - t0) / 1000));
+        if (mode === 'on') watched = b.detector.verifier.watches.size;
+      }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const on = median(rates.on);
+    const off = median(rates.off);
+    figure('detect saturation, 5% break-glass, revocation verification off', off, 'events/s', { runs });
+    figure('detect saturation, 5% break-glass, revocation verification on', on, 'events/s', { runs, watches: watched });
+    console.log(
+      `saturation (5% break-glass) verification off ${off.toFixed(0)} events/s, on ${on.toFixed(0)} events/s (${(((on - off) / off) * 100).toFixed(1)}%, ${watched} watches at the end; median of ${runs})`,
+    );
+
+    // Ineffective revocations: the revoked key used again 31 s later (event time; webhook allowance 30 s).
+    const alertAt = new Map<string, number>();
+    const rb = await buildDetector({
+      config: parseConfig({ identities, revocation: { webhook: { url: hookUrl, secret: 'bench' } } }, 'bench'),
+      store: null,
+      log: silentLogger,
+      clock: 'replay',
+      keepSessions: false,
+      onAlert: (a) => {
+        if (a.type === 'breakglass.revocation_ineffective') alertAt.set(a.eventIds[0]!, performance.now());
+      },
+    });
+    const toAlert: number[] = [];
+    const n = benchSize({ full: 500, smoke: 20 });
+    for (let i = 0; i < n; i++) {
+      const first = makeEvent(true);
+      await rb.detector.handle([first]);
+      const time = new Date(Date.parse(first.time) + 31_000).toISOString();
+      const later: AuditEvent = {
+        ...first,
+        id: `${first.id}-later`,
+        time,
+        raw: { ...first.raw, eventID: `${first.id}-later`, eventTime: time },
+      };
+      const t = performance.now();
+      await rb.detector.handle([later]);
+      const a = alertAt.get(later.id);
+      if (a === undefined) throw new Error(`no revocation_ineffective alert for ${later.id}`);
+      toAlert.push(a - t);
+    }
+    figure('revocation ineffective: later event handed → alert p50', pct(toAlert, 50), 'ms', { revocations: n });
+    figure('revocation ineffective: later event handed → alert p99', pct(toAlert, 99), 'ms', { revocations: n });
+    console.log(
+      `ineffective revocation, first later event handed → breakglass.revocation_ineffective: p50 ${pct(toAlert, 50).toFixed(3)} ms p99 ${pct(toAlert, 99).toFixed(3)} ms over ${n}`,
+    );
+  }
 }
 
 await main();
