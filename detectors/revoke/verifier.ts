@@ -7,7 +7,7 @@ import type { Identity } from '../identities.js';
 import type { BreakGlassSession } from '../sessions.js';
 import type { StateChange } from '../state/changelog.js';
 import type { RevocationLedger, RevocationPolicy, RevocationRecord } from './dispatcher.js';
-import { type RevocationWatch, RevocationWatches, sessionHandles, type Verification, type VerifyOptions } from './verify.js';
+import { countsAsUse, type RevocationWatch, RevocationWatches, sessionHandles, type Verification, type VerifyOptions } from './verify.js';
 
 export interface VerifierHooks {
   ledger: RevocationLedger;
@@ -106,7 +106,7 @@ export class RevocationVerifier {
       if (timeMs < this.watches.startMs(w)) continue; // before the revocation: the session at work, not news
       w.lastEventId = e.id;
       w.lastEventTime = e.time;
-      if (e.outcome !== 'success') continue; // refused: the cut holds
+      if (!countsAsUse(e)) continue; // refused (the cut holds), or allowed to anyone
       if (!(await this.#known(w))) continue;
       if (!this.watches.proves(w, timeMs)) continue;
       await this.#ineffective(w, handle, e, timeMs, detectedAtMs());

@@ -71,6 +71,25 @@ export function eventHandles(e: AuditEvent): string[] {
   return out;
 }
 
+/** Okta events a revoked session still writes that are not use: its own end. */
+const OKTA_NOT_USE = new Set(['user.session.end', 'user.session.clear']);
+/** Kubernetes requests every authenticated user may make (system:authenticated): self reviews. */
+const K8S_SELF_REVIEWS = new Set(['selfsubjectaccessreviews', 'selfsubjectrulesreviews', 'selfsubjectreviews']);
+
+/**
+ * Whether a successful event is use a working revocation must have stopped. Not: AWS
+ * `sts:GetCallerIdentity` (no policy can deny it), an Okta session's own end, and the Kubernetes
+ * requests left to every authenticated user once the bindings are gone (discovery and other
+ * non-resource URLs, self reviews).
+ */
+export function countsAsUse(e: AuditEvent): boolean {
+  if (e.outcome !== 'success') return false;
+  if (e.source === 'cloudtrail') return e.action !== 'sts.amazonaws.com:GetCallerIdentity';
+  if (e.source === 'okta') return !OKTA_NOT_USE.has(e.action);
+  const resource = (e.raw as { objectRef?: { resource?: unknown } }).objectRef?.resource;
+  return typeof resource === 'string' && resource !== '' && !K8S_SELF_REVIEWS.has(resource);
+}
+
 /** A session's handles: its session keys and the handles of the event that turned it unauthorized. */
 export function sessionHandles(session: BreakGlassSession, trigger: AuditEvent): string[] {
   const out = new Set(eventHandles(trigger));

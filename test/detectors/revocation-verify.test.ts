@@ -1,7 +1,8 @@
 // Revocation verified from later logs, in replay over the real store (chDB) with the IAM and Okta
 // stand-ins: a revoked key that keeps working is `breakglass.revocation_ineffective` and
 // `verified: false`; one whose later calls are refused is `verified: true` once the window passed
-// at event time; an Okta session revoked and then used again is ineffective; replay is deterministic.
+// at event time; an Okta session revoked and then used again is ineffective; Kubernetes requests
+// open to every authenticated user do not count; replay is deterministic.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +14,12 @@ import type { Store } from '../../core/store/client.js';
 import { migrate, openStore } from '../../core/store/index.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
 import { buildDetector } from '../../detectors/build.js';
-import { iamStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
+import { iamStandIn, k8sStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
 import { buildReport } from '../../reports/registry.js';
 import { renderReport } from '../../reports/render/index.js';
 import type { UnauthorizedReport } from '../../reports/types.js';
 import { csvRecords } from '../reports/csv-parse.js';
-import { cloudtrail, iamUser, okta } from '../support/events.js';
+import { cloudtrail, iamUser, k8s, normalize, okta } from '../support/events.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -44,6 +45,12 @@ const IDENTITIES = [
     revocation: { mode: 'auto', targets: ['aws'] },
   },
   { id: 'okta-emergency-admin', source: 'okta', match: { 'actor.alternateId': LOGIN }, revocation: { mode: 'auto', targets: ['okta'] } },
+  {
+    id: 'k8s-breakglass',
+    source: 'k8s',
+    match: { 'user.username': 'breakglass-admin' },
+    revocation: { mode: 'auto', targets: ['k8s'] },
+  },
 ];
 
 interface VerifyRow {
@@ -59,7 +66,13 @@ interface VerifyRow {
 async function replay(events: AuditEvent[], extra: Record<string, unknown> = {}) {
   const iam = await iamStandIn({ accessKeyId: 'AKIAGLASSWATCH', users: { 'bg-admin': ['AKIAbg-admin'] } });
   const oktaApi = await oktaStandIn({ token: 't0k', users: [`00u-${LOGIN}`] });
-  closers.push(iam.close, oktaApi.close);
+  const k8sApi = await k8sStandIn({
+    token: 'sa-token',
+    bindings: [
+      { kind: 'ClusterRoleBinding', name: 'bg-admin', role: 'cluster-admin', subjects: [{ kind: 'User', name: 'breakglass-admin' }] },
+    ],
+  });
+  closers.push(iam.close, oktaApi.close, k8sApi.close);
   const store = await theStore();
   // chDB allows one folder per process: each replay starts from empty evidence tables instead.
   for (const t of ['revocations', 'alerts', 'alert_deliveries', 'sessions']) await store.client.command({ query: `TRUNCATE TABLE ${t}` });
@@ -69,6 +82,7 @@ async function replay(events: AuditEvent[], extra: Record<string, unknown> = {})
       revocation: {
         aws: { endpoint: iam.url, accessKeyId: 'AKIAGLASSWATCH', secretAccessKey: 'secret' },
         okta: { orgUrl: oktaApi.url, token: 't0k' },
+        k8s: { server: k8sApi.url, token: 'sa-token' },
         ...extra,
       },
     },
@@ -143,16 +157,18 @@ describe('revocation verified from later logs (replay)', () => {
 
   it('a revoked key whose later calls are refused is verified: true once the window passed at event time', async () => {
     const refused = cloudtrail(at('22:05:00'), 'ListRoles', iamUser('bg-admin'), denied);
+    // No policy can deny sts:GetCallerIdentity: its success proves nothing about the revocation.
+    const whoami = cloudtrail(at('22:06:00'), 'GetCallerIdentity', iamUser('bg-admin'), { eventSource: 'sts.amazonaws.com' });
     // The stream reaches 22:55 only: the 60 min window is not over, nothing is concluded yet.
     const early = await replay([cloudtrail(at('22:00:00'), 'ListUsers', iamUser('bg-admin')), refused, ...others(0, 55, 5)]);
     expect(early.of('breakglass.revocation_ineffective')).toHaveLength(0);
     expect(early.rows[0]!.verified).toBeNull();
     expect(early.detector.verifier.watches.size).toBe(1);
 
-    const r = await replay([cloudtrail(at('22:00:00'), 'ListUsers', iamUser('bg-admin')), refused, ...others(0, 65, 5)]);
+    const r = await replay([cloudtrail(at('22:00:00'), 'ListUsers', iamUser('bg-admin')), refused, whoami, ...others(0, 65, 5)]);
     // a failed (refused) event by the revoked key is the cut holding, not an ineffective revocation
     expect(r.of('breakglass.revocation_ineffective')).toHaveLength(0);
-    expect(r.rows[0]).toMatchObject({ outcome: 'revoked', verified: 1, verify_event_id: refused.id });
+    expect(r.rows[0]).toMatchObject({ outcome: 'revoked', verified: 1, verify_event_id: whoami.id });
     expect(r.rows[0]!.verified_at).toBe('2026-11-20 23:00:00.000');
     expect(r.rows[0]!.verify_detail).toContain('aws:key:AKIAbg-admin');
     expect(r.detector.verifier.totals).toMatchObject({ watched: 1, verified: 1, ineffective: 0 });
@@ -162,7 +178,7 @@ describe('revocation verified from later logs (replay)', () => {
     expect(report.incidents[0]!.revocations[0]).toMatchObject({
       verified: true,
       verifiedAt: '2026-11-20T23:00:00.000Z',
-      verifyEventId: refused.id,
+      verifyEventId: whoami.id,
     });
     expect(r.detector.verifier.watches.size).toBe(0);
   });
@@ -182,6 +198,39 @@ describe('revocation verified from later logs (replay)', () => {
     expect(ineffective[0]!.summary).toContain('okta session sess-1');
     expect(ineffective[0]!.eventIds).toEqual([later.id]);
     expect(r.rows[0]).toMatchObject({ target: 'okta', verified: 0, verify_event_id: later.id });
+  });
+
+  it('Kubernetes: discovery and self reviews after the bindings are gone are not use; reading a secret is', async () => {
+    const admin = { username: 'breakglass-admin', groups: ['system:authenticated'] };
+    const discovery = normalize(
+      {
+        kind: 'Event',
+        apiVersion: 'audit.k8s.io/v1',
+        level: 'Metadata',
+        auditID: 'k8s-discovery-1',
+        stage: 'ResponseComplete',
+        requestURI: '/apis',
+        verb: 'get',
+        user: admin,
+        sourceIPs: ['10.0.0.5'],
+        responseStatus: { metadata: {}, code: 200 },
+        requestReceivedTimestamp: '2026-11-20T22:10:00.000Z',
+        stageTimestamp: '2026-11-20T22:10:00.000Z',
+      },
+      'prod-eu1',
+    );
+    const secret = k8s('2026-11-20T22:11:00.000Z', 'get', admin, { resource: 'secrets', namespace: 'payments', name: 'db' });
+    const r = await replay([
+      k8s('2026-11-20T22:00:00.000Z', 'list', admin, { resource: 'secrets', namespace: 'payments' }),
+      k8s('2026-11-20T22:05:00.000Z', 'create', admin, { resource: 'selfsubjectaccessreviews' }, 201),
+      discovery,
+      secret,
+    ]);
+    const [ineffective, ...more] = r.of('breakglass.revocation_ineffective');
+    expect(more).toHaveLength(0);
+    expect(ineffective!.eventIds).toEqual([secret.id]);
+    expect(ineffective!.summary).toContain('k8s user breakglass-admin');
+    expect(r.rows[0]).toMatchObject({ target: 'k8s', outcome: 'revoked', verified: 0, verify_event_id: secret.id });
   });
 
   it('is deterministic: the same events give the same alerts and verification rows', async () => {
