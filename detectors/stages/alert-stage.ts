@@ -1,7 +1,8 @@
 import type { Bus, BusMessage, OutgoingMessage } from '../../core/bus/types.js';
 import type { Logger } from '../../core/log.js';
-import type { Alert, CompleteAlert } from '../alerts/alert.js';
+import { type Alert, type CompleteAlert, completeAlert } from '../alerts/alert.js';
 import { AlertDispatcher, type DeliveryLedger, type DispatcherOptions, type DispatchResult } from '../alerts/dispatcher.js';
+import { localProducer } from '../alerts/formats/index.js';
 import { isAlertType } from '../alerts/routing.js';
 import { AppendBuffer } from './append-buffer.js';
 
@@ -16,6 +17,15 @@ export function alertMessage(a: CompleteAlert): OutgoingMessage {
     value: JSON.stringify(a),
     headers: { [STAGE_HEADERS.stage]: ALERT_STAGE, [STAGE_HEADERS.type]: a.type, [STAGE_HEADERS.id]: a.id },
   };
+}
+
+/**
+ * An alert raised outside the detector (a collector's pipeline.silence, pipeline.poison,
+ * pipeline.tamper) as the stage message the delivery workers take: completed with this process as
+ * producer. Bare alert JSON on the topic is ignored by the workers.
+ */
+export function pipelineAlertMessage(alert: Alert): OutgoingMessage {
+  return alertMessage(alert.schemaVersion ? (alert as CompleteAlert) : completeAlert({ ...alert }, { producer: localProducer() }));
 }
 
 /** The alert of a stage message; null for anything else on the topic. Throws on a stage message that is not an alert. */

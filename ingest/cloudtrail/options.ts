@@ -155,9 +155,11 @@ const MODE_KEYS: Record<CloudTrailMode, string[]> = {
 const COMMON = ['mode', 'silenceSeconds', 'dedupeWindow'];
 
 /** Validates `collectors.cloudtrail` of a loaded config; throws `ConfigError` naming the file and field. */
-export function parseCloudTrailSection(config: Pick<GlasswatchConfig, 'sections' | 'file'>): CloudTrailCollectorConfig {
+export function parseCloudTrailSection(
+  config: Pick<GlasswatchConfig, 'sections' | 'file'> & { topics?: { alerts: string } },
+): CloudTrailCollectorConfig {
   const collectors = collectorsFields(config);
-  return parseCloudTrailFields(collectors.section('cloudtrail'), parseCollectorsCommon(collectors));
+  return parseCloudTrailFields(collectors.section('cloudtrail'), parseCollectorsCommon(collectors, config.topics?.alerts));
 }
 
 export function parseCloudTrailFields(

@@ -6,7 +6,7 @@
  * ```yaml
  * collectors:
  *   checkpointDir: .glasswatch/checkpoints   # one <collector>.json per collector
- *   alertsTopic: alerts                       # where pipeline.silence alerts go
+ *   alertsTopic: glasswatch.alerts            # where pipeline alerts go (default: topics.alerts)
  *   silenceSeconds: 3600                      # default for every collector; each may override
  *   metrics: { host: 127.0.0.1, port: 9464 }  # GET /metrics, /healthz; omit to disable
  *   okta: { ... }
@@ -21,7 +21,7 @@ import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './http.js';
 export interface CollectorsCommonConfig {
   /** @default ".glasswatch/checkpoints" */
   checkpointDir: string;
-  /** @default "alerts" */
+  /** Where pipeline.silence / pipeline.poison / pipeline.tamper go. @default topics.alerts ("glasswatch.alerts"): the delivery workers' topic */
   alertsTopic: string;
   /** Seconds without events before a `pipeline.silence` alert. @default 3600 */
   silenceSeconds: number;
@@ -39,11 +39,11 @@ export function collectorsFields(config: Pick<GlasswatchConfig, 'sections' | 'fi
 }
 
 /** Validates the shared keys. Throws `ConfigError` naming file and field. */
-export function parseCollectorsCommon(f: Fields): CollectorsCommonConfig {
+export function parseCollectorsCommon(f: Fields, defaultAlertsTopic = 'glasswatch.alerts'): CollectorsCommonConfig {
   const m = f.value.metrics === undefined ? null : f.section('metrics').only(['host', 'port']);
   return {
     checkpointDir: f.string('checkpointDir', '.glasswatch/checkpoints'),
-    alertsTopic: f.string('alertsTopic', 'alerts'),
+    alertsTopic: f.string('alertsTopic', defaultAlertsTopic),
     silenceSeconds: f.number('silenceSeconds', 3600, { min: 1 }),
     metrics: m ? { host: m.string('host', '127.0.0.1'), port: m.number('port', 9464, { min: 0, max: 65535, integer: true }) } : null,
   };

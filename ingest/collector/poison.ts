@@ -20,6 +20,7 @@ import { errorMessage, GlasswatchError } from '../../core/errors.js';
 import type { Source } from '../../core/event.js';
 import { type Logger, silentLogger } from '../../core/log.js';
 import { type Alert, pipelineAlert } from '../../detectors/alerts/alert.js';
+import { pipelineAlertMessage } from '../../detectors/stages/alert-stage.js';
 
 /** Error codes that mean "this input is bad", whatever the transport says. */
 export const PERMANENT_INPUT_CODES: ReadonlySet<string> = new Set([
@@ -139,7 +140,7 @@ export class PoisonAlerts {
   async raise(p: PoisonUnit): Promise<Alert> {
     const alert = poisonAlert(this.#o.collector, p, this.#now());
     try {
-      await this.#o.bus.publish(this.#o.alertsTopic, [{ key: alert.id, value: JSON.stringify(alert) }]);
+      await this.#o.bus.publish(this.#o.alertsTopic, [pipelineAlertMessage(alert)]);
     } catch (err) {
       throw new GlasswatchError(
         'BG_INGEST_POISON_ALERT',

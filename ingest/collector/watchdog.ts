@@ -9,13 +9,14 @@ import type { Bus } from '../../core/bus/types.js';
 import { errorMessage } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/log.js';
 import { type Alert, pipelineAlert } from '../../detectors/alerts/alert.js';
+import { pipelineAlertMessage } from '../../detectors/stages/alert-stage.js';
 import type { DeliveryListener } from './publisher.js';
 
 export interface WatchdogOptions {
   /** Collector name, as in metrics and alerts. */
   collector: string;
   bus: Bus;
-  /** Topic the alert JSON is published to. @default "alerts" */
+  /** Topic the alert is published to, as a stage message the delivery workers take. @default "glasswatch.alerts" */
   alertsTopic?: string;
   /** Seconds without a delivered event before the alert. */
   silenceSeconds: number;
@@ -91,7 +92,7 @@ export class SilenceWatchdog implements DeliveryListener {
       silenceSeconds: this.#o.silenceSeconds,
     });
     try {
-      await this.#o.bus.publish(this.#o.alertsTopic ?? 'alerts', [{ key: alert.id, value: JSON.stringify(alert) }]);
+      await this.#o.bus.publish(this.#o.alertsTopic ?? 'glasswatch.alerts', [pipelineAlertMessage(alert)]);
     } catch (err) {
       // Try again at the next check: an alert about a broken pipeline must not be lost to the same breakage.
       this.#alerted = false;

@@ -86,10 +86,14 @@ export interface K8sCollectorConfig {
 }
 
 export function parseK8sSection(
-  config: Pick<GlasswatchConfig, 'sections' | 'file'> & { ingest?: { k8s: { cluster: string | null } } },
+  config: Pick<GlasswatchConfig, 'sections' | 'file'> & { ingest?: { k8s: { cluster: string | null } }; topics?: { alerts: string } },
 ): K8sCollectorConfig {
   const collectors = collectorsFields(config);
-  return parseK8sFields(collectors.section('k8s'), parseCollectorsCommon(collectors), config.ingest?.k8s.cluster ?? null);
+  return parseK8sFields(
+    collectors.section('k8s'),
+    parseCollectorsCommon(collectors, config.topics?.alerts),
+    config.ingest?.k8s.cluster ?? null,
+  );
 }
 
 export function parseK8sFields(

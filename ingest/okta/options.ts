@@ -85,9 +85,11 @@ export interface OktaCollectorConfig {
 }
 
 /** Validates `collectors.okta` of a loaded config; throws `ConfigError` naming the file and field. */
-export function parseOktaSection(config: Pick<GlasswatchConfig, 'sections' | 'file'>): OktaCollectorConfig {
+export function parseOktaSection(
+  config: Pick<GlasswatchConfig, 'sections' | 'file'> & { topics?: { alerts: string } },
+): OktaCollectorConfig {
   const collectors = collectorsFields(config);
-  const common = parseCollectorsCommon(collectors);
+  const common = parseCollectorsCommon(collectors, config.topics?.alerts);
   return parseOktaFields(collectors.section('okta'), common);
 }
 

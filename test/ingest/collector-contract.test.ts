@@ -132,7 +132,7 @@ describe('collector contract', () => {
     expect(alert?.id).toBe(alertId('pipeline.silence', 'okta', '2025-06-01T00:00:00.000Z'));
     expect(await dog.check()).toBeNull(); // same silence: no second alert
     expect(bus.sent).toHaveLength(1);
-    expect(bus.sent[0]!.topic).toBe('alerts');
+    expect(bus.sent[0]!.topic).toBe('glasswatch.alerts');
     expect(JSON.parse(String(bus.sent[0]!.messages[0]!.value))).toMatchObject({ type: 'pipeline.silence', severity: 'high' });
     expect(lines.some((l) => l.includes('pipeline.silence'))).toBe(true);
     dog.delivered(5);

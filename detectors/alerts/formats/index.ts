@@ -23,7 +23,7 @@ export function formatAlert(alert: Alert, format: AlertFormat = 'native'): Recor
 }
 
 let producer: CompleteAlert['producer'] | null = null;
-function localProducer(): CompleteAlert['producer'] {
+export function localProducer(): CompleteAlert['producer'] {
   producer ??= { name: 'glasswatch', version: packageVersion(), instance: hostname() };
   return producer;
 }

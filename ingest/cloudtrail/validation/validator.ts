@@ -15,6 +15,7 @@ import type { Bus } from '../../../core/bus/types.js';
 import { errorMessage, GlasswatchError } from '../../../core/errors.js';
 import { type Logger, silentLogger } from '../../../core/log.js';
 import { type Alert, pipelineAlert } from '../../../detectors/alerts/alert.js';
+import { pipelineAlertMessage } from '../../../detectors/stages/alert-stage.js';
 import { gunzipBounded, isGzip } from '../../decode.js';
 import { type ChainHead, chainFinding } from './chain.js';
 import { DEFAULT_MAX_DIGEST_BYTES, type Digest, DigestError, digestChain, parseDigest, verifyDigestSignature } from './digest.js';
@@ -427,6 +428,6 @@ export class LogFileValidator {
     if (this.alerts.length > 1000) this.alerts.shift();
     this.counts.alerts++;
     this.#log.warn('cloudtrail log validation: pipeline.tamper', { where, reason });
-    await this.#o.bus.publish(this.#o.alertsTopic, [{ key: alert.id, value: JSON.stringify(alert) }]);
+    await this.#o.bus.publish(this.#o.alertsTopic, [pipelineAlertMessage(alert)]);
   }
 }
