@@ -1,0 +1,102 @@
+/**
+ * Prints `docs/alerts.md` example sections (native, OCSF, ECS) for alert types built by their own
+ * constructors, so the documented examples are what the code emits:
+ *
+ *   node --import tsx scripts/alert-examples.ts breakglass.session_closed pipeline.tamper ...
+ *
+ * Fixed times and ids: the output is the same on every run.
+ */
+import { type Alert, type AlertType, completeAlert, pipelineAlert } from '../detectors/alerts/alert.js';
+import { sessionClosedAlert } from '../detectors/alerts/event-alert.js';
+import { formatAlert } from '../detectors/alerts/formats/index.js';
+import type { BreakGlassSession } from '../detectors/sessions.js';
+import { deliveryFailedAlert } from '../detectors/stages/delivery-worker.js';
+import { rotationMissingAlert } from '../reports/schedule.js';
+
+const producer = { name: 'glasswatch', version: '0.1.0', instance: 'soc-eu1' };
+const runbooks = { default: 'https://wiki.example.com/runbooks/break-glass' };
+const complete = (a: Alert) => completeAlert(a, { producer, runbooks });
+
+const session: BreakGlassSession = {
+  id: 'gw-s-0c1f6e2a9d4b7e51a3f0c8d2',
+  identity: 'okta-emergency-admin',
+  source: 'okta',
+  principal: 'emergency-admin@example.com',
+  principalId: '00u1emergency0admin7',
+  sourceIps: ['198.51.100.23'],
+  keys: ['okta-emergency-admin\u0000102nQbsYyZTQ6qEvJ8vGx0rFw'],
+  firstEventId: 'a1b2c3d4-0000-4000-8000-000000000001',
+  startMs: Date.parse('2026-11-20T23:41:07.000Z'),
+  endMs: Date.parse('2026-11-20T23:58:44.000Z'),
+  events: 14,
+  verdict: 'unauthorized',
+  reason: 'self_approved',
+  ticketId: 'CHG-4712',
+  approvers: ['emergency-admin@example.com'],
+  unauthorizedEventId: 'a1b2c3d4-0000-4000-8000-000000000001',
+  activity: { command: 3, data: 0, config: 2 },
+  account: null,
+  org: 'example.okta.com',
+  cluster: null,
+  detectedAtMs: Date.parse('2026-11-20T23:41:07.412Z'),
+  version: 15,
+};
+
+const BUILDERS: Partial<Record<AlertType, () => Alert>> = {
+  'breakglass.session_closed': () => sessionClosedAlert(session, 1_800_000, Date.parse('2026-11-21T00:28:51.000Z')),
+  'breakglass.rotation_missing': () =>
+    rotationMissingAlert(
+      {
+        check: 'after-use',
+        identity: 'aws-root',
+        principal: 'arn:aws:iam::111122223333:root',
+        kind: 'aws-root',
+        scope: '111122223333',
+        sessionId: 'gw-s-5e0a7d1c93b24f68a0e1d7c4',
+        usedAt: '2026-11-20T22:17:03.000Z',
+        dueBy: '2026-11-21T22:17:03.000Z',
+        rotatedAt: null,
+        evidence: null,
+        historySince: '2025-10-26T00:00:00.000Z',
+        status: 'missing',
+      } as Parameters<typeof rotationMissingAlert>[0],
+      24,
+      '2026-11-22T06:00:00.000Z',
+    ),
+  'pipeline.tamper': () =>
+    pipelineAlert({
+      type: 'pipeline.tamper',
+      severity: 'high',
+      key: ['object', 'AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/111122223333_CloudTrail_eu-west-1_20261120T2300Z_x.json.gz'],
+      source: 'cloudtrail',
+      reason:
+        'AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/111122223333_CloudTrail_eu-west-1_20261120T2300Z_x.json.gz: mismatch: SHA-256 differs from its digest',
+      time: '2026-11-21T00:04:12.000Z',
+      detectedAt: '2026-11-21T00:04:12.000Z',
+      summary:
+        'CloudTrail log-file validation: AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/111122223333_CloudTrail_eu-west-1_20261120T2300Z_x.json.gz: mismatch: SHA-256 differs from its digest. Someone with write access to the trail bucket may be hiding activity; compare with `aws cloudtrail validate-logs`.',
+    }),
+  'pipeline.delivery_failed': () => {
+    const original = complete(
+      sessionClosedAlert({ ...session, verdict: 'unauthorized' }, 1_800_000, Date.parse('2026-11-21T00:28:51.000Z')),
+    );
+    const failed = deliveryFailedAlert(original, 'soc-webhook', 41, 'HTTP 503 from https://soc.example.com/hooks/glasswatch', 1440);
+    return { ...failed, detectedAt: '2026-11-22T00:28:51.000Z' };
+  },
+};
+
+function section(type: AlertType): string {
+  const build = BUILDERS[type];
+  if (!build) throw new Error(`no example builder for ${type} (have: ${Object.keys(BUILDERS).join(', ')})`);
+  const a = complete(build());
+  const block = (format: 'native' | 'ocsf' | 'ecs') =>
+    `<details><summary>${format}</summary>\n\n\`\`\`json\n${JSON.stringify(formatAlert(a, format), null, 2)}\n\`\`\`\n\n</details>\n`;
+  return `### Example: \`${type}\`\n\n${block('native')}\n${block('ocsf')}\n${block('ecs')}`;
+}
+
+const types = process.argv.slice(2) as AlertType[];
+if (types.length === 0) {
+  process.stderr.write(`usage: scripts/alert-examples.ts <type...> (${Object.keys(BUILDERS).join(', ')})\n`);
+  process.exit(2);
+}
+process.stdout.write(types.map(section).join('\n'));
