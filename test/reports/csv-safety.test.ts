@@ -2,37 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { csvField, renderCsv } from '../../reports/render/csv.js';
 import type { AnyReport } from '../../reports/types.js';
-
-/** RFC 4180 parser, just enough to read back what renderCsv wrote. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-      i++;
-    } else field += c;
-  }
-  expect(field).toBe('');
-  expect(row).toEqual([]);
-  return rows;
-}
+import { parseCsv } from './csv-parse.js';
 
 const FORMULA = /^[=+\-@\t\r]/;
 const LEADS = ['=', '+', '-', '@', '\t', '\r'];
