@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { openStore } from '../../core/store/client.js';
 import { deleteTopics, kafkaBrokers, uniqueName } from '../bus/helpers.js';
+import { auditListBody } from '../support/k8s-events.js';
 
 /**
  * The one-process pipeline (`glasswatch start` on Kafka) killed with SIGKILL while the webhook is
@@ -60,29 +61,6 @@ function start(config: string, instance: string): { child: ChildProcess; out: ()
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
   return { child, out: () => text, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-}
-
-function body(run: string, from: number, n: number): string {
-  const items = [];
-  for (let i = from; i < from + n; i++) {
-    const t = new Date(Date.UTC(2026, 10, 20, 10) + i).toISOString().replace('Z', '000Z');
-    items.push({
-      kind: 'Event',
-      apiVersion: 'audit.k8s.io/v1',
-      level: 'Metadata',
-      auditID: `${run}-${i}`,
-      stage: 'ResponseComplete',
-      requestURI: `/api/v1/namespaces/team-${i % 50}/pods`,
-      verb: i % 3 === 0 ? 'list' : 'get',
-      user: { username: i % BREAK_GLASS_EVERY === 0 ? `breakglass-admin-${i}` : `dev-${i % 200}@example.com`, groups: [] },
-      sourceIPs: [`10.0.${(i >> 8) & 255}.${i & 255}`],
-      objectRef: { resource: 'pods', namespace: `team-${i % 50}`, apiVersion: 'v1' },
-      responseStatus: { metadata: {}, code: 200 },
-      requestReceivedTimestamp: t,
-      stageTimestamp: t,
-    });
-  }
-  return JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items });
 }
 
 describe('glasswatch start killed with SIGKILL at saturation', () => {
@@ -160,7 +138,7 @@ describe('glasswatch start killed with SIGKILL at saturation', () => {
         }
       };
       const bodies: string[] = [];
-      for (let i = 0; i < TOTAL; i += PER_REQUEST) bodies.push(body(run, i, PER_REQUEST));
+      for (let i = 0; i < TOTAL; i += PER_REQUEST) bodies.push(auditListBody(run, i, PER_REQUEST, BREAK_GLASS_EVERY));
       let next = 0;
       let killed = false;
       const senders = Array.from({ length: 4 }, async () => {

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { stringify } from 'yaml';
+import { auditListBody } from '../support/k8s-events.js';
 import { benchSize, figure } from './figures.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -72,34 +73,6 @@ function cli(args: string[], profileDir: string | null): Proc {
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
   return { child, out: () => text, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-}
-
-/** One apiserver batch: `n` audit events, one in `breakGlassEvery` by the break-glass identity. */
-function auditBody(run: string, from: number, n: number, breakGlassEvery = 0): string {
-  const items = [];
-  for (let i = from; i < from + n; i++) {
-    const t = new Date(Date.UTC(2026, 10, 20, 10) + i).toISOString().replace('Z', '000Z');
-    items.push({
-      kind: 'Event',
-      apiVersion: 'audit.k8s.io/v1',
-      level: 'Metadata',
-      auditID: `${run}-${i}`,
-      stage: 'ResponseComplete',
-      requestURI: `/api/v1/namespaces/team-${i % 50}/pods`,
-      verb: i % 3 === 0 ? 'list' : 'get',
-      user: {
-        username: breakGlassEvery > 0 && i % breakGlassEvery === 0 ? `breakglass-admin-${i}` : `dev-${i % 200}@example.com`,
-        groups: ['system:authenticated'],
-      },
-      sourceIPs: [`10.0.${(i >> 8) & 255}.${i & 255}`],
-      userAgent: 'kubectl/v1.31.0',
-      objectRef: { resource: 'pods', namespace: `team-${i % 50}`, apiVersion: 'v1' },
-      responseStatus: { metadata: {}, code: 200 },
-      requestReceivedTimestamp: t,
-      stageTimestamp: t,
-    });
-  }
-  return JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items });
 }
 
 async function post(port: number, body: string): Promise<number> {
@@ -173,7 +146,7 @@ async function runOnce(detectors: number): Promise<void> {
   const start = cli(['start', '--config', startConfig, '--status-seconds', '0.25', '--instance', `${run}-start`], profile);
   const procs = [start];
   try {
-    const probe = auditBody(`${run}-probe`, 0, 1);
+    const probe = auditListBody(`${run}-probe`, 0, 1);
     while ((await post(port, probe)) !== 200) {
       if (performance.now() - began > 120_000) throw new Error(`webhook never accepted:\n${start.out()}`);
       await sleep(20);
@@ -195,7 +168,7 @@ async function runOnce(detectors: number): Promise<void> {
     }
 
     const bodies: string[] = [];
-    for (let i = 0; i < TOTAL; i += PER_REQUEST) bodies.push(auditBody(run, i, Math.min(PER_REQUEST, TOTAL - i), 997));
+    for (let i = 0; i < TOTAL; i += PER_REQUEST) bodies.push(auditListBody(run, i, Math.min(PER_REQUEST, TOTAL - i), 997));
     const expected = TOTAL + 1;
     const cpu0 = cpuSeconds(start.child.pid);
     const t0 = performance.now();
@@ -278,7 +251,7 @@ async function latency(port: number, run: string, start: Proc, saturatedMs: numb
     const from = 10_000_000 + r * perRequest;
     // The first event of each request is a fresh break-glass session: one unauthorized alert each.
     sentAt.set(`breakglass-admin-${from}`, performance.now());
-    void send(port, auditBody(`${run}-lat`, from, perRequest, perRequest));
+    void send(port, auditListBody(`${run}-lat`, from, perRequest, perRequest));
   }
   const deadline = performance.now() + 120_000;
   const seen = new Map<string, number>();
