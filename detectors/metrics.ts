@@ -8,6 +8,8 @@
  *   glasswatch_detector_alerts_total{type="breakglass.unauthorized",severity="critical"} 3
  *   glasswatch_detector_detection_latency_seconds_bucket{le="1"} 12  (event time → alert raised)
  *   glasswatch_detector_revocations_total{target="okta",outcome="revoked"} 2   (this process's revocation workers)
+ *   glasswatch_detector_revocation_watches 3                        (revoked sessions whose handles are watched)
+ *   glasswatch_detector_revocation_verifications_total{result="ineffective"} 1
  *   glasswatch_detector_ticket_requests_waiting{identity="aws-root"} 1
  *   glasswatch_detector_ticket_request_oldest_wait_seconds{identity="aws-root"} 420
  *
@@ -47,6 +49,8 @@ export interface DetectorMetricSources {
   waiting?: () => ReadonlyMap<string, { count: number; oldestSeconds: number }>;
   /** Revocation outcome counts of this process's revocation workers. */
   revocations?: () => Iterable<{ target: string; totals: Readonly<Record<string, number>> }>;
+  /** Revocations verified from later logs: watches open now, and concluded ones by result. */
+  verification?: () => { watching: number; verified: number; ineffective: number; unknown: number };
 }
 
 export class DetectorMetrics {
@@ -158,6 +162,19 @@ export class DetectorMetrics {
     for (const w of this.#sources.revocations?.() ?? [])
       for (const [outcome, n] of Object.entries(w.totals))
         lines.push(`glasswatch_detector_revocations_total{target="${label(w.target)}",outcome="${label(outcome)}"} ${n}`);
+
+    const v = this.#sources.verification?.();
+    if (v) {
+      metric('glasswatch_detector_revocation_watches', 'gauge', 'Revoked sessions whose handles are watched in later events now.');
+      lines.push(`glasswatch_detector_revocation_watches ${v.watching}`);
+      metric(
+        'glasswatch_detector_revocation_verifications_total',
+        'counter',
+        'Revocations verified from later logs: verified (quiet for the window), ineffective, unknown (no outcome in time).',
+      );
+      for (const result of ['verified', 'ineffective', 'unknown'] as const)
+        lines.push(`glasswatch_detector_revocation_verifications_total{result="${result}"} ${v[result]}`);
+    }
 
     const waiting = this.#sources.waiting?.() ?? new Map();
     metric('glasswatch_detector_ticket_requests_waiting', 'gauge', 'Ticket requests waiting for approval, by identity.');

@@ -137,6 +137,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     openSession: (id) => build.detector.sessions.get(id),
     waiting: () => requests.waiting(),
     revocations: () => (stages?.revocation ?? []).map((w) => ({ target: w.o.target, totals: w.totals })),
+    verification: () => ({ watching: build.detector.verifier.watches.size, ...build.detector.verifier.totals }),
   });
   // Sessions continued from before a restart count as open before their next alert (the longest idle gap
   // over-approximates; the tracker decides which are open).

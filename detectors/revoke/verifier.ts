@@ -198,6 +198,7 @@ export class RevocationVerifier {
       },
     );
     this.#done(w);
+    this.totals.ineffective++;
     await this.hooks.raise(alert);
     await this.#record(r, {
       verified: false,
@@ -205,7 +206,6 @@ export class RevocationVerifier {
       eventId: e.id,
       detail: `${what} succeeded ${after} s after the revocation (allowance ${allowance} s): ${e.action} (event ${e.id})`,
     });
-    this.totals.ineffective++;
   }
 
   async #record(r: RevocationRecord, v: Verification): Promise<void> {

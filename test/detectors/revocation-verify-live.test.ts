@@ -115,13 +115,23 @@ describe('revocation verified live (Kafka, chDB, Okta stand-in)', () => {
     expect(ineffective!.alert.severity).toBe('critical');
     expect(ineffective!.alert.summary).toContain('okta session sess-live');
     expect(second.build.detector.verifier.watches.size).toBe(0);
-    const rows = await (
-      await store.client.query({
+    const metrics = second.metrics.render();
+    expect(metrics).toContain('glasswatch_detector_revocation_verifications_total{result="ineffective"} 1');
+    expect(metrics).toContain('glasswatch_detector_revocation_watches 0');
+    // The alert goes out first; the verification row follows it into the store.
+    const verification = async () => {
+      const q = await store.client.query({
         query: `SELECT outcome, verified, verify_event_id FROM revocations
                 ORDER BY completed_at DESC, verified_at DESC NULLS LAST LIMIT 1 BY revocation_id`,
         format: 'JSONEachRow',
-      })
-    ).json<{ outcome: string; verified: number | null; verify_event_id: string }>();
+      });
+      return q.json<{ outcome: string; verified: number | null; verify_event_id: string }>();
+    };
+    let rows = await verification();
+    for (let i = 0; i < 50 && rows[0]?.verified === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      rows = await verification();
+    }
     expect(rows).toEqual([{ outcome: 'revoked', verified: 0, verify_event_id: later.id }]);
     console.log(`FIGURE verify-live ${JSON.stringify({ laterEventPublishedToAlertMs: ineffective!.atMs - publishedMs })}`);
   }, 180_000);
