@@ -46,6 +46,9 @@ export class MemoryBus implements Bus {
     let running = true;
     let wake: (() => void) | null = null;
     const maxAttempts = options.maxAttempts ?? 3;
+    // Where a group with no commit starts: fixed at subscribe (Kafka's "latest" is the end at join, not
+    // the end at each fetch), so the messages that wake a fresh fromBeginning: false group are handled.
+    const startAt = new Map(options.topics.map((t) => [t, options.fromBeginning === false ? this.#log(t).length : 0]));
     const loop = async () => {
       // One partition per topic, never moved: the whole assignment is known once, before the first message.
       while (options.onAssignment && running && !this.#closed) {
@@ -61,7 +64,7 @@ export class MemoryBus implements Bus {
         for (const topic of options.topics) {
           const key = `${options.groupId}\u0000${topic}`;
           const log = this.#log(topic);
-          let next = this.#committed.get(key) ?? (options.fromBeginning === false ? log.length : 0);
+          let next = this.#committed.get(key) ?? startAt.get(topic) ?? 0;
           const start = next;
           while (running && next < log.length) {
             await this.#handle(log[next]!, options, maxAttempts);
