@@ -56,11 +56,10 @@ export function eventHandles(e: AuditEvent): string[] {
     if (key) out.push(`aws:key:${key}`);
     // Without a session context the session key is the access key itself: one handle, not two.
     if (sk && sk !== key) out.push(`aws:session:${sk}`);
-    // arn:aws:sts::123:assumed-role/Role/session-name: the role session a new AssumeRole may reuse.
-    if (ui?.type === 'AssumedRole' && typeof ui.arn === 'string') {
-      const m = /:assumed-role\/(.+)$/.exec(ui.arn);
-      if (m) out.push(`aws:role-session:${m[1]}`);
-    }
+    // arn:aws:sts::123:assumed-role/Role/session-name: the role session name, which a new AssumeRole
+    // after the revocation may reuse (kept as the whole ARN: account and role scope it).
+    if (ui?.type === 'AssumedRole' && typeof ui.arn === 'string' && ui.arn.includes(':assumed-role/'))
+      out.push(`aws:role-session:${ui.arn}`);
   } else if (e.source === 'okta') {
     if (sk) out.push(`okta:session:${sk}`);
     if (e.actor.id) out.push(`okta:user:${e.actor.id}`);
@@ -101,6 +100,11 @@ export function sessionHandles(session: BreakGlassSession, trigger: AuditEvent):
     out.add(prefix === 'aws' && !sk.includes('@') ? `aws:key:${sk}` : `${prefix}:session:${sk}`);
   }
   return [...out];
+}
+
+/** `aws:key:AKIA…` → `AKIA…` (source and kind never hold a colon; values may). */
+function valueOf(handle: string): string {
+  return handle.slice(handle.indexOf(':', handle.indexOf(':') + 1) + 1);
 }
 
 /** One revocation whose session's handles are being watched in the events that follow. */
@@ -144,6 +148,8 @@ export interface Verification {
 export class RevocationWatches {
   readonly #byId = new Map<string, RevocationWatch>();
   readonly #byHandle = new Map<string, Set<string>>();
+  /** How many handles carry each value: an event none of whose values is here is skipped without building its handles. */
+  readonly #values = new Map<string, number>();
   /** No window ends before this (a lower bound): most batches skip the scan of `ended`. */
   #nextEndMs = Number.POSITIVE_INFINITY;
 
@@ -170,6 +176,8 @@ export class RevocationWatches {
       if (!ids) {
         ids = new Set();
         this.#byHandle.set(h, ids);
+        const v = valueOf(h);
+        this.#values.set(v, (this.#values.get(v) ?? 0) + 1);
       }
       ids.add(w.revocationId);
     }
@@ -182,13 +190,19 @@ export class RevocationWatches {
     for (const h of w.handles) {
       const ids = this.#byHandle.get(h);
       ids?.delete(revocationId);
-      if (ids?.size === 0) this.#byHandle.delete(h);
+      if (ids?.size === 0) {
+        this.#byHandle.delete(h);
+        const v = valueOf(h);
+        const n = (this.#values.get(v) ?? 1) - 1;
+        if (n > 0) this.#values.set(v, n);
+        else this.#values.delete(v);
+      }
     }
   }
 
   /** The watches one of whose handles the event carries, with the handle (first match). */
   touched(e: AuditEvent): Array<{ watch: RevocationWatch; handle: string }> {
-    if (this.#byId.size === 0) return [];
+    if (this.#byId.size === 0 || !this.#mayTouch(e)) return [];
     const out: Array<{ watch: RevocationWatch; handle: string }> = [];
     const seen = new Set<string>();
     for (const h of eventHandles(e)) {
@@ -201,6 +215,19 @@ export class RevocationWatches {
       }
     }
     return out;
+  }
+
+  /** The per-event check, without allocating: does any value the event's handles would carry have a watch? */
+  #mayTouch(e: AuditEvent): boolean {
+    const v = this.#values;
+    if (e.actor.sessionKey !== null && v.has(e.actor.sessionKey)) return true;
+    if (e.source === 'cloudtrail') {
+      const ui = (e.raw as { userIdentity?: { accessKeyId?: unknown; arn?: unknown } }).userIdentity;
+      return (typeof ui?.accessKeyId === 'string' && v.has(ui.accessKeyId)) || (typeof ui?.arn === 'string' && v.has(ui.arn));
+    }
+    if (e.source === 'okta') return e.actor.id !== null && v.has(e.actor.id);
+    const user = (e.raw as { user?: { username?: unknown } }).user?.username;
+    return typeof user === 'string' && v.has(user);
   }
 
   allowanceMs(w: RevocationWatch): number {

@@ -19,7 +19,7 @@ import { buildReport } from '../../reports/registry.js';
 import { renderReport } from '../../reports/render/index.js';
 import type { UnauthorizedReport } from '../../reports/types.js';
 import { csvRecords } from '../reports/csv-parse.js';
-import { cloudtrail, iamUser, k8s, normalize, okta } from '../support/events.js';
+import { bgRole, cloudtrail, iamUser, k8s, normalize, okta } from '../support/events.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -50,6 +50,12 @@ const IDENTITIES = [
     source: 'k8s',
     match: { 'user.username': 'breakglass-admin' },
     revocation: { mode: 'auto', targets: ['k8s'] },
+  },
+  {
+    id: 'aws-breakglass-role',
+    source: 'cloudtrail',
+    match: { 'userIdentity.arn|contains': ':assumed-role/BreakGlass' },
+    revocation: { mode: 'auto', targets: ['aws'] },
   },
 ];
 
@@ -231,6 +237,21 @@ describe('revocation verified from later logs (replay)', () => {
     expect(ineffective!.eventIds).toEqual([secret.id]);
     expect(ineffective!.summary).toContain('k8s user breakglass-admin');
     expect(r.rows[0]).toMatchObject({ target: 'k8s', outcome: 'revoked', verified: 0, verify_event_id: secret.id });
+  });
+
+  it('AWS role: a new role session under the revoked session name is ineffective (the old one is denied)', async () => {
+    const denied2 = { errorCode: 'AccessDenied', errorMessage: 'explicit deny in an identity-based policy' };
+    // Re-assumed after the revocation: new temporary key, new creation date, same role session name.
+    const again = cloudtrail(at('22:20:00'), 'ListUsers', bgRole('ASIANEW', '2026-11-20T22:19:00Z'));
+    const r = await replay([
+      cloudtrail(at('22:00:00'), 'ListUsers', bgRole('ASIAOLD')),
+      cloudtrail(at('22:05:00'), 'ListRoles', bgRole('ASIAOLD'), denied2),
+      again,
+    ]);
+    expect(r.iam.calls.map((c) => c.Action)).toEqual(['PutRolePolicy']);
+    const ineffective = r.of('breakglass.revocation_ineffective');
+    expect(ineffective.map((a) => a.eventIds[0])).toEqual([again.id]);
+    expect(ineffective[0]!.summary).toContain('aws role-session arn:aws:sts::111122223333:assumed-role/BreakGlassAdmin/alice');
   });
 
   it('is deterministic: the same events give the same alerts and verification rows', async () => {
