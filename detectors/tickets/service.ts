@@ -218,7 +218,7 @@ export function ticketRow(v: TicketVersion, origin: string): Record<string, unkn
  * still has members, another live process uses the same instance id and would split the topic with
  * this one: refused.
  */
-async function dropStaleGroup(deleteGroups: (ids: string[]) => Promise<void>, groupId: string): Promise<void> {
+export async function dropStaleGroup(deleteGroups: (ids: string[]) => Promise<void>, groupId: string): Promise<void> {
   try {
     await deleteGroups([groupId]);
   } catch (err) {
