@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { DEMO_SERVE_FLAGS, DEMO_SERVE_HELP, parseServeFlags, serveDemo } from '../console/demo.js';
 import { Fields, loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
@@ -12,7 +13,6 @@ import { k8sStandIn, oktaStandIn } from '../detectors/revoke/standins.js';
 import { startEvidence } from '../evidence/start.js';
 import { buildReport } from '../reports/registry.js';
 import { renderReport } from '../reports/render/index.js';
-import { DEMO_SERVE_FLAGS, DEMO_SERVE_HELP, parseServeFlags, serveDemo } from '../console/demo.js';
 import { EXIT_CODES, parseFlags } from './args.js';
 import { untilSignal } from './live.js';
 import { fail, printDetectorSummary, printReplaySummary, progress, say } from './output.js';

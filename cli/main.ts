@@ -1,8 +1,8 @@
 import { packageVersion } from '../core/paths.js';
 import { EXIT_CODES, setCurrentCommand } from './args.js';
 import { auditCommand } from './audit.js';
-import { deliverCommand } from './deliver.js';
 import { consoleCommand } from './console.js';
+import { deliverCommand } from './deliver.js';
 import { demoCommand } from './demo.js';
 import { huntCommand } from './hunt.js';
 import { collectCommand, startCommand } from './live.js';
@@ -29,8 +29,8 @@ const COMMANDS: Record<string, Command> = {
   sink: { summary: 'run only the store sink: the one writer of events and dead letters into the store', run: sinkCommand },
   deliver: { summary: 'run only alert delivery from Kafka: one worker per output, retried until maxAge', run: deliverCommand },
   revoke: { summary: 'run only revocation from Kafka: one worker per target, retried until maxAge', run: revokeCommand },
-  demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   console: { summary: 'serve the break-glass console (live sessions, requests, alerts, health; JSON API)', run: consoleCommand },
+  demo: { summary: 'run the pipeline on the bundled demo incident (embedded store, no Kafka)', run: demoCommand },
   replay: { summary: 'normalize audit files and write events as JSON lines (optionally into the store)', run: replayCommand },
   report: { summary: 'compliance reports: list, run (json|csv|html), send by email', run: reportCommand },
   hunt: { summary: 'retro-hunt: run Sigma rules as SQL over the stored events of a period', run: huntCommand },
