@@ -147,7 +147,8 @@ export class BreakGlassDetector implements EventStage {
       if (context.offset !== undefined && applied !== undefined && BigInt(context.offset) <= applied) return;
       for (const e of events) await this.#one(e);
       // Revocations whose handles stayed quiet for the window (this partition's event time) are verified.
-      await this.verifier.conclude(partition, this.#watermark.get(partition));
+      const watermark = this.#watermark.get(partition);
+      if (watermark !== undefined && this.verifier.watches.mayHaveEnded(watermark)) await this.verifier.conclude(partition, watermark);
       if (context.offset !== undefined && (this.#dirty.size > 0 || this.#changes.length > 0)) {
         this.#changes.push({ kind: 'applied', partition, offset: context.offset });
       }
@@ -291,7 +292,8 @@ export class BreakGlassDetector implements EventStage {
     this.totals.events++;
     const detectedAt = () => (this.options.clock === 'live' ? Date.now() : timeMs + (Date.now() - handedAt));
     // Any event, break-glass or not: a revoked handle is watched whoever the registry says it is.
-    if (this.verifier.watches.size) await this.verifier.onEvent(e, timeMs, detectedAt);
+    const touched = this.verifier.watches.touched(e);
+    if (touched.length) await this.verifier.onEvent(e, touched, timeMs, detectedAt);
     const identity = this.options.registry.match(e);
     const matches = this.options.engine ? this.options.engine.match(e.source, e.raw).filter((m) => m.output) : [];
     if (!identity) {

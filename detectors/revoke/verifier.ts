@@ -98,10 +98,16 @@ export class RevocationVerifier {
       });
   }
 
-  /** Called for every event: judges the watches whose handles it carries. */
-  async onEvent(e: AuditEvent, timeMs: number, detectedAtMs: () => number): Promise<void> {
-    const touched = this.watches.touched(e);
-    if (touched.length === 0) return;
+  /**
+   * Judges the watches whose handles the event carries (`watches.touched(e)`, checked first and
+   * synchronously by the caller: no promise per event on the common path).
+   */
+  async onEvent(
+    e: AuditEvent,
+    touched: ReturnType<RevocationWatches['touched']>,
+    timeMs: number,
+    detectedAtMs: () => number,
+  ): Promise<void> {
     for (const { watch: w, handle } of touched) {
       if (timeMs < this.watches.startMs(w)) continue; // before the revocation: the session at work, not news
       w.lastEventId = e.id;

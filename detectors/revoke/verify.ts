@@ -102,6 +102,8 @@ export function sessionHandles(session: BreakGlassSession, trigger: AuditEvent):
   return [...out];
 }
 
+const NONE: ReadonlyArray<{ watch: RevocationWatch; handle: string }> = Object.freeze([]);
+
 /** `aws:key:AKIA…` → `AKIA…` (source and kind never hold a colon; values may). */
 function valueOf(handle: string): string {
   return handle.slice(handle.indexOf(':', handle.indexOf(':') + 1) + 1);
@@ -201,8 +203,8 @@ export class RevocationWatches {
   }
 
   /** The watches one of whose handles the event carries, with the handle (first match). */
-  touched(e: AuditEvent): Array<{ watch: RevocationWatch; handle: string }> {
-    if (this.#byId.size === 0 || !this.#mayTouch(e)) return [];
+  touched(e: AuditEvent): ReadonlyArray<{ watch: RevocationWatch; handle: string }> {
+    if (this.#byId.size === 0 || !this.#mayTouch(e)) return NONE;
     const out: Array<{ watch: RevocationWatch; handle: string }> = [];
     const seen = new Set<string>();
     for (const h of eventHandles(e)) {
@@ -243,6 +245,11 @@ export class RevocationWatches {
   proves(w: RevocationWatch, timeMs: number): boolean {
     if (w.revokedAtMs === null) return false;
     return timeMs > w.revokedAtMs + this.allowanceMs(w) && timeMs <= w.revokedAtMs + this.options.windowMs;
+  }
+
+  /** Whether some window may have ended at `watermarkMs` (cheap, synchronous: checked per batch). */
+  mayHaveEnded(watermarkMs: number): boolean {
+    return this.#byId.size > 0 && watermarkMs > this.#nextEndMs;
   }
 
   /** Watches whose quiet window ended at `watermarkMs` (the partition's latest event time). */
