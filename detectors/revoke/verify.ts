@@ -222,10 +222,14 @@ export class RevocationWatches {
   /** The per-event check, without allocating: does any value the event's handles would carry have a watch? */
   #mayTouch(e: AuditEvent): boolean {
     const v = this.#values;
-    if (e.actor.sessionKey !== null && v.has(e.actor.sessionKey)) return true;
+    const sk = e.actor.sessionKey;
+    if (sk !== null && v.has(sk)) return true;
     if (e.source === 'cloudtrail') {
-      const ui = (e.raw as { userIdentity?: { accessKeyId?: unknown; arn?: unknown } }).userIdentity;
-      return (typeof ui?.accessKeyId === 'string' && v.has(ui.accessKeyId)) || (typeof ui?.arn === 'string' && v.has(ui.arn));
+      const ui = (e.raw as { userIdentity?: { accessKeyId?: unknown; arn?: unknown; type?: unknown } }).userIdentity;
+      // An IAM user's session key is its access key: looked up once. Only role sessions have a role-session handle.
+      const key = ui?.accessKeyId;
+      if (typeof key === 'string' && key !== sk && v.has(key)) return true;
+      return ui?.type === 'AssumedRole' && typeof ui.arn === 'string' && v.has(ui.arn);
     }
     if (e.source === 'okta') return e.actor.id !== null && v.has(e.actor.id);
     const user = (e.raw as { user?: { username?: unknown } }).user?.username;
