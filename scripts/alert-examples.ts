@@ -9,6 +9,7 @@
 import { type Alert, type AlertType, completeAlert, pipelineAlert } from '../detectors/alerts/alert.js';
 import { sessionClosedAlert } from '../detectors/alerts/event-alert.js';
 import { formatAlert } from '../detectors/alerts/formats/index.js';
+import { revocationIneffectiveAlert } from '../detectors/alerts/revocation-alert.js';
 import type { BreakGlassSession } from '../detectors/sessions.js';
 import { deliveryFailedAlert } from '../detectors/stages/delivery-worker.js';
 import { rotationMissingAlert } from '../reports/schedule.js';
@@ -63,6 +64,47 @@ const BUILDERS: Partial<Record<AlertType, () => Alert>> = {
       24,
       '2026-11-22T06:00:00.000Z',
     ),
+  'breakglass.revocation_ineffective': () =>
+    revocationIneffectiveAlert({
+      identity: { id: 'okta-emergency-admin' } as Parameters<typeof revocationIneffectiveAlert>[0]['identity'],
+      event: {
+        source: 'okta',
+        id: 'a1b2c3d4-0000-4000-8000-000000000031',
+        time: '2026-11-20T23:44:52.000Z',
+        actor: { id: '00u1emergency0admin7', name: 'emergency-admin@example.com', type: 'User', sessionKey: '102nQbsYyZTQ6qEvJ8vGx0rFw' },
+        action: 'group.user_membership.add',
+        targets: [{ id: '00g1admins', type: 'UserGroup', name: 'Okta Administrators' }],
+        outcome: 'success',
+        outcomeReason: null,
+        sourceIp: '198.51.100.23',
+        userAgent: 'Mozilla/5.0',
+        account: null,
+        org: 'example.okta.com',
+        cluster: null,
+        raw: {},
+      },
+      revocationId: 'gw-4e2a0d9c1b7f3a5e6c8d0b21:okta',
+      sessionId: session.id,
+      target: 'okta',
+      record: {
+        revocationId: 'gw-4e2a0d9c1b7f3a5e6c8d0b21:okta',
+        alertId: 'gw-4e2a0d9c1b7f3a5e6c8d0b21',
+        sessionId: session.id,
+        identity: 'okta-emergency-admin',
+        target: 'okta',
+        principal: 'emergency-admin@example.com',
+        outcome: 'revoked',
+        detail: 'cleared the Okta sessions (and OAuth tokens) of 00u1emergency0admin7',
+        attempts: 1,
+        requestedAt: '2026-11-20T23:41:07.412Z',
+        completedAt: '2026-11-20T23:41:07.905Z',
+        timeToRevokeMs: 905,
+      },
+      handle: 'okta:session:102nQbsYyZTQ6qEvJ8vGx0rFw',
+      afterSeconds: 225,
+      allowanceSeconds: 10,
+      detectedAtMs: Date.parse('2026-11-20T23:44:52.388Z'),
+    }),
   'pipeline.tamper': () =>
     pipelineAlert({
       type: 'pipeline.tamper',

@@ -1,5 +1,8 @@
+import type { AuditEvent } from '../../core/event.js';
+import type { Identity } from '../identities.js';
 import type { RevocationMode, RevocationRecord } from '../revoke/dispatcher.js';
 import { type Alert, alertId, type RevocationModeText, revocationNextStep, type Severity } from './alert.js';
+import { breakGlassAlert } from './event-alert.js';
 
 export function revocationModeText(mode: RevocationMode | undefined): RevocationModeText {
   return mode === 'auto' ? 'automatic' : mode === 'manual' ? 'manual' : 'off';
@@ -42,4 +45,50 @@ export function revocationAlert(unauthorized: Alert, r: RevocationRecord): Alert
       nextStep,
     },
   };
+}
+
+/** `aws:key:AKIA…` → `aws key AKIA…`: a watched handle in words. */
+export function handleText(handle: string): string {
+  return handle.replace(/^(\w+):([\w-]+):/, '$1 $2 ');
+}
+
+/**
+ * `breakglass.revocation_ineffective`: a revocation answered `revoked`, yet `event`, a successful
+ * event by one of the session's handles after the target's allowance, shows the session still works.
+ * One per revocation (the id is the revocation's).
+ */
+export function revocationIneffectiveAlert(o: {
+  identity: Identity;
+  event: AuditEvent;
+  revocationId: string;
+  sessionId: string;
+  target: string;
+  record: RevocationRecord;
+  handle: string;
+  afterSeconds: number;
+  allowanceSeconds: number;
+  detectedAtMs: number;
+}): Alert {
+  const e = o.event;
+  const r = o.record;
+  return breakGlassAlert(
+    'breakglass.revocation_ineffective',
+    alertId('breakglass.revocation_ineffective', o.revocationId),
+    'critical',
+    o.identity,
+    e,
+    o.detectedAtMs,
+    {
+      sessionId: o.sessionId,
+      reason: 'revocation_ineffective',
+      revocation: {
+        target: o.target,
+        outcome: 'revoked',
+        timeToRevokeSeconds: r.timeToRevokeMs >= 0 ? r.timeToRevokeMs / 1000 : null,
+        detail: r.detail,
+        nextStep: `the session is still live: cut it off by hand now (the ${o.target} revocation did not hold) and find the path it did not cover`,
+      },
+      summary: `REVOCATION INEFFECTIVE: the ${o.target} revocation of the break-glass session of ${o.identity.id} answered revoked, but ${handleText(o.handle)} still succeeded ${o.afterSeconds} s later (allowance ${o.allowanceSeconds} s): ${e.action} (event ${e.id}) from ${e.sourceIp ?? 'unknown IP'}`,
+    },
+  );
 }

@@ -1,8 +1,8 @@
 import { errorMessage } from '../../core/errors.js';
 import type { AuditEvent } from '../../core/event.js';
 import type { Logger } from '../../core/log.js';
-import { type Alert, alertId } from '../alerts/alert.js';
-import { breakGlassAlert } from '../alerts/event-alert.js';
+import type { Alert } from '../alerts/alert.js';
+import { handleText, revocationIneffectiveAlert } from '../alerts/revocation-alert.js';
 import type { Identity } from '../identities.js';
 import type { BreakGlassSession } from '../sessions.js';
 import type { StateChange } from '../state/changelog.js';
@@ -182,27 +182,19 @@ export class RevocationVerifier {
     const after = Math.round((timeMs - w.revokedAtMs!) / 1000);
     const allowance = this.watches.allowanceMs(w) / 1000;
     const identity = this.hooks.identity(w.identity) ?? ({ id: w.identity } as Identity);
-    const what = `${handle.replace(/^(\w+):([\w-]+):/, '$1 $2 ')}`;
-    const alert = breakGlassAlert(
-      'breakglass.revocation_ineffective',
-      alertId('breakglass.revocation_ineffective', w.revocationId),
-      'critical',
+    const what = handleText(handle);
+    const alert = revocationIneffectiveAlert({
       identity,
-      e,
+      event: e,
+      revocationId: w.revocationId,
+      sessionId: w.sessionId,
+      target: w.target,
+      record: r,
+      handle,
+      afterSeconds: after,
+      allowanceSeconds: allowance,
       detectedAtMs,
-      {
-        sessionId: w.sessionId,
-        reason: 'revocation_ineffective',
-        revocation: {
-          target: w.target,
-          outcome: 'revoked',
-          timeToRevokeSeconds: r.timeToRevokeMs >= 0 ? r.timeToRevokeMs / 1000 : null,
-          detail: r.detail,
-          nextStep: `the session is still live: cut it off by hand now (the ${w.target} revocation did not hold) and find the path it did not cover`,
-        },
-        summary: `REVOCATION INEFFECTIVE: the ${w.target} revocation of the break-glass session of ${w.identity} answered revoked, but ${what} still succeeded ${after} s later (allowance ${allowance} s): ${e.action} (event ${e.id}) from ${e.sourceIp ?? 'unknown IP'}`,
-      },
-    );
+    });
     this.#done(w);
     this.totals.ineffective++;
     await this.hooks.raise(alert);
