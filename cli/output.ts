@@ -108,7 +108,7 @@ export function printDetectorSummary(d: DetectorBuild, o: { maxSessions?: number
   for (const w of d.ruleWarnings ?? []) say(`  ${w}`);
   say(`  events of break-glass identities ${fmt(det.totals.breakGlassEvents)} of ${fmt(det.totals.events)}`);
   say(
-    `  alerts: ${a['breakglass.unauthorized']} unauthorized, ${a['breakglass.authorized']} authorized, ${a['breakglass.attempt']} attempts, ${a['breakglass.activity']} activity, ${a['rule.match']} rule matches`,
+    `  alerts: ${a['breakglass.unauthorized']} unauthorized, ${a['breakglass.authorized']} authorized, ${a['breakglass.attempt']} attempts, ${a['breakglass.activity']} activity, ${a['rule.match']} rule matches${a['breakglass.revocation_ineffective'] ? `, ${a['breakglass.revocation_ineffective']} INEFFECTIVE revocations` : ''}`,
   );
   const all = [...det.seen.values()].sort((x, y) => x.startMs - y.startMs);
   const sessions = all.slice(0, o.maxSessions ?? SUMMARY_SESSIONS);
@@ -127,6 +127,13 @@ export function printDetectorSummary(d: DetectorBuild, o: { maxSessions?: number
       say(
         `               revocation via ${r.target}: ${r.outcome.toUpperCase()} — ${r.detail}${r.timeToRevokeMs >= 0 ? ` (${ms(r.timeToRevokeMs)} after the event)` : ''}`,
       );
+      // Verified from the events that followed (detectors/revoke/verify.ts), or still watched when the replay ended.
+      if (r.outcome === 'revoked')
+        say(
+          r.verification
+            ? `               ${r.verification.verified ? 'verified' : 'INEFFECTIVE'} from later logs: ${r.verification.detail}`
+            : '               not verified: the verify window was still open at the end of the events',
+        );
     }
   }
   if (all.length > sessions.length) say(`  … and ${fmt(all.length - sessions.length)} more sessions, ${o.more ?? 'see --alerts-out'}`);

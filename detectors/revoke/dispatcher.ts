@@ -26,7 +26,7 @@ export interface RevocationRecord {
   completedAt: string;
   /** From the triggering event's time to the target's answer. */
   timeToRevokeMs: number;
-  /** What later logs showed (memory ledger only; the store keeps it in the row's verify columns). */
+  /** What later logs showed, once known (the store keeps it in the row's verify columns). */
   verification?: Verification;
 }
 

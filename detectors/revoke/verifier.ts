@@ -207,6 +207,8 @@ export class RevocationVerifier {
   }
 
   async #record(r: RevocationRecord, v: Verification): Promise<void> {
+    // On the record itself too: replay's summary shows it (live records are not kept, so nothing grows).
+    r.verification = v;
     try {
       await this.hooks.ledger.verify(r, v);
     } catch (err) {

@@ -6,7 +6,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { printDetectorSummary } from '../../cli/output.js';
 import { ConfigError, parseConfig } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
 import { silentLogger } from '../../core/log.js';
@@ -105,7 +106,7 @@ async function replay(events: AuditEvent[], extra: Record<string, unknown> = {})
       format: 'JSONEachRow',
     })
   ).json<VerifyRow>();
-  return { alerts, rows, detector: build.detector, iam, of: (t: string) => alerts.filter((a) => a.type === t) };
+  return { alerts, rows, build, detector: build.detector, iam, of: (t: string) => alerts.filter((a) => a.type === t) };
 }
 
 const at = (hhmmss: string) => `2026-11-20T${hhmmss}.000Z`;
@@ -204,6 +205,17 @@ describe('revocation verified from later logs (replay)', () => {
     expect(ineffective[0]!.summary).toContain('okta session sess-1');
     expect(ineffective[0]!.eventIds).toEqual([later.id]);
     expect(r.rows[0]).toMatchObject({ target: 'okta', verified: 0, verify_event_id: later.id });
+    // The replay summary says it under the revocation.
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    printDetectorSummary(r.build);
+    spy.mockRestore();
+    const text = written.join('');
+    expect(text).toContain('1 INEFFECTIVE revocations');
+    expect(text).toContain('INEFFECTIVE from later logs: okta session sess-1 succeeded 169 s after the revocation');
   });
 
   it('Kubernetes: discovery and self reviews after the bindings are gone are not use; reading a secret is', async () => {
