@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { CompleteAlert } from '../../detectors/alerts/alert.js';
+import { ALERT_TYPES, type CompleteAlert } from '../../detectors/alerts/alert.js';
 import { ECS_VERSION } from '../../detectors/alerts/formats/ecs.js';
 import { formatAlert } from '../../detectors/alerts/formats/index.js';
 import { OCSF_VERSION } from '../../detectors/alerts/formats/ocsf.js';
@@ -147,5 +147,32 @@ describe('ECS 9', () => {
     }
     const k8s = demo.alerts.find((a) => a.cluster === 'prod-eu1');
     expect(k8s).toBeDefined();
+  });
+});
+
+describe('docs/alerts.md examples', () => {
+  // Every alert type has an example section, and its OCSF and ECS forms pass the schemas: the documentation
+  // cannot drift from what the code emits (new types come from scripts/alert-examples.ts).
+  const doc = readFileSync(new URL('../../docs/alerts.md', import.meta.url), 'utf8');
+  const sections = doc.split('\n### Example: ').slice(1);
+  const blocks = (section: string, format: string) => {
+    const m = new RegExp(`<summary>${format}</summary>\\s*\`\`\`json\\n([\\s\\S]*?)\\n\`\`\``).exec(section);
+    return m ? (JSON.parse(m[1]!) as Record<string, unknown>) : null;
+  };
+  it('has an example of every alert type', () => {
+    const documented = sections.map((s) => s.slice(1, s.indexOf('`', 1)));
+    expect([...ALERT_TYPES].filter((t) => !documented.includes(t))).toEqual([]);
+  });
+  it('every OCSF and ECS example validates', () => {
+    const ecs = loadEcsFlat();
+    for (const section of sections) {
+      const type = section.slice(1, section.indexOf('`', 1));
+      const ocsf = blocks(section, 'ocsf');
+      const doc = blocks(section, 'ecs');
+      expect(ocsf, `${type}: ocsf block`).not.toBeNull();
+      expect(doc, `${type}: ecs block`).not.toBeNull();
+      expect(validateOcsf(schema, ocsf!, 'detection_finding'), type).toEqual([]);
+      expect(validateEcs(ecs.fields, doc!, ['glasswatch']), type).toEqual([]);
+    }
   });
 });
