@@ -105,7 +105,7 @@ export function sessionHandles(session: BreakGlassSession, trigger: AuditEvent):
 const NONE: ReadonlyArray<{ watch: RevocationWatch; handle: string }> = Object.freeze([]);
 
 /** `aws:key:AKIA…` → `AKIA…` (source and kind never hold a colon; values may). */
-function valueOf(handle: string): string {
+function handleValue(handle: string): string {
   return handle.slice(handle.indexOf(':', handle.indexOf(':') + 1) + 1);
 }
 
@@ -178,7 +178,7 @@ export class RevocationWatches {
       if (!ids) {
         ids = new Set();
         this.#byHandle.set(h, ids);
-        const v = valueOf(h);
+        const v = handleValue(h);
         this.#values.set(v, (this.#values.get(v) ?? 0) + 1);
       }
       ids.add(w.revocationId);
@@ -194,7 +194,7 @@ export class RevocationWatches {
       ids?.delete(revocationId);
       if (ids?.size === 0) {
         this.#byHandle.delete(h);
-        const v = valueOf(h);
+        const v = handleValue(h);
         const n = (this.#values.get(v) ?? 1) - 1;
         if (n > 0) this.#values.set(v, n);
         else this.#values.delete(v);
