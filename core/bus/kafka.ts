@@ -210,7 +210,7 @@ export class KafkaBus implements Bus {
         autoCommit: true,
         autoCommitInterval: o.commitIntervalMs,
         autoCommitThreshold: o.commitEveryMessages,
-        partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
+        partitionsConsumedConcurrently: options.partitionsConcurrently ?? o.partitionsConsumedConcurrently,
         eachBatch: async (payload) => {
           await assignment.ready(payload.heartbeat);
           await this.#eachBatch(payload, options, maxAttempts, running);

@@ -57,6 +57,12 @@ export interface SubscribeOptions {
   afterBatch?: () => Promise<void>;
   /** @default 1000 */
   afterBatchEvery?: number;
+  /**
+   * Partitions handled at once by this member (order stays per partition). For stages whose handler
+   * waits on a peer (an output, a revocation target): one slow call then holds one partition, not all.
+   * The in-process bus has one partition per topic. @default the bus's `partitionsConsumedConcurrently` (1)
+   */
+  partitionsConcurrently?: number;
   /** Attempts per message before it is dead-lettered. @default 3 */
   maxAttempts?: number;
   /**

@@ -50,6 +50,8 @@ export class RevocationWorker {
       fromBeginning: true,
       deadLetterTopic: this.o.deadLetterTopic,
       maxAttempts: Number.MAX_SAFE_INTEGER,
+      // A slow target holds one partition's orders, not every session's.
+      partitionsConcurrently: 8,
       handler: (m) => this.#handle(m),
     });
     return this;

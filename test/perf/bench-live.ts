@@ -243,6 +243,26 @@ async function latency(port: number, run: string, start: Proc, saturatedMs: numb
   const intervalMs = (perRequest / target) * 1000;
   const sentAt = new Map<string, number>();
   const requests = Math.round((target * seconds) / perRequest);
+  const seen = new Map<string, number>();
+  let sending = true;
+  // Watched while the requests go out (an alert written during the sending was counted late before,
+  // by up to the whole sending time).
+  const deadline = performance.now() + seconds * 1000 + 120_000;
+  const watch = (async () => {
+    while ((sending || seen.size < sentAt.size) && performance.now() < deadline) {
+      let text = '';
+      try {
+        text = readFileSync(alerts, 'utf8');
+      } catch {}
+      const now = performance.now();
+      for (const m of text.matchAll(/"breakglass-admin-(\d+)"/g)) {
+        const k = `breakglass-admin-${m[1]}`;
+        const at = sentAt.get(k);
+        if (at !== undefined && !seen.has(k)) seen.set(k, now - at);
+      }
+      await sleep(10);
+    }
+  })();
   const t0 = performance.now();
   for (let r = 0; r < requests; r++) {
     const due = t0 + r * intervalMs;
@@ -253,20 +273,8 @@ async function latency(port: number, run: string, start: Proc, saturatedMs: numb
     sentAt.set(`breakglass-admin-${from}`, performance.now());
     void send(port, auditListBody(`${run}-lat`, from, perRequest, perRequest));
   }
-  const deadline = performance.now() + 120_000;
-  const seen = new Map<string, number>();
-  while (seen.size < sentAt.size && performance.now() < deadline) {
-    let text = '';
-    try {
-      text = readFileSync(alerts, 'utf8');
-    } catch {}
-    const now = performance.now();
-    for (const m of text.matchAll(/"breakglass-admin-(\d+)"/g)) {
-      const k = `breakglass-admin-${m[1]}`;
-      if (sentAt.has(k) && !seen.has(k)) seen.set(k, now - sentAt.get(k)!);
-    }
-    await sleep(10);
-  }
+  sending = false;
+  await watch;
   const ms = [...seen.values()].sort((a, b) => a - b);
   if (ms.length === 0) {
     console.log(`  intake → alert: no alerts seen (${start.out().slice(-500)})`);
