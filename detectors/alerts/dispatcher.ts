@@ -46,8 +46,11 @@ export class MemoryDeliveryLedger implements DeliveryLedger {
   }
 }
 
+const CACHE_MAX = 100_000;
+
 /** The delivery ledger in the audit store (`alert_deliveries`), shared by every process using that store. */
 export class StoreDeliveryLedger implements DeliveryLedger {
+  /** Alerts known delivered: only saves lookups, so it is bounded (emptied past CACHE_MAX) for a process that runs for months. */
   readonly #cache = new Set<string>();
   constructor(readonly store: Store) {}
 
@@ -61,7 +64,7 @@ export class StoreDeliveryLedger implements DeliveryLedger {
         format: 'JSONEachRow',
       })
     ).json();
-    if (rows.length > 0) this.#cache.add(key);
+    if (rows.length > 0) this.#remember(key);
     return rows.length > 0;
   }
 
@@ -83,7 +86,7 @@ export class StoreDeliveryLedger implements DeliveryLedger {
     ).json<{ alert_id: string }>();
     for (const r of rows) {
       found.add(r.alert_id);
-      this.#cache.add(`${output}\u0000${r.alert_id}`);
+      this.#remember(`${output}\u0000${r.alert_id}`);
     }
     return found;
   }
@@ -103,7 +106,12 @@ export class StoreDeliveryLedger implements DeliveryLedger {
         error: e.error ?? '',
       })),
     );
-    for (const e of entries) if (e.status === 'delivered') this.#cache.add(`${e.output}\u0000${e.alertId}`);
+    for (const e of entries) if (e.status === 'delivered') this.#remember(`${e.output}\u0000${e.alertId}`);
+  }
+
+  #remember(key: string): void {
+    if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
+    this.#cache.add(key);
   }
 }
 

@@ -3,7 +3,7 @@ import { errorMessage } from '../../core/errors.js';
 import type { Source } from '../../core/event.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/client.js';
-import { type Alert, type AlertType, alertId, type Severity, type TicketRequestFacts } from '../alerts/alert.js';
+import { type Alert, type AlertType, pipelineAlert, type Severity, type TicketRequestFacts } from '../alerts/alert.js';
 import type { TicketLedger } from './ledger.js';
 import { samePerson, type TicketVersion } from './ticket.js';
 
@@ -247,25 +247,21 @@ export class TicketRequestAlerts {
   ): Alert {
     // Overdue is keyed by the wait (its first requested version), the others by the version itself.
     const version = type === 'breakglass.approval_overdue' ? (request.requestedAt ?? v.updatedAt) : v.updatedAt;
+    // A pipeline alert (no event, no session) about a ticket: the same id as before, type + ticket + version + identity.
     return {
-      id: alertId(type, v.id, version, identity),
-      type,
-      severity,
+      ...pipelineAlert({
+        type,
+        severity,
+        key: [v.id, version, identity],
+        source: this.#o.sourceOf?.(identity) ?? null,
+        reason: v.reason ?? '',
+        time,
+        detectedAt: new Date(now).toISOString(),
+        summary: o.summary,
+      }),
       identity,
-      source: this.#o.sourceOf?.(identity) ?? null,
-      eventIds: [],
       ticketId: v.id,
       reason: v.reason ?? null,
-      category: null,
-      ruleId: null,
-      ruleTitle: null,
-      ruleAuthor: null,
-      sessionId: null,
-      principal: null,
-      sourceIp: null,
-      time,
-      detectedAt: new Date(now).toISOString(),
-      summary: o.summary,
       action: type.replace('breakglass.', 'ticket.'),
       request,
     };
