@@ -201,7 +201,14 @@ export class KafkaBus implements Bus {
     const assignment = this.#assignmentGate(consumer, options);
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning !== false });
+      // Just after a topic is created, a broker's metadata can still say "does not host this
+      // topic-partition" (retriable) for a moment: tried again rather than failing the start.
+      await withRetry(() => consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning !== false }), {
+        retries: 6,
+        initialDelayMs: 200,
+        maxDelayMs: 3000,
+        shouldRetry: (err) => (err as { retriable?: unknown }).retriable === true,
+      });
       await consumer.run({
         // Offsets are resolved one by one after the handler succeeded; kafkajs commits the resolved ones
         // on the interval/threshold below, at the end of every batch, before a rebalance and on a
@@ -518,6 +525,24 @@ export class KafkaBus implements Bus {
               })),
             }),
           { retries: 6, initialDelayMs: 200, maxDelayMs: 3000, shouldRetry: (err) => (err as { retriable?: unknown }).retriable === true },
+        );
+        // A retry after a half-done creation answers "exists" without waiting for leaders, and a
+        // consumer that joins while a partition has none never fetches it until its next metadata
+        // refresh (minutes): every partition must have a leader before anyone uses the topics.
+        await withRetry(
+          async () => {
+            const { topics: meta } = await admin.fetchTopicMetadata({ topics: missing });
+            const leaderless = meta.flatMap((t) =>
+              t.partitions.length === 0 ? [`${t.name}`] : t.partitions.filter((p) => p.leader < 0).map((p) => `${t.name}/${p.partitionId}`),
+            );
+            if (leaderless.length > 0) {
+              throw new GlasswatchError('BG_BUS_TOPIC_CREATE_FAILED', `no leader yet for ${leaderless.join(', ')}`, {
+                stage: 'sending',
+                retriable: true,
+              });
+            }
+          },
+          { retries: 8, initialDelayMs: 100, maxDelayMs: 2000, shouldRetry: (err) => (err as { retriable?: unknown }).retriable === true },
         );
       })();
       for (const t of missing) {
