@@ -33,14 +33,34 @@ export function canonicalJson(value: unknown): string {
     return `${out}]`;
   }
   const record = value as Record<string, unknown>;
+  const keys = Object.keys(record);
+  // Rows are built in sorted column order (evidence/normalize.ts): checking is cheaper than sorting.
+  if (!isSorted(keys)) keys.sort();
   let out = '{';
   let first = true;
-  for (const k of Object.keys(record).sort()) {
+  for (const k of keys) {
     const item = record[k];
     if (item === undefined) continue;
     if (!first) out += ',';
     first = false;
-    out += `${JSON.stringify(k)}:${canonicalJson(item)}`;
+    out += `${quoted(k)}:${canonicalJson(item)}`;
   }
   return `${out}}`;
+}
+
+/** The same order as Array.prototype.sort's default (UTF-16 code units). */
+function isSorted(keys: string[]): boolean {
+  for (let i = 1; i < keys.length; i++) if ((keys[i - 1] as string) > (keys[i] as string)) return false;
+  return true;
+}
+
+/** Column names repeat on every row: each is quoted once (bounded, so hostile keys cannot grow it). */
+const quotedKeys = new Map<string, string>();
+function quoted(k: string): string {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = JSON.stringify(k);
+    if (quotedKeys.size < 4096) quotedKeys.set(k, q);
+  }
+  return q;
 }

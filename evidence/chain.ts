@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { GlasswatchError, withRetry } from '../core/errors.js';
 import type { EvidenceHook, Store } from '../core/store/client.js';
@@ -31,13 +32,24 @@ export interface ChainRecord {
   content: string;
 }
 
+/**
+ * SHA-256 over canonicalJson({ writer, seq, prev_hash, kind, table, key, content }), written out in
+ * the canonical (sorted) key order by hand: it runs once per evidence row, and the generic
+ * canonicalJson would sort and quote the same seven keys every time (a test holds the two equal).
+ */
 export function recordHash(r: ChainRecord): string {
-  return createHash('sha256')
-    .update(
-      canonicalJson({ writer: r.writer, seq: r.seq, prev_hash: r.prev_hash, kind: r.kind, table: r.table, key: r.key, content: r.content }),
-    )
-    .digest('hex');
+  if (!Number.isSafeInteger(r.seq)) throw new TypeError(`audit chain seq ${r.seq} is not a safe integer`);
+  const text =
+    `{"content":${JSON.stringify(r.content)},"key":${JSON.stringify(r.key)},"kind":${JSON.stringify(r.kind)},` +
+    `"prev_hash":${JSON.stringify(r.prev_hash)},"seq":${r.seq},"table":${JSON.stringify(r.table)},"writer":${JSON.stringify(r.writer)}}`;
+  return sha256Hex(text);
 }
+
+/** crypto.hash (Node ≥ 20.12) skips the Hash object, which costs more than hashing a short row. */
+const sha256Hex: (text: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (text) => (crypto as unknown as { hash: (a: string, d: string, e: 'hex') => string }).hash('sha256', text, 'hex')
+    : (text) => createHash('sha256').update(text).digest('hex');
 
 /** The bytes a checkpoint signature covers. */
 export function checkpointPayload(c: { writer: string; seq: number; hash: string; keyId: string }): string {
@@ -98,6 +110,19 @@ export class AuditChain implements EvidenceHook {
   }
 
   async beforeInsertTables(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<void> {
+    await (await this.prepareTables(batches)).appended;
+  }
+
+  async prepareTables(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<{ appended: Promise<void> }> {
+    const entries = await this.#entries(batches);
+    if (entries.length === 0) return { appended: Promise.resolve() };
+    const appended = this.append(entries);
+    // Awaited by the caller; this only keeps a rejection from counting as unhandled in between.
+    appended.catch(() => {});
+    return { appended };
+  }
+
+  async #entries(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<Entry[]> {
     const entries: Entry[] = [];
     const now = new Date().toISOString();
     for (const { table, rows } of batches) {
@@ -109,7 +134,7 @@ export class AuditChain implements EvidenceHook {
         entries.push({ kind: 'row', table, key: keyOf(spec.key, content), content: canonicalJson(content) });
       }
     }
-    if (entries.length > 0) await this.append(entries);
+    return entries;
   }
 
   /** Appends records (in one audit_log insert) and signs a checkpoint when one is due. */

@@ -58,7 +58,7 @@ async function describe(store: Store, table: string): Promise<Column[]> {
  */
 export function rowContent(columns: Column[], row: Record<string, unknown>, nowIso: string): Record<string, unknown> {
   const content: Record<string, unknown> = {};
-  for (const c of columns) {
+  for (const c of sortedByName(columns)) {
     let value = row[c.name];
     if (value === undefined) {
       if (c.defaultKind === 'DEFAULT' && /^now(64)?\(/.test(c.defaultExpression)) {
@@ -70,6 +70,17 @@ export function rowContent(columns: Column[], row: Record<string, unknown>, nowI
     content[c.name] = normalizeValue(c.type, value);
   }
   return content;
+}
+
+const sorted = new WeakMap<Column[], Column[]>();
+/** Content keys in sorted order, so canonicalJson finds them sorted and skips its sort. */
+function sortedByName(columns: Column[]): Column[] {
+  let s = sorted.get(columns);
+  if (!s) {
+    s = [...columns].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    sorted.set(columns, s);
+  }
+  return s;
 }
 
 /** The stored row read back (SELECT *), normalized over the columns a chained content names. */

@@ -44,6 +44,12 @@ export interface EvidenceHook {
   beforeInsert(table: string, rows: Record<string, unknown>[]): Promise<void>;
   /** The same for the rows of several tables, in one chain append. */
   beforeInsertTables(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<void>;
+  /**
+   * The same, in two steps: resolves once the rows' content is fixed (their DEFAULT now() columns
+   * set), with `appended` settling when the chain records are stored, so the rows can be inserted
+   * meanwhile.
+   */
+  prepareTables?(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<{ appended: Promise<void> }>;
   /** Signs the last checkpoint; called when the store closes. */
   close(): Promise<void>;
 }

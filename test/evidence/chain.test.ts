@@ -1,11 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { insertRows, migrate, openStore, type Store, StoreWriter } from '../../core/store/index.js';
 import { canonicalJson } from '../../evidence/canonical.js';
-import { AuditChain, chainHeads } from '../../evidence/chain.js';
+import { AuditChain, chainHeads, recordHash } from '../../evidence/chain.js';
 import { generatedKeyFile, keyIdOf, loadEvidenceKeys, readPublicKeys, storedPublicKeys, verifySignature } from '../../evidence/keys.js';
 import { verifyAudit } from '../../evidence/verify.js';
 
@@ -42,6 +42,37 @@ async function rows<T>(store: Store, query: string, params: Record<string, unkno
 async function mutate(store: Store, query: string, params: Record<string, unknown>): Promise<void> {
   await store.client.command({ query, query_params: params, clickhouse_settings: { mutations_sync: '2' } });
 }
+
+describe('record hash', () => {
+  it('is SHA-256 over the canonical JSON of the record, written out by hand (quotes, unicode and control characters included)', () => {
+    const records = [
+      {
+        writer: 'detect@a',
+        seq: 1,
+        prev_hash: '0'.repeat(64),
+        kind: 'row',
+        table: 'alerts',
+        key: '["a-1"]',
+        content: canonicalJson(alert('a-1', 1)),
+      },
+      {
+        writer: 'w"\\\u2028',
+        seq: 9_007_199_254_740_991,
+        prev_hash: 'f'.repeat(64),
+        kind: 'start',
+        table: '',
+        key: '[]',
+        content: '{"x":"\u0000é😀"}',
+      },
+    ];
+    for (const r of records) expect(recordHash(r)).toBe(createHash('sha256').update(canonicalJson(r)).digest('hex'));
+    expect(() => recordHash({ ...records[0]!, seq: 1.5 })).toThrow(/seq/);
+  });
+
+  it('canonical JSON sorts keys whatever order an object was built in', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: 'x', c: null }], é: 2, Z: 3 })).toBe('{"Z":3,"a":[{"c":null,"d":"x"}],"b":1,"é":2}');
+  });
+});
 
 describe('audit chain', () => {
   const path = join(dir, 'store');
