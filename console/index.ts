@@ -4,6 +4,7 @@ import { Fields, type GlasswatchConfig } from '../core/config.js';
 import { GlasswatchError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/client.js';
+import { confirmSettingsOf } from '../detectors/confirm/config.js';
 import type { CollectorMetrics } from '../ingest/collector/metrics.js';
 import { ConsoleAuth } from './auth.js';
 import type { ConsoleOptions } from './config.js';
@@ -38,6 +39,8 @@ export interface StartConsoleOptions {
  */
 export async function startConsole(o: StartConsoleOptions): Promise<RunningConsole> {
   const log = o.log.child({ component: 'console' });
+  // Validated before anything starts: a bad revocation.confirm stops the console with the field named.
+  const confirm = confirmSettingsOf(o.config, new Set());
   const hub = new SseHub();
   const idle = Fields.of(o.config.file, 'detector', o.config.sections.detector).number('sessionIdleSeconds', 1800, {
     min: 1,
@@ -56,7 +59,7 @@ export async function startConsole(o: StartConsoleOptions): Promise<RunningConso
   });
   await feed.start();
   const auth = new ConsoleAuth(o.options.tokens, o.options.sessionSeconds);
-  const app = await buildConsoleServer({ store: o.store, feed, hub, auth, log, secure: o.options.tls !== null }, o.options);
+  const app = await buildConsoleServer({ store: o.store, feed, hub, auth, log, secure: o.options.tls !== null, confirm }, o.options);
   let address: string;
   try {
     address = await app.listen({ host: o.options.host, port: o.options.port });

@@ -148,6 +148,8 @@ export interface SessionDetail {
   ticket: Row[];
   revocations: Row[];
   triage: Row[];
+  /** "Was this you?" steps of the session (detectors/confirm), oldest first. */
+  confirmations: Row[];
 }
 
 /** A session with its timeline (at most `eventLimit` events), ticket versions, alerts and revocations. */
@@ -192,8 +194,10 @@ export async function sessionDetail(store: Store, sessionId: string, eventLimit 
   const revocations = await rows(
     store,
     `SELECT revocation_id, alert_id, session_id, identity, target, principal, outcome, detail, attempts, requested_at, completed_at,
-            time_to_revoke_ms FROM revocations WHERE session_id = {id:String}
-     ORDER BY completed_at DESC LIMIT 1 BY revocation_id`,
+            time_to_revoke_ms, verified, verified_at, verify_event_id, verify_detail,
+            multiIf(verified = 1, 'verified', verified = 0, 'ineffective', outcome = 'revoked', 'pending', '') AS verification
+     FROM revocations WHERE session_id = {id:String}
+     ORDER BY completed_at DESC, verified_at DESC NULLS LAST LIMIT 1 BY revocation_id`,
     { id: sessionId },
   );
   revocations.sort((a, b) => String(a.requested_at).localeCompare(String(b.requested_at)));
@@ -201,7 +205,14 @@ export async function sessionDetail(store: Store, sessionId: string, eventLimit 
     store,
     alerts.map((a) => String(a.alert_id)),
   );
-  return { session, events, alerts, ticket, revocations, triage };
+  // Every step but the stored request (the question's own copy of the event and alert).
+  const confirmations = await rows(
+    store,
+    `SELECT confirmation_id, state, identity, alert_id, via, owner, ticket_id, actor, detail, asked_at, due_at, at
+     FROM confirmations WHERE session_id = {id:String} ORDER BY at, state LIMIT 1 BY confirmation_id, state, at`,
+    { id: sessionId },
+  );
+  return { session, events, alerts, ticket, revocations, triage, confirmations };
 }
 
 export type TicketStatusFilter = 'requested' | 'approved' | 'all';

@@ -8,9 +8,11 @@ import { GlasswatchError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import type { Store } from '../core/store/client.js';
+import type { ConfirmSettings } from '../detectors/confirm/config.js';
 import { registerApi } from './api.js';
 import { type ConsoleAuth, LOGIN_COOKIE, type Principal, SESSION_COOKIE, sameSecret } from './auth.js';
 import type { ConsoleOptions } from './config.js';
+import { CONFIRM_PREFIX, registerConfirm } from './confirm.js';
 import type { LiveFeed, SseHub } from './live.js';
 import { registerPages } from './pages.js';
 import { html, page } from './views/html.js';
@@ -23,6 +25,8 @@ export interface ConsoleContext {
   auth: ConsoleAuth;
   log: Logger;
   secure: boolean;
+  /** `revocation.confirm`: answers to "was this you?" links (null: not configured). */
+  confirm?: ConfirmSettings | null;
 }
 
 declare module 'fastify' {
@@ -71,7 +75,8 @@ export async function buildConsoleServer(ctx: ConsoleContext, options: ConsoleOp
     const path = req.url.split('?')[0] ?? '';
     // Bearer first (scripts, SOAR); a browser has its login cookie.
     req.principal = ctx.auth.fromAuthorization(req.headers.authorization) ?? ctx.auth.fromSession(req.cookies?.[SESSION_COOKIE]);
-    if (PUBLIC.has(path) || path.startsWith('/static/')) return;
+    // A confirmation link is its own credential, for its one page only (console/confirm.ts).
+    if (PUBLIC.has(path) || path.startsWith('/static/') || path.startsWith(CONFIRM_PREFIX)) return;
     if (!req.principal) return refuse(reply, path, 401, 'authentication required');
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.principal.csrf !== null) {
       // A browser login changing state must prove it comes from a console page: its CSRF token in a
@@ -83,7 +88,7 @@ export async function buildConsoleServer(ctx: ConsoleContext, options: ConsoleOp
   });
   app.addHook('preHandler', async (req, reply) => {
     const p = req.principal;
-    if (!p || p.csrf === null || req.method === 'GET' || req.method === 'HEAD') return;
+    if (!p || p.csrf === null || req.method === 'GET' || req.method === 'HEAD' || req.url.startsWith(CONFIRM_PREFIX)) return;
     const sent = (req.headers['x-csrf-token'] as string | undefined) ?? (req.body as Record<string, unknown> | undefined)?._csrf;
     if (!sameSecret(typeof sent === 'string' ? sent : undefined, p.csrf)) return refuse(reply, req.url, 403, 'CSRF token missing or wrong');
   });
@@ -135,6 +140,7 @@ export async function buildConsoleServer(ctx: ConsoleContext, options: ConsoleOp
     return reply.redirect('/login', 303);
   });
   registerPages(app, ctx);
+  registerConfirm(app, { store: ctx.store, log: ctx.log, secure: ctx.secure, confirm: ctx.confirm ?? null });
   registerApi(app, ctx);
   return app;
 }

@@ -13,6 +13,7 @@ import type { Alert } from './alerts/alert.js';
 import { ALERT_SECTION_KEYS, alertContextOf, GROUP_KEYS, ROUTING_KEYS, routingOf, socOutputsOf, throttleOf } from './alerts/config.js';
 import { AlertDispatcher, MemoryDeliveryLedger, StoreDeliveryLedger } from './alerts/dispatcher.js';
 import { type AlertOutput, EmailOutput, JsonLinesAlertOutput, KafkaAlertOutput, WebhookOutput } from './alerts/outputs.js';
+import { confirmationGateOf } from './confirm/build.js';
 import { BreakGlassDetector } from './detector.js';
 import { IdentityRegistry } from './identities.js';
 import { openSessionsFromStore } from './restore.js';
@@ -189,6 +190,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
         onOrderAppended ? { onAppend: onOrderAppended } : {},
       )
     : new RevocationDispatcher(policies, revocationLedger, log);
+  const confirm = confirmationGateOf({ registry, config, store, log, clock: o.clock, transport: () => smtpTransport(config) });
 
   const detector = new BreakGlassDetector(
     {
@@ -205,10 +207,15 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       sessionIdleSeconds: d.number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 }),
       ruleMatchAlerts: d.boolean('ruleMatchAlerts', true),
       verify: verifyOptionsOf(Fields.of(file, 'revocation', config.sections.revocation)),
+      ...(confirm ? { confirm } : {}),
       ...(o.keepSessions === undefined ? {} : { keepSessions: o.keepSessions }),
     },
     o.onAlert ? { onAlert: o.onAlert } : {},
   );
+  if (confirm) {
+    confirm.attach(detector);
+    await confirm.start();
+  }
   if (o.clock === 'live' && store) {
     const open = await openSessionsFromStore(store, d.number('sessionIdleSeconds', 1800, { min: 1, max: 7 * 86_400 }));
     detector.sessions.restore(open);
@@ -301,7 +308,7 @@ export function smtpTransport(config: GlasswatchConfig) {
 
 export function revocationPolicies(registry: IdentityRegistry, config: GlasswatchConfig): Map<string, RevocationPolicy> {
   const file = config.file;
-  const r = Fields.of(file, 'revocation', config.sections.revocation).only(['webhook', 'okta', 'aws', 'k8s', 'retry', 'verify']);
+  const r = Fields.of(file, 'revocation', config.sections.revocation).only(['webhook', 'okta', 'aws', 'k8s', 'retry', 'verify', 'confirm']);
   const targets = new Map<string, () => RevocationTarget>();
   if (r.value.webhook !== undefined) {
     const w = r.section('webhook').only(['url', 'secret']);

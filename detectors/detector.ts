@@ -8,9 +8,11 @@ import type { AlertDispatcher } from './alerts/dispatcher.js';
 import { breakGlassAlert as base, ruleAlert, sessionClosedAlert } from './alerts/event-alert.js';
 import { revocationAlert, revocationModeText } from './alerts/revocation-alert.js';
 import { SessionEventIds } from './alerts/session-events.js';
+import type { Confirmations } from './confirm/gate.js';
 import type { Identity, IdentityRegistry } from './identities.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
+import type { RevocationRequest } from './revoke/types.js';
 import { RevocationVerifier } from './revoke/verifier.js';
 import { DEFAULT_ALLOWANCE_SECONDS, DEFAULT_VERIFY_WINDOW_MINUTES, type VerifyOptions } from './revoke/verify.js';
 import { alertRow, sessionRow } from './rows.js';
@@ -57,6 +59,8 @@ export interface DetectorOptions {
    * @default on, allowances aws 60 s, okta 10 s, k8s 10 s, webhook 30 s, window 60 min
    */
   verify?: VerifyOptions;
+  /** Live: identities with `confirm:` ask their owner before revoking (detectors/confirm). */
+  confirm?: Confirmations;
 }
 
 export interface DetectorTotals {
@@ -417,29 +421,49 @@ export class BreakGlassDetector implements EventStage {
     await this.#raise(alert);
     const raw = e.raw as { user?: { groups?: unknown } };
     const groups = Array.isArray(raw.user?.groups) ? raw.user.groups.filter((g): g is string => typeof g === 'string') : [];
-    const records = await this.options.revocations.revoke(
-      {
-        alert,
-        session,
-        identity: identity.id,
-        principal: e.actor.name,
-        principalId: e.actor.id,
-        groups,
-        reason: coverage.reason ?? 'unauthorized',
-        event: e,
-        idempotencyKey: '',
-      },
-      timeMs,
-      Date.parse(alert.detectedAt),
-    );
+    const request: RevocationRequest = {
+      alert,
+      session,
+      identity: identity.id,
+      principal: e.actor.name,
+      principalId: e.actor.id,
+      groups,
+      reason: coverage.reason ?? 'unauthorized',
+      event: e,
+      idempotencyKey: '',
+    };
+    if (this.options.confirm?.asks(identity.id)) {
+      // "Was this you?" first: the owner's "no" or the timeout comes back through revokeConfirmed.
+      await this.options.confirm.ask(request, timeMs, Date.parse(alert.detectedAt));
+      return;
+    }
+    await this.#revoke(request, timeMs, Date.parse(alert.detectedAt));
+  }
+
+  async #revoke(request: RevocationRequest, timeMs: number, orderedMs: number): Promise<void> {
+    const { alert, session, event: e } = request;
+    const records = await this.options.revocations.revoke(request, timeMs, orderedMs);
     this.revocationRecords.push(...records);
     // Response status: one alert per attempt, so the SOC sees what was done and what is left to do.
     for (const r of records) await this.#raise(revocationAlert(alert, r));
-    this.verifier.watch(session, e, records, this.options.revocations.policies.get(identity.id), {
+    this.verifier.watch(session, e, records, this.options.revocations.policies.get(request.identity), {
       alertId: alert.id,
       partition: this.#partitionOf.get(session.id) ?? this.#partition,
       timeMs,
-      orderedMs: Date.parse(alert.detectedAt),
+      orderedMs,
+    });
+  }
+
+  /**
+   * Revokes a session whose owner answered "no" to "was this you?" or not in time (detectors/confirm):
+   * the same revocation, outcome alerts and verification as at the verdict, between events.
+   */
+  async revokeConfirmed(request: RevocationRequest, eventTimeMs: number, detectedAtMs: number): Promise<void> {
+    await this.#exclusive(async () => {
+      const session = this.sessions.get(request.session.id) ?? request.session;
+      await this.#revoke({ ...request, session }, eventTimeMs, detectedAtMs);
+      await this.#writeSessions();
+      await this.options.writer?.flush();
     });
   }
 
@@ -503,6 +527,7 @@ export class BreakGlassDetector implements EventStage {
   async close(): Promise<void> {
     if (this.#pendingTimer) clearInterval(this.#pendingTimer);
     this.#pendingTimer = null;
+    await this.options.confirm?.close();
     await this.flush();
     await this.options.alerts.close();
   }

@@ -1,6 +1,7 @@
 import { ConfigError } from '../core/config.js';
 import { type AuditEvent, isSource, type Source } from '../core/event.js';
 import { compileSelection } from '../rules/engine/index.js';
+import { type ConfirmPolicy, parseConfirm } from './confirm/config.js';
 import type { RevocationMode } from './revoke/dispatcher.js';
 
 export const REVOCATION_TARGET_KINDS = ['webhook', 'okta', 'aws', 'k8s'] as const;
@@ -14,6 +15,8 @@ export interface Identity {
   match: unknown;
   matches: (raw: unknown) => boolean;
   revocation: { mode: RevocationMode; targets: RevocationTargetKind[]; role?: string };
+  /** Ask the owner "was this you?" before revoking (detectors/confirm); absent: revoke as configured. */
+  confirm?: ConfirmPolicy;
 }
 
 /**
@@ -59,8 +62,8 @@ export class IdentityRegistry {
         throw new ConfigError(file, at, 'must be a mapping with id, source and match');
       const e = entry as Record<string, unknown>;
       for (const k of Object.keys(e))
-        if (!['id', 'source', 'match', 'revocation', 'description'].includes(k))
-          throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: id, source, match, revocation, description)');
+        if (!['id', 'source', 'match', 'revocation', 'description', 'confirm'].includes(k))
+          throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: id, source, match, revocation, description, confirm)');
       if (typeof e.id !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(e.id))
         throw new ConfigError(file, `${at}.id`, 'must be a name of letters, digits, _ . : -');
       if (seen.has(e.id)) throw new ConfigError(file, `${at}.id`, `duplicate identity id "${e.id}"`);
@@ -80,10 +83,16 @@ export class IdentityRegistry {
         match: e.match,
         matches,
         revocation: parseRevocation(e.revocation, e.source, file, `${at}.revocation`),
+        ...(e.confirm === undefined ? {} : confirmOf(e.confirm, file, `${at}.confirm`)),
       };
     });
     return new IdentityRegistry(out);
   }
+}
+
+function confirmOf(value: unknown, file: string | null, at: string): { confirm?: ConfirmPolicy } {
+  const confirm = parseConfirm(value, file, at);
+  return confirm ? { confirm } : {};
 }
 
 const DEFAULT_TARGET: Record<Source, RevocationTargetKind> = { cloudtrail: 'aws', okta: 'okta', k8s: 'k8s' };

@@ -23,6 +23,7 @@ export const EVIDENCE_TABLES: readonly EvidenceTable[] = [
   { table: 'alert_deliveries', key: ['output', 'alert_id'], version: 'at', time: 'at' },
   { table: 'report_deliveries', key: ['delivery_id'], version: 'at', time: 'at' },
   { table: 'alert_triage', key: ['alert_id', 'at', 'triage_id'], version: null, time: 'at' },
+  { table: 'confirmations', key: ['confirmation_id', 'state', 'at'], version: null, time: 'at' },
 ];
 
 const byName = new Map(EVIDENCE_TABLES.map((t) => [t.table, t]));

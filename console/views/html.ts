@@ -67,6 +67,15 @@ export function badge(value: unknown): Html {
     not_revocable: 'bad',
     requested: 'warn',
     approved: 'ok',
+    verified: 'ok',
+    ineffective: 'bad',
+    pending: 'warn',
+    asked: 'warn',
+    yes: 'warn',
+    review: 'warn',
+    no: 'bad',
+    timeout: 'bad',
+    undelivered: 'bad',
   };
   return html`<span class="badge ${new Html(known[v] ?? 'plain')}">${v || '—'}</span>`;
 }

@@ -117,6 +117,31 @@ ${
 }`;
 }
 
+/**
+ * What later logs showed about a revocation (detectors/revoke/verify.ts): verified (quiet window),
+ * ineffective (a revoked handle still worked: the handle and the event), or pending (still watched).
+ */
+function verificationCell(r: Row): Html | string {
+  const v = String(r.verification ?? '');
+  if (v === '') return '—';
+  if (v === 'pending') return html`${badge('pending')} watching later logs`;
+  const event = r.verify_event_id ? html` · event <code>${r.verify_event_id}</code>` : '';
+  return html`${badge(v)} ${when(r.verified_at)} ${r.verify_detail}${event}`;
+}
+
+/** "Was this you?": each question to the identity's owner and what came of it (detectors/confirm). */
+function confirmationsSection(steps: Row[]): Html {
+  if (steps.length === 0) return html``;
+  const yes = steps.find((c) => c.state === 'yes');
+  return html`<h2>Was this you?</h2>
+${yes ? html`<p class="problem">${badge('review')} The owner said it was them, under ticket <strong>${yes.ticket_id}</strong>: the session was not revoked and needs review.</p>` : ''}
+<table id="confirmations"><thead><tr><th>at</th><th>step</th><th>via</th><th>owner</th><th>due</th><th>ticket</th><th>by</th><th>detail</th></tr></thead>
+<tbody>${steps.map(
+    (c) => html`<tr><td>${when(c.at)}</td><td>${badge(c.state)}</td><td>${c.via}</td><td>${c.owner}</td><td>${when(c.due_at)}</td>
+<td>${c.ticket_id || '—'}</td><td>${c.actor}</td><td>${c.detail}</td></tr>`,
+  )}</tbody></table>`;
+}
+
 export function sessionView(d: SessionDetail, csrf: string): Html {
   const s = d.session;
   const revocationAlerts = d.alerts.filter((a) => a.type === 'breakglass.revocation');
@@ -148,16 +173,18 @@ ${
 }
 <h2>Alerts</h2>
 ${alertTable(d.alerts, csrf, 'session-alerts')}
+${confirmationsSection(d.confirmations)}
 <h2>Revocation</h2>
 ${
   d.revocations.length === 0
     ? html`<p class="empty">No revocation was attempted.</p>`
-    : html`<table id="revocations"><thead><tr><th>requested</th><th>target</th><th>principal</th><th>outcome</th><th>attempts</th><th>time to revoke</th><th>detail</th><th>next step</th></tr></thead>
+    : html`<table id="revocations"><thead><tr><th>requested</th><th>target</th><th>principal</th><th>outcome</th><th>attempts</th><th>time to revoke</th><th>detail</th><th>verification</th><th>next step</th></tr></thead>
 <tbody>${d.revocations.map(
         (
           r,
         ) => html`<tr><td>${when(r.requested_at)}</td><td>${r.target}</td><td>${r.principal}</td><td>${badge(r.outcome)}</td><td class="num">${r.attempts}</td>
 <td class="num">${Number(r.time_to_revoke_ms) >= 0 ? `${r.time_to_revoke_ms} ms` : '—'}</td><td>${r.detail}</td>
+<td class="verification">${verificationCell(r)}</td>
 <td>${revocationAlerts.find((a) => a.summary && String(a.summary).includes(String(r.target)))?.summary ?? '—'}</td></tr>`,
       )}</tbody></table>`
 }

@@ -381,6 +381,32 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         `ALTER TABLE revocations ADD COLUMN IF NOT EXISTS verify_detail String DEFAULT ''`,
       ],
     },
+    {
+      version: 15,
+      name: 'confirmations: "was this you?" asked of an identity owner before revoking',
+      // One row per step (asked, yes, no, timeout, undelivered, revoked): the history is the audit
+      // trail. `request` keeps the revocation request, so a restart still revokes at the timeout.
+      statements: [
+        `CREATE TABLE IF NOT EXISTS confirmations (
+          confirmation_id String,
+          state LowCardinality(String),
+          session_id String,
+          identity String,
+          alert_id String,
+          via LowCardinality(String),
+          owner String,
+          nonce String,
+          ticket_id String,
+          actor String,
+          detail String,
+          asked_at DateTime64(3, 'UTC'),
+          due_at DateTime64(3, 'UTC'),
+          at DateTime64(3, 'UTC'),
+          request String
+        ) ENGINE = ReplacingMergeTree
+        ORDER BY (confirmation_id, state, at)`,
+      ],
+    },
   ];
 }
 
