@@ -135,6 +135,16 @@ export function printDetectorSummary(d: DetectorBuild, o: { maxSessions?: number
             : '               not verified: the verify window was still open at the end of the events',
         );
     }
+    // One person across planes (detectors/people): the same human's sessions elsewhere, and what followed them.
+    for (const l of s.personId ? (det.people?.linker.linked(s) ?? []) : []) {
+      const span = `${new Date(l.firstMs).toISOString().slice(11, 19)}Z .. ${new Date(l.lastMs).toISOString().slice(11, 19)}Z`;
+      // An AWS role session is shown by its ARN (role and session name), the others by their principal.
+      const who =
+        l.source === 'cloudtrail' ? `aws ${l.key.startsWith('arn:') ? l.key : (l.principal ?? '?')}` : `${l.source} ${l.principal ?? '?'}`;
+      say(`               linked session of the same person (${s.personId}): ${who} ${span}`);
+    }
+    for (const r of det.revocationRecords.filter((r) => r.followedFrom === s.id))
+      say(`               followed into ${r.target} (${r.sessionId}): ${r.outcome.toUpperCase()} — ${r.detail}`);
   }
   if (all.length > sessions.length) say(`  … and ${fmt(all.length - sessions.length)} more sessions, ${o.more ?? 'see --alerts-out'}`);
 }

@@ -8,8 +8,12 @@
  *    to fix a broken instance: an authorized break-glass session.
  *  - 22:41 someone fails, then succeeds, to sign in as the AWS root user from 203.0.113.77,
  *    creates an access key, stops the CloudTrail trail and reads a production secret: no ticket.
- *  - 22:47 the Okta emergency super-admin fails, then succeeds, to sign in, opens the admin
- *    console, grants Super Administrator to mallory and resets bob's MFA factors: no ticket.
+ *  - 22:47 the Okta emergency super-admin fails, then succeeds, to sign in and, scripted, within
+ *    eight seconds opens the admin console, grants Super Administrator to mallory, resets bob's MFA
+ *    factors and federates into AWS through Okta's SAML app (role OktaAdmins, session named after the
+ *    login): no ticket. glasswatch clears the Okta session at the sign-in; the session is silent
+ *    after it (verified from the logs), but the AWS role session it minted keeps working until
+ *    22:52 — the same person's linked AWS session (detector.people), listed beside the Okta one.
  *  - 22:53 the Kubernetes breakglass-admin credential (system:masters) lists secrets, execs
  *    into a pod and binds cluster-admin to a new service account: no ticket.
  *  - Around it, ordinary traffic; one Kubernetes log line cut by rotation and one Okta event
@@ -357,20 +361,20 @@ function oktaIncident(): { api: Rec[]; hook: Rec[] } {
     }),
   );
   const admin = fromAttacker(
-    okta(at('22:48:10', 15), 'user.session.access_admin_app', emergency, {
+    okta(at('22:47:43', 15), 'user.session.access_admin_app', emergency, {
       authenticationContext: { externalSessionId: sid, authenticationStep: 0 },
       target: [{ id: '0oa1adminconsole0000', type: 'AppInstance', alternateId: 'Okta Admin Console', displayName: 'Okta Admin Console' }],
     }),
   );
   const grant = fromAttacker(
-    okta(at('22:49:22', 470), 'user.account.privilege.grant', emergency, {
+    okta(at('22:47:46', 470), 'user.account.privilege.grant', emergency, {
       authenticationContext: { externalSessionId: sid, authenticationStep: 0 },
       target: [{ ...oktaUser('mallory@example.com', 'Mallory Example'), detailEntry: null }],
       debugContext: { debugData: { privilegeGranted: 'Super administrator', requestUri: '/api/internal/administrators/00umallory/roles' } },
     }),
   );
   const mfaReset = fromAttacker(
-    okta(at('22:50:05', 9), 'user.mfa.factor.reset_all', emergency, {
+    okta(at('22:47:49', 9), 'user.mfa.factor.reset_all', emergency, {
       authenticationContext: { externalSessionId: sid, authenticationStep: 0 },
       target: [oktaUser('bob@example.com', 'Bob Lindqvist')],
     }),
@@ -538,7 +542,7 @@ delete broken.published;
 oktaApi.splice(40, 0, broken);
 write('okta/system-log-2026-11-20.json', `${JSON.stringify(oktaApi, null, 2)}\n`);
 write(
-  'okta/event-hook-delivery-22-50.json',
+  'okta/event-hook-delivery-22-47.json',
   `${JSON.stringify(
     {
       eventType: 'com.okta.event_hook',
@@ -547,7 +551,7 @@ write(
       source: 'https://example.okta.com/api/v1/eventHooks/whoEXAMPLE0001',
       eventId: uuid('hook'),
       data: { events: inc.hook },
-      eventTime: '2026-11-20T22:50:06.000Z',
+      eventTime: '2026-11-20T22:47:50.000Z',
       contentType: 'application/json',
     },
     null,
@@ -586,4 +590,66 @@ write(
     ],
   }),
 );
+// The Okta admin's AWS session: Okta's AWS SAML app signs the attacker into the OktaAdmins role
+// (AssumeRoleWithSAML, NameID and role session name = the Okta login) before the Okta session is
+// cleared; the role session's credentials outlive it. Generated after everything else, so the
+// deterministic ids of the records above stay what they were.
+function oktaAdminInAws(): Rec[] {
+  const login = String(emergency.alternateId);
+  const idp = 'Xq1x9EZtExAmPlEOkTaIdP0=';
+  const roleArn = `arn:aws:iam::${ACCOUNT}:role/OktaAdmins`;
+  const sessionArn = `arn:aws:sts::${ACCOUNT}:assumed-role/OktaAdmins/${login}`;
+  const key = 'ASIAEXAMPLEOKTAADM01';
+  const created = '2026-11-20T22:47:47Z';
+  const role: Rec = {
+    type: 'AssumedRole',
+    principalId: `AROAEXAMPLEOKTAADMINS:${login}`,
+    arn: sessionArn,
+    accountId: ACCOUNT,
+    accessKeyId: key,
+    sessionContext: {
+      sessionIssuer: { type: 'Role', principalId: 'AROAEXAMPLEOKTAADMINS', arn: roleArn, accountId: ACCOUNT, userName: 'OktaAdmins' },
+      attributes: { creationDate: created, mfaAuthenticated: 'false' },
+    },
+  };
+  const from = { sourceIPAddress: ATTACKER_IP, userAgent: 'aws-cli/2.17.0 Python/3.11.9 Linux/6.1 exe/x86_64' };
+  return [
+    ct(
+      at('22:47:47'),
+      'sts.amazonaws.com',
+      'AssumeRoleWithSAML',
+      { type: 'SAMLUser', principalId: `${idp}:${login}`, userName: login, identityProvider: idp },
+      {
+        ...from,
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0',
+        readOnly: true,
+        requestParameters: {
+          sAMLAssertionID: '_9f1c2e7d4b3a5f60718293a4b5c6d7e8',
+          roleSessionName: login,
+          roleArn,
+          principalArn: `arn:aws:iam::${ACCOUNT}:saml-provider/Okta`,
+          durationSeconds: 3600,
+        },
+        responseElements: {
+          credentials: { accessKeyId: key, sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLEOKTA', expiration: 'Nov 20, 2026, 11:47:47 PM' },
+          assumedRoleUser: { assumedRoleId: `AROAEXAMPLEOKTAADMINS:${login}`, arn: sessionArn },
+          subject: login,
+          subjectType: 'persistent',
+          issuer: 'http://www.okta.com/exkEXAMPLEawsapp01',
+          audience: 'https://signin.aws.amazon.com/saml',
+          nameQualifier: idp,
+        },
+        resources: [{ accountId: ACCOUNT, type: 'AWS::IAM::Role', ARN: roleArn }],
+      },
+    ),
+    ct(at('22:48:31'), 'iam.amazonaws.com', 'ListRoles', role, { ...from, readOnly: true }),
+    ct(at('22:50:12'), 's3.amazonaws.com', 'ListBuckets', role, { ...from, readOnly: true }),
+    ct(at('22:52:05'), 's3.amazonaws.com', 'GetObject', role, {
+      ...from,
+      readOnly: true,
+      requestParameters: { bucketName: 'example-finance-exports', key: '2026/11/payroll.csv' },
+    }),
+  ];
+}
+write(`${prefix}/${ACCOUNT}_CloudTrail_us-east-1_20261120T2255Z_Ok4aDm1nSaMLpQ7z.json.gz`, gz({ Records: oktaAdminInAws() }));
 process.stderr.write(`demo data written under ${ROOT}\n`);

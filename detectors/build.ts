@@ -16,6 +16,7 @@ import { type AlertOutput, EmailOutput, JsonLinesAlertOutput, KafkaAlertOutput, 
 import { confirmationGateOf } from './confirm/build.js';
 import { BreakGlassDetector } from './detector.js';
 import { IdentityRegistry } from './identities.js';
+import { peopleOptionsOf } from './people/config.js';
 import { openSessionsFromStore } from './restore.js';
 import { AwsRevoker } from './revoke/aws.js';
 import { MemoryRevocationLedger, RevocationDispatcher, type RevocationPolicy, StoreRevocationLedger } from './revoke/dispatcher.js';
@@ -94,6 +95,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
     'ruleMatchAlerts',
     'placeholders',
     'nearWindowMinutes',
+    'people',
   ]);
   // `detector.rules` adds to the bundled pack: a custom folder must not silently drop the
   // break-glass review rules. Dropping them takes an explicit `builtinRules: false`.
@@ -208,6 +210,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       ruleMatchAlerts: d.boolean('ruleMatchAlerts', true),
       verify: verifyOptionsOf(Fields.of(file, 'revocation', config.sections.revocation)),
       ...(confirm ? { confirm } : {}),
+      people: peopleOptionsOf(d),
       ...(o.keepSessions === undefined ? {} : { keepSessions: o.keepSessions }),
     },
     o.onAlert ? { onAlert: o.onAlert } : {},
@@ -339,28 +342,29 @@ export function revocationPolicies(registry: IdentityRegistry, config: Glasswatc
   const policies = new Map<string, RevocationPolicy>();
   for (const identity of registry.identities) {
     const list: RevocationTarget[] = [];
+    const aws = (role: string | undefined): AwsRevoker => {
+      const a = awsSection ?? Fields.of(file, 'revocation.aws', {});
+      const keyId = a.optionalString('accessKeyId');
+      const endpoint = a.optionalString('endpoint');
+      return new AwsRevoker({
+        region: a.string('region', 'us-east-1'),
+        ...(endpoint ? { endpoint } : {}),
+        ...(keyId
+          ? {
+              credentials: {
+                accessKeyId: keyId,
+                secretAccessKey: a.string('secretAccessKey'),
+                ...(a.optionalString('sessionToken') ? { sessionToken: a.string('sessionToken') } : {}),
+              },
+            }
+          : {}),
+        ...(role ? { role } : {}),
+      });
+    };
     if (identity.revocation.mode === 'auto') {
       for (const kind of identity.revocation.targets) {
         if (kind === 'aws') {
-          const a = awsSection ?? Fields.of(file, 'revocation.aws', {});
-          const keyId = a.optionalString('accessKeyId');
-          const endpoint = a.optionalString('endpoint');
-          list.push(
-            new AwsRevoker({
-              region: a.string('region', 'us-east-1'),
-              ...(endpoint ? { endpoint } : {}),
-              ...(keyId
-                ? {
-                    credentials: {
-                      accessKeyId: keyId,
-                      secretAccessKey: a.string('secretAccessKey'),
-                      ...(a.optionalString('sessionToken') ? { sessionToken: a.string('sessionToken') } : {}),
-                    },
-                  }
-                : {}),
-              ...(identity.revocation.role ? { role: identity.revocation.role } : {}),
-            }),
-          );
+          list.push(aws(identity.revocation.role));
           continue;
         }
         const make = targets.get(kind);
@@ -369,7 +373,11 @@ export function revocationPolicies(registry: IdentityRegistry, config: Glasswatc
         list.push(make());
       }
     }
-    policies.set(identity.id, { mode: identity.revocation.mode, targets: list });
+    // followLinked: the linked session's own plane (AWS through the SDK's default chain when revocation.aws is absent).
+    const follow = identity.revocation.followLinked
+      ? [...(['okta', 'k8s'] as const).flatMap((k) => targets.get(k)?.() ?? []), aws(undefined)]
+      : undefined;
+    policies.set(identity.id, { mode: identity.revocation.mode, targets: list, ...(follow ? { follow } : {}) });
   }
   return policies;
 }

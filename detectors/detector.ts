@@ -10,6 +10,8 @@ import { revocationAlert, revocationModeText } from './alerts/revocation-alert.j
 import { SessionEventIds } from './alerts/session-events.js';
 import type { Confirmations } from './confirm/gate.js';
 import type { Identity, IdentityRegistry } from './identities.js';
+import type { PeopleOptions } from './people/config.js';
+import { PersonLinks } from './people/follow.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
 import type { RevocationRequest } from './revoke/types.js';
@@ -59,6 +61,8 @@ export interface DetectorOptions {
    * @default on, allowances aws 60 s, okta 10 s, k8s 10 s, webhook 30 s, window 60 min
    */
   verify?: VerifyOptions;
+  /** One person across planes (`detector.people`): links, listed in unauthorized alerts, followed where asked. null/absent = off. */
+  people?: PeopleOptions | null;
   /** Live: identities with `confirm:` ask their owner before revoking (detectors/confirm). */
   confirm?: Confirmations;
 }
@@ -88,6 +92,8 @@ export class BreakGlassDetector implements EventStage {
   readonly revocationRecords: RevocationRecord[] = [];
   /** Watches the handles of revoked sessions in later events: `breakglass.revocation_ineffective` or verified. */
   readonly verifier: RevocationVerifier;
+  /** Links each break-glass session to the same person's sessions in the other planes; null when off. */
+  readonly people: PersonLinks | null;
   readonly #dirty = new Set<BreakGlassSession>();
   readonly #sessionEvents = new SessionEventIds();
   readonly #graceMs: number;
@@ -135,6 +141,15 @@ export class BreakGlassDetector implements EventStage {
         clock: options.clock,
       },
     );
+    this.people = options.people
+      ? new PersonLinks(options.people, {
+          revocations: options.revocations,
+          identity: (id) => options.registry.get(id),
+          raise: (a) => this.#raise(a),
+          recorded: (records) => this.revocationRecords.push(...records),
+          changed: (s) => this.#dirty.add(s),
+        })
+      : null;
   }
 
   /**
@@ -298,12 +313,14 @@ export class BreakGlassDetector implements EventStage {
     // Any event, break-glass or not: a revoked handle is watched whoever the registry says it is.
     const touched = this.verifier.watches.touched(e);
     if (touched.length) await this.verifier.onEvent(e, touched, timeMs, detectedAt);
+    const person = this.people?.observe(e, timeMs) ?? null;
     const identity = this.options.registry.match(e);
     const matches = this.options.engine ? this.options.engine.match(e.source, e.raw).filter((m) => m.output) : [];
     if (!identity) {
       if (this.options.ruleMatchAlerts !== false) {
         for (const m of matches) await this.#raise(ruleAlert('rule.match', m, e, null, null, detectedAt()));
       }
+      if (person) await this.people!.onActivity(person, timeMs, detectedAt);
       return;
     }
     this.totals.breakGlassEvents++;
@@ -317,6 +334,7 @@ export class BreakGlassDetector implements EventStage {
       return;
     }
     const { session, created } = this.sessions.assign(identity.id, e, timeMs);
+    if (person) this.people!.onSession(session, person);
     if (this.#keepSessions) this.seen.set(session.id, session);
     this.#sessionEvents.add(session.id, e.id);
     const sessionScope = () => ({ eventIds: this.#sessionEvents.forAlert(session.id, e.id), sessionEvents: session.events });
@@ -363,6 +381,7 @@ export class BreakGlassDetector implements EventStage {
     for (const c of categories) session.activity[c]++;
     session.version++;
     this.#dirty.add(session);
+    if (person) await this.people!.onActivity(person, timeMs, detectedAt);
   }
 
   async #verdictOfNew(
@@ -414,6 +433,7 @@ export class BreakGlassDetector implements EventStage {
       eventIds: this.#sessionEvents.forAlert(session.id, e.id, [session.firstEventId]),
       sessionEvents: session.events,
       revocationMode: revocationModeText(this.options.revocations.policies.get(identity.id)?.mode),
+      ...(this.people ? { linkedSessions: this.people.listed(session) ?? [] } : {}),
       ticketId: coverage.ticket?.id ?? null,
       reason: coverage.reason,
       summary: `UNAUTHORIZED use of break-glass identity ${identity.id} by ${e.actor.name ?? 'unknown'} from ${e.sourceIp ?? 'unknown IP'}: ${coverage.reason}${coverage.ticket ? ` (ticket ${coverage.ticket.id})` : ''}`,
@@ -452,6 +472,9 @@ export class BreakGlassDetector implements EventStage {
       timeMs,
       orderedMs,
     });
+    // followLinked: the person's sessions in the other planes go too, each its own revocation record.
+    const identity = this.people ? this.options.registry.get(request.identity) : undefined;
+    if (identity) await this.people!.onUnauthorized(identity, session, alert, timeMs, orderedMs);
   }
 
   /**

@@ -14,7 +14,8 @@ export interface Identity {
   /** The Sigma selection as written, kept for reports and `rules sql`. */
   match: unknown;
   matches: (raw: unknown) => boolean;
-  revocation: { mode: RevocationMode; targets: RevocationTargetKind[]; role?: string };
+  /** `followLinked`: revoking an unauthorized session also revokes the person's linked sessions in the other planes (detectors/people). */
+  revocation: { mode: RevocationMode; targets: RevocationTargetKind[]; role?: string; followLinked?: boolean };
   /** Ask the owner "was this you?" before revoking (detectors/confirm); absent: revoke as configured. */
   confirm?: ConfirmPolicy;
 }
@@ -103,8 +104,8 @@ function parseRevocation(value: unknown, source: Source, file: string | null, at
   if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(file, at, 'must be a mapping: { mode, targets, role }');
   const r = value as Record<string, unknown>;
   for (const k of Object.keys(r))
-    if (!['mode', 'target', 'targets', 'role'].includes(k))
-      throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: mode, target, targets, role)');
+    if (!['mode', 'target', 'targets', 'role', 'followLinked'].includes(k))
+      throw new ConfigError(file, `${at}.${k}`, 'unknown key (known: mode, target, targets, role, followLinked)');
   const mode = r.mode ?? 'manual';
   if (mode !== 'auto' && mode !== 'manual' && mode !== 'off')
     throw new ConfigError(file, `${at}.mode`, `must be auto, manual or off, got ${JSON.stringify(mode)}`);
@@ -116,5 +117,14 @@ function parseRevocation(value: unknown, source: Source, file: string | null, at
   }
   if (r.role !== undefined && (typeof r.role !== 'string' || r.role === ''))
     throw new ConfigError(file, `${at}.role`, 'must be an IAM role name');
-  return { mode, targets: raw as RevocationTargetKind[], ...(typeof r.role === 'string' ? { role: r.role } : {}) };
+  if (r.followLinked !== undefined && typeof r.followLinked !== 'boolean')
+    throw new ConfigError(file, `${at}.followLinked`, `must be true or false, got ${JSON.stringify(r.followLinked)}`);
+  // Following needs targets that act: a manual or switched-off identity cannot cut a linked session either.
+  if (r.followLinked === true && mode !== 'auto') throw new ConfigError(file, `${at}.followLinked`, `needs mode: auto (mode is ${mode})`);
+  return {
+    mode,
+    targets: raw as RevocationTargetKind[],
+    ...(typeof r.role === 'string' ? { role: r.role } : {}),
+    ...(r.followLinked === true ? { followLinked: true } : {}),
+  };
 }

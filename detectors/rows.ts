@@ -50,5 +50,7 @@ export function sessionRow(s: BreakGlassSession): Record<string, unknown> {
     cluster: s.cluster ?? '',
     detected_at: s.detectedAtMs === null ? null : new Date(s.detectedAtMs).toISOString(),
     keys: s.keys,
+    person_id: s.personId ?? '',
+    linked_session_ids: s.linkedSessionIds ?? [],
   };
 }

@@ -31,6 +31,10 @@ export interface BreakGlassSession {
   detectedAtMs: number | null;
   /** Bumped on every change: the store keeps the highest version of a session row. */
   version: number;
+  /** The human behind the session across planes (detectors/people), when `detector.people` links them. */
+  personId?: string | null;
+  /** The person's sessions in the other planes within the link window (break-glass ids or `act-…`). */
+  linkedSessionIds?: string[];
 }
 
 export interface SessionOptions {

@@ -382,6 +382,17 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
       ],
     },
     {
+      version: 14,
+      name: 'sessions: one person across planes; revocations followed from a linked session',
+      // detectors/people: the person behind a break-glass session and the person's sessions in the
+      // other planes; a revocation made by following a link names the session it followed from.
+      statements: [
+        `ALTER TABLE sessions ADD COLUMN IF NOT EXISTS person_id String DEFAULT ''`,
+        `ALTER TABLE sessions ADD COLUMN IF NOT EXISTS linked_session_ids Array(String) DEFAULT []`,
+        `ALTER TABLE revocations ADD COLUMN IF NOT EXISTS followed_from String DEFAULT ''`,
+      ],
+    },
+    {
       version: 15,
       name: 'confirmations: "was this you?" asked of an identity owner before revoking',
       // One row per step (asked, yes, no, timeout, undelivered, revoked): the history is the audit

@@ -49,6 +49,24 @@ export interface Alert extends AlertScope {
   /** When glasswatch raised it (in replay: event time plus the measured processing time). */
   detectedAt: string;
   summary: string;
+  /**
+   * On `breakglass.unauthorized` when `detector.people` links planes: the same person's sessions in
+   * the other planes within the link window (detectors/people). Absent when linking is off.
+   */
+  linkedSessions?: LinkedSession[];
+}
+
+/** A session of the same person in another plane (Okta, AWS, Kubernetes), as an alert lists it. */
+export interface LinkedSession {
+  /** A break-glass session's id, or `act-…` for the person's other activity. */
+  sessionId: string;
+  personId: string;
+  source: Source;
+  principal: string | null;
+  /** First and last event of the linked session seen so far (ISO 8601 UTC). */
+  firstTime: string;
+  lastTime: string;
+  breakGlass: boolean;
 }
 
 /**

@@ -36,7 +36,9 @@ export function revocationAlert(unauthorized: Alert, r: RevocationRecord): Alert
     severityId: undefined,
     reason: unauthorized.reason,
     detectedAt: r.completedAt,
-    summary: `break-glass session of ${unauthorized.identity ?? 'unknown identity'} (${r.principal ?? 'unknown principal'}): ${what}. ${nextStep}`,
+    summary: r.followedFrom
+      ? `linked ${r.target} session ${r.sessionId} (${r.principal ?? 'unknown principal'}) of the person behind unauthorized session ${r.followedFrom} of ${unauthorized.identity ?? 'unknown identity'}: ${what}. ${nextStep}`
+      : `break-glass session of ${unauthorized.identity ?? 'unknown identity'} (${r.principal ?? 'unknown principal'}): ${what}. ${nextStep}`,
     revocation: {
       target: r.target,
       outcome: r.outcome,

@@ -10,6 +10,19 @@ export type RevocationMode = 'auto' | 'manual' | 'off';
 export interface RevocationPolicy {
   mode: RevocationMode;
   targets: RevocationTarget[];
+  /** `followLinked`: one target per plane, for the person's linked sessions (detectors/people). */
+  follow?: RevocationTarget[];
+}
+
+/** The targets a request goes to: the identity's own, or, following a link, the linked session's plane's. */
+export function targetsOf(policy: RevocationPolicy, request: RevocationRequest): RevocationTarget[] {
+  if (request.followedFrom === undefined) return policy.targets;
+  return (policy.follow ?? []).filter((t) => t.kind === request.followTarget);
+}
+
+/** Alert id + target; a followed revocation also names the linked session (one record per linked session). */
+export function revocationIdOf(request: RevocationRequest, kind: RevocationTarget['kind']): string {
+  return request.followedFrom === undefined ? `${request.alert.id}:${kind}` : `${request.alert.id}:follow:${request.session.id}:${kind}`;
 }
 
 export interface RevocationRecord {
@@ -28,6 +41,8 @@ export interface RevocationRecord {
   timeToRevokeMs: number;
   /** What later logs showed, once known (the store keeps it in the row's verify columns). */
   verification?: Verification;
+  /** Set on a revocation that followed a link: the unauthorized session it followed from (`sessionId` is the linked one). */
+  followedFrom?: string;
 }
 
 /** Remembers final outcomes so the same revocation is never sent twice (replays, restarts, redelivery). */
@@ -57,7 +72,8 @@ export class StoreRevocationLedger implements RevocationLedger {
     const rows = await (
       await this.store.client.query({
         query: `SELECT revocation_id, alert_id, session_id, identity, target, principal, outcome, detail, attempts,
-                       toString(requested_at) AS requested_at, toString(completed_at) AS completed_at, time_to_revoke_ms
+                       toString(requested_at) AS requested_at, toString(completed_at) AS completed_at, time_to_revoke_ms,
+                       followed_from
                 FROM revocations WHERE revocation_id = {id:String} AND outcome != 'failed'
                 ORDER BY completed_at DESC LIMIT 1`,
         query_params: { id },
@@ -79,6 +95,7 @@ export class StoreRevocationLedger implements RevocationLedger {
       requestedAt: String(r.requested_at),
       completedAt: String(r.completed_at),
       timeToRevokeMs: Number(r.time_to_revoke_ms),
+      ...(r.followed_from ? { followedFrom: String(r.followed_from) } : {}),
     };
   }
   async record(r: RevocationRecord): Promise<void> {
@@ -115,6 +132,7 @@ function revocationRow(r: RevocationRecord): Record<string, unknown> {
     requested_at: r.requestedAt,
     completed_at: r.completedAt,
     time_to_revoke_ms: r.timeToRevokeMs,
+    followed_from: r.followedFrom ?? '',
   };
 }
 
@@ -147,7 +165,13 @@ export class RevocationDispatcher {
   async revoke(request: RevocationRequest, eventTimeMs: number, detectedAtMs: number): Promise<RevocationRecord[]> {
     const policy = this.policies.get(request.identity);
     if (!policy || policy.mode === 'off') return [];
-    const base = { alertId: request.alert.id, sessionId: request.session.id, identity: request.identity, principal: request.principal };
+    const base = {
+      alertId: request.alert.id,
+      sessionId: request.session.id,
+      identity: request.identity,
+      principal: request.principal,
+      ...(request.followedFrom === undefined ? {} : { followedFrom: request.followedFrom }),
+    };
     if (policy.mode === 'manual') {
       const rec: RevocationRecord = {
         ...base,
@@ -169,8 +193,29 @@ export class RevocationDispatcher {
       return [rec];
     }
     const out: RevocationRecord[] = [];
-    for (const target of policy.targets) {
-      const revocationId = `${request.alert.id}:${target.kind}`;
+    const targets = targetsOf(policy, request);
+    if (request.followedFrom !== undefined && targets.length === 0) {
+      // No target for the linked session's plane: said in a record (and its alert), never silently skipped.
+      const kind = request.followTarget ?? 'webhook';
+      const rec: RevocationRecord = {
+        ...base,
+        revocationId: revocationIdOf(request, kind),
+        target: kind,
+        outcome: 'not_revocable',
+        detail: `no revocation.${kind} is configured to follow the linked session into; cut it off by hand`,
+        attempts: 0,
+        requestedAt: new Date(detectedAtMs).toISOString(),
+        completedAt: new Date(detectedAtMs).toISOString(),
+        timeToRevokeMs: -1,
+      };
+      const done = await this.ledger.finished(rec.revocationId);
+      if (done) return [done];
+      await this.ledger.record(rec);
+      this.totals.not_revocable++;
+      return [rec];
+    }
+    for (const target of targets) {
+      const revocationId = revocationIdOf(request, target.kind);
       const done = await this.ledger.finished(revocationId);
       if (done) {
         out.push(done);

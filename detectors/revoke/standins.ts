@@ -168,6 +168,8 @@ export function k8sStandIn(options: { token: string; bindings: K8sBinding[] }): 
 export function iamStandIn(options: {
   accessKeyId: string;
   users?: Record<string, string[]>;
+  /** The account's roles: PutRolePolicy on another answers NoSuchEntity, as IAM does. Absent: any role. */
+  roles?: string[];
 }): Promise<StandIn & { calls: Record<string, string>[] }> {
   const calls: Record<string, string>[] = [];
   const xml = (res: ServerResponse, status: number, body: string) => {
@@ -198,6 +200,8 @@ export function iamStandIn(options: {
       case 'PutRolePolicy':
         if (!params.RoleName || params.PolicyName !== 'AWSRevokeOlderSessions' || !params.PolicyDocument)
           return error(res, 400, 'ValidationError', 'missing parameter');
+        if (options.roles && !options.roles.includes(params.RoleName))
+          return error(res, 404, 'NoSuchEntity', `The role with name ${params.RoleName} cannot be found.`);
         try {
           JSON.parse(params.PolicyDocument);
         } catch {

@@ -19,6 +19,12 @@ export interface RevocationRequest {
   event: AuditEvent;
   /** Same for every attempt of the same revocation: receivers deduplicate on it. */
   idempotencyKey: string;
+  /**
+   * A revocation that follows a link (`revocation.followLinked`): the unauthorized break-glass
+   * session it followed from; `session` is then the person's linked session in `followTarget`'s plane.
+   */
+  followedFrom?: string;
+  followTarget?: RevocationTarget['kind'];
 }
 
 export interface RevocationResult {

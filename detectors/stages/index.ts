@@ -161,7 +161,8 @@ export async function startStages(o: StagesOptions): Promise<RunningStages> {
       const policies = revocationPolicies(registry, config);
       const retry = revocationRetryOf(config);
       const kinds = new Set<RevocationTarget['kind']>();
-      for (const p of policies.values()) for (const t of p.targets) kinds.add(t.kind);
+      // A followed link (revocation.followLinked) may need a target kind no identity revokes through itself.
+      for (const p of policies.values()) for (const t of [...p.targets, ...(p.follow ?? [])]) kinds.add(t.kind);
       const ledger = o.revocationLedger ?? revocationLedgerOf(store);
       for (const kind of kinds)
         revocation.push(

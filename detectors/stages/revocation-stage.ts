@@ -6,6 +6,8 @@ import {
   type RevocationLedger,
   type RevocationPolicy,
   type RevocationRecord,
+  revocationIdOf,
+  targetsOf,
 } from '../revoke/dispatcher.js';
 import type { RevocationRequest, RevocationTarget } from '../revoke/types.js';
 import { AppendBuffer } from './append-buffer.js';
@@ -72,8 +74,11 @@ export class RevocationAppender extends RevocationDispatcher {
   override async revoke(request: RevocationRequest, eventTimeMs: number, detectedAtMs: number): Promise<RevocationRecord[]> {
     const policy = this.policies.get(request.identity);
     if (policy?.mode !== 'auto') return super.revoke(request, eventTimeMs, detectedAtMs);
-    const orders = policy.targets.map((t) => {
-      const revocationId = `${request.alert.id}:${t.kind}`;
+    // A followed link with no target for its plane is recorded inline (not_revocable), like manual mode.
+    const targets = targetsOf(policy, request);
+    if (targets.length === 0) return super.revoke(request, eventTimeMs, detectedAtMs);
+    const orders = targets.map((t) => {
+      const revocationId = revocationIdOf(request, t.kind);
       const order: RevocationOrder = {
         revocationId,
         target: t.kind,

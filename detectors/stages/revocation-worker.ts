@@ -4,7 +4,7 @@ import { errorMessage, GlasswatchError, isRetriable } from '../../core/errors.js
 import type { Logger } from '../../core/log.js';
 import type { Alert } from '../alerts/alert.js';
 import { revocationAlert } from '../alerts/revocation-alert.js';
-import type { RevocationLedger, RevocationPolicy, RevocationRecord } from '../revoke/dispatcher.js';
+import { type RevocationLedger, type RevocationPolicy, type RevocationRecord, targetsOf } from '../revoke/dispatcher.js';
 import type { RevocationOutcome, RevocationTarget } from '../revoke/types.js';
 import { backoffMs, pause, type RetryPolicy } from './policy.js';
 import { decodeOrder, type RevocationOrder } from './revocation-stage.js';
@@ -65,7 +65,8 @@ export class RevocationWorker {
       await this.o.raise(revocationAlert(order.request.alert, done));
       return this.o.onDone?.(order.revocationId);
     }
-    const target = this.o.policies.get(order.request.identity)?.targets.find((t) => t.kind === this.o.target);
+    const policy = this.o.policies.get(order.request.identity);
+    const target = policy ? targetsOf(policy, order.request).find((t) => t.kind === this.o.target) : undefined;
     if (!target) {
       // The config changed since the order was written: the SOC must hear that nobody revoked.
       return this.#finish(
@@ -149,6 +150,7 @@ export class RevocationWorker {
       requestedAt: new Date(order.detectedAtMs).toISOString(),
       completedAt: new Date(completedMs).toISOString(),
       timeToRevokeMs: completedMs - order.eventTimeMs,
+      ...(r.followedFrom === undefined ? {} : { followedFrom: r.followedFrom }),
     };
     if (dead)
       await this.o.bus.publish(this.o.deadLetterTopic, [

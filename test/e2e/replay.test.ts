@@ -20,12 +20,12 @@ describe('glasswatch replay over the bundled demo incident', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    expect(events).toHaveLength(467);
+    expect(events).toHaveLength(471);
     // event-time order
     const times = events.map((e) => e.time);
     expect([...times].sort()).toEqual(times);
     const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
-    expect(summary.events).toEqual({ cloudtrail: 244, okta: 85, k8s: 138 });
+    expect(summary.events).toEqual({ cloudtrail: 248, okta: 85, k8s: 138 });
     expect(summary.skipped).toEqual({ 'cloudtrail-digest': 1 });
     const letters = readFileSync(dead, 'utf8')
       .trim()
@@ -57,7 +57,7 @@ describe('glasswatch replay over the bundled demo incident', () => {
       await migrate(store);
       const q = async (sql: string) =>
         (await (await store.client.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>())[0]!;
-      expect(Number((await q('SELECT count() AS n FROM (SELECT id FROM events LIMIT 1 BY source, id)')).n)).toBe(467);
+      expect(Number((await q('SELECT count() AS n FROM (SELECT id FROM events LIMIT 1 BY source, id)')).n)).toBe(471);
       expect(Number((await q('SELECT count() AS n FROM (SELECT id FROM dead_letters LIMIT 1 BY id)')).n)).toBe(2);
     } finally {
       await store.close();

@@ -25,6 +25,7 @@ import { buildDetector } from '../../detectors/build.js';
 import { settleAppends } from '../../detectors/stages/alert-stage.js';
 import { normalizeDocument } from '../../ingest/index.js';
 
+import { linking } from './bench-detect-people.js';
 import { benchSize, figure } from './figures.js';
 
 const IDENTITIES = 100;
@@ -179,6 +180,12 @@ async function main() {
     await new Promise<void>((r) => server.close(() => r()));
     return;
   }
+  // BENCH_DETECT_ONLY=linking runs one person across planes (detector.people) on vs off alone.
+  if (process.env.BENCH_DETECT_ONLY === 'linking') {
+    await linking(identities, hookUrl);
+    await new Promise<void>((r) => server.close(() => r()));
+    return;
+  }
   await paced(1000, PACED_SECONDS);
   await paced(10_000, PACED_SECONDS);
 
@@ -237,6 +244,7 @@ async function main() {
   }
 
   await verification();
+  await linking(identities, hookUrl);
   await new Promise<void>((r) => server.close(() => r()));
 
   /**

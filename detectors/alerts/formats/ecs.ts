@@ -100,6 +100,11 @@ export function toEcs(a: CompleteAlert): Record<string, unknown> {
   if (a.cluster) doc.orchestrator = { type: 'kubernetes', cluster: { name: a.cluster } };
   const related: Record<string, string[]> = {};
   if (a.principal) related.user = [a.principal];
+  // The same person under the other planes' names (`linkedSessions`): ECS related.user is for exactly this pivot.
+  for (const l of a.linkedSessions ?? []) {
+    if (!l.principal || related.user?.includes(l.principal)) continue;
+    related.user = [...(related.user ?? []), l.principal];
+  }
   if (a.sourceIp) related.ip = [a.sourceIp];
   if (Object.keys(related).length) doc.related = related;
   doc.glasswatch = {
@@ -117,6 +122,7 @@ export function toEcs(a: CompleteAlert): Record<string, unknown> {
     revocation_mode: a.revocationMode,
     revocation: a.revocation,
     request: a.request,
+    ...(a.linkedSessions ? { linked_sessions: a.linkedSessions } : {}),
   };
   return doc;
 }

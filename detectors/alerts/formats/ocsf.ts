@@ -106,6 +106,7 @@ export function toOcsf(a: CompleteAlert): Record<string, unknown> {
       revocation_mode: a.revocationMode,
       revocation: a.revocation,
       request: a.request,
+      ...(a.linkedSessions ? { linked_sessions: a.linkedSessions } : {}),
     },
   };
 }

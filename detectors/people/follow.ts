@@ -1,0 +1,152 @@
+import type { AuditEvent, Source } from '../../core/event.js';
+import type { Alert } from '../alerts/alert.js';
+import { revocationAlert } from '../alerts/revocation-alert.js';
+import type { Identity } from '../identities.js';
+import type { RevocationDispatcher, RevocationRecord } from '../revoke/dispatcher.js';
+import type { RevocationTarget } from '../revoke/types.js';
+import type { BreakGlassSession } from '../sessions.js';
+import type { PeopleOptions } from './config.js';
+import { linkedSessionOf, type PersonActivity, PersonLinker } from './linker.js';
+
+const TARGET_OF: Record<Source, RevocationTarget['kind']> = { okta: 'okta', cloudtrail: 'aws', k8s: 'k8s' };
+
+export interface PersonLinksHooks {
+  revocations: RevocationDispatcher;
+  identity: (id: string) => Identity | undefined;
+  raise: (a: Alert) => Promise<void>;
+  /** Revocation records made here (replay keeps them for its summary). */
+  recorded: (records: readonly RevocationRecord[]) => void;
+  /** A session whose links changed: its row is written again. */
+  changed: (s: BreakGlassSession) => void;
+}
+
+/** Linking totals for summaries and the bench. */
+export interface LinkTotals {
+  /** Links made (one per break-glass session and linked session). */
+  linked: number;
+  /** Revocations ordered by following a link. */
+  followed: number;
+}
+
+/**
+ * The detector's side of one person across planes: it feeds every event to the `PersonLinker`,
+ * gives break-glass sessions their person and links, lists the links in the unauthorized alert,
+ * and, for identities with `revocation.followLinked`, revokes each linked session through the
+ * revocation dispatcher (the durable revocation stage, live) as its own revocation record, naming
+ * the session it followed from. A link found after the verdict is followed when it is found.
+ */
+export class PersonLinks {
+  readonly linker: PersonLinker;
+  readonly totals: LinkTotals = { linked: 0, followed: 0 };
+  /** Unauthorized alerts of sessions whose identity follows links, for links found later. */
+  readonly #unauthorized = new Map<string, Alert>();
+
+  constructor(
+    options: PeopleOptions,
+    readonly hooks: PersonLinksHooks,
+  ) {
+    this.linker = new PersonLinker(options, (s) => this.#unauthorized.delete(s.id));
+  }
+
+  observe(e: AuditEvent, timeMs: number): PersonActivity | null {
+    return this.linker.observe(e, timeMs);
+  }
+
+  /** A break-glass session's event: the session takes the person, and a new session its links so far. */
+  onSession(session: BreakGlassSession, a: PersonActivity): void {
+    const fresh = !session.personId;
+    this.linker.attach(session, a);
+    if (fresh) this.totals.linked += this.linker.linksOf(session).length;
+  }
+
+  /** The links an unauthorized alert lists: the person's sessions in the other planes, known now. */
+  listed(session: BreakGlassSession): Alert['linkedSessions'] {
+    if (!session.personId) return undefined;
+    // Links made since the session began (an authorized session turning unauthorized) are counted in.
+    this.totals.linked += this.linker.linksOf(session).length;
+    return this.linker.linked(session).map(linkedSessionOf);
+  }
+
+  /** After the unauthorized alert: follows every link now, and remembers the alert for later links. */
+  async onUnauthorized(identity: Identity, session: BreakGlassSession, alert: Alert, timeMs: number, detectedAtMs: number): Promise<void> {
+    if (!identity.revocation.followLinked || !session.personId) return;
+    this.#unauthorized.set(session.id, alert);
+    for (const a of this.linker.linked(session)) await this.#follow(identity, session, alert, a, timeMs, detectedAtMs);
+  }
+
+  /** An event of a known person: links it to the person's break-glass sessions in other planes, following where asked. */
+  async onActivity(a: PersonActivity, timeMs: number, detectedAtMs: () => number): Promise<void> {
+    const sessions = this.linker.lateLinks(a);
+    for (const s of sessions) {
+      this.totals.linked++;
+      s.version++;
+      this.hooks.changed(s);
+      const alert = this.#unauthorized.get(s.id);
+      const identity = alert ? this.hooks.identity(s.identity) : undefined;
+      if (alert && identity) await this.#follow(identity, s, alert, a, timeMs, detectedAtMs());
+    }
+  }
+
+  async #follow(
+    identity: Identity,
+    from: BreakGlassSession,
+    alert: Alert,
+    a: PersonActivity,
+    timeMs: number,
+    detectedAtMs: number,
+  ): Promise<void> {
+    const e = a.lastEvent;
+    const raw = e.raw as { user?: { groups?: unknown } };
+    const groups = Array.isArray(raw.user?.groups) ? raw.user.groups.filter((g): g is string => typeof g === 'string') : [];
+    const records = await this.hooks.revocations.revoke(
+      {
+        alert,
+        session: linkedShell(a, identity.id),
+        identity: identity.id,
+        principal: a.principal,
+        principalId: a.principalId,
+        groups,
+        reason: `linked to unauthorized session ${from.id} of ${identity.id} (same person: ${a.personId})`,
+        event: e,
+        idempotencyKey: '',
+        followedFrom: from.id,
+        followTarget: TARGET_OF[a.source],
+      },
+      timeMs,
+      detectedAtMs,
+    );
+    this.totals.followed++;
+    this.hooks.recorded(records);
+    for (const r of records) await this.hooks.raise(revocationAlert(alert, r));
+  }
+}
+
+/** The linked session as a revocation request carries it (its own id, plane and principal). */
+function linkedShell(a: PersonActivity, identity: string): BreakGlassSession {
+  const e = a.lastEvent;
+  return {
+    id: a.breakGlassSessionId ?? a.id,
+    identity,
+    source: a.source,
+    principal: a.principal,
+    principalId: a.principalId,
+    sourceIps: e.sourceIp ? [e.sourceIp] : [],
+    keys: [],
+    firstEventId: e.id,
+    startMs: a.firstMs,
+    endMs: a.lastMs,
+    events: 0,
+    verdict: 'unauthorized',
+    reason: null,
+    ticketId: null,
+    approvers: [],
+    unauthorizedEventId: null,
+    activity: { command: 0, data: 0, config: 0 },
+    account: e.account,
+    org: e.org,
+    cluster: e.cluster,
+    detectedAtMs: null,
+    version: 1,
+    personId: a.personId,
+  };
+}

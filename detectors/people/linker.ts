@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import type { AuditEvent, Source } from '../../core/event.js';
+import type { LinkedSession } from '../alerts/alert.js';
+import type { BreakGlassSession } from '../sessions.js';
+import type { PeopleOptions } from './config.js';
+import { PersonMapper } from './person.js';
+
+/** One person's recent activity in one plane, under one session handle (break-glass or not). */
+export interface PersonActivity {
+  /** `act-…` (hash of plane and handle); the break-glass session's id when it is one (`breakGlassSessionId`). */
+  id: string;
+  personId: string;
+  source: Source;
+  key: string;
+  principal: string | null;
+  principalId: string | null;
+  firstMs: number;
+  lastMs: number;
+  /** The latest event: a followed revocation reads the plane's own principal from it. */
+  lastEvent: AuditEvent;
+  breakGlassSessionId: string | null;
+}
+
+export function linkedSessionOf(a: PersonActivity): LinkedSession {
+  return {
+    sessionId: a.breakGlassSessionId ?? a.id,
+    personId: a.personId,
+    source: a.source,
+    principal: a.principal,
+    firstTime: new Date(a.firstMs).toISOString(),
+    lastTime: new Date(a.lastMs).toISOString(),
+    breakGlass: a.breakGlassSessionId !== null,
+  };
+}
+
+/**
+ * Links the sessions of one human across Okta, AWS and Kubernetes (detectors/people/person.ts says
+ * how an event maps to a person). Every event of a known person updates that person's activity in
+ * its plane; a break-glass session gets the person's id and links to the person's activity in the
+ * other planes within `windowMs` (event time) of it, both what came before (`linksOf`, when it is
+ * judged) and what comes while it lasts (`lateLinks`). Bounded: activity and break-glass sessions
+ * leave `windowMs` after their last event (event time). Per process: with several detector members,
+ * a member links the planes of the partitions it owns.
+ */
+export class PersonLinker {
+  readonly mapper: PersonMapper;
+  readonly #byKey = new Map<string, PersonActivity>();
+  readonly #byPerson = new Map<string, PersonActivity[]>();
+  /** Break-glass sessions of each person, for the activity that comes after their verdict. */
+  readonly #breakGlass = new Map<string, BreakGlassSession[]>();
+  #watermarkMs = Number.NEGATIVE_INFINITY;
+  #nextSweepMs = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    readonly options: PeopleOptions,
+    /** Told when a break-glass session leaves (quiet for a window): its caller's state about it can go too. */
+    readonly onForget: (s: BreakGlassSession) => void = () => {},
+  ) {
+    this.mapper = new PersonMapper(options);
+  }
+
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** Records the event as its person's activity; null when no person is known for it. */
+  observe(e: AuditEvent, timeMs: number): PersonActivity | null {
+    if (timeMs > this.#watermarkMs) this.#watermarkMs = timeMs;
+    if (this.#watermarkMs >= this.#nextSweepMs) this.#sweep();
+    const ref = this.mapper.of(e, timeMs);
+    if (!ref) return null;
+    const k = `${e.source}\u0000${ref.key}`;
+    let a = this.#byKey.get(k);
+    if (a && a.personId === ref.personId && timeMs - a.lastMs <= this.options.windowMs) {
+      if (timeMs > a.lastMs) {
+        a.lastMs = timeMs;
+        a.lastEvent = e;
+      }
+      if (timeMs < a.firstMs) a.firstMs = timeMs;
+      return a;
+    }
+    a = {
+      id: `act-${createHash('sha256').update(`${e.source}\u0000${ref.key}\u0000${e.id}`).digest('hex').slice(0, 20)}`,
+      personId: ref.personId,
+      source: e.source,
+      key: ref.key,
+      principal: e.actor.name,
+      principalId: e.actor.id,
+      firstMs: timeMs,
+      lastMs: timeMs,
+      lastEvent: e,
+      breakGlassSessionId: null,
+    };
+    this.#byKey.set(k, a);
+    let list = this.#byPerson.get(ref.personId);
+    if (!list) {
+      list = [];
+      this.#byPerson.set(ref.personId, list);
+    }
+    list.push(a);
+    return a;
+  }
+
+  /** The break-glass session is this activity's: it takes the person's id and is linked from now on. */
+  attach(session: BreakGlassSession, a: PersonActivity): void {
+    a.breakGlassSessionId ??= session.id;
+    if (session.personId) return;
+    session.personId = a.personId;
+    session.linkedSessionIds ??= [];
+    let list = this.#breakGlass.get(a.personId);
+    if (!list) {
+      list = [];
+      this.#breakGlass.set(a.personId, list);
+    }
+    list.push(session);
+  }
+
+  #near(s: BreakGlassSession, a: PersonActivity): boolean {
+    const w = this.options.windowMs;
+    return a.lastMs >= s.startMs - w && a.firstMs <= s.endMs + w;
+  }
+
+  /** The activity the session is linked to, as known now. */
+  linked(session: BreakGlassSession): PersonActivity[] {
+    const ids = session.linkedSessionIds;
+    if (!session.personId || !ids?.length) return [];
+    const seen = new Set<string>();
+    return (this.#byPerson.get(session.personId) ?? []).filter((a) => {
+      const id = a.breakGlassSessionId ?? a.id;
+      if (!ids.includes(id) || seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+  }
+
+  /** The person's activity in the other planes within the window of the session, not linked yet; marks it linked. */
+  linksOf(session: BreakGlassSession): PersonActivity[] {
+    if (!session.personId) return [];
+    const out: PersonActivity[] = [];
+    for (const a of this.#byPerson.get(session.personId) ?? []) {
+      if (a.source === session.source || !this.#near(session, a)) continue;
+      if (this.#link(session, a)) out.push(a);
+    }
+    return out;
+  }
+
+  /**
+   * The break-glass sessions (other planes) this new or continued activity links to, not linked yet.
+   * One map lookup when the person has no break-glass session: the cost of linking per event.
+   */
+  lateLinks(a: PersonActivity): BreakGlassSession[] {
+    const list = this.#breakGlass.get(a.personId);
+    if (!list) return [];
+    const out: BreakGlassSession[] = [];
+    for (const s of list) if (s.source !== a.source && this.#near(s, a) && this.#link(s, a)) out.push(s);
+    return out;
+  }
+
+  #link(s: BreakGlassSession, a: PersonActivity): boolean {
+    const id = a.breakGlassSessionId ?? a.id;
+    if (!s.linkedSessionIds) s.linkedSessionIds = [];
+    if (s.linkedSessionIds.includes(id)) return false;
+    s.linkedSessionIds.push(id);
+    return true;
+  }
+
+  /** Forgets activity and break-glass sessions quiet for a whole window (event time), at most twice a window. */
+  #sweep(): void {
+    const w = this.options.windowMs;
+    const horizon = this.#watermarkMs - w;
+    this.#nextSweepMs = this.#watermarkMs + Math.max(w / 2, 10_000);
+    for (const [k, a] of this.#byKey) if (a.lastMs < horizon) this.#byKey.delete(k);
+    for (const [p, list] of this.#byPerson) {
+      const keep = list.filter((a) => a.lastMs >= horizon);
+      if (keep.length) this.#byPerson.set(p, keep);
+      else this.#byPerson.delete(p);
+    }
+    for (const [p, list] of this.#breakGlass) {
+      const keep = list.filter((s) => s.endMs >= horizon);
+      for (const s of list) if (s.endMs < horizon) this.onForget(s);
+      if (keep.length) this.#breakGlass.set(p, keep);
+      else this.#breakGlass.delete(p);
+    }
+    this.mapper.forget(horizon);
+  }
+}

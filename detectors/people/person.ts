@@ -1,0 +1,113 @@
+import type { AuditEvent, Source } from '../../core/event.js';
+import { aliasKey, type PeopleOptions } from './config.js';
+
+/** Who acted, as one human across planes: the person and the plane's own handle of the session. */
+export interface PersonRef {
+  /** The person: the `map` entry's name, or the login (lowercased) the planes share. */
+  personId: string;
+  /** The plane's session handle: Okta externalSessionId, AWS role-session ARN or IAM user, Kubernetes username. */
+  key: string;
+}
+
+const ASSUMED_ROLE = /^arn:aws[\w-]*:sts::\d{12}:assumed-role\/([^/]+)\/(.+)$/;
+
+type Raw = Record<string, unknown>;
+const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+const first = (v: unknown): string | null => (Array.isArray(v) ? str(v[0]) : str(v));
+
+/**
+ * Maps an event to the person behind it:
+ *  - Okta: the actor's login (`actor.alternateId`);
+ *  - AWS: `AssumeRoleWithSAML` names the login (`userIdentity.userName`, the SAML NameID) and the
+ *    role session it opens (`responseElements.assumedRoleUser.arn`), which is learnt; a role session
+ *    of a federated role (IAM Identity Center's `AWSReservedSSO_*`, or `people.aws.federatedRoles`)
+ *    is named after the login; an IAM user only through `people.map`;
+ *  - Kubernetes: an OIDC user (`user.username` = prefix + login); an EKS user authenticated by an AWS
+ *    role session (aws-iam-authenticator's `user.extra.arn`, or an access entry's username, which is
+ *    that ARN) is the person of that role session.
+ * `people.map` aliases win over the login. Failed events are nobody's activity.
+ */
+export class PersonMapper {
+  /** Role-session ARN → person, learnt from `AssumeRoleWithSAML` (the role need not be in federatedRoles). */
+  readonly #learnt = new Map<string, { personId: string; atMs: number }>();
+
+  constructor(readonly options: PeopleOptions) {}
+
+  of(e: AuditEvent, timeMs: number): PersonRef | null {
+    if (e.outcome === 'failure') return null;
+    if (e.source === 'okta') {
+      const login = e.actor.type === 'User' ? e.actor.name : null;
+      return login ? { personId: this.#person('okta', login), key: e.actor.sessionKey ?? `user:${e.actor.id ?? login}` } : null;
+    }
+    if (e.source === 'cloudtrail') return this.#aws(e, timeMs);
+    return this.#k8s(e);
+  }
+
+  /** A federated login (a SAML NameID, a role session name, an OIDC username) is the Okta login: its alias counts too. */
+  #person(source: Source, login: string): string {
+    const a = this.options.aliases;
+    return a.get(aliasKey(source, login)) ?? (source === 'okta' ? undefined : a.get(aliasKey('okta', login))) ?? login.toLowerCase();
+  }
+
+  #aws(e: AuditEvent, timeMs: number): PersonRef | null {
+    const raw = e.raw as Raw;
+    const ui = raw.userIdentity as Raw | undefined;
+    if (!ui) return null;
+    const type = ui.type;
+    if (type === 'SAMLUser' && raw.eventName === 'AssumeRoleWithSAML') {
+      // principalId is "<issuer hash>:<NameID>"; userName is the NameID alone.
+      const pid = str(ui.principalId);
+      const login = str(ui.userName) ?? (pid ? pid.slice(pid.indexOf(':') + 1) : null);
+      const arn = str(((raw.responseElements as Raw | null)?.assumedRoleUser as Raw | undefined)?.arn);
+      if (!login || !arn) return null;
+      const personId = this.#person('cloudtrail', login);
+      this.#learnt.set(arn, { personId, atMs: timeMs });
+      return { personId, key: arn };
+    }
+    if (type === 'AssumedRole') {
+      const arn = str(ui.arn);
+      const personId = arn ? this.roleSession(arn) : null;
+      return personId && arn ? { personId, key: arn } : null;
+    }
+    if (type === 'IAMUser') {
+      const name = str(ui.userName);
+      const personId = name ? this.options.aliases.get(aliasKey('cloudtrail', name)) : undefined;
+      return personId && name ? { personId, key: `user:${name}` } : null;
+    }
+    return null;
+  }
+
+  /** The person of an assumed-role ARN: learnt from SAML, a federated role's session name, or a map alias. */
+  roleSession(arn: string): string | null {
+    const learnt = this.#learnt.get(arn);
+    if (learnt) return learnt.personId;
+    const m = ASSUMED_ROLE.exec(arn);
+    if (!m) return null;
+    const alias = this.options.aliases.get(aliasKey('cloudtrail', m[2]!));
+    if (alias) return alias;
+    return this.options.federatedRoles.some((r) => r.test(m[1]!)) ? this.#person('cloudtrail', m[2]!) : null;
+  }
+
+  #k8s(e: AuditEvent): PersonRef | null {
+    const user = (e.raw as Raw).user as Raw | undefined;
+    const username = str(user?.username);
+    if (!username || username.startsWith('system:')) return null;
+    const alias = this.options.aliases.get(aliasKey('k8s', username));
+    if (alias) return { personId: alias, key: username };
+    // EKS: the IAM principal that authenticated (aws-iam-authenticator, access entries).
+    const arn = first((user?.extra as Raw | undefined)?.arn) ?? (username.startsWith('arn:') ? username : null);
+    if (arn) {
+      const personId = this.roleSession(arn);
+      return personId ? { personId, key: username } : null;
+    }
+    const prefix = this.options.oidcUsernamePrefix;
+    if (prefix === null || !username.startsWith(prefix)) return null;
+    const login = username.slice(prefix.length);
+    return login ? { personId: this.#person('k8s', login), key: username } : null;
+  }
+
+  /** Forgets SAML role sessions learnt before `beforeMs` (bounded by the link window). */
+  forget(beforeMs: number): void {
+    for (const [arn, l] of this.#learnt) if (l.atMs < beforeMs) this.#learnt.delete(arn);
+  }
+}

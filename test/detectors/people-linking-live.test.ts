@@ -1,0 +1,118 @@
+// One person across planes, live: the detector service on the real broker with the real store
+// (chDB). The Okta admin's unauthorized sign-in is revoked by the Okta worker; the AWS role session
+// and the Kubernetes user the same person opens through SAML and OIDC are linked when their events
+// come, and the followed revocations go through the durable revocation stage (orders on the
+// revocations topic, carried out by the AWS and Kubernetes workers, each its own ledger record).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KafkaBus } from '../../core/bus/kafka.js';
+import { parseConfig } from '../../core/config.js';
+import type { AuditEvent } from '../../core/event.js';
+import { silentLogger } from '../../core/log.js';
+import { identityKey } from '../../core/pipeline/stage.js';
+import { migrate, openStore } from '../../core/store/index.js';
+import type { Alert } from '../../detectors/alerts/alert.js';
+import { iamStandIn, k8sStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
+import { startDetectorService } from '../../detectors/service.js';
+import { deleteTopics, kafkaTestOptions, uniqueName, waitFor } from '../bus/helpers.js';
+import { cloudtrail, k8s, okta } from '../support/events.js';
+import { federated, identities, oidcUser, PEOPLE, samlLogin } from './people-support.js';
+
+const ADMIN = 'emergency-admin@example.com';
+const topicsMade: string[] = [];
+const closers: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const c of closers.reverse()) await c().catch(() => {});
+  await deleteTopics(topicsMade);
+});
+
+describe('one person across planes, live (Kafka, chDB, stand-ins)', () => {
+  it('the Okta admin’s AWS and Kubernetes sessions are linked and followed through the revocation stage', async () => {
+    const iam = await iamStandIn({ accessKeyId: 'AKIAGLASSWATCH', roles: ['OktaAdmins'] });
+    const oktaApi = await oktaStandIn({ token: 't0k', users: [`00u-${ADMIN}`] });
+    const k8sApi = await k8sStandIn({
+      token: 'sa-token',
+      bindings: [
+        { kind: 'ClusterRoleBinding', name: 'oidc-admin', role: 'cluster-admin', subjects: [{ kind: 'User', name: oidcUser(ADMIN) }] },
+      ],
+    });
+    closers.push(iam.close, oktaApi.close, k8sApi.close);
+    const store = openStore({ kind: 'chdb', path: join(mkdtempSync(join(tmpdir(), 'gw-people-live-')), 'store') });
+    closers.push(() => store.close());
+    await migrate(store);
+    const topics = {
+      events: uniqueName('events'),
+      deadLetters: uniqueName('dlq'),
+      alerts: uniqueName('alerts'),
+      tickets: uniqueName('tickets'),
+      revocations: uniqueName('revocations'),
+    };
+    topicsMade.push(...Object.values(topics));
+    const config = parseConfig(
+      {
+        bus: { kind: 'kafka', brokers: kafkaTestOptions().brokers },
+        topics,
+        identities: identities(true),
+        detector: { people: PEOPLE },
+        revocation: {
+          aws: { endpoint: iam.url, accessKeyId: 'AKIAGLASSWATCH', secretAccessKey: 'secret' },
+          okta: { orgUrl: oktaApi.url, token: 't0k' },
+          k8s: { server: k8sApi.url, token: 'sa-token' },
+        },
+      },
+      'people-live.yml',
+    );
+    const bus = new KafkaBus(kafkaTestOptions());
+    closers.push(() => bus.close());
+    const alerts: Alert[] = [];
+    const service = await startDetectorService({
+      config,
+      bus,
+      store,
+      log: silentLogger,
+      groupId: uniqueName('det'),
+      workerGroupPrefix: uniqueName('gw'),
+      metricsServer: null,
+      onAlert: (alert) => alerts.push(alert),
+    });
+    closers.push(() => service.stop());
+    const publish = (events: AuditEvent[]) =>
+      bus.publish(
+        topics.events,
+        events.map((e) => ({ key: identityKey(e), value: JSON.stringify(e) })),
+      );
+    const t = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+    const login = t(0);
+    await publish([okta(login, 'user.session.start', ADMIN, { authenticationContext: { externalSessionId: 'idx-live' } })]);
+    await waitFor(() => oktaApi.requests.some((r) => r.method === 'DELETE'), 'the Okta worker to revoke the sign-in', 60_000);
+    await publish([
+      ...samlLogin(t(1), ADMIN, 'OktaAdmins'),
+      cloudtrail(t(2), 'ListUsers', federated(ADMIN, 'OktaAdmins', t(1).replace(/\.\d{3}Z$/, 'Z'))),
+      k8s(t(3), 'list', { username: oidcUser(ADMIN), groups: ['oidc:admins'] }, { resource: 'secrets' }),
+    ]);
+    await waitFor(() => iam.calls.length > 0 && k8sApi.bindings.length === 0, 'the followed AWS and Kubernetes revocations', 60_000);
+    expect(iam.calls.map((c) => [c.Action, c.RoleName])).toEqual([['PutRolePolicy', 'OktaAdmins']]);
+    const rows = async () =>
+      (
+        await store.client.query({
+          query: `SELECT target, outcome, followed_from FROM revocations FINAL WHERE followed_from != '' ORDER BY target`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ target: string; outcome: string; followed_from: string }>();
+    let followed = await rows();
+    for (let i = 0; i < 100 && followed.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      followed = await rows();
+    }
+    const unauthorized = alerts.find((a) => a.type === 'breakglass.unauthorized')!;
+    expect(followed).toEqual([
+      { target: 'aws', outcome: 'revoked', followed_from: unauthorized.sessionId },
+      { target: 'k8s', outcome: 'revoked', followed_from: unauthorized.sessionId },
+    ]);
+    // One Okta revocation only: the identity's own.
+    expect(oktaApi.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(service.build.detector.people!.totals).toMatchObject({ linked: 2, followed: 2 });
+  }, 180_000);
+});
