@@ -56,8 +56,9 @@ export function registerConfirm(
   const show = (reply: FastifyReply, status: number, title: string, body: ReturnType<typeof closedView>) =>
     reply
       .code(status)
-      // The token is in the URL: never sent on as a Referer, never cached, never indexed.
-      .header('referrer-policy', 'no-referrer')
+      // The token is in the URL: never sent to another origin as a Referer (same-origin, not
+      // no-referrer: with no-referrer a browser posts the form with Origin: null), never indexed.
+      .header('referrer-policy', 'same-origin')
       .header('x-robots-tag', 'noindex, nofollow')
       .type('text/html; charset=utf-8')
       .send(page({ title, view: 'confirm', csrf: null, user: null, body }));

@@ -50,7 +50,12 @@ export interface Pipeline {
 }
 
 export async function startPipeline(
-  o: { bus?: Record<string, unknown>; topics?: Record<string, string>; extra?: Record<string, unknown> } = {},
+  o: {
+    bus?: Record<string, unknown>;
+    topics?: Record<string, string>;
+    /** Config overrides; a function gets the console's port (a confirmation link names the console). */
+    extra?: Record<string, unknown> | ((ports: { console: number }) => Record<string, unknown>);
+  } = {},
 ): Promise<Pipeline> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-console-'));
   const [webhookPort, ticketsPort, consolePort] = [await freePort(), await freePort(), await freePort()];
@@ -81,7 +86,7 @@ export async function startPipeline(
       alerts: { jsonl: join(dir, 'alerts.jsonl') },
       // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's environment reference, expanded by glasswatch
       console: { host: '127.0.0.1', port: consolePort, tokens: [{ name: 'soc-alice', token: '${GW_TEST_CONSOLE_TOKEN}' }] },
-      ...o.extra,
+      ...(typeof o.extra === 'function' ? o.extra({ console: consolePort }) : o.extra),
     }),
   );
   const child: ChildProcess = spawn(

@@ -189,7 +189,7 @@ describe('was this you? before cutting', () => {
     // A GET (a mail scanner following the link) shows the question and records nothing.
     const page = await fetch(link);
     expect(page.status).toBe(200);
-    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(page.headers.get('referrer-policy')).toBe('same-origin');
     const text = await page.text();
     expect(text).toContain('Was this you?');
     expect(text).toContain(sessionId);
