@@ -320,7 +320,8 @@ export class BreakGlassDetector implements EventStage {
       if (this.options.ruleMatchAlerts !== false) {
         for (const m of matches) await this.#raise(ruleAlert('rule.match', m, e, null, null, detectedAt()));
       }
-      if (person) await this.people!.onActivity(person, timeMs, detectedAt);
+      const linking = person && this.people!.onActivity(person, timeMs, detectedAt);
+      if (linking) await linking;
       return;
     }
     this.totals.breakGlassEvents++;
@@ -381,7 +382,8 @@ export class BreakGlassDetector implements EventStage {
     for (const c of categories) session.activity[c]++;
     session.version++;
     this.#dirty.add(session);
-    if (person) await this.people!.onActivity(person, timeMs, detectedAt);
+    const linking = person && this.people!.onActivity(person, timeMs, detectedAt);
+    if (linking) await linking;
   }
 
   async #verdictOfNew(

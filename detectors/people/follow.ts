@@ -74,9 +74,16 @@ export class PersonLinks {
     for (const a of this.linker.linked(session)) await this.#follow(identity, session, alert, a, timeMs, detectedAtMs);
   }
 
-  /** An event of a known person: links it to the person's break-glass sessions in other planes, following where asked. */
-  async onActivity(a: PersonActivity, timeMs: number, detectedAtMs: () => number): Promise<void> {
+  /**
+   * An event of a known person: links it to the person's break-glass sessions in other planes,
+   * following where asked. Undefined (no promise) when nothing is new: the common case, per event.
+   */
+  onActivity(a: PersonActivity, timeMs: number, detectedAtMs: () => number): Promise<void> | undefined {
     const sessions = this.linker.lateLinks(a);
+    return sessions.length === 0 ? undefined : this.#lateLinks(a, sessions, timeMs, detectedAtMs);
+  }
+
+  async #lateLinks(a: PersonActivity, sessions: readonly BreakGlassSession[], timeMs: number, detectedAtMs: () => number): Promise<void> {
     for (const s of sessions) {
       this.totals.linked++;
       s.version++;

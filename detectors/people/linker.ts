@@ -19,7 +19,11 @@ export interface PersonActivity {
   /** The latest event: a followed revocation reads the plane's own principal from it. */
   lastEvent: AuditEvent;
   breakGlassSessionId: string | null;
+  /** Checked for late links already (once, when it began: later sessions link to it themselves, in `linksOf`). */
+  checked: boolean;
 }
+
+const NONE: readonly BreakGlassSession[] = Object.freeze([]);
 
 export function linkedSessionOf(a: PersonActivity): LinkedSession {
   return {
@@ -44,7 +48,8 @@ export function linkedSessionOf(a: PersonActivity): LinkedSession {
  */
 export class PersonLinker {
   readonly mapper: PersonMapper;
-  readonly #byKey = new Map<string, PersonActivity>();
+  /** Per plane, handle → activity (no key string built per event). */
+  readonly #byKey: Record<Source, Map<string, PersonActivity>> = { cloudtrail: new Map(), okta: new Map(), k8s: new Map() };
   readonly #byPerson = new Map<string, PersonActivity[]>();
   /** Break-glass sessions of each person, for the activity that comes after their verdict. */
   readonly #breakGlass = new Map<string, BreakGlassSession[]>();
@@ -60,7 +65,7 @@ export class PersonLinker {
   }
 
   get size(): number {
-    return this.#byKey.size;
+    return this.#byKey.cloudtrail.size + this.#byKey.okta.size + this.#byKey.k8s.size;
   }
 
   /** Records the event as its person's activity; null when no person is known for it. */
@@ -69,8 +74,8 @@ export class PersonLinker {
     if (this.#watermarkMs >= this.#nextSweepMs) this.#sweep();
     const ref = this.mapper.of(e, timeMs);
     if (!ref) return null;
-    const k = `${e.source}\u0000${ref.key}`;
-    let a = this.#byKey.get(k);
+    const byKey = this.#byKey[e.source];
+    let a = byKey.get(ref.key);
     if (a && a.personId === ref.personId && timeMs - a.lastMs <= this.options.windowMs) {
       if (timeMs > a.lastMs) {
         a.lastMs = timeMs;
@@ -90,8 +95,9 @@ export class PersonLinker {
       lastMs: timeMs,
       lastEvent: e,
       breakGlassSessionId: null,
+      checked: false,
     };
-    this.#byKey.set(k, a);
+    byKey.set(ref.key, a);
     let list = this.#byPerson.get(ref.personId);
     if (!list) {
       list = [];
@@ -148,12 +154,21 @@ export class PersonLinker {
    * The break-glass sessions (other planes) this new or continued activity links to, not linked yet.
    * One map lookup when the person has no break-glass session: the cost of linking per event.
    */
-  lateLinks(a: PersonActivity): BreakGlassSession[] {
+  lateLinks(a: PersonActivity): readonly BreakGlassSession[] {
+    // Once per activity, when it begins: a break-glass session that begins later links to it in `linksOf`.
+    // (Missed: a session quiet for longer than the window that then comes back; sessionIdleSeconds below
+    // windowMinutes, the default, closes such a session first.)
+    if (a.checked) return NONE;
+    a.checked = true;
     const list = this.#breakGlass.get(a.personId);
-    if (!list) return [];
-    const out: BreakGlassSession[] = [];
-    for (const s of list) if (s.source !== a.source && this.#near(s, a) && this.#link(s, a)) out.push(s);
-    return out;
+    if (!list) return NONE;
+    let out: BreakGlassSession[] | null = null;
+    for (const s of list) {
+      if (s.source === a.source || !this.#near(s, a) || !this.#link(s, a)) continue;
+      if (!out) out = [];
+      out.push(s);
+    }
+    return out ?? NONE;
   }
 
   #link(s: BreakGlassSession, a: PersonActivity): boolean {
@@ -169,7 +184,7 @@ export class PersonLinker {
     const w = this.options.windowMs;
     const horizon = this.#watermarkMs - w;
     this.#nextSweepMs = this.#watermarkMs + Math.max(w / 2, 10_000);
-    for (const [k, a] of this.#byKey) if (a.lastMs < horizon) this.#byKey.delete(k);
+    for (const byKey of Object.values(this.#byKey)) for (const [k, a] of byKey) if (a.lastMs < horizon) byKey.delete(k);
     for (const [p, list] of this.#byPerson) {
       const keep = list.filter((a) => a.lastMs >= horizon);
       if (keep.length) this.#byPerson.set(p, keep);

@@ -30,6 +30,13 @@ const first = (v: unknown): string | null => (Array.isArray(v) ? str(v[0]) : str
 export class PersonMapper {
   /** Role-session ARN → person, learnt from `AssumeRoleWithSAML` (the role need not be in federatedRoles). */
   readonly #learnt = new Map<string, { personId: string; atMs: number }>();
+  /**
+   * Per plane, login → person, role-session ARN → person, Kubernetes username → ref (null: nobody):
+   * a person's events repeat the same names, so the aliases and patterns are read once per name.
+   */
+  readonly #logins: Record<Source, Map<string, string>> = { cloudtrail: new Map(), okta: new Map(), k8s: new Map() };
+  readonly #roleSessions = new Map<string, string | null>();
+  readonly #k8sUsers = new Map<string, PersonRef | null>();
 
   constructor(readonly options: PeopleOptions) {}
 
@@ -45,8 +52,13 @@ export class PersonMapper {
 
   /** A federated login (a SAML NameID, a role session name, an OIDC username) is the Okta login: its alias counts too. */
   #person(source: Source, login: string): string {
+    const cache = this.#logins[source];
+    let p = cache.get(login);
+    if (p !== undefined) return p;
     const a = this.options.aliases;
-    return a.get(aliasKey(source, login)) ?? (source === 'okta' ? undefined : a.get(aliasKey('okta', login))) ?? login.toLowerCase();
+    p = a.get(aliasKey(source, login)) ?? (source === 'okta' ? undefined : a.get(aliasKey('okta', login))) ?? login.toLowerCase();
+    cached(cache, login, p);
+    return p;
   }
 
   #aws(e: AuditEvent, timeMs: number): PersonRef | null {
@@ -62,6 +74,8 @@ export class PersonMapper {
       if (!login || !arn) return null;
       const personId = this.#person('cloudtrail', login);
       this.#learnt.set(arn, { personId, atMs: timeMs });
+      this.#roleSessions.delete(arn);
+      this.#k8sUsers.clear(); // an EKS user of this role session may have been read as nobody
       return { personId, key: arn };
     }
     if (type === 'AssumedRole') {
@@ -81,21 +95,35 @@ export class PersonMapper {
   roleSession(arn: string): string | null {
     const learnt = this.#learnt.get(arn);
     if (learnt) return learnt.personId;
+    let p = this.#roleSessions.get(arn);
+    if (p !== undefined) return p;
     const m = ASSUMED_ROLE.exec(arn);
-    if (!m) return null;
-    const alias = this.options.aliases.get(aliasKey('cloudtrail', m[2]!));
-    if (alias) return alias;
-    return this.options.federatedRoles.some((r) => r.test(m[1]!)) ? this.#person('cloudtrail', m[2]!) : null;
+    p = !m
+      ? null
+      : (this.options.aliases.get(aliasKey('cloudtrail', m[2]!)) ??
+        (this.options.federatedRoles.some((r) => r.test(m[1]!)) ? this.#person('cloudtrail', m[2]!) : null));
+    cached(this.#roleSessions, arn, p);
+    return p;
   }
 
   #k8s(e: AuditEvent): PersonRef | null {
     const user = (e.raw as Raw).user as Raw | undefined;
     const username = str(user?.username);
     if (!username || username.startsWith('system:')) return null;
+    // An EKS username may be shared by every session of a role (aws-auth mappings): the session's ARN decides, uncached.
+    if (user!.extra !== undefined) return this.#k8sUser(username, user!);
+    let ref = this.#k8sUsers.get(username);
+    if (ref !== undefined) return ref;
+    ref = this.#k8sUser(username, user!);
+    cached(this.#k8sUsers, username, ref);
+    return ref;
+  }
+
+  #k8sUser(username: string, user: Raw): PersonRef | null {
     const alias = this.options.aliases.get(aliasKey('k8s', username));
     if (alias) return { personId: alias, key: username };
     // EKS: the IAM principal that authenticated (aws-iam-authenticator, access entries).
-    const arn = first((user?.extra as Raw | undefined)?.arn) ?? (username.startsWith('arn:') ? username : null);
+    const arn = first((user.extra as Raw | undefined)?.arn) ?? (username.startsWith('arn:') ? username : null);
     if (arn) {
       const personId = this.roleSession(arn);
       return personId ? { personId, key: username } : null;
@@ -108,6 +136,18 @@ export class PersonMapper {
 
   /** Forgets SAML role sessions learnt before `beforeMs` (bounded by the link window). */
   forget(beforeMs: number): void {
-    for (const [arn, l] of this.#learnt) if (l.atMs < beforeMs) this.#learnt.delete(arn);
+    for (const [arn, l] of this.#learnt) {
+      if (l.atMs >= beforeMs) continue;
+      this.#learnt.delete(arn);
+      this.#roleSessions.delete(arn);
+    }
+    this.#k8sUsers.clear();
   }
+}
+
+/** Names seen are many over a long run: a full cache starts over (bounded memory, a lookup again per name). */
+const CACHE_LIMIT = 50_000;
+function cached<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(key, value);
 }

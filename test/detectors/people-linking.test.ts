@@ -206,6 +206,37 @@ describe('one person across planes (replay)', () => {
     expect(admin.linked_session_ids).toHaveLength(2);
   });
 
+  it('EKS: a Kubernetes user authenticated by an IAM Identity Center role session is that session’s person', async () => {
+    const sso = (login: string) => `arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/${login}`;
+    // aws-iam-authenticator / access entries: user.extra carries the authenticating role session.
+    const eks = (login: string, username: string) => ({
+      username,
+      uid: `aws-iam-authenticator:${ACCOUNT}:AROAEXAMPLESSO`,
+      groups: ['system:authenticated'],
+      extra: {
+        accessKeyId: ['ASIAEXAMPLESSO000001'],
+        arn: [sso(login)],
+        canonicalArn: [`arn:aws:iam::${ACCOUNT}:role/AWSReservedSSO_Admin_0123456789abcdef`],
+        principalId: ['AROAEXAMPLESSO'],
+        sessionName: [login],
+      },
+    });
+    const events = [
+      // a shared username (an aws-auth mapping): the session ARN in extra decides who it is
+      k8s(at('22:00:10'), 'list', eks(ALICE, 'eks-admin'), { resource: 'secrets' }),
+      k8s(at('22:00:20'), 'list', eks('carol@example.com', 'eks-admin'), { resource: 'pods' }),
+      // an access entry's default username is the role session ARN itself
+      k8s(at('22:00:30'), 'get', { username: sso(ALICE), groups: ['system:authenticated'] }, { resource: 'pods' }),
+      ...samlLogin(at('22:01:00'), ALICE, 'BreakGlassAdmin'),
+    ];
+    const r = await replay(events, { followLinked: false });
+    const aws = r.of('breakglass.unauthorized')[0]!;
+    expect(aws.linkedSessions?.map((l) => [l.source, l.principal, l.personId])).toEqual([
+      ['k8s', 'eks-admin', ALICE],
+      ['k8s', sso(ALICE), ALICE],
+    ]);
+  });
+
   it('links only within the window, and map aliases join logins that differ', async () => {
     const people = { ...PEOPLE, windowMinutes: 10, map: [{ person: 'alice', okta: [ALICE], k8s: ['alice-admin'] }] };
     const events = [

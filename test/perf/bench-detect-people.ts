@@ -26,7 +26,7 @@ function normalized(raw: Record<string, unknown>): AuditEvent {
   return r.event;
 }
 
-function traffic(n: number, identities: number): AuditEvent[] {
+export function traffic(n: number, identities: number): AuditEvent[] {
   const out: AuditEvent[] = [];
   for (let seq = 0; seq < n; seq++) {
     const time = new Date(T0 + seq * 10).toISOString();
