@@ -180,7 +180,9 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       })
     : new AlertDispatcher(outputs, deliveryLedger, log, undefined, dispatcherOptions);
   const policies = revocationPolicies(registry, config);
-  const revocationLedger = store ? new StoreRevocationLedger(store) : new MemoryRevocationLedger();
+  // One writer per detector: sessions, alerts and revocation records of a batch in one insert per table.
+  const writer = store ? new StoreWriter(store, { batchSize: 1000 }) : null;
+  const revocationLedger = store ? new StoreRevocationLedger(store, writer) : new MemoryRevocationLedger();
   const onOrderAppended = stages?.onOrderAppended;
   const revocations = stages
     ? new RevocationAppender(
@@ -201,7 +203,7 @@ export async function buildDetector(o: BuildOptions): Promise<DetectorBuild> {
       engine: loaded.rules.length ? new SigmaEngine(loaded) : null,
       alerts,
       revocations,
-      writer: store ? new StoreWriter(store, { batchSize: 1000 }) : null,
+      writer,
       log,
       clock: o.clock,
       graceSeconds: d.number('graceSeconds', 0, { min: 0, max: 86_400 }),

@@ -1,7 +1,7 @@
 import { errorMessage, GlasswatchError, withRetry } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/client.js';
-import { insertRows } from '../../core/store/writer.js';
+import { insertRows, type StoreWriter } from '../../core/store/writer.js';
 import type { RevocationOutcome, RevocationRequest, RevocationTarget } from './types.js';
 import type { Verification } from './verify.js';
 
@@ -66,9 +66,26 @@ export class MemoryRevocationLedger implements RevocationLedger {
   }
 }
 
+/** Finished revocations this ledger wrote, remembered so a batch sees its own unflushed records. */
+const RECENT_LIMIT = 10_000;
+
 export class StoreRevocationLedger implements RevocationLedger {
-  constructor(readonly store: Store) {}
+  readonly #recent = new Map<string, RevocationRecord>();
+
+  /**
+   * With `writer` (the detector's per-batch StoreWriter), records join the batch's one insert and
+   * its one audit-chain append instead of two inserts each; they are durable when the batch is,
+   * before its offsets are committed. A crash before that hands the batch over again, and the
+   * revocation is sent again: every target's revocation is idempotent (clear sessions, deny, delete).
+   */
+  constructor(
+    readonly store: Store,
+    readonly writer: StoreWriter | null = null,
+  ) {}
+
   async finished(id: string): Promise<RevocationRecord | null> {
+    const mine = this.#recent.get(id);
+    if (mine) return mine;
     const rows = await (
       await this.store.client.query({
         query: `SELECT revocation_id, alert_id, session_id, identity, target, principal, outcome, detail, attempts,
@@ -99,13 +116,26 @@ export class StoreRevocationLedger implements RevocationLedger {
     };
   }
   async record(r: RevocationRecord): Promise<void> {
-    await insertRows(this.store, 'revocations', [revocationRow(r)]);
+    await this.#write(r, revocationRow(r));
+  }
+
+  async #write(r: RevocationRecord, row: Record<string, unknown>): Promise<void> {
+    if (r.outcome !== 'failed') {
+      this.#recent.delete(r.revocationId);
+      this.#recent.set(r.revocationId, r);
+      if (this.#recent.size > RECENT_LIMIT) this.#recent.delete(this.#recent.keys().next().value as string);
+    }
+    if (this.writer) await this.writer.add('revocations', row);
+    else await insertRows(this.store, 'revocations', [row]);
   }
   /**
    * The verification is a new version of the revocation's row (same `completed_at`, so the
    * ReplacingMergeTree keeps the later insert; readers order by `verified_at` too).
    */
   async verify(r: RevocationRecord, v: Verification): Promise<void> {
+    // The verified version must be inserted after the record it replaces (same version column: the
+    // later insert wins), so a record still waiting in the batch is written first. Rare: once per revocation.
+    await this.writer?.flush();
     await insertRows(this.store, 'revocations', [
       {
         ...revocationRow(r),
