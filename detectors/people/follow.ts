@@ -54,9 +54,7 @@ export class PersonLinks {
 
   /** A break-glass session's event: the session takes the person, and a new session its links so far. */
   onSession(session: BreakGlassSession, a: PersonActivity): void {
-    const fresh = !session.personId;
-    this.linker.attach(session, a);
-    if (fresh) this.totals.linked += this.linker.linksOf(session).length;
+    if (this.linker.attach(session, a)) this.totals.linked += this.linker.linksOf(session).length;
   }
 
   /** The links an unauthorized alert lists: the person's sessions in the other planes, known now. */

@@ -53,6 +53,7 @@ export class PersonLinker {
   readonly #byPerson = new Map<string, PersonActivity[]>();
   /** Break-glass sessions of each person, for the activity that comes after their verdict. */
   readonly #breakGlass = new Map<string, BreakGlassSession[]>();
+  readonly #attached = new WeakSet<BreakGlassSession>();
   #watermarkMs = Number.NEGATIVE_INFINITY;
   #nextSweepMs = Number.NEGATIVE_INFINITY;
 
@@ -107,18 +108,23 @@ export class PersonLinker {
     return a;
   }
 
-  /** The break-glass session is this activity's: it takes the person's id and is linked from now on. */
-  attach(session: BreakGlassSession, a: PersonActivity): void {
+  /** The break-glass session is this activity's: it takes the person's id and is linked from now on; true the first time. */
+  attach(session: BreakGlassSession, a: PersonActivity): boolean {
     a.breakGlassSessionId ??= session.id;
-    if (session.personId) return;
-    session.personId = a.personId;
+    // Known to this linker already; a session taken back from the changelog (a restart, a failover) has
+    // its personId but is registered again here.
+    if (this.#attached.has(session)) return false;
+    this.#attached.add(session);
+    session.personId ??= a.personId;
     session.linkedSessionIds ??= [];
-    let list = this.#breakGlass.get(a.personId);
+    const personId = session.personId;
+    let list = this.#breakGlass.get(personId);
     if (!list) {
       list = [];
-      this.#breakGlass.set(a.personId, list);
+      this.#breakGlass.set(personId, list);
     }
     list.push(session);
+    return true;
   }
 
   #near(s: BreakGlassSession, a: PersonActivity): boolean {

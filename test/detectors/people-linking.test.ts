@@ -293,6 +293,23 @@ describe('people mapping config', () => {
     await refused(PEOPLE, 'identities[0].revocation.followLinked', notBool);
   });
 
+  it('a session taken back after a restart (changelog, store) is linked again from its next event', async () => {
+    // Manual revocation: the restart is the point here, not the Okta call.
+    const manual = identities(false).map((i) => ({ ...i, revocation: { mode: 'manual' } }));
+    const first = (await build(PEOPLE, manual)).detector;
+    const login = okta(at('22:47:41'), 'user.session.start', ADMIN, { authenticationContext: { externalSessionId: 'idx-admin' } });
+    await first.handle([login]);
+    const session = structuredClone([...first.seen.values()][0]!);
+    expect(session.personId).toBe(ADMIN);
+    const restarted = (await build(PEOPLE, manual)).detector;
+    restarted.sessions.restore([session]);
+    await restarted.handle([
+      okta(at('22:47:45'), 'user.session.access_admin_app', ADMIN, { authenticationContext: { externalSessionId: 'idx-admin' } }),
+      ...samlLogin(at('22:47:52'), ADMIN, 'OktaAdmins'),
+    ]);
+    expect(restarted.sessions.get(session.id)!.linkedSessionIds).toHaveLength(1);
+  });
+
   it('linking is off without detector.people, and on with its defaults', async () => {
     expect((await build(undefined)).detector.people).toBeNull();
     const on = (await build({})).detector.people!;
