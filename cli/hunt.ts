@@ -73,18 +73,25 @@ export async function huntCommand(argv: string[]): Promise<number> {
       await migrate(store, { retentionDays: config.retentionDays, evidenceRetentionDays: config.evidenceRetentionDays });
       const run = async <T>(q: { sql: string; params: Record<string, unknown> }) =>
         (await store.client.query({ query: q.sql, query_params: q.params, format: 'JSONEachRow' })).json<T>();
+      // A rule's matches as names once, then value arrays: a hunt matching 300k events parses half the JSON.
+      const runCompact = async (q: { sql: string; params: Record<string, unknown> }) => {
+        const result = await store.client.query({ query: q.sql, query_params: q.params, format: 'JSONCompactEachRowWithNames' });
+        const [names, ...rows] = await result.json<unknown[]>();
+        const at = (name: string) => (names ?? []).indexOf(name);
+        return { rows, source: at('source'), id: at('id'), timeMs: at('time_ms') };
+      };
       let done = 0;
       const total = loaded.rules.length + loaded.correlations.length;
       for (const rule of loaded.rules) {
-        const rows = await run<{ source: string; id: string; time: string }>(compileRuleSql(rule, { from, to }));
+        const { rows, source, id, timeMs } = await runCompact(compileRuleSql(rule, { from, to }));
         for (const row of rows)
           emit({
             rule: ruleKey(rule),
             title: rule.title,
             author: rule.author ?? null,
-            eventId: row.id,
-            source: row.source,
-            time: storeTimeToIso(row.time),
+            eventId: row[id],
+            source: row[source],
+            time: new Date(Number(row[timeMs])).toISOString(),
           });
         matches += rows.length;
         if (++done % 25 === 0 || done === total) say(`hunt: ${done}/${total} rules, ${matches} matches`);
@@ -133,10 +140,4 @@ export async function huntCommand(argv: string[]): Promise<number> {
 
 function ruleKey(rule: RuleIR): string {
   return rule.id ?? (rule.name ? `name:${rule.name}` : rule.title);
-}
-
-/** The store's `DateTime64(3, 'UTC')` text (`2026-11-20 22:43:05.000`) as ISO 8601 with Z, the one time format of every output. */
-function storeTimeToIso(text: string): string {
-  const ms = Date.parse(`${text.replace(' ', 'T')}Z`);
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : text;
 }

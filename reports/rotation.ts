@@ -259,7 +259,7 @@ export async function buildRotationReport(
   const sinceMs = Math.min(period.fromMs, period.toMs - options.maxAgeDays * DAY);
   const [credentialRows, uses] = await Promise.all([
     runQuery<CredentialRow>(store, 'rotation-credentials', { to_ms: period.toMs }),
-    runQuery<UseRow>(store, 'sessions', { from_ms: period.fromMs, to_ms: period.toMs, verdict: '' }),
+    runQuery<UseRow>(store, 'rotation-uses', { from_ms: period.fromMs, to_ms: period.toMs }),
   ]);
   const principals = [
     ...new Set(
@@ -299,7 +299,9 @@ export async function buildRotationReport(
     findings.push(maxAge(credential, rotations, options, period.toMs, history.get(`${source}\u0000${credential.scope}`) ?? null));
   const key = (f: RotationFinding) =>
     `${f.check}\u0000${f.identity}\u0000${f.principal}\u0000${f.scope ?? ''}\u0000${f.usedAt ?? ''}\u0000${f.sessionId ?? ''}`;
-  findings.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  // Each key built once (16,667 uses: ~470k key strings when built per comparison), same order.
+  const keyed = findings.map((f) => ({ f, k: key(f) })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  findings.splice(0, findings.length, ...keyed.map((x) => x.f));
   const n = (s: RotationStatus) => findings.filter((f) => f.status === s).length;
   return withDigest<RotationReport>({
     report: 'rotation-compliance',

@@ -14,6 +14,7 @@ export const QUERY_NAMES = [
   'ticket-count',
   'rotation-credentials',
   'rotation-evidence',
+  'rotation-uses',
   'history-start',
   'delivery-status',
 ] as const;

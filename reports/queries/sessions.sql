@@ -45,11 +45,19 @@ FROM
   SELECT session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers, first_event_id,
          unauthorized_event_id, source_ips, account, org, cluster, start, end, events, activity_command, activity_data,
          activity_config, detected_at
-  FROM sessions
-  WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-    AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-  ORDER BY version DESC
-  LIMIT 1 BY session_id
+  FROM
+  (
+    SELECT session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers, first_event_id,
+           unauthorized_event_id, source_ips, account, org, cluster, start, end, events, activity_command, activity_data,
+           activity_config, detected_at
+    FROM sessions
+    WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+      AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+    ORDER BY version DESC
+    LIMIT 1 BY session_id
+  )
+  -- The verdict of the latest version, before the joins: they then run for these sessions only.
+  WHERE {verdict:String} = '' OR verdict = {verdict:String}
 ) AS s
 LEFT JOIN
 (
@@ -90,5 +98,4 @@ LEFT JOIN
   )
   GROUP BY session_id
 ) AS r ON r.session_id = s.session_id
-WHERE {verdict:String} = '' OR s.verdict = {verdict:String}
 ORDER BY start_ms, session_id

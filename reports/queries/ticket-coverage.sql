@@ -50,65 +50,51 @@ WITH
     )
     GROUP BY ticket_id
   )
+-- Two passes instead of one per finding kind: the engine inlines a CTE at every reference, so six
+-- UNION branches read the sessions, tickets and alerts six times over. Each pass emits 0..n kinds
+-- per row (ARRAY JOIN); the columns of a kind are those it always had.
 SELECT * FROM
 (
+  -- Tickets of the period nobody used, and among them the self-approved ones (once, in the period
+  -- their window ends).
   SELECT
-    'unused_ticket' AS kind, t.ticket_id AS ticket_id, t.identities AS identities, '' AS session_id,
+    kind, t.ticket_id AS ticket_id, t.identities AS identities, '' AS session_id,
     t.requester AS requester, t.approvers AS approvers, t.not_before_ms AS not_before_ms, t.not_after_ms AS not_after_ms,
     toInt64(-1) AS start_ms, toInt64(-1) AS end_ms, toInt64(0) AS uses, toInt64(-1) AS early_ms, toInt64(-1) AS overrun_ms,
-    '' AS reason
+    if(kind = 'unused_ticket', '', 'self_approved') AS reason
   FROM ticket AS t
+  ARRAY JOIN if(has(arrayMap(a -> lower(trimBoth(a)), t.approvers), lower(trimBoth(t.requester))),
+                ['unused_ticket', 'self_approval'], ['unused_ticket']) AS kind
   WHERE t.status = 'approved'
     AND t.not_after_ms >= {from_ms:Int64} AND t.not_after_ms < {to_ms:Int64}
     AND t.ticket_id NOT IN (SELECT ticket_id FROM used)
 
   UNION ALL
 
-  -- A self-approved ticket never used: reported once, in the period its window ends.
+  -- Sessions of the period: without a ticket, or measured against the ticket they began under
+  -- (a self-approval per use, an early use, a window overrun).
   SELECT
-    'self_approval', t.ticket_id, t.identities, '', t.requester, t.approvers, t.not_before_ms, t.not_after_ms,
-    toInt64(-1), toInt64(-1), toInt64(0), toInt64(-1), toInt64(-1), 'self_approved'
-  FROM ticket AS t
-  WHERE t.status = 'approved'
-    AND t.not_after_ms >= {from_ms:Int64} AND t.not_after_ms < {to_ms:Int64}
-    AND t.ticket_id NOT IN (SELECT ticket_id FROM used)
-    AND has(arrayMap(a -> lower(trimBoth(a)), t.approvers), lower(trimBoth(t.requester)))
-
-  UNION ALL
-
-  -- Each use of a self-approved ticket, in the period of the use.
-  SELECT
-    'self_approval', t.ticket_id, t.identities, s.session_id, t.requester, t.approvers, t.not_before_ms, t.not_after_ms,
-    s.start_ms, s.end_ms, toInt64(-1), toInt64(-1), toInt64(-1), 'self_approved'
+    kind,
+    if(kind = 'use_without_ticket', '', t.ticket_id),
+    if(kind = 'use_without_ticket', [s.identity], t.identities),
+    s.session_id,
+    if(kind = 'use_without_ticket', '', t.requester),
+    if(kind = 'use_without_ticket', [], t.approvers),
+    if(kind = 'use_without_ticket', toInt64(-1), t.not_before_ms),
+    if(kind = 'use_without_ticket', toInt64(-1), t.not_after_ms),
+    s.start_ms, s.end_ms, toInt64(-1),
+    if(kind = 'early_use', t.not_before_ms - s.start_ms, toInt64(-1)),
+    if(kind = 'window_overrun', s.end_ms - t.not_after_ms, toInt64(-1)),
+    if(kind = 'self_approval', 'self_approved', s.reason)
   FROM session AS s
-  INNER JOIN ticket AS t ON t.ticket_id = s.ticket_id
-  WHERE s.start_ms >= {from_ms:Int64} AND s.ticket_id != ''
-    AND has(arrayMap(a -> lower(trimBoth(a)), t.approvers), lower(trimBoth(t.requester)))
-
-  UNION ALL
-
-  SELECT
-    'use_without_ticket', '', [s.identity], s.session_id, '', [], toInt64(-1), toInt64(-1),
-    s.start_ms, s.end_ms, toInt64(-1), toInt64(-1), toInt64(-1), s.reason
-  FROM session AS s
-  WHERE s.start_ms >= {from_ms:Int64} AND s.ticket_id = ''
-
-  UNION ALL
-
-  SELECT
-    'early_use', t.ticket_id, t.identities, s.session_id, t.requester, t.approvers, t.not_before_ms, t.not_after_ms,
-    s.start_ms, s.end_ms, toInt64(-1), t.not_before_ms - s.start_ms, toInt64(-1), s.reason
-  FROM session AS s
-  INNER JOIN ticket AS t ON t.ticket_id = s.ticket_id
-  WHERE s.start_ms >= {from_ms:Int64} AND s.ticket_id != '' AND s.start_ms < t.not_before_ms
-
-  UNION ALL
-
-  SELECT
-    'window_overrun', t.ticket_id, t.identities, s.session_id, t.requester, t.approvers, t.not_before_ms, t.not_after_ms,
-    s.start_ms, s.end_ms, toInt64(-1), toInt64(-1), s.end_ms - t.not_after_ms, s.reason
-  FROM session AS s
-  INNER JOIN ticket AS t ON t.ticket_id = s.ticket_id
-  WHERE s.start_ms >= {from_ms:Int64} AND s.ticket_id != '' AND s.end_ms > t.not_after_ms
+  LEFT JOIN (SELECT *, 1 AS known FROM ticket) AS t ON t.ticket_id = s.ticket_id
+  ARRAY JOIN arrayConcat(
+    if(s.ticket_id = '', ['use_without_ticket'], []),
+    if(s.ticket_id != '' AND t.known = 1 AND has(arrayMap(a -> lower(trimBoth(a)), t.approvers), lower(trimBoth(t.requester))),
+       ['self_approval'], []),
+    if(s.ticket_id != '' AND t.known = 1 AND s.start_ms < t.not_before_ms, ['early_use'], []),
+    if(s.ticket_id != '' AND t.known = 1 AND s.end_ms > t.not_after_ms, ['window_overrun'], [])
+  ) AS kind
+  WHERE s.start_ms >= {from_ms:Int64}
 )
 ORDER BY kind, ticket_id, session_id

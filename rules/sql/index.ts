@@ -5,7 +5,7 @@
  * Public API
  * ----------
  *   compileRuleSql(rule, { table?, from?, to? }): { sql, params }
- *     One SELECT returning `source, id, time, time_ms` of every stored event the evaluator
+ *     One SELECT returning `source, id, time_ms` of every stored event the evaluator
  *     matches, ordered by time. Run it with
  *     `client.query({ query: sql, query_params: params, format: 'JSONEachRow' })`.
  *     `from` is inclusive, `to` exclusive (ISO 8601 or epoch ms); the source is restricted
