@@ -335,7 +335,8 @@ export class BreakGlassDetector implements EventStage {
       return;
     }
     const { session, created } = this.sessions.assign(identity.id, e, timeMs);
-    if (person) this.people!.onSession(session, person);
+    const linked = person && this.people!.onSession(identity, session, person, e, timeMs, detectedAt);
+    if (linked) await linked;
     if (this.#keepSessions) this.seen.set(session.id, session);
     this.#sessionEvents.add(session.id, e.id);
     const sessionScope = () => ({ eventIds: this.#sessionEvents.forAlert(session.id, e.id), sessionEvents: session.events });

@@ -1,5 +1,6 @@
 import type { AuditEvent, Source } from '../../core/event.js';
-import type { Alert } from '../alerts/alert.js';
+import { type Alert, alertId } from '../alerts/alert.js';
+import { breakGlassAlert } from '../alerts/event-alert.js';
 import { revocationAlert } from '../alerts/revocation-alert.js';
 import type { Identity } from '../identities.js';
 import type { RevocationDispatcher, RevocationRecord } from '../revoke/dispatcher.js';
@@ -52,9 +53,51 @@ export class PersonLinks {
     return this.linker.observe(e, timeMs);
   }
 
-  /** A break-glass session's event: the session takes the person, and a new session its links so far. */
-  onSession(session: BreakGlassSession, a: PersonActivity): void {
-    if (this.linker.attach(session, a)) this.totals.linked += this.linker.linksOf(session).length;
+  /**
+   * A break-glass session's event: the session takes the person, and a session new to this process its
+   * links so far. A session taken back already unauthorized (a restart, a failover) whose identity
+   * follows links gets its alert again (same id, rebuilt from this event) and its new links followed.
+   */
+  onSession(
+    identity: Identity,
+    session: BreakGlassSession,
+    a: PersonActivity,
+    e: AuditEvent,
+    timeMs: number,
+    detectedAtMs: () => number,
+  ): Promise<void> | undefined {
+    if (!this.linker.attach(session, a)) return undefined;
+    const links = this.linker.linksOf(session);
+    this.totals.linked += links.length;
+    const restored = session.verdict === 'unauthorized' && session.detectedAtMs !== null && !this.#unauthorized.has(session.id);
+    if (!restored || !identity.revocation.followLinked) return undefined;
+    const alert = breakGlassAlert(
+      'breakglass.unauthorized',
+      alertId('breakglass.unauthorized', session.id),
+      'critical',
+      identity,
+      e,
+      detectedAtMs(),
+      {
+        sessionId: session.id,
+        reason: session.reason,
+        ticketId: session.ticketId,
+        summary: `UNAUTHORIZED use of break-glass identity ${identity.id} (session ${session.id}, taken back after a restart)`,
+      },
+    );
+    this.#unauthorized.set(session.id, alert);
+    return links.length ? this.#followAll(identity, session, alert, links, timeMs, detectedAtMs()) : undefined;
+  }
+
+  async #followAll(
+    identity: Identity,
+    session: BreakGlassSession,
+    alert: Alert,
+    links: readonly PersonActivity[],
+    timeMs: number,
+    detectedAtMs: number,
+  ): Promise<void> {
+    for (const a of links) await this.#follow(identity, session, alert, a, timeMs, detectedAtMs);
   }
 
   /** The links an unauthorized alert lists: the person's sessions in the other planes, known now. */
@@ -69,7 +112,7 @@ export class PersonLinks {
   async onUnauthorized(identity: Identity, session: BreakGlassSession, alert: Alert, timeMs: number, detectedAtMs: number): Promise<void> {
     if (!identity.revocation.followLinked || !session.personId) return;
     this.#unauthorized.set(session.id, alert);
-    for (const a of this.linker.linked(session)) await this.#follow(identity, session, alert, a, timeMs, detectedAtMs);
+    await this.#followAll(identity, session, alert, this.linker.linked(session), timeMs, detectedAtMs);
   }
 
   /**

@@ -38,7 +38,7 @@ const ADMIN = 'emergency-admin@example.com';
 const ALICE = 'alice@example.com';
 const at = (hhmmss: string) => `2026-11-20T${hhmmss}Z`;
 
-async function replay(events: AuditEvent[], o: { followLinked: boolean; people?: unknown }) {
+async function replay(events: AuditEvent[], o: { followLinked: boolean; people?: unknown; restartAt?: number }) {
   const iam = await iamStandIn({ accessKeyId: 'AKIAGLASSWATCH', roles: ['OktaAdmins', 'BreakGlassAdmin', 'Developers'] });
   const oktaApi = await oktaStandIn({ token: 't0k', users: [`00u-${ADMIN}`, `00u-${ALICE}`] });
   const k8sApi = await k8sStandIn({
@@ -64,8 +64,19 @@ async function replay(events: AuditEvent[], o: { followLinked: boolean; people?:
     'test.yml',
   );
   const alerts: Alert[] = [];
-  const build = await buildDetector({ config, store, log: silentLogger, clock: 'replay', onAlert: (a) => alerts.push(a) });
-  await build.detector.handle([...events].sort((a, b) => a.time.localeCompare(b.time)));
+  const make = () => buildDetector({ config, store, log: silentLogger, clock: 'replay', onAlert: (a) => alerts.push(a) });
+  let build = await make();
+  const sorted = [...events].sort((a, b) => a.time.localeCompare(b.time));
+  if (o.restartAt !== undefined) {
+    // A restart: a new detector takes the open sessions back (as from the changelog), the linker starts empty.
+    await build.detector.handle(sorted.slice(0, o.restartAt));
+    await build.detector.flush();
+    const open = [...build.detector.seen.values()].map((s) => structuredClone(s));
+    build = await make();
+    build.detector.sessions.restore(open);
+    for (const s of open) build.detector.seen.set(s.id, s);
+  }
+  await build.detector.handle(sorted.slice(o.restartAt ?? 0));
   await build.detector.flush();
   const sessions = await (
     await store.client.query({
@@ -183,6 +194,24 @@ describe('one person across planes (replay)', () => {
     ]);
     // its own revocation: the role fenced once
     expect(r.iam.calls.map((c) => c.RoleName)).toEqual(['BreakGlassAdmin']);
+  });
+
+  it('after a restart, an unauthorized session taken back still follows the links found from then on', async () => {
+    const events = [
+      okta(at('22:47:41'), 'user.session.start', ADMIN, { authenticationContext: { externalSessionId: 'idx-admin' } }),
+      okta(at('22:47:44'), 'user.session.access_admin_app', ADMIN, { authenticationContext: { externalSessionId: 'idx-admin' } }),
+      ...samlLogin(at('22:47:52'), ADMIN, 'OktaAdmins'),
+    ];
+    const r = await replay(events, { followLinked: true, restartAt: 1 });
+    const unauthorized = r.of('breakglass.unauthorized');
+    expect(unauthorized).toHaveLength(1);
+    expect(r.iam.calls.map((c) => [c.Action, c.RoleName])).toEqual([['PutRolePolicy', 'OktaAdmins']]);
+    const followed = r.revocations.filter((x) => x.followed_from);
+    expect(followed.map((x) => [x.target, x.outcome, x.followed_from])).toEqual([['aws', 'revoked', unauthorized[0]!.sessionId]]);
+    // The revocation alert hangs off the same unauthorized alert id as before the restart.
+    const alert = r.of('breakglass.revocation').find((a) => a.summary.includes('linked aws session'))!;
+    expect(alert.sessionId).toBe(unauthorized[0]!.sessionId);
+    expect(r.oktaApi.requests.filter((q) => q.method === 'DELETE')).toHaveLength(1);
   });
 
   it('without followLinked the links are only listed: no revocation beyond the identity’s own', async () => {
