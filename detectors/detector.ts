@@ -148,6 +148,8 @@ export class BreakGlassDetector implements EventStage {
           raise: (a) => this.#raise(a),
           recorded: (records) => this.revocationRecords.push(...records),
           changed: (s) => this.#dirty.add(s),
+          watch: (linked, trigger, records, policy, key, timeMs, orderedMs) =>
+            this.verifier.watch(linked, trigger, records, policy, { alertId: key, partition: this.#partition, timeMs, orderedMs }),
         })
       : null;
   }

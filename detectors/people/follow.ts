@@ -3,8 +3,8 @@ import { type Alert, alertId } from '../alerts/alert.js';
 import { breakGlassAlert } from '../alerts/event-alert.js';
 import { revocationAlert } from '../alerts/revocation-alert.js';
 import type { Identity } from '../identities.js';
-import type { RevocationDispatcher, RevocationRecord } from '../revoke/dispatcher.js';
-import type { RevocationTarget } from '../revoke/types.js';
+import { type RevocationDispatcher, type RevocationPolicy, type RevocationRecord, targetsOf } from '../revoke/dispatcher.js';
+import type { RevocationRequest, RevocationTarget } from '../revoke/types.js';
 import type { BreakGlassSession } from '../sessions.js';
 import type { PeopleOptions } from './config.js';
 import { linkedSessionOf, type PersonActivity, PersonLinker } from './linker.js';
@@ -19,6 +19,16 @@ export interface PersonLinksHooks {
   recorded: (records: readonly RevocationRecord[]) => void;
   /** A session whose links changed: its row is written again. */
   changed: (s: BreakGlassSession) => void;
+  /** Watches a followed revocation's linked session in the later logs (RevocationVerifier.watch). */
+  watch: (
+    linked: BreakGlassSession,
+    trigger: AuditEvent,
+    records: readonly RevocationRecord[],
+    policy: RevocationPolicy,
+    key: string,
+    timeMs: number,
+    orderedMs: number,
+  ) => void;
 }
 
 /** Linking totals for summaries and the bench. */
@@ -146,26 +156,29 @@ export class PersonLinks {
     const e = a.lastEvent;
     const raw = e.raw as { user?: { groups?: unknown } };
     const groups = Array.isArray(raw.user?.groups) ? raw.user.groups.filter((g): g is string => typeof g === 'string') : [];
-    const records = await this.hooks.revocations.revoke(
-      {
-        alert,
-        session: linkedShell(a, identity.id),
-        identity: identity.id,
-        principal: a.principal,
-        principalId: a.principalId,
-        groups,
-        reason: `linked to unauthorized session ${from.id} of ${identity.id} (same person: ${a.personId})`,
-        event: e,
-        idempotencyKey: '',
-        followedFrom: from.id,
-        followTarget: TARGET_OF[a.source],
-      },
-      timeMs,
-      detectedAtMs,
-    );
+    const session = linkedShell(a, identity.id);
+    const request: RevocationRequest = {
+      alert,
+      session,
+      identity: identity.id,
+      principal: a.principal,
+      principalId: a.principalId,
+      groups,
+      reason: `linked to unauthorized session ${from.id} of ${identity.id} (same person: ${a.personId})`,
+      event: e,
+      idempotencyKey: '',
+      followedFrom: from.id,
+      followTarget: TARGET_OF[a.source],
+    };
+    const records = await this.hooks.revocations.revoke(request, timeMs, detectedAtMs);
     this.totals.followed++;
     this.hooks.recorded(records);
     for (const r of records) await this.hooks.raise(revocationAlert(alert, r));
+    // Verified from the later logs like any revocation: the linked session's handles are watched. Live,
+    // the order's id is `<alert id>:follow:<linked session>:<target>`, the watch's "alert id" + target.
+    const policy = this.hooks.revocations.policies.get(identity.id);
+    const targets = policy ? targetsOf(policy, request) : [];
+    this.hooks.watch(session, e, records, { mode: 'auto', targets }, `${alert.id}:follow:${session.id}`, timeMs, detectedAtMs);
   }
 }
 
@@ -179,7 +192,7 @@ function linkedShell(a: PersonActivity, identity: string): BreakGlassSession {
     principal: a.principal,
     principalId: a.principalId,
     sourceIps: e.sourceIp ? [e.sourceIp] : [],
-    keys: [],
+    keys: shellKeys(a, identity),
     firstEventId: e.id,
     startMs: a.firstMs,
     endMs: a.lastMs,
@@ -197,4 +210,19 @@ function linkedShell(a: PersonActivity, identity: string): BreakGlassSession {
     version: 1,
     personId: a.personId,
   };
+}
+
+/**
+ * The linked session's handles as session keys (`identity\0key`, what verification reads): the
+ * plane's session key, and for `AssumeRoleWithSAML` the access key id it issued (every call made with
+ * those credentials carries it).
+ */
+function shellKeys(a: PersonActivity, identity: string): string[] {
+  const e = a.lastEvent;
+  const out: string[] = [];
+  if (e.actor.sessionKey) out.push(`${identity}\u0000${e.actor.sessionKey}`);
+  const issued = (e.raw as { responseElements?: { credentials?: { accessKeyId?: unknown } } | null }).responseElements?.credentials
+    ?.accessKeyId;
+  if (e.source === 'cloudtrail' && typeof issued === 'string' && issued) out.push(`${identity}\u0000${issued}`);
+  return out;
 }

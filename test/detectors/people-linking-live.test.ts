@@ -114,5 +114,16 @@ describe('one person across planes, live (Kafka, chDB, stand-ins)', () => {
     // One Okta revocation only: the identity's own.
     expect(oktaApi.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
     expect(service.build.detector.people!.totals).toMatchObject({ linked: 2, followed: 2 });
+
+    // The followed revocations are watched like any other: the fenced role session used again two
+    // minutes later (event time, past the 60 s AWS allowance) is ineffective, read from the ledger.
+    const watched = service.build.detector.verifier.watches.all().filter((w) => w.revocationId.includes(':follow:'));
+    expect(watched.map((w) => w.target).sort()).toEqual(['aws', 'k8s']);
+    const still = cloudtrail(t(120), 'GetSecretValue', federated(ADMIN, 'OktaAdmins', t(1).replace(/\.\d{3}Z$/, 'Z')));
+    await publish([still]);
+    await waitFor(() => alerts.some((a) => a.type === 'breakglass.revocation_ineffective'), 'the ineffective followed revocation', 60_000);
+    const ineffective = alerts.find((a) => a.type === 'breakglass.revocation_ineffective')!;
+    expect(ineffective.eventIds).toEqual([still.id]);
+    expect(ineffective.revocation).toMatchObject({ target: 'aws', outcome: 'revoked' });
   }, 180_000);
 });

@@ -159,8 +159,21 @@ describe('one person across planes (replay)', () => {
     for (const a of alerts) expect(a.summary).toContain(`of the person behind unauthorized session ${session.id}`);
 
     // carol is linked to nobody and nothing of hers was revoked.
+    expect(r.of('breakglass.revocation_ineffective')).toHaveLength(0);
     expect(r.sessions.every((s) => s.person_id !== 'carol@example.com')).toBe(true);
     expect(r.detector.people!.totals).toMatchObject({ linked: 2, followed: 2 });
+  });
+
+  it('a followed revocation is verified from the later logs too: the fenced role session still working is ineffective', async () => {
+    // 128 s after the fence (AWS allowance 60 s): the role session's credentials still work.
+    const still = cloudtrail(at('22:50:00'), 'GetSecretValue', federated(ADMIN, 'OktaAdmins', '2026-11-20T22:47:52Z'));
+    const r = await replay([...adminNight(), still], { followLinked: true });
+    const [ineffective, ...more] = r.of('breakglass.revocation_ineffective');
+    expect(more).toHaveLength(0);
+    const aws = r.revocations.find((x) => x.followed_from && x.target === 'aws')!;
+    expect(ineffective).toMatchObject({ identity: 'okta-emergency-admin', sessionId: aws.session_id, eventIds: [still.id] });
+    expect(ineffective!.summary).toContain('ASIA');
+    expect(r.detector.verifier.totals).toMatchObject({ ineffective: 1 });
   });
 
   it('an unauthorized AWS break-glass session lists the Okta and Kubernetes sessions before it, and follows them (Okta revoked)', async () => {
