@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { stringify } from 'yaml';
+import { ROLE_GROUPS } from '../../cli/roles.js';
 import { auditListBody } from '../support/k8s-events.js';
 import { benchSize, figure } from './figures.js';
 
@@ -48,6 +49,34 @@ function cpuSeconds(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** The same for one thread of a process (its main JS thread: the task whose id is the pid). */
+function threadCpuSeconds(pid: number | undefined, tid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The local test broker's pid (test/kafka/broker.sh keeps it), when it runs on this machine. */
+function brokerPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(root, 'test/kafka/.kafka/kafka.pid'), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where the CPU goes: the pipeline's main JS thread, its other threads (chDB, libuv, GC), the broker, this driver. */
+function cpuShares(pid: number | undefined): { main: number; other: number; broker: number; driver: number } {
+  const driver = process.cpuUsage();
+  const total = cpuSeconds(pid);
+  const main = threadCpuSeconds(pid, pid);
+  return { main, other: total - main, broker: cpuSeconds(brokerPid()), driver: (driver.user + driver.system) / 1e6 };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -171,6 +200,7 @@ async function runOnce(detectors: number): Promise<void> {
     for (let i = 0; i < TOTAL; i += PER_REQUEST) bodies.push(auditListBody(run, i, Math.min(PER_REQUEST, TOTAL - i), 997));
     const expected = TOTAL + 1;
     const cpu0 = cpuSeconds(start.child.pid);
+    const shares0 = cpuShares(start.child.pid);
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -186,7 +216,15 @@ async function runOnce(detectors: number): Promise<void> {
     const admin = new Kafka({ clientId: 'bench-live-watch', brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     let polled = 0;
-    while (storedAt === 0 || (detectors === 1 && judgedAt === 0)) {
+    // With several detector processes the verdicts are theirs: judged is when the detector group's
+    // committed offsets cover every event (a batch is committed only once judged and written).
+    const detectGroup = `${ROLE_GROUPS.detect}.${topics.events}`;
+    while (storedAt === 0 || judgedAt === 0) {
+      if (detectors > 1 && !judgedAt && polled % 4 === 1) {
+        const committed = await admin.fetchOffsets({ groupId: detectGroup, topics: [topics.events] });
+        const sum = committed.flatMap((t) => t.partitions).reduce((n, o) => n + Math.max(0, Number(o.offset)), 0);
+        if (sum >= expected) judgedAt = performance.now();
+      }
       // Intake → on the events topic: where the time goes between the receiver and the consumers.
       if (!publishedAt && polled++ % 4 === 0) {
         const offsets = await admin.fetchTopicOffsets(topics.events);
@@ -194,12 +232,13 @@ async function runOnce(detectors: number): Promise<void> {
       }
       const c = counts(start.out());
       if (!storedAt && c.stored >= expected) storedAt = performance.now();
-      if (!judgedAt && c.judged >= expected) judgedAt = performance.now();
+      if (!judgedAt && detectors === 1 && c.judged >= expected) judgedAt = performance.now();
       if (performance.now() > deadline) throw new Error(`stalled at ${JSON.stringify(c)} of ${expected}`);
       await sleep(50);
     }
     await admin.disconnect();
     const cpu = cpuSeconds(start.child.pid) - cpu0;
+    const shares1 = cpuShares(start.child.pid);
     const rate = (ms: number) => Math.round(TOTAL / (ms / 1000));
     const p = { detectors, events: TOTAL, perRequest: PER_REQUEST };
     console.log(`live pipeline, ${detectors} detector process(es), ${TOTAL} events:`);
@@ -214,18 +253,23 @@ async function runOnce(detectors: number): Promise<void> {
         `  pipeline process CPU ${cpu.toFixed(1)} s: ${Math.round(TOTAL / cpu)} events per CPU-second (all threads, intake + store + detect)`,
       );
       figure('live.events_per_cpu_second', Math.round(TOTAL / cpu), 'events/s', { detectors, events: TOTAL });
+      // Per event, by where it runs: what a 2-core machine can give at most is 2 CPU-seconds per second.
+      const us = (k: keyof typeof shares1) => ((shares1[k] - shares0[k]) * 1e6) / TOTAL;
+      const parts = (['main', 'other', 'broker', 'driver'] as const).filter((k) => Number.isFinite(us(k)));
+      console.log(
+        `  CPU per event: ${parts.map((k) => `${k === 'main' ? 'pipeline main thread' : k === 'other' ? 'pipeline other threads (chDB, libuv, GC)' : k === 'broker' ? 'Kafka broker' : 'bench driver (HTTP client)'} ${us(k).toFixed(0)} µs`).join(', ')}`,
+      );
+      for (const k of parts) figure(`live.cpu_per_event.${k}`, us(k), 'µs', { detectors, events: TOTAL });
     }
     figure('live.webhook_accepting_after_start', Math.round(acceptingMs), 'ms', p);
     figure('live.intake', rate(intakeMs), 'events/s', p);
     figure('live.intake_to_stored', rate(storedAt - t0), 'events/s', p);
-    if (detectors === 1) {
-      console.log(
-        `  intake → judged (one process) ${rate(judgedAt - t0)} events/s; both ${rate(Math.max(storedAt, judgedAt) - t0)} events/s`,
-      );
-      figure('live.intake_to_judged', rate(judgedAt - t0), 'events/s', p);
-      figure('live.intake_to_stored_and_judged', rate(Math.max(storedAt, judgedAt) - t0), 'events/s', p);
-      await latency(port, run, start, Math.max(storedAt, judgedAt) - t0, alerts);
-    }
+    console.log(
+      `  intake → judged (${detectors} detector process(es)) ${rate(judgedAt - t0)} events/s; both ${rate(Math.max(storedAt, judgedAt) - t0)} events/s`,
+    );
+    figure('live.intake_to_judged', rate(judgedAt - t0), 'events/s', p);
+    figure('live.intake_to_stored_and_judged', rate(Math.max(storedAt, judgedAt) - t0), 'events/s', p);
+    if (detectors === 1) await latency(port, run, start, Math.max(storedAt, judgedAt) - t0, alerts);
   } finally {
     for (const p of procs) p.child.kill('SIGTERM');
     await Promise.all(procs.map((p) => p.exited));
