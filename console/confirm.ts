@@ -36,7 +36,7 @@ export function registerConfirm(
     if (!t.ok) {
       log.warn('confirmation link refused', { confirmationId: id.slice(0, 64), reason: t.reason });
       if (t.reason === 'expired')
-        return { ok: false, status: 410, message: 'This question has expired: the session was revoked at its timeout.' };
+        return { ok: false, status: 410, message: 'This question has expired: without an answer by its due time the session is revoked.' };
       return { ok: false, status: 403, message: 'This link is not valid.' };
     }
     const steps = await stepsOf(store, [id]);

@@ -441,7 +441,7 @@ export class BreakGlassDetector implements EventStage {
       ...(this.people ? { linkedSessions: this.people.listed(session) ?? [] } : {}),
       ticketId: coverage.ticket?.id ?? null,
       reason: coverage.reason,
-      summary: `UNAUTHORIZED use of break-glass identity ${identity.id} by ${e.actor.name ?? 'unknown'} from ${e.sourceIp ?? 'unknown IP'}: ${coverage.reason}${coverage.ticket ? ` (ticket ${coverage.ticket.id})` : ''}`,
+      summary: `UNAUTHORIZED use of break-glass identity ${identity.id} by ${e.actor.name ?? 'unknown'} from ${e.sourceIp ?? 'unknown IP'}: ${coverage.reason}${coverage.ticket ? ` (ticket ${coverage.ticket.id})` : ''}${this.options.confirm?.note(identity.id) ?? ''}`,
     });
     await this.#raise(alert);
     const raw = e.raw as { user?: { groups?: unknown } };

@@ -5,7 +5,16 @@ import type { Store } from '../../core/store/client.js';
 import type { RevocationRequest } from '../revoke/types.js';
 import type { ConfirmPolicy, ConfirmSettings, ConfirmVia } from './config.js';
 import type { Question, QuestionSender } from './senders.js';
-import { type ConfirmationStep, type ConfirmState, firstAnswer, openQuestions, recordStep, stepsOf } from './store.js';
+import {
+  answersSince,
+  askedSince,
+  type ConfirmationStep,
+  type ConfirmState,
+  firstAnswer,
+  openQuestions,
+  recordStep,
+  stepsOf,
+} from './store.js';
 import { signConfirmToken } from './token.js';
 
 /** What the gate revokes through: the detector, so outcome alerts and verification follow as at a verdict. */
@@ -16,6 +25,8 @@ export interface ConfirmationHost {
 /** The detector's view of the gate. */
 export interface Confirmations {
   asks(identity: string): boolean;
+  /** Appended to the unauthorized alert's summary: the revocation waits for the owner, at most the timeout. */
+  note(identity: string): string | null;
   /** Records the question (durably) and sends it in the background; never waits for the owner. */
   ask(request: RevocationRequest, eventTimeMs: number, detectedAtMs: number): Promise<void>;
   close(): Promise<void>;
@@ -38,6 +49,9 @@ interface OpenQuestion {
   eventTimeMs: number;
   detectedAtMs: number;
 }
+
+const KNOWN_MS = 86_400_000;
+const MAX_KNOWN = 100_000;
 
 /** A question's id from its unauthorized alert: a re-run of the same verdict never asks twice. */
 export function confirmationIdOf(alertId: string): string {
@@ -77,11 +91,18 @@ export class ConfirmationGate implements Confirmations {
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
   #closed = false;
+  /** Questions asked in the last day (taken from the store at start): a verdict seen again is not asked twice. */
+  readonly #known = new Set<string>();
 
   constructor(readonly o: GateOptions) {}
 
   asks(identity: string): boolean {
     return this.o.policies.has(identity);
+  }
+
+  note(identity: string): string | null {
+    const p = this.o.policies.get(identity);
+    return p ? `; asking its owner first (${p.via}): revoked on "no" or after ${p.timeoutSeconds} s without an answer` : null;
   }
 
   get open(): number {
@@ -94,6 +115,7 @@ export class ConfirmationGate implements Confirmations {
 
   /** Takes back the questions a stopped process left open (due ones revoke at the first tick). */
   async start(): Promise<void> {
+    for (const id of await askedSince(this.o.store, Date.now() - KNOWN_MS)) this.#known.add(id);
     for (const step of await openQuestions(this.o.store)) {
       const parsed = parseRequest(step.request);
       if (!parsed) {
@@ -111,8 +133,9 @@ export class ConfirmationGate implements Confirmations {
     if (!policy) return;
     const confirmationId = confirmationIdOf(request.alert.id);
     if (this.#open.has(confirmationId)) return;
-    // The same verdict again (an event re-delivered after a crash): the first question stands.
-    const before = await stepsOf(this.o.store, [confirmationId]);
+    // The same verdict again (an event re-delivered after a crash): the first question stands. The
+    // store is read only for a question known to be asked, not once per verdict.
+    const before = this.#known.has(confirmationId) ? await stepsOf(this.o.store, [confirmationId]) : [];
     const asked = before.find((s) => s.state === 'asked');
     if (asked) {
       const settled = before.some((s) => s.state === 'yes' || s.state === 'timeout' || s.state === 'undelivered' || s.state === 'revoked');
@@ -139,6 +162,8 @@ export class ConfirmationGate implements Confirmations {
       request: JSON.stringify({ request, eventTimeMs, detectedAtMs }),
     };
     await recordStep(this.o.store, step);
+    this.#known.add(confirmationId);
+    if (this.#known.size > MAX_KNOWN) this.#known.delete(this.#known.values().next().value as string);
     this.totals.asked++;
     this.#open.set(confirmationId, { asked: step, request, eventTimeMs, detectedAtMs });
     const sending = this.#send(step, request, detectedAtMs).finally(() => this.#sending.delete(sending));
@@ -206,7 +231,11 @@ export class ConfirmationGate implements Confirmations {
 
   async #tick(nowMs: number): Promise<void> {
     if (this.#open.size === 0 || !this.#host) return;
-    const steps = await stepsOf(this.o.store, [...this.#open.keys()]);
+    // An answer is recorded after its question was asked: the oldest open question bounds the search.
+    let since = Number.POSITIVE_INFINITY;
+    for (const q of this.#open.values()) since = Math.min(since, q.asked.askedAtMs);
+    // Less five minutes: the console answering may run on another host with its own clock.
+    const steps = await answersSince(this.o.store, since - 300_000);
     for (const [id, q] of [...this.#open]) {
       const answer = firstAnswer(steps, id);
       if (answer?.state === 'yes') {

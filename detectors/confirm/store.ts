@@ -114,6 +114,28 @@ export async function openQuestions(store: Store): Promise<ConfirmationStep[]> {
   );
 }
 
+/** Answers (yes / no) recorded since `sinceMs`: what the gate polls for (no list of ids to send each time). */
+export async function answersSince(store: Store, sinceMs: number): Promise<ConfirmationStep[]> {
+  return select(
+    store,
+    `SELECT ${COLUMNS} FROM confirmations WHERE state IN ('yes', 'no') AND at >= fromUnixTimestamp64Milli({since:Int64})
+     ORDER BY at LIMIT 1 BY confirmation_id`,
+    { since: sinceMs },
+  );
+}
+
+/** Ids of the questions asked since `sinceMs`. */
+export async function askedSince(store: Store, sinceMs: number): Promise<string[]> {
+  const rows = await (
+    await store.client.query({
+      query: `SELECT DISTINCT confirmation_id FROM confirmations WHERE state = 'asked' AND asked_at >= fromUnixTimestamp64Milli({since:Int64})`,
+      query_params: { since: sinceMs },
+      format: 'JSONEachRow',
+    })
+  ).json<{ confirmation_id: string }>();
+  return rows.map((r) => r.confirmation_id);
+}
+
 /** The first answer (yes or no) of each question, if any. */
 export function firstAnswer(steps: readonly ConfirmationStep[], id: string): ConfirmationStep | null {
   return steps.find((s) => s.confirmationId === id && (s.state === 'yes' || s.state === 'no')) ?? null;

@@ -185,6 +185,7 @@ describe('was this you? before cutting', () => {
     console.log(`confirm: unauthorized use handed to the detector -> question mail received: ${mailedMs - handedMs} ms`);
     // The detector did not wait for the owner: no revocation, no answer, and it is free for the next event.
     expect(revokedSessions()).not.toContain(sessionId);
+    expect(alerts.find((x) => x.id === alertId)?.summary).toContain('asking its owner first (email): revoked on "no" or after 120 s');
 
     // A GET (a mail scanner following the link) shows the question and records nothing.
     const page = await fetch(link);
@@ -365,6 +366,25 @@ describe('was this you? before cutting', () => {
     expect(revokedSessions()).not.toContain(a.sessionId);
     expect((await fetch(linkA)).status).toBe(200);
     expect((await fetch(linkB)).status).toBe(200);
+  });
+
+  it('the same verdict seen again by a restarted detector is not asked twice', async () => {
+    const { sessionId, alertId } = await use(build, 'bg-mail');
+    await waitFor('the first question', () => smtp.mails.find((m) => m.raw.includes(confirmationIdOf(alertId))));
+    const [asked] = await select(`SELECT request FROM confirmations WHERE session_id = {s:String} AND state = 'asked'`, { s: sessionId });
+    const { request, eventTimeMs, detectedAtMs } = JSON.parse(String(asked?.request)) as {
+      request: Parameters<ConfirmationGate['ask']>[0];
+      eventTimeMs: number;
+      detectedAtMs: number;
+    };
+    const mails = smtp.mails.length;
+    const next = await buildDetector({ config: configOf(), store, log: silentLogger, clock: 'live', deliver: false });
+    builds.push(next);
+    await (next.detector.options.confirm as ConfirmationGate).ask(request, eventTimeMs, detectedAtMs);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(smtp.mails.length).toBe(mails);
+    expect(await states(sessionId)).toEqual(['asked']);
+    await next.detector.close();
   });
 
   it('an identity without confirm: is revoked at once, as before', async () => {
