@@ -11,7 +11,7 @@
  * Needs KAFKA_BROKERS (default 127.0.0.1:9092).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,6 +59,23 @@ function threadCpuSeconds(pid: number | undefined, tid: number | undefined): num
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU seconds per thread name (chDB's pools, libuv workers, V8's GC helpers) of a process. */
+function threadGroups(pid: number | undefined): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8')
+        .trim()
+        .replace(/[0-9]+$/, '');
+      const cpu = threadCpuSeconds(pid, Number(tid));
+      if (Number.isFinite(cpu)) out.set(name, (out.get(name) ?? 0) + cpu);
+    }
+  } catch {
+    // Not Linux, or the process is gone: no breakdown.
+  }
+  return out;
 }
 
 /** The local test broker's pid (test/kafka/broker.sh keeps it), when it runs on this machine. */
@@ -201,6 +218,7 @@ async function runOnce(detectors: number): Promise<void> {
     const expected = TOTAL + 1;
     const cpu0 = cpuSeconds(start.child.pid);
     const shares0 = cpuShares(start.child.pid);
+    const threads0 = threadGroups(start.child.pid);
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -260,6 +278,11 @@ async function runOnce(detectors: number): Promise<void> {
         `  CPU per event: ${parts.map((k) => `${k === 'main' ? 'pipeline main thread' : k === 'other' ? 'pipeline other threads (chDB, libuv, GC)' : k === 'broker' ? 'Kafka broker' : 'bench driver (HTTP client)'} ${us(k).toFixed(0)} µs`).join(', ')}`,
       );
       for (const k of parts) figure(`live.cpu_per_event.${k}`, us(k), 'µs', { detectors, events: TOTAL });
+      const threads = [...threadGroups(start.child.pid)]
+        .map(([name, cpu]) => [name, ((cpu - (threads0.get(name) ?? 0)) * 1e6) / TOTAL] as const)
+        .filter(([, us]) => us >= 1)
+        .sort((a, b) => b[1] - a[1]);
+      console.log(`  pipeline threads, CPU per event: ${threads.map(([name, us]) => `${name} ${us.toFixed(0)} µs`).join(', ')}`);
     }
     figure('live.webhook_accepting_after_start', Math.round(acceptingMs), 'ms', p);
     figure('live.intake', rate(intakeMs), 'events/s', p);
