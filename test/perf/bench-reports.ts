@@ -74,18 +74,27 @@ try {
   let missed = 0;
   for (const name of REPORT_NAMES) {
     const times: number[] = [];
+    const cpu: number[] = [];
     let n = 0;
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const report = await buildReport(name, { store, period });
       times.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
       n = rowsOf(report).length;
     }
-    const median = times.sort((a, b) => a - b)[1]!;
+    const median = [...times].sort((a, b) => a - b)[1]!;
+    // chDB runs in this process: CPU time is the engine's and the builder's work together, which a
+    // busy shared machine does not inflate the way it inflates wall time.
+    const cpuMedian = [...cpu].sort((a, b) => a - b)[1]!;
     if (median >= TARGET_MS) missed++;
-    figure(`report ${name}`, median, 'ms', { events: N, sessions: SESSIONS, alerts: ALERTS, rows: n, statistic: 'median of 3' });
+    const params = { events: N, sessions: SESSIONS, alerts: ALERTS, rows: n, statistic: 'median of 3' };
+    figure(`report ${name}`, median, 'ms', params);
+    figure(`report ${name} CPU`, cpuMedian, 'ms', { ...params, statistic: 'median of 3, process CPU time' });
     console.log(
-      `  ${name.padEnd(22)} ${fmt(median).padStart(6)} ms  ${fmt(n).padStart(7)} rows  ${median < TARGET_MS ? 'ok' : 'MISSED'}  (runs ${times.map((t) => fmt(t)).join(', ')} ms)`,
+      `  ${name.padEnd(22)} ${fmt(median).padStart(6)} ms  ${fmt(n).padStart(7)} rows  ${median < TARGET_MS ? 'ok' : 'MISSED'}  (runs ${times.map((t) => fmt(t)).join(', ')} ms; CPU ${fmt(cpuMedian)} ms)`,
     );
   }
   // The smoke size only proves the bench runs; the target is judged at the full size.
