@@ -47,6 +47,8 @@ export interface Pipeline {
   output: () => string;
   /** SIGTERM and wait for a clean exit (the store is free afterwards). */
   stop(): Promise<number | null>;
+  /** SIGKILL: a crash, nothing flushed or closed. */
+  kill(): Promise<void>;
 }
 
 export async function startPipeline(
@@ -55,9 +57,11 @@ export async function startPipeline(
     topics?: Record<string, string>;
     /** Config overrides; a function gets the console's port (a confirmation link names the console). */
     extra?: Record<string, unknown> | ((ports: { console: number }) => Record<string, unknown>);
+    /** The directory of an earlier run (its store and checkpoints): a restart, e.g. after a kill -9. */
+    dir?: string;
   } = {},
 ): Promise<Pipeline> {
-  const dir = mkdtempSync(join(tmpdir(), 'gw-console-'));
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'gw-console-'));
   const [webhookPort, ticketsPort, consolePort] = [await freePort(), await freePort(), await freePort()];
   const config = join(dir, 'glasswatch.yml');
   const storePath = join(dir, 'store');
@@ -129,6 +133,10 @@ export async function startPipeline(
       if (!gone) child.kill('SIGTERM');
       const code = await exited;
       return code;
+    },
+    kill: async () => {
+      if (!gone) child.kill('SIGKILL');
+      await exited;
     },
   };
 }
