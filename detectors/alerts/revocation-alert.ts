@@ -28,8 +28,10 @@ export function revocationAlert(unauthorized: Alert, r: RevocationRecord): Alert
         : r.outcome === 'not_revocable'
           ? `NOT REVOCABLE at ${r.target}`
           : `revocation at ${r.target} FAILED after ${r.attempts} attempt(s)`;
+  // The linked sessions are the unauthorized alert's news; each revocation alert names its own session.
+  const { linkedSessions: _listed, ...parent } = unauthorized;
   return {
-    ...unauthorized,
+    ...parent,
     id: alertId('breakglass.revocation', r.revocationId, r.outcome),
     type: 'breakglass.revocation',
     severity: SEVERITY[r.outcome],

@@ -73,11 +73,12 @@ export class PersonLinker {
   observe(e: AuditEvent, timeMs: number): PersonActivity | null {
     if (timeMs > this.#watermarkMs) this.#watermarkMs = timeMs;
     if (this.#watermarkMs >= this.#nextSweepMs) this.#sweep();
-    const ref = this.mapper.of(e, timeMs);
-    if (!ref) return null;
+    const personId = this.mapper.of(e, timeMs);
+    if (personId === null) return null;
+    const key = this.mapper.key;
     const byKey = this.#byKey[e.source];
-    let a = byKey.get(ref.key);
-    if (a && a.personId === ref.personId && timeMs - a.lastMs <= this.options.windowMs) {
+    let a = byKey.get(key);
+    if (a && a.personId === personId && timeMs - a.lastMs <= this.options.windowMs) {
       if (timeMs > a.lastMs) {
         a.lastMs = timeMs;
         a.lastEvent = e;
@@ -86,10 +87,10 @@ export class PersonLinker {
       return a;
     }
     a = {
-      id: `act-${createHash('sha256').update(`${e.source}\u0000${ref.key}\u0000${e.id}`).digest('hex').slice(0, 20)}`,
-      personId: ref.personId,
+      id: `act-${createHash('sha256').update(`${e.source}\u0000${key}\u0000${e.id}`).digest('hex').slice(0, 20)}`,
+      personId,
       source: e.source,
-      key: ref.key,
+      key,
       principal: e.actor.name,
       principalId: e.actor.id,
       firstMs: timeMs,
@@ -98,11 +99,11 @@ export class PersonLinker {
       breakGlassSessionId: null,
       checked: false,
     };
-    byKey.set(ref.key, a);
-    let list = this.#byPerson.get(ref.personId);
+    byKey.set(key, a);
+    let list = this.#byPerson.get(personId);
     if (!list) {
       list = [];
-      this.#byPerson.set(ref.personId, list);
+      this.#byPerson.set(personId, list);
     }
     list.push(a);
     return a;

@@ -37,17 +37,26 @@ export class PersonMapper {
   readonly #logins: Record<Source, Map<string, string>> = { cloudtrail: new Map(), okta: new Map(), k8s: new Map() };
   readonly #roleSessions = new Map<string, string | null>();
   readonly #k8sUsers = new Map<string, PersonRef | null>();
+  readonly #iamUsers = new Map<string, string | null>();
+  /** The plane's session handle of the event `of` last mapped (set with its answer: no object per event). */
+  key = '';
 
   constructor(readonly options: PeopleOptions) {}
 
-  of(e: AuditEvent, timeMs: number): PersonRef | null {
+  /** The person behind the event, or null; `key` is then its session handle in its plane. */
+  of(e: AuditEvent, timeMs: number): string | null {
     if (e.outcome === 'failure') return null;
     if (e.source === 'okta') {
       const login = e.actor.type === 'User' ? e.actor.name : null;
-      return login ? { personId: this.#person('okta', login), key: e.actor.sessionKey ?? `user:${e.actor.id ?? login}` } : null;
+      if (!login) return null;
+      this.key = e.actor.sessionKey ?? `user:${e.actor.id ?? login}`;
+      return this.#person('okta', login);
     }
     if (e.source === 'cloudtrail') return this.#aws(e, timeMs);
-    return this.#k8s(e);
+    const ref = this.#k8s(e);
+    if (!ref) return null;
+    this.key = ref.key;
+    return ref.personId;
   }
 
   /** A federated login (a SAML NameID, a role session name, an OIDC username) is the Okta login: its alias counts too. */
@@ -61,7 +70,7 @@ export class PersonMapper {
     return p;
   }
 
-  #aws(e: AuditEvent, timeMs: number): PersonRef | null {
+  #aws(e: AuditEvent, timeMs: number): string | null {
     const raw = e.raw as Raw;
     const ui = raw.userIdentity as Raw | undefined;
     if (!ui) return null;
@@ -76,17 +85,26 @@ export class PersonMapper {
       this.#learnt.set(arn, { personId, atMs: timeMs });
       this.#roleSessions.delete(arn);
       this.#k8sUsers.clear(); // an EKS user of this role session may have been read as nobody
-      return { personId, key: arn };
+      this.key = arn;
+      return personId;
     }
     if (type === 'AssumedRole') {
       const arn = str(ui.arn);
       const personId = arn ? this.roleSession(arn) : null;
-      return personId && arn ? { personId, key: arn } : null;
+      if (personId && arn) this.key = arn;
+      return personId;
     }
     if (type === 'IAMUser') {
+      // Most CloudTrail traffic: an IAM user is someone only through `map`, looked up once per name.
       const name = str(ui.userName);
-      const personId = name ? this.options.aliases.get(aliasKey('cloudtrail', name)) : undefined;
-      return personId && name ? { personId, key: `user:${name}` } : null;
+      if (!name) return null;
+      let personId = this.#iamUsers.get(name);
+      if (personId === undefined) {
+        personId = this.options.aliases.get(aliasKey('cloudtrail', name)) ?? null;
+        cached(this.#iamUsers, name, personId);
+      }
+      if (personId) this.key = `user:${name}`;
+      return personId;
     }
     return null;
   }
