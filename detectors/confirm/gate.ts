@@ -13,6 +13,7 @@ import {
   firstAnswer,
   openQuestions,
   recordStep,
+  SETTLED,
   stepsOf,
 } from './store.js';
 import { signConfirmToken } from './token.js';
@@ -266,6 +267,8 @@ export class ConfirmationGate implements Confirmations {
     if (!this.#open.delete(id)) return;
     if (state === 'undelivered') this.totals.undelivered++;
     try {
+      // Another detector member (they all take open questions back at start) may have settled it.
+      if ((await stepsOf(this.o.store, [id])).some((s) => SETTLED.includes(s.state))) return;
       // Revoke first, record after: a crash in between revokes again at the next start (same revocation ids).
       await this.#host!.revokeConfirmed(q.request, q.eventTimeMs, q.detectedAtMs);
       await recordStep(this.o.store, { ...q.asked, state, detail, actor, request: '', atMs: Date.now() });

@@ -78,7 +78,7 @@ let slackHook: Awaited<ReturnType<typeof receiver>>;
 let revokeHook: Awaited<ReturnType<typeof receiver>>;
 let store: Store;
 let consoleUrl: string;
-let configOf: (timeouts?: { webhook?: number }) => ReturnType<typeof parseConfig>;
+let configOf: (o?: { webhook?: number; questionUrl?: string }) => ReturnType<typeof parseConfig>;
 const builds: DetectorBuild[] = [];
 const alerts: Alert[] = [];
 const closers: (() => Promise<unknown>)[] = [];
@@ -116,7 +116,7 @@ beforeAll(async () => {
   await migrate(store);
   const port = await freePort();
   consoleUrl = `http://127.0.0.1:${port}`;
-  configOf = (timeouts = {}) =>
+  configOf = (o = {}) =>
     parseConfig(
       {
         identities: [
@@ -132,7 +132,7 @@ beforeAll(async () => {
             source: 'k8s',
             match: { 'user.username': 'bg-hook' },
             revocation: { mode: 'auto', targets: ['webhook'] },
-            confirm: { via: 'webhook', owner: 'alice', timeoutSeconds: timeouts.webhook ?? 10 },
+            confirm: { via: 'webhook', owner: 'alice', timeoutSeconds: o.webhook ?? 10 },
           },
           {
             id: 'k8s-bg-slack',
@@ -152,7 +152,7 @@ beforeAll(async () => {
             secret: SECRET,
             consoleUrl,
             from: 'glasswatch@example.com',
-            webhook: { url: questionHook.url, secret: HOOK_SECRET },
+            webhook: { url: o.questionUrl ?? questionHook.url, secret: HOOK_SECRET },
             slack: { url: slackHook.url },
           },
         },
@@ -385,6 +385,32 @@ describe('was this you? before cutting', () => {
     expect(smtp.mails.length).toBe(mails);
     expect(await states(sessionId)).toEqual(['asked']);
     await next.detector.close();
+  });
+
+  it('a question that cannot be delivered revokes at once (fail closed)', async () => {
+    // The owner's webhook refuses the question (HTTP 400: resending will not help).
+    const refusing = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(400).end('no'));
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((done) => refusing.close(done)));
+    const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`;
+    const b = await buildDetector({
+      config: configOf({ questionUrl: url }),
+      store,
+      log: silentLogger,
+      clock: 'live',
+      deliver: false,
+      onAlert: (a) => alerts.push(a),
+    });
+    builds.push(b);
+    const { sessionId, handedMs } = await use(b, 'bg-hook');
+    const r = await waitFor('the revocation', () => revokeHook.got.find((g) => g.body.sessionId === sessionId));
+    console.log(`confirm: undeliverable question -> revoked ${r.atMs - handedMs} ms after the use was handed to the detector`);
+    await waitFor('the undelivered step', async () => (await states(sessionId)).includes('undelivered'));
+    expect(await states(sessionId)).toEqual(['asked', 'undelivered']);
+    await b.detector.close();
   });
 
   it('an identity without confirm: is revoked at once, as before', async () => {
