@@ -108,7 +108,7 @@ export function printDetectorSummary(d: DetectorBuild, o: { maxSessions?: number
   for (const w of d.ruleWarnings ?? []) say(`  ${w}`);
   say(`  events of break-glass identities ${fmt(det.totals.breakGlassEvents)} of ${fmt(det.totals.events)}`);
   say(
-    `  alerts: ${a['breakglass.unauthorized']} unauthorized, ${a['breakglass.authorized']} authorized, ${a['breakglass.attempt']} attempts, ${a['breakglass.activity']} activity, ${a['rule.match']} rule matches${a['breakglass.revocation_ineffective'] ? `, ${a['breakglass.revocation_ineffective']} INEFFECTIVE revocations` : ''}`,
+    `  alerts: ${a['breakglass.unauthorized']} unauthorized, ${a['breakglass.authorized']} authorized, ${a['breakglass.attempt']} attempts, ${a['breakglass.activity']} activity, ${a['rule.match']} rule matches${a['breakglass.revocation_ineffective'] ? `, ${a['breakglass.revocation_ineffective']} INEFFECTIVE revocations` : ''}${a['breakglass.linked_session'] ? `, ${a['breakglass.linked_session']} linked sessions in other planes` : ''}`,
   );
   const all = [...det.seen.values()].sort((x, y) => x.startMs - y.startMs);
   const sessions = all.slice(0, o.maxSessions ?? SUMMARY_SESSIONS);

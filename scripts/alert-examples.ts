@@ -6,10 +6,13 @@
  *
  * Fixed times and ids: the output is the same on every run.
  */
+import type { AuditEvent } from '../core/event.js';
 import { type Alert, type AlertType, completeAlert, pipelineAlert } from '../detectors/alerts/alert.js';
 import { sessionClosedAlert } from '../detectors/alerts/event-alert.js';
 import { formatAlert } from '../detectors/alerts/formats/index.js';
 import { revocationIneffectiveAlert } from '../detectors/alerts/revocation-alert.js';
+import type { Identity } from '../detectors/identities.js';
+import { linkedSessionAlert } from '../detectors/people/alert.js';
 import type { BreakGlassSession } from '../detectors/sessions.js';
 import { deliveryFailedAlert } from '../detectors/stages/delivery-worker.js';
 import { rotationMissingAlert } from '../reports/schedule.js';
@@ -105,6 +108,45 @@ const BUILDERS: Partial<Record<AlertType, () => Alert>> = {
       allowanceSeconds: 10,
       detectedAtMs: Date.parse('2026-11-20T23:44:52.388Z'),
     }),
+  'breakglass.linked_session': () => {
+    const login = 'emergency-admin@example.com';
+    const arn = `arn:aws:sts::111122223333:assumed-role/OktaAdmins/${login}`;
+    const saml: AuditEvent = {
+      source: 'cloudtrail',
+      id: 'c3d4e5f6-0000-4000-8000-000000000047',
+      time: '2026-11-20T23:41:19.000Z',
+      actor: { id: `Xq1x9EZtExAmPlEOkTaIdP0=:${login}`, name: login, type: 'SAMLUser', sessionKey: null },
+      action: 'sts.amazonaws.com:AssumeRoleWithSAML',
+      targets: [{ id: 'arn:aws:iam::111122223333:role/OktaAdmins', type: 'AWS::IAM::Role', name: 'OktaAdmins' }],
+      outcome: 'success',
+      outcomeReason: null,
+      sourceIp: '198.51.100.23',
+      userAgent: 'Mozilla/5.0',
+      account: '111122223333',
+      org: null,
+      cluster: null,
+      raw: {},
+    };
+    return linkedSessionAlert(
+      { id: 'okta-emergency-admin', revocation: { mode: 'auto', targets: ['okta'], followLinked: true } } as Identity,
+      { ...session, personId: login },
+      {
+        id: 'act-5b0e2d7c91a4f3e8d6c1',
+        personId: login,
+        source: 'cloudtrail',
+        key: arn,
+        principal: login,
+        principalId: saml.actor.id,
+        firstMs: Date.parse(saml.time),
+        lastMs: Date.parse(saml.time),
+        lastEvent: saml,
+        breakGlassSessionId: null,
+        checked: true,
+      },
+      saml,
+      { following: true, detectedAtMs: Date.parse('2026-11-20T23:41:19.204Z') },
+    );
+  },
   'pipeline.tamper': () =>
     pipelineAlert({
       type: 'pipeline.tamper',

@@ -8,6 +8,7 @@ export const ALERT_TYPES = [
   'breakglass.activity',
   'breakglass.revocation',
   'breakglass.revocation_ineffective',
+  'breakglass.linked_session',
   'breakglass.session_closed',
   'breakglass.rotation_missing',
   'breakglass.requested',

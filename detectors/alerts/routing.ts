@@ -25,6 +25,7 @@ const URGENT: ReadonlySet<AlertType> = new Set([
   'breakglass.unauthorized',
   'breakglass.revocation',
   'breakglass.revocation_ineffective',
+  'breakglass.linked_session',
   'breakglass.attempt',
 ]);
 

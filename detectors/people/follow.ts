@@ -6,6 +6,7 @@ import type { Identity } from '../identities.js';
 import { type RevocationDispatcher, type RevocationPolicy, type RevocationRecord, targetsOf } from '../revoke/dispatcher.js';
 import type { RevocationRequest, RevocationTarget } from '../revoke/types.js';
 import type { BreakGlassSession } from '../sessions.js';
+import { linkedSessionAlert } from './alert.js';
 import type { PeopleOptions } from './config.js';
 import { linkedSessionOf, type PersonActivity, PersonLinker } from './linker.js';
 
@@ -139,9 +140,14 @@ export class PersonLinks {
       this.totals.linked++;
       s.version++;
       this.hooks.changed(s);
+      // Authorized sessions' links are kept on the row; an unauthorized one's are news for the SOC.
+      if (s.verdict !== 'unauthorized' || s.detectedAtMs === null) continue;
+      const identity = this.hooks.identity(s.identity);
+      if (!identity) continue;
       const alert = this.#unauthorized.get(s.id);
-      const identity = alert ? this.hooks.identity(s.identity) : undefined;
-      if (alert && identity) await this.#follow(identity, s, alert, a, timeMs, detectedAtMs());
+      const following = alert !== undefined && identity.revocation.followLinked === true;
+      await this.hooks.raise(linkedSessionAlert(identity, s, a, a.lastEvent, { following, detectedAtMs: detectedAtMs() }));
+      if (following) await this.#follow(identity, s, alert, a, timeMs, detectedAtMs());
     }
   }
 

@@ -158,6 +158,16 @@ describe('one person across planes (replay)', () => {
     expect(alerts).toHaveLength(2);
     for (const a of alerts) expect(a.summary).toContain(`of the person behind unauthorized session ${session.id}`);
 
+    // Found after the unauthorized alert: each link is its own alert, urgent, saying it is being revoked.
+    const news = r.of('breakglass.linked_session');
+    expect(news.map((a) => [a.source, a.sessionId, a.linkedSessions?.[0]?.sessionId])).toEqual([
+      ['cloudtrail', session.id, session.linkedSessionIds![0]],
+      ['k8s', session.id, session.linkedSessionIds![1]],
+    ]);
+    for (const a of news) expect(a).toMatchObject({ severity: 'high', identity: 'okta-emergency-admin', reason: 'no_ticket' });
+    expect(news[0]!.summary).toContain('arn:aws:sts::111122223333:assumed-role/OktaAdmins/emergency-admin@example.com');
+    expect(news[0]!.summary).toContain('revoking it too');
+
     // carol is linked to nobody and nothing of hers was revoked.
     expect(r.of('breakglass.revocation_ineffective')).toHaveLength(0);
     expect(r.sessions.every((s) => s.person_id !== 'carol@example.com')).toBe(true);
@@ -242,10 +252,13 @@ describe('one person across planes (replay)', () => {
       `/api/v1/users/${encodeURIComponent(`00u-${ADMIN}`)}/sessions?oauthTokens=true`,
     ]);
     expect(r.iam.calls.map((c) => c.RoleName)).toEqual(['BreakGlassAdmin']);
-    // The admin's later sessions are linked on its row all the same.
+    // The admin's later sessions are linked on its row all the same, and told: nobody revokes them.
     const admin = r.sessions.find((s) => s.identity === 'okta-emergency-admin')!;
     expect(admin.person_id).toBe(ADMIN);
     expect(admin.linked_session_ids).toHaveLength(2);
+    const news = r.of('breakglass.linked_session');
+    expect(news.map((a) => a.linkedSessions?.[0]?.sessionId)).toEqual(admin.linked_session_ids);
+    for (const a of news) expect(a.summary).toContain('cut it off by hand');
   });
 
   it('EKS: a Kubernetes user authenticated by an IAM Identity Center role session is that session’s person', async () => {

@@ -11,6 +11,7 @@ const CATEGORY: Record<CompleteAlert['type'], string[]> = {
   'breakglass.activity': ['iam', 'configuration', 'api'],
   'breakglass.revocation': ['iam', 'session'],
   'breakglass.revocation_ineffective': ['iam', 'session', 'intrusion_detection'],
+  'breakglass.linked_session': ['iam', 'session', 'intrusion_detection'],
   'breakglass.session_closed': ['iam', 'session'],
   'breakglass.rotation_missing': ['iam', 'configuration'],
   'breakglass.requested': ['iam'],

@@ -27,7 +27,12 @@ const PERMANENT = new Set([
   'msg_blocks_too_long',
   'missing_scope',
 ]);
-const URGENT = new Set(['breakglass.unauthorized', 'breakglass.revocation', 'breakglass.revocation_ineffective']);
+const URGENT = new Set([
+  'breakglass.unauthorized',
+  'breakglass.revocation',
+  'breakglass.revocation_ineffective',
+  'breakglass.linked_session',
+]);
 
 /**
  * Slack through chat.postMessage with a bot token: the first message of a session opens a thread
