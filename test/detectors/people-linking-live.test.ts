@@ -114,6 +114,9 @@ describe('one person across planes, live (Kafka, chDB, stand-ins)', () => {
     // One Okta revocation only: the identity's own.
     expect(oktaApi.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
     expect(service.build.detector.people!.totals).toMatchObject({ linked: 2, followed: 2 });
+    const news = alerts.filter((a) => a.type === 'breakglass.linked_session');
+    expect(news.map((a) => a.source).sort()).toEqual(['cloudtrail', 'k8s']);
+    for (const a of news) expect(a.sessionId).toBe(unauthorized.sessionId);
 
     // The followed revocations are watched like any other: the fenced role session used again two
     // minutes later (event time, past the 60 s AWS allowance) is ineffective, read from the ledger.
