@@ -42,6 +42,11 @@ export interface GateOptions {
   log: Logger;
   /** How often answers and timeouts are looked at while questions are open. @default 250 */
   pollMs?: number;
+  /**
+   * How often questions asked by another detector process are taken on from the store, so one that
+   * crashed while waiting is still revoked at the timeout by the members left. @default 5000
+   */
+  adoptEveryMs?: number;
 }
 
 interface OpenQuestion {
@@ -91,6 +96,9 @@ export class ConfirmationGate implements Confirmations {
   #host: ConfirmationHost | null = null;
   #timer: NodeJS.Timeout | null = null;
   #ticking: Promise<void> | null = null;
+  /** Being revoked and recorded right now: not taken on again from the store meanwhile. */
+  readonly #concluding = new Set<string>();
+  #adoptedAtMs = 0;
   #closed = false;
   /** Questions asked in the last day (taken from the store at start): a verdict seen again is not asked twice. */
   readonly #known = new Set<string>();
@@ -117,16 +125,27 @@ export class ConfirmationGate implements Confirmations {
   /** Takes back the questions a stopped process left open (due ones revoke at the first tick). */
   async start(): Promise<void> {
     for (const id of await askedSince(this.o.store, Date.now() - KNOWN_MS)) this.#known.add(id);
+    const taken = await this.#adopt();
+    if (taken) this.o.log.info('open confirmations taken back', { count: taken });
+    this.#schedule();
+  }
+
+  /** Open questions in the store this gate does not hold yet (asked by a process that stopped, or by another member). */
+  async #adopt(): Promise<number> {
+    this.#adoptedAtMs = Date.now();
+    let taken = 0;
     for (const step of await openQuestions(this.o.store)) {
+      if (this.#open.has(step.confirmationId) || this.#concluding.has(step.confirmationId)) continue;
       const parsed = parseRequest(step.request);
       if (!parsed) {
         this.o.log.error('open confirmation without its revocation request; cannot revoke it', { confirmationId: step.confirmationId });
         continue;
       }
       this.#open.set(step.confirmationId, { asked: step, ...parsed });
+      this.#known.add(step.confirmationId);
+      taken++;
     }
-    if (this.#open.size) this.o.log.info('open confirmations taken back', { count: this.#open.size });
-    this.#schedule();
+    return taken;
   }
 
   async ask(request: RevocationRequest, eventTimeMs: number, detectedAtMs: number): Promise<void> {
@@ -209,13 +228,9 @@ export class ConfirmationGate implements Confirmations {
   }
 
   #schedule(): void {
-    if (this.#timer || this.#closed || this.#open.size === 0) return;
+    if (this.#timer || this.#closed) return;
+    // Always on (unref'd): with nothing open a tick is one store read every adoptEveryMs.
     this.#timer = setInterval(() => {
-      if (this.#open.size === 0) {
-        clearInterval(this.#timer!);
-        this.#timer = null;
-        return;
-      }
       this.tick().catch((err: unknown) => this.o.log.error('confirmations not checked; retried', { error: errorMessage(err) }));
     }, this.o.pollMs ?? 250);
     this.#timer.unref();
@@ -231,7 +246,9 @@ export class ConfirmationGate implements Confirmations {
   }
 
   async #tick(nowMs: number): Promise<void> {
-    if (this.#open.size === 0 || !this.#host) return;
+    if (!this.#host) return;
+    if (nowMs - this.#adoptedAtMs >= (this.o.adoptEveryMs ?? 5000)) await this.#adopt();
+    if (this.#open.size === 0) return;
     // An answer is recorded after its question was asked: the oldest open question bounds the search.
     let since = Number.POSITIVE_INFINITY;
     for (const q of this.#open.values()) since = Math.min(since, q.asked.askedAtMs);
@@ -266,8 +283,9 @@ export class ConfirmationGate implements Confirmations {
     const id = q.asked.confirmationId;
     if (!this.#open.delete(id)) return;
     if (state === 'undelivered') this.totals.undelivered++;
+    this.#concluding.add(id);
     try {
-      // Another detector member (they all take open questions back at start) may have settled it.
+      // Another detector member (each takes on the open questions in the store) may have settled it.
       if ((await stepsOf(this.o.store, [id])).some((s) => SETTLED.includes(s.state))) return;
       // Revoke first, record after: a crash in between revokes again at the next start (same revocation ids).
       await this.#host!.revokeConfirmed(q.request, q.eventTimeMs, q.detectedAtMs);
@@ -275,6 +293,8 @@ export class ConfirmationGate implements Confirmations {
     } catch (err) {
       this.#open.set(id, q);
       this.o.log.error('revocation after a confirmation failed; retried', { confirmationId: id, error: errorMessage(err) });
+    } finally {
+      this.#concluding.delete(id);
     }
   }
 
