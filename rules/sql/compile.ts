@@ -171,7 +171,7 @@ function candidatesSql(
   params: Params,
   options: SqlOptions,
   sources: readonly SourceName[],
-): { sql: string; literals: boolean } | null {
+): { sql: string; literals: boolean; columns: string | null } | null {
   const columns = columnPrefilterSql(rule, params, sources);
   // With a column condition the literals are left to the evaluation: reading `raw` here as well
   // would read it twice (10M events: ~0.8 s for nothing when the columns hold the values).
@@ -183,7 +183,7 @@ function candidatesSql(
   const sql = columns
     ? `id IN (SELECT id FROM ${table} PREWHERE ${columns} WHERE ${rangeSql(params, options, sources)})`
     : `id IN (SELECT id FROM ${table} WHERE ${rangeSql(params, options, sources)} AND ${literals})`;
-  return { sql, literals: literals !== null };
+  return { sql, literals: literals !== null, columns };
 }
 
 /**
@@ -238,7 +238,7 @@ export function compileRuleSql(rule: RuleIR, options: SqlOptions = {}): Compiled
   const hit = builder.rule(rule, !candidates?.literals);
   const decided = own ? decidedOnColumnsSql(rule, params, fieldColumns(sources)) : null;
   const rows = decided
-    ? decidedSplitSql(params, options, sources, candidates?.sql ?? null, decided, builder.ruleOnColumns(rule), hit)
+    ? decidedSplitSql(params, options, sources, candidates, decided, builder.ruleOnColumns(rule), hit)
     : latestEventsSql(params, options, sources, `${hit} AS hit`, candidates?.sql);
   // No `time` text: a hunt matching 300k events would format and ship 300k date strings it does not need.
   const sql = [
@@ -259,25 +259,40 @@ export function compileRuleSql(rule: RuleIR, options: SqlOptions = {}): Compiled
  * leaves its granules unread), the others by the JSON evaluation. Deduplication then orders by
  * (newest ingest, raw_hash), the same order as latestEventsSql's cityHash64(raw), so the same
  * version wins.
+ *
+ * With candidates from the field columns, the candidate id set is built once: the JSON half is the
+ * undecided rows passing the column pre-filter (their ids are candidates by definition), and the
+ * column half every other version of a candidate key. An undecided version there fails the
+ * pre-filter, a necessary condition, so its hit is false without reading raw. (Both halves looking up
+ * the ids built the set twice: ~300 ms of 1.6 s at 10M events.)
  */
 function decidedSplitSql(
   params: Params,
   options: SqlOptions,
   sources: readonly string[],
-  candidates: string | null,
+  candidates: { sql: string; columns: string | null } | null,
   decided: string,
   onColumns: string,
   hit: string,
 ): string {
   const table = params.add(options.table ?? 'events', 'Identifier');
   const range = rangeSql(params, options, sources);
-  // The split first: the candidate ids are looked up only in granules holding rows of that half.
-  const where = (split: string) => (candidates ? `${split} AND ${candidates}` : split);
+  const row = 'SELECT source, id, time, ingested_at, raw_hash';
+  const halves = candidates?.columns
+    ? [
+        `${row}, if(${decided}, ${onColumns}, 0) AS hit FROM ${table} PREWHERE ${candidates.sql} AND NOT (${candidates.columns} AND NOT ${decided}) WHERE ${range}`,
+        `${row}, ${hit} AS hit FROM ${table} PREWHERE ${candidates.columns} AND NOT ${decided} WHERE ${range}`,
+      ]
+    : [
+        // The split first: the candidate ids are looked up only in granules holding rows of that half.
+        `${row}, ${onColumns} AS hit FROM ${table} PREWHERE ${candidates ? `${decided} AND ${candidates.sql}` : decided} WHERE ${range}`,
+        `${row}, ${hit} AS hit FROM ${table} PREWHERE ${candidates ? `NOT ${decided} AND ${candidates.sql}` : `NOT ${decided}`} WHERE ${range}`,
+      ];
   return [
     'SELECT source, id, time, hit FROM (',
-    `SELECT source, id, time, ingested_at, raw_hash, ${onColumns} AS hit FROM ${table} PREWHERE ${where(decided)} WHERE ${range}`,
+    halves[0],
     'UNION ALL',
-    `SELECT source, id, time, ingested_at, raw_hash, ${hit} AS hit FROM ${table} PREWHERE ${where(`NOT ${decided}`)} WHERE ${range}`,
+    halves[1],
     ')',
     'ORDER BY source, id, ingested_at DESC, raw_hash DESC',
     'LIMIT 1 BY source, id',
