@@ -144,7 +144,7 @@ const BUILDERS: Partial<Record<AlertType, () => Alert>> = {
         checked: true,
       },
       saml,
-      { following: true, detectedAtMs: Date.parse('2026-11-20T23:41:19.204Z') },
+      { following: 'now', detectedAtMs: Date.parse('2026-11-20T23:41:19.204Z') },
     );
   },
   'pipeline.tamper': () =>

@@ -6,6 +6,11 @@ import type { BreakGlassSession } from '../sessions.js';
 import { linkedSessionOf, type PersonActivity } from './linker.js';
 
 const PLANE = { cloudtrail: 'AWS', okta: 'Okta', k8s: 'Kubernetes' } as const;
+const FOLLOWING = {
+  now: 'revoking it too (revocation.followLinked)',
+  later: "it is revoked with the session's own revocation (revocation.followLinked)",
+  no: 'not revoked by glasswatch (revocation.followLinked is off): cut it off by hand',
+} as const;
 
 /**
  * `breakglass.linked_session`: the person behind an unauthorized break-glass session is active in
@@ -17,7 +22,8 @@ export function linkedSessionAlert(
   session: BreakGlassSession,
   a: PersonActivity,
   e: AuditEvent,
-  o: { following: boolean; detectedAtMs: number },
+  /** `now`: its revocation is ordered with this alert; `later`: with the session's own (e.g. after "was this you?"); `no`: followLinked is off. */
+  o: { following: 'now' | 'later' | 'no'; detectedAtMs: number },
 ): Alert {
   const link = linkedSessionOf(a);
   return breakGlassAlert(
@@ -34,7 +40,7 @@ export function linkedSessionAlert(
       linkedSessions: [link],
       // The same person moving on with another plane's credentials: lateral movement with valid accounts.
       attack: attackOfTags(['attack.lateral-movement', e.source === 'k8s' ? 'attack.t1078' : 'attack.t1078.004']),
-      summary: `the person behind UNAUTHORIZED break-glass session ${session.id} of ${identity.id} (${a.personId}) is active in ${PLANE[a.source]} as ${a.source === 'cloudtrail' ? a.key : (a.principal ?? a.key)} since ${link.firstTime}: ${o.following ? 'revoking it too (revocation.followLinked)' : 'not revoked by glasswatch (revocation.followLinked is off): cut it off by hand'}`,
+      summary: `the person behind UNAUTHORIZED break-glass session ${session.id} of ${identity.id} (${a.personId}) is active in ${PLANE[a.source]} as ${a.source === 'cloudtrail' ? a.key : (a.principal ?? a.key)} since ${link.firstTime}: ${FOLLOWING[o.following]}`,
     },
   );
 }

@@ -145,9 +145,10 @@ export class PersonLinks {
       const identity = this.hooks.identity(s.identity);
       if (!identity) continue;
       const alert = this.#unauthorized.get(s.id);
-      const following = alert !== undefined && identity.revocation.followLinked === true;
+      // Following, but the session's revocation not ordered yet (its owner asked "was this you?"): that order takes this link too.
+      const following = !identity.revocation.followLinked ? 'no' : alert ? 'now' : 'later';
       await this.hooks.raise(linkedSessionAlert(identity, s, a, a.lastEvent, { following, detectedAtMs: detectedAtMs() }));
-      if (following) await this.#follow(identity, s, alert, a, timeMs, detectedAtMs());
+      if (alert && following === 'now') await this.#follow(identity, s, alert, a, timeMs, detectedAtMs());
     }
   }
 
