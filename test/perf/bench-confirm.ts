@@ -23,10 +23,11 @@ import { migrate, openStore } from '../../core/store/index.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
 import { buildDetector } from '../../detectors/build.js';
 import { normalizeDocument } from '../../ingest/index.js';
+import { benchSize, figure } from './figures.js';
 
 const IDENTITIES = 100;
-const EVENTS = Number(process.env.BENCH_CONFIRM_EVENTS ?? 20_000);
-const RUNS = Number(process.env.BENCH_CONFIRM_RUNS ?? 3);
+const EVENTS = Number(process.env.BENCH_CONFIRM_EVENTS ?? benchSize({ full: 20_000, smoke: 2_000 }));
+const RUNS = Number(process.env.BENCH_CONFIRM_RUNS ?? benchSize({ full: 3, smoke: 1 }));
 
 function event(i: number, breakGlass: boolean): AuditEvent {
   const t = new Date(Date.now() - 60_000 + i).toISOString();
@@ -160,11 +161,16 @@ async function main() {
     console.log(
       `confirm ${m}: median ${median(r.wallUs).toFixed(1)} µs/event wall (${(1e6 / median(r.wallUs)).toFixed(0)} events/s), ${median(r.cpuUs).toFixed(1)} µs/event CPU`,
     );
+    figure(`detector with confirm ${m}`, 1e6 / median(r.wallUs), 'events/s', { events: EVENTS, runs: RUNS, statistic: 'median' });
+    figure(`detector CPU per event with confirm ${m}`, median(r.cpuUs), 'µs', { events: EVENTS, runs: RUNS, statistic: 'median' });
   }
-  if (results.on.askMs.length)
+  if (results.on.askMs.length) {
     console.log(
       `verdict -> question received: p50 ${pct(results.on.askMs, 50).toFixed(1)} ms, p99 ${pct(results.on.askMs, 99).toFixed(1)} ms (${results.on.askMs.length} questions)`,
     );
+    figure('verdict to question received p50', pct(results.on.askMs, 50), 'ms', { questions: results.on.askMs.length });
+    figure('verdict to question received p99', pct(results.on.askMs, 99), 'ms', { questions: results.on.askMs.length });
+  }
   server.close();
 }
 

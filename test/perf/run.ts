@@ -46,6 +46,7 @@ export const BENCHES: Bench[] = [
   { name: 'evidence', script: 'bench-evidence.ts' },
   { name: 'log-validation', script: 'bench-log-validation.ts' },
   { name: 'detect', script: 'bench-detect.ts' },
+  { name: 'confirm', script: 'bench-confirm.ts' },
   { name: 'bus', script: 'bench-bus.ts', smokeEnv: { BENCH_MESSAGES: '5000' } },
   { name: 'spool', script: 'bench-spool.ts', smokeEnv: { BENCH_SPOOL_EVENTS: '5000' } },
   { name: 'live', script: 'bench-live.ts' },
