@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { IAMClient, ListAccessKeysCommand, PutRolePolicyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
 import { GlasswatchError } from '../../core/errors.js';
 import type { RevocationRequest, RevocationResult, RevocationTarget } from './types.js';
@@ -16,6 +17,8 @@ export interface AwsRevokerOptions {
 }
 
 const POLICY_NAME = 'AWSRevokeOlderSessions';
+/** One inline policy per fenced role session (names allow [\w+=,.@-], at most 128 characters). */
+const SESSION_POLICY_PREFIX = 'GlasswatchRevokeSession-';
 
 // The SDK warns on every start that future releases need Node 22; our pinned release runs on
 // Node 20, so the warning is noise on the operator's console.
@@ -46,6 +49,7 @@ export class AwsRevoker implements RevocationTarget {
       userIdentity?: Record<string, unknown>;
       eventName?: string;
       requestParameters?: Record<string, unknown> | null;
+      responseElements?: unknown;
     };
     const ui = raw.userIdentity ?? {};
     if (ui.type === 'Root') {
@@ -55,6 +59,10 @@ export class AwsRevoker implements RevocationTarget {
       };
     }
     const role = this.options.role ?? roleOf(ui, raw);
+    // Following a person into a role others share (an SSO or SAML role): fence that one role session,
+    // not every session of the role, which would cut the person's colleagues too.
+    const userId = r.followedFrom !== undefined && role ? roleSessionUserId(ui, raw) : null;
+    if (role && userId) return this.#fenceSession(role, userId);
     if (role) return this.#fenceRole(role);
     if (ui.type === 'IAMUser' && typeof ui.userName === 'string') return this.#deactivateKeys(ui.userName);
     return {
@@ -73,6 +81,34 @@ export class AwsRevoker implements RevocationTarget {
       this.#iam.send(new PutRolePolicyCommand({ RoleName: role, PolicyName: POLICY_NAME, PolicyDocument: JSON.stringify(policy) })),
     );
     return { outcome: 'revoked', detail: `role ${role}: ${POLICY_NAME} denies every session issued before ${cutoff}` };
+  }
+
+  /**
+   * The same documented deny, narrowed with `aws:userid` (for a role session `<role id>:<session
+   * name>`) to the sessions of this name issued before now, in a policy of its own per session so a
+   * later whole-role fence, or another person's, never overwrites it.
+   */
+  async #fenceSession(role: string, userId: string): Promise<RevocationResult> {
+    const cutoff = (this.options.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const name = `${SESSION_POLICY_PREFIX}${createHash('sha256').update(userId).digest('hex').slice(0, 16)}`;
+    const policy = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Deny',
+          Action: ['*'],
+          Resource: ['*'],
+          Condition: { StringEquals: { 'aws:userid': userId }, DateLessThan: { 'aws:TokenIssueTime': cutoff } },
+        },
+      ],
+    };
+    await this.#send(`PutRolePolicy ${role}`, () =>
+      this.#iam.send(new PutRolePolicyCommand({ RoleName: role, PolicyName: name, PolicyDocument: JSON.stringify(policy) })),
+    );
+    return {
+      outcome: 'revoked',
+      detail: `role ${role}: ${name} denies the role session ${userId} issued before ${cutoff} (the role's other sessions keep working)`,
+    };
   }
 
   async #deactivateKeys(user: string): Promise<RevocationResult> {
@@ -125,4 +161,16 @@ function roleOf(
     if (m) return m[1]!;
   }
   return null;
+}
+
+/**
+ * The `aws:userid` of a role session (`<role unique id>:<session name>`): the principal id of an
+ * event by the session, or the assumed-role id the AssumeRole* call returned.
+ */
+function roleSessionUserId(ui: Record<string, unknown>, raw: { responseElements?: unknown }): string | null {
+  const valid = (v: unknown): v is string => typeof v === 'string' && /^AROA[A-Z0-9]{4,}:[\w+=,.@-]{2,64}$/.test(v);
+  if (ui.type === 'AssumedRole' && valid(ui.principalId)) return ui.principalId;
+  const returned = (raw.responseElements as { assumedRoleUser?: { assumedRoleId?: unknown } } | null | undefined)?.assumedRoleUser
+    ?.assumedRoleId;
+  return valid(returned) ? returned : null;
 }

@@ -198,8 +198,11 @@ export function iamStandIn(options: {
     if (params.Version !== '2010-05-08') return error(res, 400, 'InvalidParameterValue', 'Version');
     switch (params.Action) {
       case 'PutRolePolicy':
-        if (!params.RoleName || params.PolicyName !== 'AWSRevokeOlderSessions' || !params.PolicyDocument)
+        if (!params.RoleName || !params.PolicyName || !params.PolicyDocument)
           return error(res, 400, 'ValidationError', 'missing parameter');
+        // PutRolePolicy's documented PolicyName constraint: 1-128 characters of [\w+=,.@-].
+        if (!/^[\w+=,.@-]{1,128}$/.test(params.PolicyName))
+          return error(res, 400, 'ValidationError', `1 validation error detected: Value at 'policyName' failed to satisfy constraint`);
         if (options.roles && !options.roles.includes(params.RoleName))
           return error(res, 404, 'NoSuchEntity', `The role with name ${params.RoleName} cannot be found.`);
         try {

@@ -133,10 +133,13 @@ describe('one person across planes (replay)', () => {
     const row = r.sessions.find((s) => s.session_id === session.id)!;
     expect(row).toMatchObject({ person_id: ADMIN, linked_session_ids: session.linkedSessionIds });
 
-    // AWS: the SAML role fenced (the documented AWSRevokeOlderSessions deny), not carol's role.
+    // AWS: the admin's own SAML role session fenced (the documented deny narrowed by aws:userid), not
+    // the whole OktaAdmins role (other admins share it) and not carol's role.
     expect(r.iam.calls.map((c) => [c.Action, c.RoleName])).toEqual([['PutRolePolicy', 'OktaAdmins']]);
+    expect(r.iam.calls[0]!.PolicyName).toMatch(/^GlasswatchRevokeSession-[0-9a-f]{16}$/);
     const policy = JSON.parse(r.iam.calls[0]!.PolicyDocument!) as { Statement: { Condition: Record<string, unknown> }[] };
     expect(Object.keys(policy.Statement[0]!.Condition.DateLessThan as object)).toEqual(['aws:TokenIssueTime']);
+    expect(policy.Statement[0]!.Condition.StringEquals).toEqual({ 'aws:userid': expect.stringMatching(new RegExp(`^AROA[A-Z0-9]+:${ADMIN}$`)) });
     // Okta: the admin's own sessions cleared once (its own revocation); carol's never.
     expect(r.oktaApi.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
       `DELETE /api/v1/users/${encodeURIComponent(`00u-${ADMIN}`)}/sessions?oauthTokens=true`,

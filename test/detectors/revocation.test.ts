@@ -122,6 +122,53 @@ describe('AWS revocation (SDK against a local SigV4-checking IAM endpoint)', () 
     );
   });
 
+  it('following a person into a shared role fences only that role session (aws:userid), in a policy of its own', async () => {
+    const iam = await iamStandIn({ accessKeyId: credentials.accessKeyId });
+    closers.push(iam.close);
+    const now = new Date('2026-11-20T22:50:00.250Z');
+    const revoker = new AwsRevoker({ endpoint: iam.url, credentials, now: () => now });
+    const sessionEvent = {
+      userIdentity: {
+        type: 'AssumedRole',
+        principalId: 'AROAOKTAADMINS0000001:alice@example.com',
+        arn: 'arn:aws:sts::111122223333:assumed-role/OktaAdmins/alice@example.com',
+        sessionContext: { sessionIssuer: { type: 'Role', userName: 'OktaAdmins', arn: 'arn:aws:iam::111122223333:role/OktaAdmins' } },
+      },
+    };
+    const followed = { ...request(sessionEvent, 'alice@example.com', null), followedFrom: 'bgs-okta-1', followTarget: 'aws' as const };
+    const r = await revoker.revoke(followed);
+    expect(r).toMatchObject({ outcome: 'revoked', detail: expect.stringContaining("the role's other sessions keep working") });
+    // The AssumeRoleWithSAML call itself names the session by what it returned.
+    const samlCall = {
+      eventName: 'AssumeRoleWithSAML',
+      userIdentity: { type: 'SAMLUser', principalId: 'abc:alice@example.com', userName: 'alice@example.com' },
+      requestParameters: { roleArn: 'arn:aws:iam::111122223333:role/OktaAdmins' },
+      responseElements: { assumedRoleUser: { assumedRoleId: 'AROAOKTAADMINS0000001:alice@example.com' } },
+    };
+    await revoker.revoke({ ...request(samlCall, 'alice@example.com', null), followedFrom: 'bgs-okta-1', followTarget: 'aws' as const });
+    // Not following (the identity's own session): the whole role, as before.
+    await revoker.revoke(request(sessionEvent, 'alice@example.com', null));
+    expect(iam.calls.map((c) => [c.RoleName, c.PolicyName])).toEqual([
+      ['OktaAdmins', expect.stringMatching(/^GlasswatchRevokeSession-[0-9a-f]{16}$/)],
+      ['OktaAdmins', iam.calls[0]!.PolicyName],
+      ['OktaAdmins', 'AWSRevokeOlderSessions'],
+    ]);
+    expect(JSON.parse(iam.calls[0]!.PolicyDocument!)).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Deny',
+          Action: ['*'],
+          Resource: ['*'],
+          Condition: {
+            StringEquals: { 'aws:userid': 'AROAOKTAADMINS0000001:alice@example.com' },
+            DateLessThan: { 'aws:TokenIssueTime': '2026-11-20T22:50:00Z' },
+          },
+        },
+      ],
+    });
+  });
+
   it('fences the role being entered when the event is the AssumeRole call itself', async () => {
     const iam = await iamStandIn({ accessKeyId: credentials.accessKeyId });
     closers.push(iam.close);
