@@ -66,6 +66,24 @@ export async function assertKafkaReachable(): Promise<void> {
   }
 }
 
+/** Each partition's end offset ("partition:high"), for failure messages that say where messages are. */
+export async function topicEnds(topic: string): Promise<string> {
+  const admin = new Kafka({
+    clientId: 'glasswatch-probe',
+    brokers: kafkaBrokers(),
+    retry: { retries: 1 },
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    return (await admin.fetchTopicOffsets(topic)).map((o) => `${o.partition}:${o.high}`).join(' ');
+  } catch (err) {
+    return `unknown (${(err as Error).message})`;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 /** Deletes test topics (best effort: a kept dev broker should not fill up across runs). */
 export async function deleteTopics(topics: string[]): Promise<void> {
   if (topics.length === 0) return;

@@ -26,7 +26,7 @@ import { BoundedQueue } from '../../ingest/collector/queue.js';
 import { parseK8sFields, type RunningK8sCollector, runK8sCollector } from '../../ingest/k8s/collector.js';
 import { type K8sReceiverServer, startK8sReceiver } from '../../ingest/k8s/receiver.js';
 import { type OktaHookServer, startOktaHook } from '../../ingest/okta/hook.js';
-import { assertKafkaReachable, kafkaTestOptions, waitFor } from '../bus/helpers.js';
+import { assertKafkaReachable, kafkaTestOptions, topicEnds, waitFor } from '../bus/helpers.js';
 import { rawRequest, slowSockets } from '../support/hostile-http.js';
 import { syntheticAuditEvent } from '../support/k8s-events.js';
 import { kafkaHarness } from '../support/kafka-harness.js';
@@ -215,7 +215,9 @@ describe('HTTP receivers under hostile clients', () => {
     expect(common.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
   });
 
-  it('Kubernetes webhook: one item nested 5,000 deep is a dead letter naming the request; the other items are published', async () => {
+  it('Kubernetes webhook: one item nested 5,000 deep is a dead letter naming the request; the other items are published', {
+    timeout: 90_000,
+  }, async () => {
     const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
     const body = eventList([
       syntheticAuditEvent(1001),
@@ -224,8 +226,13 @@ describe('HTTP receivers under hostile clients', () => {
     ]).replace('"requestObject":0', `"requestObject":${deep}`);
     const res = await k8sPost(body);
     expect(res.status).toBe(200);
-    await waitFor(() => events.some((m) => seqOf(m) === 1003), 'events 1001 and 1003', 30_000);
     const mine = () => events.filter((m) => [1001, 1002, 1003].includes(seqOf(m)));
+    // A CI run once saw 1003 and never 1001 (not reproduced since): the failure says where every
+    // message is, on the topic and as read, so a lost event and a reader that skipped a partition differ.
+    await waitFor(() => mine().length >= 2, 'events 1001 and 1003', 45_000).catch(async (err: Error) => {
+      const read = events.map((m) => `${seqOf(m)}@${m.partition}/${m.offset}`).join(' ');
+      throw new Error(`${err.message}; read: ${read}; topic ends: ${await topicEnds(topics.events)}; dead letters: ${dead.length}`);
+    });
     await exactly(mine(), 2, 'valid items');
     expect(mine().map(seqOf).sort()).toEqual([1001, 1003]);
     await waitFor(
