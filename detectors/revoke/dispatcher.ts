@@ -202,47 +202,46 @@ export class RevocationDispatcher {
       principal: request.principal,
       ...(request.followedFrom === undefined ? {} : { followedFrom: request.followedFrom }),
     };
-    if (policy.mode === 'manual') {
+    // A revocation nobody can send (manual mode, or no target for a followed link's plane) is still a
+    // record: like a finished automatic one, the earlier record comes back on a re-run (replay with a
+    // store), so the same revocation alert is raised instead of silently dropped.
+    const unsent = async (revocationId: string, target: string, outcome: 'manual' | 'not_revocable', detail: string) => {
+      const at = new Date(detectedAtMs).toISOString();
       const rec: RevocationRecord = {
         ...base,
-        revocationId: `${request.alert.id}:manual`,
-        target: 'manual',
-        outcome: 'manual',
-        detail: 'revocation is manual for this identity: the SOC must cut the session off',
+        revocationId,
+        target,
+        outcome,
+        detail,
         attempts: 0,
-        requestedAt: new Date(detectedAtMs).toISOString(),
-        completedAt: new Date(detectedAtMs).toISOString(),
+        requestedAt: at,
+        completedAt: at,
         timeToRevokeMs: -1,
       };
-      // Like a finished automatic revocation: the earlier record comes back, so a re-run (replay
-      // with a store) raises the same revocation alert instead of silently dropping it.
       const done = await this.ledger.finished(rec.revocationId);
       if (done) return [done];
       await this.ledger.record(rec);
-      this.totals.manual++;
+      this.totals[outcome]++;
       return [rec];
-    }
+    };
+    if (policy.mode === 'manual')
+      return unsent(
+        `${request.alert.id}:manual`,
+        'manual',
+        'manual',
+        'revocation is manual for this identity: the SOC must cut the session off',
+      );
     const out: RevocationRecord[] = [];
     const targets = targetsOf(policy, request);
     if (request.followedFrom !== undefined && targets.length === 0) {
       // No target for the linked session's plane: said in a record (and its alert), never silently skipped.
       const kind = request.followTarget ?? 'webhook';
-      const rec: RevocationRecord = {
-        ...base,
-        revocationId: revocationIdOf(request, kind),
-        target: kind,
-        outcome: 'not_revocable',
-        detail: `no revocation.${kind} is configured to follow the linked session into; cut it off by hand`,
-        attempts: 0,
-        requestedAt: new Date(detectedAtMs).toISOString(),
-        completedAt: new Date(detectedAtMs).toISOString(),
-        timeToRevokeMs: -1,
-      };
-      const done = await this.ledger.finished(rec.revocationId);
-      if (done) return [done];
-      await this.ledger.record(rec);
-      this.totals.not_revocable++;
-      return [rec];
+      return unsent(
+        revocationIdOf(request, kind),
+        kind,
+        'not_revocable',
+        `no revocation.${kind} is configured to follow the linked session into; cut it off by hand`,
+      );
     }
     for (const target of targets) {
       const revocationId = revocationIdOf(request, target.kind);

@@ -1,5 +1,5 @@
 /** Shared helpers of the bus tests: broker address, unique names, polling, a reachability check. */
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { inject } from 'vitest';
 import type { KafkaBusOptions } from '../../core/bus/kafka.js';
 import { createLogger } from '../../core/log.js';
@@ -68,38 +68,28 @@ export async function assertKafkaReachable(): Promise<void> {
 
 /** Each partition's end offset ("partition:high"), for failure messages that say where messages are. */
 export async function topicEnds(topic: string): Promise<string> {
-  const admin = new Kafka({
-    clientId: 'glasswatch-probe',
-    brokers: kafkaBrokers(),
-    retry: { retries: 1 },
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  try {
-    await admin.connect();
-    return (await admin.fetchTopicOffsets(topic)).map((o) => `${o.partition}:${o.high}`).join(' ');
-  } catch (err) {
-    return `unknown (${(err as Error).message})`;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  return withAdmin('glasswatch-probe', async (admin) =>
+    (await admin.fetchTopicOffsets(topic)).map((o) => `${o.partition}:${o.high}`).join(' '),
+  ).catch((err: Error) => `unknown (${err.message})`);
 }
 
 /** Deletes test topics (best effort: a kept dev broker should not fill up across runs). */
 export async function deleteTopics(topics: string[]): Promise<void> {
   if (topics.length === 0) return;
-  const admin = new Kafka({
-    clientId: 'glasswatch-cleanup',
-    brokers: kafkaBrokers(),
-    retry: { retries: 1 },
-    logLevel: logLevel.NOTHING,
-  }).admin();
-  try {
-    await admin.connect();
+  await withAdmin('glasswatch-cleanup', async (admin) => {
     const existing = new Set(await admin.listTopics());
     const doomed = topics.filter((t) => existing.has(t));
     if (doomed.length > 0) await admin.deleteTopics({ topics: doomed, timeout: 10_000 });
-  } catch {
+  }).catch(() => {
     // cleanup only
+  });
+}
+
+async function withAdmin<T>(clientId: string, work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Kafka({ clientId, brokers: kafkaBrokers(), retry: { retries: 1 }, logLevel: logLevel.NOTHING }).admin();
+  try {
+    await admin.connect();
+    return await work(admin);
   } finally {
     await admin.disconnect().catch(() => {});
   }
