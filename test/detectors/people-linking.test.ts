@@ -139,7 +139,9 @@ describe('one person across planes (replay)', () => {
     expect(r.iam.calls[0]!.PolicyName).toMatch(/^GlasswatchRevokeSession-[0-9a-f]{16}$/);
     const policy = JSON.parse(r.iam.calls[0]!.PolicyDocument!) as { Statement: { Condition: Record<string, unknown> }[] };
     expect(Object.keys(policy.Statement[0]!.Condition.DateLessThan as object)).toEqual(['aws:TokenIssueTime']);
-    expect(policy.Statement[0]!.Condition.StringEquals).toEqual({ 'aws:userid': expect.stringMatching(new RegExp(`^AROA[A-Z0-9]+:${ADMIN}$`)) });
+    expect(policy.Statement[0]!.Condition.StringEquals).toEqual({
+      'aws:userid': expect.stringMatching(new RegExp(`^AROA[A-Z0-9]+:${ADMIN}$`)),
+    });
     // Okta: the admin's own sessions cleared once (its own revocation); carol's never.
     expect(r.oktaApi.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
       `DELETE /api/v1/users/${encodeURIComponent(`00u-${ADMIN}`)}/sessions?oauthTokens=true`,
