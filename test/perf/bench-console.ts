@@ -21,7 +21,8 @@ import { benchSize, figure } from './figures.js';
 
 const PROBES = benchSize({ full: 100, smoke: 8 });
 const PROBE_TIMEOUT_MS = benchSize({ full: 30_000, smoke: 10_000 });
-const RATES = benchSize({ full: [1000, 10_000], smoke: [1000, 10_000] });
+// Smoke checks that the bench runs and prints figures: one background rate, which a loaded CI machine sustains.
+const RATES = benchSize({ full: [1000, 10_000], smoke: [1000] });
 const SESSIONS = benchSize({ full: 10_000, smoke: 1000 });
 const ALERTS = benchSize({ full: 100_000, smoke: 10_000 });
 
