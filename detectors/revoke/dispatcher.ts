@@ -85,7 +85,13 @@ export class StoreRevocationLedger implements RevocationLedger {
 
   async finished(id: string): Promise<RevocationRecord | null> {
     const mine = this.#recent.get(id);
-    if (mine) return mine;
+    if (mine) {
+      // Remembered before its batch was flushed. Asked again means the batch may be handled again
+      // after a failed flush, and this may be the only copy: it joins the batch again (an identical
+      // row, which the table keeps once), so an answered revocation is never left unrecorded.
+      if (this.writer) await this.writer.add('revocations', revocationRow(mine));
+      return mine;
+    }
     const rows = await (
       await this.store.client.query({
         query: `SELECT revocation_id, alert_id, session_id, identity, target, principal, outcome, detail, attempts,
@@ -145,6 +151,9 @@ export class StoreRevocationLedger implements RevocationLedger {
         verify_detail: v.detail,
       },
     ]);
+    // Stored now (the record before it): the store answers from here on, and a re-added unverified row could not
+    // be inserted after this version.
+    this.#recent.delete(r.revocationId);
   }
 }
 

@@ -1,12 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../core/event.js';
 import { silentLogger } from '../../core/log.js';
 import { verify } from '../../core/signing.js';
+import { migrate, openStore, StoreWriter } from '../../core/store/index.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
 import { AwsRevoker } from '../../detectors/revoke/aws.js';
-import { MemoryRevocationLedger, RevocationDispatcher } from '../../detectors/revoke/dispatcher.js';
+import { MemoryRevocationLedger, RevocationDispatcher, StoreRevocationLedger } from '../../detectors/revoke/dispatcher.js';
 import { K8sRevoker } from '../../detectors/revoke/k8s.js';
 import { OktaRevoker } from '../../detectors/revoke/okta.js';
 import { iamStandIn, k8sStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
@@ -302,5 +306,46 @@ describe('generic signed revocation webhook', () => {
       outcome: 'not_revocable',
       detail: 'hardware token, revoke at the desk',
     });
+  });
+});
+
+describe('revocation ledger on a store, through the detector batch', () => {
+  it('a record whose batch failed to flush is written again when the batch comes back (it was lost before)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-revledger-'));
+    const store = openStore({ kind: 'chdb', path: join(dir, 'store') });
+    closers.push(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await migrate(store);
+    const writer = new StoreWriter(store);
+    const ledger = new StoreRevocationLedger(store, writer);
+    const record = {
+      revocationId: 'gw-alert-1:okta',
+      alertId: 'gw-alert-1',
+      sessionId: 'bgs-1',
+      identity: 'bg',
+      target: 'okta',
+      principal: 'emergency-admin@example.com',
+      outcome: 'revoked' as const,
+      detail: 'cleared',
+      attempts: 1,
+      requestedAt: '2026-11-20T22:47:50.000Z',
+      completedAt: '2026-11-20T22:47:50.030Z',
+      timeToRevokeMs: 30,
+    };
+    await ledger.record(record);
+    // The batch's flush fails (the table is away): its rows are gone from the writer, its offsets uncommitted.
+    await store.client.command({ query: 'RENAME TABLE revocations TO revocations_away' });
+    await expect(writer.flush()).rejects.toThrow();
+    await store.client.command({ query: 'RENAME TABLE revocations_away TO revocations' });
+    // The batch is handled again: the dispatcher asks first, and the answer must still reach the store.
+    expect(await ledger.finished(record.revocationId)).toMatchObject({ outcome: 'revoked' });
+    await writer.flush();
+    const rows = await (await store.client.query({ query: 'SELECT revocation_id, outcome FROM revocations', format: 'JSONEachRow' })).json<{
+      revocation_id: string;
+      outcome: string;
+    }>();
+    expect(rows).toEqual([{ revocation_id: record.revocationId, outcome: 'revoked' }]);
   });
 });
