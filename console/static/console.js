@@ -164,8 +164,15 @@
       }
       if (!res.ok) return;
       const text = await res.text();
+      // They may have started typing while the request was out.
+      if (editing()) {
+        document.activeElement.addEventListener('blur', () => schedule(50), { once: true });
+        return;
+      }
       const open = new Set([...main.querySelectorAll('details[open] > summary')].map((s) => s.textContent));
+      const drafts = unsent();
       main.innerHTML = text;
+      restore(drafts);
       for (const s of main.querySelectorAll('details > summary')) if (open.has(s.textContent)) s.parentElement.open = true;
       // Alerts pushed in the last seconds whose rows the store did not have yet stay on screen.
       for (const [id, p] of provisional) {
@@ -178,6 +185,35 @@
       if (again) {
         again = false;
         schedule(100);
+      }
+    }
+  }
+
+  // A triage form changed but not yet sent (a state chosen, a comment typed, then the field left)
+  // survives a refresh: its values are carried into the re-rendered form of the same alert.
+  function unsent() {
+    const drafts = [];
+    for (const form of main.querySelectorAll('form.triage')) {
+      const changed = [];
+      for (const el of form.elements) {
+        if (!el.name) continue;
+        const dirty =
+          el instanceof HTMLSelectElement
+            ? [...el.options].some((o) => o.selected !== o.defaultSelected)
+            : 'defaultValue' in el && el.value !== el.defaultValue;
+        if (dirty) changed.push([el.name, el.value]);
+      }
+      if (changed.length > 0) drafts.push([form.getAttribute('action'), changed]);
+    }
+    return drafts;
+  }
+  function restore(drafts) {
+    for (const [action, changed] of drafts) {
+      const form = main.querySelector(`form.triage[action="${CSS.escape(action)}"]`);
+      if (!form) continue;
+      for (const [name, value] of changed) {
+        const el = form.elements.namedItem(name);
+        if (el && 'value' in el) el.value = value;
       }
     }
   }
@@ -235,6 +271,7 @@
       form.classList.add('failed');
       return;
     }
+    form.reset(); // sent: not a draft to carry over
     if (document.activeElement) document.activeElement.blur();
     schedule(0);
   });

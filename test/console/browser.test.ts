@@ -12,9 +12,10 @@ import { auditEvent, CONSOLE_TOKEN, type Pipeline, postAudit, removeDir, startPi
 // Run inside the page by playwright: the browser's globals, typed just enough (the project compiles without the DOM lib).
 declare const window: Record<string, unknown>;
 declare const document: {
-  querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null } | null;
+  querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null; value?: string } | null;
   createElement(tag: string): { textContent: string | null };
-  body: { appendChild(node: unknown): void };
+  body: { appendChild(node: unknown): void; dataset: Record<string, string | undefined> };
+  activeElement: { blur(): void } | null;
 };
 
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -87,9 +88,28 @@ describe('console in chromium', () => {
     await shot(now, '3-now');
 
     // Acknowledge on the Alerts page (console.js posts the form with the CSRF header and refreshes).
+    // A live refresh while the analyst is half-way through the form (a state chosen, the field left,
+    // the comment not yet typed) keeps what they chose: the page is re-rendered, their choice is not.
     const unauthorized = 'tr[data-type="breakglass.unauthorized"]';
-    await alerts.selectOption(`${unauthorized} select[name="state"]`, 'acknowledged');
+    const refreshed = () => alerts.evaluate(() => document.body.dataset.refreshed ?? '');
+    const refreshedAfter = async (before: string) =>
+      alerts.waitForFunction((b) => (document.body.dataset.refreshed ?? '') !== b, before, { timeout: 10_000 });
+    await alerts.selectOption(`${unauthorized} select[name="state"]`, 'resolved');
+    await alerts.evaluate(() => document.activeElement?.blur());
+    let before = await refreshed();
+    expect(await submitTicket(p.ticketsUrl, ticket('CHG-BROWSER-0', 'requested', new Date()))).toBe(202);
+    await refreshedAfter(before);
+    expect(await alerts.evaluate((sel) => document.querySelector(`${sel} select[name="state"]`)?.value, unauthorized)).toBe('resolved');
     await alerts.fill(`${unauthorized} input[name="comment"]`, 'on it: paging payments on-call');
+    await alerts.evaluate(() => document.activeElement?.blur());
+    before = await refreshed();
+    expect(await submitTicket(p.ticketsUrl, ticket('CHG-BROWSER-0', 'approved', new Date()))).toBe(202);
+    await refreshedAfter(before);
+    expect(await alerts.evaluate((sel) => document.querySelector(`${sel} input[name="comment"]`)?.value, unauthorized)).toBe(
+      'on it: paging payments on-call',
+    );
+    expect(await alerts.evaluate((sel) => document.querySelector(`${sel} select[name="state"]`)?.value, unauthorized)).toBe('resolved');
+    await alerts.selectOption(`${unauthorized} select[name="state"]`, 'acknowledged');
     await alerts.click(`${unauthorized} button[type="submit"]`);
     await alerts.waitForFunction(
       (sel) =>
