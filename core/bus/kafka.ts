@@ -17,6 +17,7 @@ export { type KafkaBusOptions, type KafkaSubscribeOptions, resolveKafkaBusOption
 
 import type { Logger } from '../log.js';
 import { configError, type KafkaBusOptions, type KafkaSubscribeOptions, type Resolved, resolveKafkaBusOptions } from './kafka-options.js';
+import { ProducerSlot } from './producer-slot.js';
 import {
   type Bus,
   type BusMessage,
@@ -111,7 +112,7 @@ export class KafkaBus implements Bus {
   readonly #topics = new Map<string, Promise<void>>();
   readonly #topicConfig = new Map<string, { name: string; value: string }[]>();
   readonly #topicPartitions = new Map<string, number>();
-  #producer: Promise<Producer> | undefined;
+  readonly #producer: ProducerSlot;
   #admin: Promise<Admin> | undefined;
   #closed = false;
 
@@ -130,20 +131,29 @@ export class KafkaBus implements Bus {
       logLevel: logLevel.WARN,
       logCreator: kafkajsLogCreator(o.logger),
     });
+    this.#producer = new ProducerSlot(
+      () => this.#connectProducer(),
+      (err) =>
+        this.#log.warn(
+          'kafka producer replaced after a failed send: the retry gets a new producer id (its records may be written twice, never dropped)',
+          {
+            error: errorMessage(err),
+          },
+        ),
+    );
   }
 
   async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
     this.#assertOpen();
     if (messages.length === 0) return;
     await this.#ensureTopics([topic]);
-    const producer = await this.#connectProducer();
     // One request per chunk, awaited in turn: kafkajs' idempotent producer is not safe with
     // concurrent sends to a partition, and a partition's batch must stay under message.max.bytes.
     let chunk: Message[] = [];
     let bytes = 0;
     const send = async () => {
       try {
-        await producer.send({ topic, acks: -1, messages: chunk });
+        await this.#producer.send({ topic, acks: -1, messages: chunk });
       } catch (err) {
         const cause = sendFailureCause(err);
         throw new GlasswatchError(
@@ -407,26 +417,23 @@ export class KafkaBus implements Bus {
     if (this.#closed) return;
     await Promise.allSettled([...this.#subscriptions].map((s) => s.stop()));
     this.#closed = true;
-    const producer = this.#producer;
     const admin = this.#admin;
-    await Promise.allSettled([producer?.then((p) => p.disconnect()), admin?.then((a) => a.disconnect())]);
+    await Promise.allSettled([this.#producer.close(), admin?.then((a) => a.disconnect())]);
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new GlasswatchError('BG_BUS_CLOSED', 'KafkaBus is closed', { stage: 'sending' });
   }
 
-  #connectProducer(): Promise<Producer> {
-    this.#producer ??= (async () => {
+  async #connectProducer(): Promise<Producer> {
+    try {
       // The default partitioner is Java's murmur2, so keys land on the same partitions as with other clients.
       const producer = this.#kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       return producer;
-    })().catch((err) => {
-      this.#producer = undefined;
+    } catch (err) {
       throw this.#connectError('producer', err);
-    });
-    return this.#producer;
+    }
   }
 
   #connectAdmin(): Promise<Admin> {

@@ -256,7 +256,16 @@ describe('k8s webhook receiver while its broker is stopped and started again (on
       if (brokerUp) await broker.stop();
     });
     const silent = createLogger({ level: 'silent' });
-    const bus = new KafkaBus(kafkaTestOptions({ brokers: [broker.address], logger: silent }));
+    // The last warnings of the receiver and the bus, printed if the spool does not drain: a stall says why.
+    const warnings: string[] = [];
+    const recorder = createLogger({
+      level: 'warn',
+      write: (line) => {
+        warnings.push(line);
+        if (warnings.length > 40) warnings.shift();
+      },
+    });
+    const bus = new KafkaBus(kafkaTestOptions({ brokers: [broker.address], logger: recorder }));
     stops.push(() => bus.close());
     const topics = { events: uniqueName('outage-events'), deadLetters: uniqueName('outage-dlq') };
     const dir = mkdtempSync(join(tmpdir(), 'gw-outage-'));
@@ -285,7 +294,7 @@ describe('k8s webhook receiver while its broker is stopped and started again (on
       },
       {
         publisher: new EventPublisher({ bus, collector: 'k8s', topics, metrics, normalize: { source: 'k8s' }, retry: { retries: 1 } }),
-        logger: silent,
+        logger: recorder,
         metrics,
       },
     );
@@ -307,7 +316,7 @@ describe('k8s webhook receiver while its broker is stopped and started again (on
     await traffic.stop();
     await Promise.race([receiver.drained(), new Promise((r) => setTimeout(r, 180_000))]);
     const drainedSeconds = (Date.now() - backAt) / 1000;
-    expect(receiver.spool?.records).toBe(0);
+    expect(receiver.spool?.records, `the spool did not drain; last warnings:\n${warnings.join('\n')}`).toBe(0);
 
     const reader = new KafkaBus(kafkaTestOptions({ brokers: [broker.address], logger: silent }));
     stops.push(() => reader.close());
