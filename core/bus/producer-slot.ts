@@ -1,4 +1,5 @@
 import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
+import { GlasswatchError } from '../errors.js';
 
 /**
  * The bus's idempotent kafkajs producer: one send at a time, and a new producer after any failed send.
@@ -15,6 +16,7 @@ import type { Producer, ProducerRecord, RecordMetadata } from 'kafkajs';
 export class ProducerSlot {
   #producer: Promise<Producer> | undefined;
   #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
   /** Producers retired after a failed send. */
   retired = 0;
 
@@ -30,6 +32,8 @@ export class ProducerSlot {
   }
 
   async #sendNow(record: ProducerRecord): Promise<RecordMetadata[]> {
+    // A send queued behind the close must not connect a new producer (it would keep the process alive).
+    if (this.#closed) throw new GlasswatchError('BG_BUS_CLOSED', 'KafkaBus is closed', { stage: 'sending' });
     this.#producer ??= this.open().catch((err) => {
       this.#producer = undefined;
       throw err;
@@ -48,6 +52,7 @@ export class ProducerSlot {
 
   /** Disconnects the producer now: a send still waiting on a broker fails rather than holding the close. */
   async close(): Promise<void> {
+    this.#closed = true;
     const producer = this.#producer;
     this.#producer = undefined;
     await producer?.then((p) => p.disconnect()).catch(() => {});
