@@ -195,7 +195,8 @@ export class KafkaBus implements Bus {
       sessionTimeout: o.sessionTimeoutMs,
       heartbeatInterval: o.heartbeatIntervalMs,
       rebalanceTimeout: o.rebalanceTimeoutMs,
-      maxWaitTimeInMs: o.maxWaitTimeMs,
+      maxWaitTimeInMs: options.fetchMaxWaitMs ?? o.maxWaitTimeMs,
+      ...(options.fetchMinBytes ? { minBytes: options.fetchMinBytes } : {}),
       allowAutoTopicCreation: false,
     });
     if (options.onCommit) {

@@ -63,6 +63,13 @@ export interface SubscribeOptions {
    * The in-process bus has one partition per topic. @default the bus's `partitionsConsumedConcurrently` (1)
    */
   partitionsConcurrently?: number;
+  /**
+   * Kafka only: the broker holds a fetch until this many bytes are there (or `fetchMaxWaitMs` passed).
+   * For a sink whose cost is per insert: fewer, larger batches when traffic is light. @default 1
+   */
+  fetchMinBytes?: number;
+  /** Kafka only: the longest the broker holds a fetch for `fetchMinBytes`. @default the bus's `maxWaitTimeMs` */
+  fetchMaxWaitMs?: number;
   /** Attempts per message before it is dead-lettered. @default 3 */
   maxAttempts?: number;
   /**

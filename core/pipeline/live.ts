@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/client.js';
 import { insertEventLines, isEventLine } from '../store/event-lines.js';
 import { StoreWriter } from '../store/writer.js';
+import { GroupFlush } from './group-flush.js';
 
 /**
  * The store side of the live pipeline: one consumer group persists every normalized
@@ -26,32 +27,47 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
   let pending = { events: 0, deadLetters: 0 };
   // Event values as they came off the bus (one JSON line each): inserted without parsing them here.
   let lines: BusMessage[] = [];
-  const flushLines = async () => {
+  /** Inserts the buffered lines; how many the store refused (dead-lettered instead). */
+  const flushLines = async (): Promise<number> => {
     const batch = lines;
     lines = [];
     try {
-      const refused = await storeLines(o.store, batch, o.bus, o.topics.deadLetters);
-      pending.events -= refused;
+      return await storeLines(o.store, batch, o.bus, o.topics.deadLetters);
     } catch (err) {
       lines = [...batch, ...lines];
       throw err;
     }
   };
-  const afterBatch = async () => {
-    await flushLines();
-    await writer.flush();
-    stored.events += pending.events;
-    stored.deadLetters += pending.deadLetters;
-    if (pending.events + pending.deadLetters > 0) o.log.debug('store sink batch', { ...pending });
+  // Partitions are consumed concurrently and each one's batch waits for a flush that covers it:
+  // one insert for what several partitions fetched, instead of one each (see GroupFlush).
+  const group = new GroupFlush(async () => {
+    const counted = pending;
     pending = { events: 0, deadLetters: 0 };
-  };
-  const group = o.groupId ?? 'glasswatch-sink';
+    try {
+      counted.events -= await flushLines();
+      await writer.flush();
+    } catch (err) {
+      pending = { events: pending.events + counted.events, deadLetters: pending.deadLetters + counted.deadLetters };
+      throw err;
+    }
+    stored.events += counted.events;
+    stored.deadLetters += counted.deadLetters;
+    if (counted.events + counted.deadLetters > 0) o.log.debug('store sink batch', { ...counted });
+  });
+  const afterBatch = () => group.flush();
+  const groupId = o.groupId ?? 'glasswatch-sink';
   const events: Subscription = await o.bus.subscribe({
     topics: [o.topics.events],
-    groupId: group,
+    groupId,
     deadLetterTopic: o.topics.deadLetters,
     afterBatch,
     afterBatchEvery: 5000,
+    // Each insert costs chDB ~40 ms whatever its size, and chDB runs one parameterized query at a
+    // time: at 2,000 events/s a fetch per produce meant 16 inserts a second, 85% of the engine's time,
+    // and the detector's writes waited behind them. The broker now gathers up to 512 KiB or 250 ms.
+    fetchMinBytes: 512 * 1024,
+    fetchMaxWaitMs: 250,
+    partitionsConcurrently: 8,
     handler: async (m) => {
       pending.events++;
       if (isEventLine(m.value)) {
@@ -76,7 +92,7 @@ export async function startStoreSink(o: { bus: Bus; store: Store; topics: Topics
   });
   const dead: Subscription = await o.bus.subscribe({
     topics: [o.topics.deadLetters],
-    groupId: `${group}-dead-letters`,
+    groupId: `${groupId}-dead-letters`,
     afterBatch,
     handler: async (m) => {
       const h = m.headers;

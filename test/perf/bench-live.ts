@@ -311,6 +311,11 @@ async function latency(port: number, run: string, start: Proc, saturatedMs: numb
   const sentAt = new Map<string, number>();
   const requests = Math.round((target * seconds) / perRequest);
   const seen = new Map<string, number>();
+  // Where the time goes: intake → the detector's verdict (the alert's detectedAt, wall clock) and
+  // verdict → written by the delivery worker.
+  const sentWall = new Map<string, number>();
+  const toVerdict: number[] = [];
+  const toWritten: number[] = [];
   let sending = true;
   // Watched while the requests go out (an alert written during the sending was counted late before,
   // by up to the whole sending time).
@@ -322,10 +327,20 @@ async function latency(port: number, run: string, start: Proc, saturatedMs: numb
         text = readFileSync(alerts, 'utf8');
       } catch {}
       const now = performance.now();
-      for (const m of text.matchAll(/"breakglass-admin-(\d+)"/g)) {
+      const wallNow = Date.now();
+      for (const line of text.split('\n')) {
+        const m = /"breakglass-admin-(\d+)"/.exec(line);
+        if (!m) continue;
         const k = `breakglass-admin-${m[1]}`;
         const at = sentAt.get(k);
-        if (at !== undefined && !seen.has(k)) seen.set(k, now - at);
+        if (at === undefined || seen.has(k)) continue;
+        seen.set(k, now - at);
+        const detected = Date.parse((JSON.parse(line) as { detectedAt?: string }).detectedAt ?? '');
+        const wall = sentWall.get(k);
+        if (Number.isFinite(detected) && wall !== undefined) {
+          toVerdict.push(detected - wall);
+          toWritten.push(wallNow - detected);
+        }
       }
       await sleep(10);
     }
@@ -338,6 +353,7 @@ async function latency(port: number, run: string, start: Proc, saturatedMs: numb
     const from = 10_000_000 + r * perRequest;
     // The first event of each request is a fresh break-glass session: one unauthorized alert each.
     sentAt.set(`breakglass-admin-${from}`, performance.now());
+    sentWall.set(`breakglass-admin-${from}`, Date.now());
     void send(port, auditListBody(`${run}-lat`, from, perRequest, perRequest));
   }
   sending = false;
@@ -350,6 +366,11 @@ async function latency(port: number, run: string, start: Proc, saturatedMs: numb
   const q = (f: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(f * ms.length))]!);
   console.log(
     `  intake → alert at ${Math.round(target)} events/s (half of saturation): p50 ${q(0.5)} ms, p99 ${q(0.99)} ms (${ms.length}/${sentAt.size} alerts, 10 ms poll)`,
+  );
+  const pct = (xs: number[], f: number) =>
+    Math.round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(f * xs.length))] ?? NaN);
+  console.log(
+    `    of which intake → verdict (detectedAt) p50 ${pct(toVerdict, 0.5)} ms, p99 ${pct(toVerdict, 0.99)} ms; verdict → written by the delivery worker p50 ${pct(toWritten, 0.5)} ms, p99 ${pct(toWritten, 0.99)} ms`,
   );
   const p = { eventsPerSecond: Math.round(target), alerts: ms.length };
   figure('live.intake_to_alert_p50', q(0.5), 'ms', p);
