@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/client.js';
 import { insertEventLines, isEventLine } from '../store/event-lines.js';
 import { StoreWriter } from '../store/writer.js';
-import { GroupFlush } from './group-flush.js';
+import { GroupFlush } from '../store/group-flush.js';
 
 /**
  * The store side of the live pipeline: one consumer group persists every normalized

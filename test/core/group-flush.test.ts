@@ -1,7 +1,7 @@
 // GroupFlush: the store sink's group commit. A caller's flush covers everything buffered before
 // the call; callers that come while a flush runs share the next one; never two flushes at once.
 import { describe, expect, it } from 'vitest';
-import { GroupFlush } from '../../core/pipeline/group-flush.js';
+import { GroupFlush } from '../../core/store/group-flush.js';
 
 /** A buffer whose flushes are released by the test, recording what each flush took. */
 function harness() {
