@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config.js';
 import { openStore, type Store } from '../../core/store/client.js';
@@ -11,11 +14,15 @@ import { migrations } from '../../core/store/migrations.js';
  */
 describe('store.cluster: the schema ON CLUSTER on Replicated tables', () => {
   let store: Store;
+  let dir: string;
   beforeAll(() => {
-    store = openStore({ kind: 'chdb', path: ':memory:' });
+    // A folder of its own (':memory:' made chDB create a folder of that name in the working directory).
+    dir = mkdtempSync(join(tmpdir(), 'gw-cluster-'));
+    store = openStore({ kind: 'chdb', path: dir });
   });
   afterAll(async () => {
     await store.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   const statements = migrations().flatMap((m) => m.statements.map((s) => ({ version: m.version, s })));
