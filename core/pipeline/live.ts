@@ -7,8 +7,8 @@ import type { AuditEvent } from '../event.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/client.js';
 import { insertEventLines, isEventLine } from '../store/event-lines.js';
-import { StoreWriter } from '../store/writer.js';
 import { GroupFlush } from '../store/group-flush.js';
+import { StoreWriter } from '../store/writer.js';
 
 /**
  * The store side of the live pipeline: one consumer group persists every normalized
