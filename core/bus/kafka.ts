@@ -155,6 +155,7 @@ export class KafkaBus implements Bus {
       try {
         await this.#producer.send({ topic, acks: -1, messages: chunk });
       } catch (err) {
+        if (err instanceof GlasswatchError && (err.code === 'BG_BUS_CONNECT_FAILED' || err.code === 'BG_BUS_CLOSED')) throw err;
         const cause = sendFailureCause(err);
         throw new GlasswatchError(
           cause === 'refused' ? 'BG_BUS_RECORD_TOO_LARGE' : 'BG_BUS_PUBLISH_FAILED',
