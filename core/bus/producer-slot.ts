@@ -17,8 +17,6 @@ export class ProducerSlot {
   #producer: Promise<Producer> | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
-  /** Producers retired after a failed send. */
-  retired = 0;
 
   constructor(
     private readonly open: () => Promise<Producer>,
@@ -43,7 +41,6 @@ export class ProducerSlot {
       return await producer.send(record);
     } catch (err) {
       this.#producer = undefined;
-      this.retired++;
       this.onRetire(err);
       producer.disconnect().catch(() => {});
       throw err;
