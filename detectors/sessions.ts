@@ -111,6 +111,9 @@ export class SessionTracker {
       cluster: e.cluster,
       detectedAtMs: null,
       version: 1,
+      // Present from the start (undefined until linked) so a linked session keeps the shape every session has.
+      personId: undefined,
+      linkedSessionIds: undefined,
     };
     let list = this.#open.get(identity);
     if (!list) {
