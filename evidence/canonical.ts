@@ -48,6 +48,44 @@ export function canonicalJson(value: unknown): string {
   return `${out}}`;
 }
 
+/**
+ * canonicalJson of a flat row (evidence/normalize.ts rowContent: keys in sorted order, values strings,
+ * numbers, booleans, null or arrays of those): the same text, written by JSON.stringify, which is
+ * several times faster (the chain runs this per evidence row). Anything else (an object value, a
+ * non-finite number, keys out of order) takes the general path, so the text never differs.
+ */
+export function canonicalRowJson(row: Record<string, unknown>): string {
+  let prev: string | null = null;
+  for (const k in row) {
+    if (prev !== null && prev > k) return canonicalJson(row);
+    prev = k;
+    if (!plain(row[k])) return canonicalJson(row);
+  }
+  return JSON.stringify(row);
+}
+
+function plain(v: unknown): boolean {
+  if (v === null) return true;
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object':
+      if (!Array.isArray(v)) return false;
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        // A hole or undefined in an array: both write null, but the general path is the one that says so.
+        if (item === undefined || (item !== null && typeof item === 'object') || !plain(item)) return false;
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** The same order as Array.prototype.sort's default (UTF-16 code units). */
 function isSorted(keys: string[]): boolean {
   for (let i = 1; i < keys.length; i++) if ((keys[i - 1] as string) > (keys[i] as string)) return false;

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { GlasswatchError, withRetry } from '../core/errors.js';
 import type { EvidenceHook, Store } from '../core/store/client.js';
-import { canonicalJson } from './canonical.js';
+import { canonicalJson, canonicalRowJson } from './canonical.js';
 import type { EvidenceKeys } from './keys.js';
 import { keyOf, rowContent, tableColumns } from './normalize.js';
 import { evidenceTable } from './tables.js';
@@ -131,7 +131,7 @@ export class AuditChain implements EvidenceHook {
       const columns = await tableColumns(this.#store, table);
       for (const row of rows) {
         const content = rowContent(columns, row, now);
-        entries.push({ kind: 'row', table, key: keyOf(spec.key, content), content: canonicalJson(content) });
+        entries.push({ kind: 'row', table, key: keyOf(spec.key, content), content: canonicalRowJson(content) });
       }
     }
     return entries;

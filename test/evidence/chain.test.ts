@@ -2,9 +2,10 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { insertRows, migrate, openStore, type Store, StoreWriter } from '../../core/store/index.js';
-import { canonicalJson } from '../../evidence/canonical.js';
+import { canonicalJson, canonicalRowJson } from '../../evidence/canonical.js';
 import { AuditChain, chainHeads, recordHash } from '../../evidence/chain.js';
 import { generatedKeyFile, keyIdOf, loadEvidenceKeys, readPublicKeys, storedPublicKeys, verifySignature } from '../../evidence/keys.js';
 import { verifyAudit } from '../../evidence/verify.js';
@@ -67,6 +68,41 @@ describe('record hash', () => {
     ];
     for (const r of records) expect(recordHash(r)).toBe(createHash('sha256').update(canonicalJson(r)).digest('hex'));
     expect(() => recordHash({ ...records[0]!, seq: 1.5 })).toThrow(/seq/);
+  });
+
+  it('the row fast path writes exactly the canonical text, for every row shape (or falls back)', () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      fc.double(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.array(fc.oneof(fc.string(), fc.double(), fc.constant(null), fc.constant(undefined), fc.array(fc.integer()))),
+      fc.dictionary(fc.string(), fc.integer()),
+    );
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('10', '9', 'a', 'B', 'é', '__proto__')), value),
+        fc.boolean(),
+        (row, sort) => {
+          const built = sort ? Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : row;
+          let expected: string | Error;
+          try {
+            expected = canonicalJson(built);
+          } catch (e) {
+            expected = e as Error;
+          }
+          if (expected instanceof Error) expect(() => canonicalRowJson(built)).toThrow(expected.message);
+          else expect(canonicalRowJson(built)).toBe(expected);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    expect(canonicalRowJson({ a: 1, b: ['x', null], c: 'q"' })).toBe('{"a":1,"b":["x",null],"c":"q\\""}');
+    expect(canonicalRowJson({ b: 1, a: 2 })).toBe('{"a":2,"b":1}');
+    expect(() => canonicalRowJson({ a: Number.NaN })).toThrow(/no form/);
   });
 
   it('canonical JSON sorts keys whatever order an object was built in', () => {

@@ -10,6 +10,7 @@
  *    since the machine is shared. Also the chain alone: chaining a batch of alert / session rows.
  * 2. `audit verify` over N chain records (full: 1,000,000 alert rows and their chain records).
  * 3. Report signing: Ed25519 signature and verification of a ~1 MB report body.
+ * BENCH_EVIDENCE_ONLY=append runs part 1 alone.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -286,6 +287,9 @@ async function main(): Promise<void> {
     figure(`audit chain append per ${label} row (batches of 500)`, us, 'µs', { rows: n });
     console.log(`audit chain alone: ${us.toFixed(1)} µs per ${label} row in batches of 500 (${n} rows)`);
   }
+
+  // BENCH_EVIDENCE_ONLY=append stops here: the append figures alone, for comparing changes to the chain.
+  if (process.env.BENCH_EVIDENCE_ONLY === 'append') return;
 
   // 2. audit verify over VERIFY_RECORDS chain records (a fresh store content: alerts only).
   await store.client.command({ query: 'TRUNCATE TABLE audit_log' });
