@@ -34,6 +34,12 @@ export interface TopicsConfig {
   tickets: string;
   /** Revocation orders of the detector, one per target, keyed by session; revocation workers consume them. @default "glasswatch.revocations" */
   revocations: string;
+  /**
+   * Person sightings (detector.people with several detector members): each member publishes the
+   * cross-plane activity it sees and reads every other member's, keyed by plane and handle.
+   * @default "glasswatch.people"
+   */
+  people: string;
 }
 
 export interface GlasswatchConfig {
@@ -288,13 +294,14 @@ export function parseConfig(input: unknown, file: string | null, overrides: Conf
       : {}),
   };
 
-  const t = root.section('topics').only(['events', 'deadLetters', 'alerts', 'tickets', 'revocations']);
+  const t = root.section('topics').only(['events', 'deadLetters', 'alerts', 'tickets', 'revocations', 'people']);
   const topics: TopicsConfig = {
     events: t.string('events', 'glasswatch.events'),
     deadLetters: t.string('deadLetters', 'glasswatch.dead-letters'),
     alerts: t.string('alerts', 'glasswatch.alerts'),
     tickets: t.string('tickets', 'glasswatch.tickets'),
     revocations: t.string('revocations', 'glasswatch.revocations'),
+    people: t.string('people', 'glasswatch.people'),
   };
   const ingestSection = root.section('ingest').only(['k8s', 'okta']);
   const k8s = ingestSection.section('k8s').only(['cluster']);

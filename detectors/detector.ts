@@ -12,6 +12,7 @@ import type { Confirmations } from './confirm/gate.js';
 import type { Identity, IdentityRegistry } from './identities.js';
 import type { PeopleOptions } from './people/config.js';
 import { PersonLinks } from './people/follow.js';
+import type { Sighting } from './people/linker.js';
 import { categoryOf, isFailedAuthentication } from './review.js';
 import type { RevocationDispatcher, RevocationRecord } from './revoke/dispatcher.js';
 import type { RevocationRequest } from './revoke/types.js';
@@ -148,8 +149,13 @@ export class BreakGlassDetector implements EventStage {
           raise: (a) => this.#raise(a),
           recorded: (records) => this.revocationRecords.push(...records),
           changed: (s) => this.#dirty.add(s),
-          watch: (linked, trigger, records, policy, key, timeMs, orderedMs) =>
-            this.verifier.watch(linked, trigger, records, policy, { alertId: key, partition: this.#partition, timeMs, orderedMs }),
+          watch: (linked, trigger, records, policy, key, timeMs, orderedMs, from) =>
+            this.verifier.watch(linked, trigger, records, policy, {
+              alertId: key,
+              partition: this.#partitionOf.get(from.id) ?? this.#partition,
+              timeMs,
+              orderedMs,
+            }),
         })
       : null;
   }
@@ -175,6 +181,23 @@ export class BreakGlassDetector implements EventStage {
       }
       // Live, the service writes sessions and state once per fetched batch (`flush`), not per event.
       if (!context.defer) await this.#writeSessions();
+    });
+  }
+
+  /**
+   * Other detector members' person activity (`topics.people`, live with several members): this
+   * member's break-glass sessions link to it, raise `breakglass.linked_session` and follow it like
+   * activity seen here. Written at once, as fired verdicts are (no batch of events carries it).
+   */
+  async linkSightings(sightings: readonly Sighting[]): Promise<void> {
+    if (!this.people || sightings.length === 0) return;
+    await this.#exclusive(async () => {
+      for (const s of sightings) {
+        const linking = this.people!.onSighting(s, () => Date.now());
+        if (linking) await linking;
+      }
+      await this.#writeSessions();
+      await this.options.writer?.flush();
     });
   }
 

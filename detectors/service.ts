@@ -9,6 +9,7 @@ import { collectorsFields, parseCollectorsCommon } from '../ingest/collector/opt
 import type { Alert } from './alerts/alert.js';
 import { buildDetector, type DetectorBuild } from './build.js';
 import { DetectorMetrics, ProcessMetrics } from './metrics.js';
+import { PersonSightings } from './people/sightings.js';
 import { openSessionsFromStore } from './restore.js';
 import { settleAppends } from './stages/alert-stage.js';
 import { DrainTracker, type RunningStages, startStages } from './stages/index.js';
@@ -198,6 +199,22 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
       : null;
   await changelog?.start();
   if (changelog) build.detector.keepStateIn(changelog);
+  // One person across planes with several members: each shares the activity it sees (its partitions)
+  // and links its own break-glass sessions to what the others saw.
+  const linker = build.detector.people?.linker ?? null;
+  const sightings =
+    linker && bus.kind === 'kafka'
+      ? new PersonSightings({ bus, topic: config.topics.people, member: instance, windowMs: linker.options.windowMs, log })
+      : null;
+  if (sightings) linker!.share();
+  const sightingsFollow = await sightings?.follow(
+    `${group}-people-${instance}`,
+    async (batch) => {
+      await build.detector.linkSightings(batch);
+      await settleAppends(build.detector);
+    },
+    { deadLetterTopic: config.topics.deadLetters },
+  );
   let owned = new Set<number>();
   const events: Subscription = await bus.subscribe({
     topics: [config.topics.events],
@@ -240,6 +257,13 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     afterBatch: async () => {
       await build.detector.flush();
       await settleAppends(build.detector);
+      if (sightings) {
+        const shared = linker!.takeShared();
+        await sightings.publish(shared).catch((err: unknown) => {
+          linker!.requeue(shared);
+          throw err;
+        });
+      }
     },
     afterBatchEvery: 2000,
   });
@@ -256,6 +280,7 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
       await metricsServer?.close();
       await events.stop();
       await changelog?.stop();
+      await sightingsFollow?.stop();
       await ticketFollow.stop();
       await receiver?.close();
       await requests.stop();

@@ -483,8 +483,15 @@ export class KafkaBus implements Bus {
     }
   }
 
-  async ensureTopic(topic: string, options: { compacted?: boolean; copartitionedWith?: string }): Promise<void> {
-    if (options.compacted) this.#topicConfig.set(topic, [{ name: 'cleanup.policy', value: 'compact' }]);
+  async ensureTopic(topic: string, options: { compacted?: boolean; copartitionedWith?: string; retentionMs?: number }): Promise<void> {
+    if (options.compacted || options.retentionMs !== undefined) {
+      // Compacted and time-bounded: the latest record per key, and none older than the retention.
+      const policy = [options.compacted ? 'compact' : null, options.retentionMs !== undefined ? 'delete' : null].filter(Boolean).join(',');
+      this.#topicConfig.set(topic, [
+        { name: 'cleanup.policy', value: policy },
+        ...(options.retentionMs !== undefined ? [{ name: 'retention.ms', value: String(options.retentionMs) }] : []),
+      ]);
+    }
     const like = options.copartitionedWith;
     if (like === undefined) {
       await this.#ensureTopics([topic]);

@@ -96,10 +96,11 @@ export interface Bus {
    * Creates a topic ahead of use with the given retention kind. `compacted` keeps the
    * latest message per key forever (the ticket ledger); otherwise time retention applies.
    * `copartitionedWith` gives it the partition count of that topic (a changelog of its input),
-   * and fails if the topic exists with another count.
+   * and fails if the topic exists with another count. `retentionMs` drops records older than it
+   * (with `compacted`: the latest per key, for at most that long).
    * Optional: the in-process bus has no retention to declare.
    */
-  ensureTopic?(topic: string, options: { compacted?: boolean; copartitionedWith?: string }): Promise<void>;
+  ensureTopic?(topic: string, options: { compacted?: boolean; copartitionedWith?: string; retentionMs?: number }): Promise<void>;
   /**
    * The next offset of every partition of a topic (Kafka: the high watermark): a reader has
    * everything written so far once it handled the message before it.

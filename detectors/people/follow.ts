@@ -8,7 +8,7 @@ import type { RevocationRequest, RevocationTarget } from '../revoke/types.js';
 import type { BreakGlassSession } from '../sessions.js';
 import { linkedSessionAlert } from './alert.js';
 import type { PeopleOptions } from './config.js';
-import { linkedSessionOf, type PersonActivity, PersonLinker } from './linker.js';
+import { linkedSessionOf, type PersonActivity, PersonLinker, type Sighting } from './linker.js';
 
 const TARGET_OF: Record<Source, RevocationTarget['kind']> = { okta: 'okta', cloudtrail: 'aws', k8s: 'k8s' };
 
@@ -29,6 +29,8 @@ export interface PersonLinksHooks {
     key: string,
     timeMs: number,
     orderedMs: number,
+    /** The break-glass session followed from (its partition owns the watch). */
+    from: BreakGlassSession,
   ) => void;
 }
 
@@ -126,6 +128,12 @@ export class PersonLinks {
     await this.#followAll(identity, session, alert, this.linker.linked(session), timeMs, detectedAtMs);
   }
 
+  /** Another detector member's activity (`topics.people`): linked to this member's break-glass sessions like its own. */
+  onSighting(s: Sighting, detectedAtMs: () => number): Promise<void> | undefined {
+    const a = this.linker.merge(s);
+    return a ? this.onActivity(a, s.lastMs, detectedAtMs) : undefined;
+  }
+
   /**
    * An event of a known person: links it to the person's break-glass sessions in other planes,
    * following where asked. Undefined (no promise) when nothing is new: the common case, per event.
@@ -185,7 +193,7 @@ export class PersonLinks {
     // the order's id is `<alert id>:follow:<linked session>:<target>`, the watch's "alert id" + target.
     const policy = this.hooks.revocations.policies.get(identity.id);
     const targets = policy ? targetsOf(policy, request) : [];
-    this.hooks.watch(session, e, records, { mode: 'auto', targets }, `${alert.id}:follow:${session.id}`, timeMs, detectedAtMs);
+    this.hooks.watch(session, e, records, { mode: 'auto', targets }, `${alert.id}:follow:${session.id}`, timeMs, detectedAtMs, from);
   }
 }
 

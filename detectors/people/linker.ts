@@ -21,6 +21,29 @@ export interface PersonActivity {
   breakGlassSessionId: string | null;
   /** Checked for late links already (once, when it began: later sessions link to it themselves, in `linksOf`). */
   checked: boolean;
+  /** The lastMs other detector members were last told (sharing on); -1: never told, or seen by another member. */
+  sharedMs: number;
+}
+
+/**
+ * One activity as another detector member saw it (`topics.people`): with several members, the
+ * planes of one person are usually on partitions of different members (events are keyed by actor).
+ */
+export interface Sighting {
+  v: 1;
+  /** The member that saw it (a member ignores its own). */
+  from: string;
+  id: string;
+  personId: string;
+  source: Source;
+  key: string;
+  principal: string | null;
+  principalId: string | null;
+  firstMs: number;
+  lastMs: number;
+  breakGlassSessionId: string | null;
+  /** Its latest event: a followed revocation reads the plane's principal, groups and keys from it. */
+  event: AuditEvent;
 }
 
 const NONE: readonly BreakGlassSession[] = Object.freeze([]);
@@ -43,8 +66,9 @@ export function linkedSessionOf(a: PersonActivity): LinkedSession {
  * its plane; a break-glass session gets the person's id and links to the person's activity in the
  * other planes within `windowMs` (event time) of it, both what came before (`linksOf`, when it is
  * judged) and what comes while it lasts (`lateLinks`). Bounded: activity and break-glass sessions
- * leave `windowMs` after their last event (event time). Per process: with several detector members,
- * a member links the planes of the partitions it owns.
+ * leave `windowMs` after their last event (event time). With several detector members (`share`),
+ * each publishes the activity it sees and merges the others' (`merge`): a member links its own
+ * break-glass sessions to the person's activity wherever it was seen.
  */
 export class PersonLinker {
   readonly mapper: PersonMapper;
@@ -56,6 +80,8 @@ export class PersonLinker {
   readonly #attached = new WeakSet<BreakGlassSession>();
   #watermarkMs = Number.NEGATIVE_INFINITY;
   #nextSweepMs = Number.NEGATIVE_INFINITY;
+  /** Activity to tell the other members about (sharing on): new, or gone on for a quarter window since told. */
+  #outbox: PersonActivity[] | null = null;
 
   constructor(
     readonly options: PeopleOptions,
@@ -63,6 +89,89 @@ export class PersonLinker {
     readonly onForget: (s: BreakGlassSession) => void = () => {},
   ) {
     this.mapper = new PersonMapper(options);
+  }
+
+  /** From now on, the activity this process sees is kept for `takeShared` (several detector members). */
+  share(): void {
+    this.#outbox ??= [];
+  }
+
+  /** The activity to publish since the last call, each once. */
+  takeShared(): PersonActivity[] {
+    const out = this.#outbox ?? [];
+    if (out.length) this.#outbox = [];
+    for (const a of out) a.sharedMs = a.lastMs;
+    return out;
+  }
+
+  /** Activity `takeShared` gave out whose publishing failed: told again with the next. */
+  requeue(activity: readonly PersonActivity[]): void {
+    for (const a of activity) {
+      if (a.sharedMs === -2) continue;
+      a.sharedMs = -1;
+      this.#shareIfDue(a);
+    }
+  }
+
+  #shareIfDue(a: PersonActivity): void {
+    // Bounded: an activity is told when it begins and then at most four times a window, not per event.
+    if (this.#outbox && a.sharedMs !== -2 && (a.sharedMs < 0 || a.lastMs - a.sharedMs >= this.options.windowMs / 4)) {
+      if (a.sharedMs !== -3) this.#outbox.push(a);
+      a.sharedMs = -3; // queued
+    }
+  }
+
+  /**
+   * Another member's activity: known from now on as if seen here, so this member's break-glass
+   * sessions link to it (`linksOf` at their verdict, `lateLinks` now). Null when it tells nothing new.
+   */
+  merge(s: Sighting): PersonActivity | null {
+    if (s.lastMs > this.#watermarkMs) this.#watermarkMs = s.lastMs;
+    if (this.#watermarkMs >= this.#nextSweepMs) this.#sweep();
+    if (s.lastMs < this.#watermarkMs - this.options.windowMs) return null;
+    const byKey = this.#byKey[s.source];
+    let a = byKey.get(s.key);
+    if (a && a.personId === s.personId) {
+      let changed = false;
+      if (s.lastMs > a.lastMs) {
+        a.lastMs = s.lastMs;
+        a.lastEvent = s.event;
+        changed = true;
+      }
+      if (s.firstMs < a.firstMs) {
+        a.firstMs = s.firstMs;
+        changed = true;
+      }
+      a.breakGlassSessionId ??= s.breakGlassSessionId;
+      return changed ? a : null;
+    }
+    a = {
+      id: s.id,
+      personId: s.personId,
+      source: s.source,
+      key: s.key,
+      principal: s.principal,
+      principalId: s.principalId,
+      firstMs: s.firstMs,
+      lastMs: s.lastMs,
+      lastEvent: s.event,
+      breakGlassSessionId: s.breakGlassSessionId,
+      checked: false,
+      // Another member's to tell: never published again from here.
+      sharedMs: -2,
+    };
+    byKey.set(s.key, a);
+    this.#personList(s.personId).push(a);
+    return a;
+  }
+
+  #personList(personId: string): PersonActivity[] {
+    let list = this.#byPerson.get(personId);
+    if (!list) {
+      list = [];
+      this.#byPerson.set(personId, list);
+    }
+    return list;
   }
 
   get size(): number {
@@ -79,9 +188,12 @@ export class PersonLinker {
     const byKey = this.#byKey[e.source];
     let a = byKey.get(key);
     if (a && a.personId === personId && timeMs - a.lastMs <= this.options.windowMs) {
+      // Another member's until now (a partition moved here): this member tells its news from now on.
+      if (a.sharedMs === -2) a.sharedMs = a.lastMs;
       if (timeMs > a.lastMs) {
         a.lastMs = timeMs;
         a.lastEvent = e;
+        if (this.#outbox) this.#shareIfDue(a);
       }
       if (timeMs < a.firstMs) a.firstMs = timeMs;
       return a;
@@ -98,20 +210,24 @@ export class PersonLinker {
       lastEvent: e,
       breakGlassSessionId: null,
       checked: false,
+      sharedMs: -1,
     };
     byKey.set(key, a);
-    let list = this.#byPerson.get(personId);
-    if (!list) {
-      list = [];
-      this.#byPerson.set(personId, list);
-    }
-    list.push(a);
+    this.#personList(personId).push(a);
+    if (this.#outbox) this.#shareIfDue(a);
     return a;
   }
 
   /** The break-glass session is this activity's: it takes the person's id and is linked from now on; true the first time. */
   attach(session: BreakGlassSession, a: PersonActivity): boolean {
-    a.breakGlassSessionId ??= session.id;
+    if (a.breakGlassSessionId === null) {
+      a.breakGlassSessionId = session.id;
+      // The other members name it by the break-glass session from now on.
+      if (this.#outbox && a.sharedMs >= 0) {
+        a.sharedMs = -1;
+        this.#shareIfDue(a);
+      }
+    }
     // Known to this linker already; a session taken back from the changelog (a restart, a failover) has
     // its personId but is registered again here.
     if (this.#attached.has(session)) return false;

@@ -83,7 +83,7 @@ export class PersonMapper {
       if (!login || !arn) return null;
       const personId = this.#person('cloudtrail', login);
       this.#learnt.set(arn, { personId, atMs: timeMs });
-      this.#roleSessions.delete(arn);
+      cached(this.#roleSessions, arn, personId);
       this.#k8sUsers.clear(); // an EKS user of this role session may have been read as nobody
       this.key = arn;
       return personId;
@@ -111,10 +111,14 @@ export class PersonMapper {
 
   /** The person of an assumed-role ARN: learnt from SAML, a federated role's session name, or a map alias. */
   roleSession(arn: string): string | null {
-    const learnt = this.#learnt.get(arn);
-    if (learnt) return learnt.personId;
+    // One lookup per call on the hot path: a learnt session is in #roleSessions too (#learnt keeps its age).
     let p = this.#roleSessions.get(arn);
     if (p !== undefined) return p;
+    const learnt = this.#learnt.get(arn);
+    if (learnt) {
+      cached(this.#roleSessions, arn, learnt.personId);
+      return learnt.personId;
+    }
     const m = ASSUMED_ROLE.exec(arn);
     p = !m
       ? null

@@ -96,7 +96,7 @@ describe('event lines: the sink stores bus values without parsing them', () => {
 
   it('hostile values on the events topic: each refused one is dead-lettered with the reason, every other event stored', async () => {
     const bus = new MemoryBus();
-    const topics = { events: 'ev', deadLetters: 'dlq', alerts: 'al', tickets: 'tk', revocations: 'rv' };
+    const topics = { events: 'ev', deadLetters: 'dlq', alerts: 'al', tickets: 'tk', revocations: 'rv', people: 'pp' };
     const good = Array.from({ length: 50 }, (_, i) => event(`h-${String(i).padStart(3, '0')}`, { i }, i));
     const hostile = [
       '{"source":"k8s","id":"h-bad-time","time":"not a time","actor":{},"raw":{}}',
