@@ -62,40 +62,42 @@ export class RevocationVerifier {
     if (!this.options.enabled) return;
     const handles = sessionHandles(session, trigger);
     if (handles.length === 0) return;
-    const base = { alertId: o.alertId, sessionId: session.id, identity: session.identity, partition: o.partition, handles };
-    const add = (w: RevocationWatch) => {
+    // One literal shape for every watch (no spreads): the watches map and every lookup stay monomorphic.
+    const add = (
+      revocationId: string,
+      target: RevocationWatch['target'],
+      revokedAtMs: number | null,
+      orderedMs: number,
+      record: RevocationRecord | null,
+    ) => {
+      const w: RevocationWatch = {
+        revocationId,
+        alertId: o.alertId,
+        sessionId: session.id,
+        identity: session.identity,
+        target,
+        partition: o.partition,
+        handles,
+        revokedAtMs,
+        orderedMs,
+        record,
+        lastEventId: null,
+        lastEventTime: null,
+      };
       this.watches.add(w);
       this.totals.watched++;
       this.hooks.change({ kind: 'watch', partition: o.partition, watch: w });
     };
-    const blank = { lastEventId: null, lastEventTime: null };
     if (records.length > 0) {
       for (const r of records) {
         if (r.outcome !== 'revoked' || r.verification) continue;
         const revokedAtMs = this.hooks.clock === 'replay' ? o.timeMs : Date.parse(r.completedAt);
-        add({
-          ...base,
-          ...blank,
-          revocationId: r.revocationId,
-          target: r.target as RevocationWatch['target'],
-          revokedAtMs,
-          orderedMs: revokedAtMs,
-          record: r,
-        });
+        add(r.revocationId, r.target as RevocationWatch['target'], revokedAtMs, revokedAtMs, r);
       }
       return;
     }
     if (policy?.mode !== 'auto') return;
-    for (const t of policy.targets)
-      add({
-        ...base,
-        ...blank,
-        revocationId: `${o.alertId}:${t.kind}`,
-        target: t.kind,
-        revokedAtMs: null,
-        orderedMs: o.orderedMs,
-        record: null,
-      });
+    for (const t of policy.targets) add(`${o.alertId}:${t.kind}`, t.kind, null, o.orderedMs, null);
   }
 
   /**

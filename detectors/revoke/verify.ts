@@ -150,8 +150,11 @@ export interface Verification {
 export class RevocationWatches {
   readonly #byId = new Map<string, RevocationWatch>();
   readonly #byHandle = new Map<string, Set<string>>();
-  /** How many handles carry each value: an event none of whose values is here is skipped without building its handles. */
-  readonly #values = new Map<string, number>();
+  /**
+   * Per plane (`aws`, `okta`, `k8s`), how many handles carry each value: an event none of whose values
+   * is here is skipped without building its handles, and an event of a plane with no watch at once.
+   */
+  readonly #values: Record<string, Map<string, number>> = { aws: new Map(), okta: new Map(), k8s: new Map() };
   /** No window ends before this (a lower bound): most batches skip the scan of `ended`. */
   #nextEndMs = Number.POSITIVE_INFINITY;
 
@@ -179,7 +182,8 @@ export class RevocationWatches {
         ids = new Set();
         this.#byHandle.set(h, ids);
         const v = handleValue(h);
-        this.#values.set(v, (this.#values.get(v) ?? 0) + 1);
+        const values = this.#planeValues(h);
+        values.set(v, (values.get(v) ?? 0) + 1);
       }
       ids.add(w.revocationId);
     }
@@ -195,9 +199,10 @@ export class RevocationWatches {
       if (ids?.size === 0) {
         this.#byHandle.delete(h);
         const v = handleValue(h);
-        const n = (this.#values.get(v) ?? 1) - 1;
-        if (n > 0) this.#values.set(v, n);
-        else this.#values.delete(v);
+        const values = this.#planeValues(h);
+        const n = (values.get(v) ?? 1) - 1;
+        if (n > 0) values.set(v, n);
+        else values.delete(v);
       }
     }
   }
@@ -219,9 +224,20 @@ export class RevocationWatches {
     return out;
   }
 
+  #planeValues(handle: string): Map<string, number> {
+    const plane = handle.slice(0, handle.indexOf(':'));
+    let values = this.#values[plane];
+    if (!values) {
+      values = new Map();
+      this.#values[plane] = values;
+    }
+    return values;
+  }
+
   /** The per-event check, without allocating: does any value the event's handles would carry have a watch? */
   #mayTouch(e: AuditEvent): boolean {
-    const v = this.#values;
+    const v = this.#values[e.source === 'cloudtrail' ? 'aws' : e.source];
+    if (!v || v.size === 0) return false;
     const sk = e.actor.sessionKey;
     if (sk !== null && v.has(sk)) return true;
     if (e.source === 'cloudtrail') {
