@@ -31,7 +31,7 @@ export interface PersonActivity {
  */
 export interface Sighting {
   v: 1;
-  /** The member that saw it (a member ignores its own). */
+  /** The member that saw it. */
   from: string;
   id: string;
   personId: string;
@@ -145,6 +145,8 @@ export class PersonLinker {
       a.breakGlassSessionId ??= s.breakGlassSessionId;
       return changed ? a : null;
     }
+    // The handle is someone else's activity here now: an older sighting never replaces it.
+    if (a && a.lastMs >= s.lastMs) return null;
     a = {
       id: s.id,
       personId: s.personId,

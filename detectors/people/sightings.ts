@@ -11,7 +11,7 @@ export interface PersonSightingsOptions {
   bus: Bus;
   /** `topics.people`. */
   topic: string;
-  /** This member's name (its own sightings are skipped when read back). */
+  /** This member's name, in each sighting it publishes (for the reader of the topic). */
   member: string;
   /** The link window: a sighting older than twice it is of no use to anyone, so the topic drops it. */
   windowMs: number;
@@ -22,8 +22,9 @@ export interface PersonSightingsOptions {
  * Person activity shared between detector members (live, Kafka). Events are keyed by actor, so one
  * person's Okta, AWS and Kubernetes events usually land on partitions owned by different members;
  * each member publishes the activity it sees (`publish`, once per fetched batch, before its offsets
- * commit) and reads every other member's (`follow`, its own temporary group from the beginning, as
- * tickets are read). The topic is compacted by plane and handle and keeps two windows.
+ * commit) and reads them all (`follow`, its own temporary group from the beginning, as tickets are
+ * read): the others' link its break-glass sessions across members, its own restore what a restart
+ * lost. The topic is compacted by plane and handle and keeps two windows.
  *
  * Trust: a sighting can make a member follow a link (revoke a session), so the topic needs the same
  * write protection as the events topic, whose events could make the same sighting.
@@ -70,9 +71,10 @@ export class PersonSightings {
       groupId,
       fromBeginning: true,
       ...(o.deadLetterTopic ? { deadLetterTopic: o.deadLetterTopic } : {}),
+      // Its own sightings too: read back at a start (same --instance or not), they restore the link
+      // state a restart lost; read back live, they merge as nothing new.
       handler: async (m) => {
-        const s = parseSighting(m);
-        if (s.from !== this.o.member) batch.push(s);
+        batch.push(parseSighting(m));
       },
       afterBatch: async () => {
         if (batch.length === 0) return;

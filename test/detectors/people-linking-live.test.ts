@@ -48,6 +48,8 @@ describe('one person across planes, live (Kafka, chDB, stand-ins)', () => {
       alerts: uniqueName('alerts'),
       tickets: uniqueName('tickets'),
       revocations: uniqueName('revocations'),
+      // Its own people topic: the default one would hold the sightings of earlier runs on the same broker.
+      people: uniqueName('people'),
     };
     topicsMade.push(...Object.values(topics));
     const config = parseConfig(
