@@ -45,7 +45,7 @@ export const BENCHES: Bench[] = [
   { name: 'reports', script: 'bench-reports.ts' },
   { name: 'evidence', script: 'bench-evidence.ts' },
   { name: 'log-validation', script: 'bench-log-validation.ts' },
-  { name: 'detect', script: 'bench-detect.ts' },
+  { name: 'detect', script: 'bench-detect.ts', node: ['--expose-gc'] },
   { name: 'confirm', script: 'bench-confirm.ts' },
   { name: 'bus', script: 'bench-bus.ts', smokeEnv: { BENCH_MESSAGES: '5000' } },
   { name: 'spool', script: 'bench-spool.ts', smokeEnv: { BENCH_SPOOL_EVENTS: '5000' } },
