@@ -151,10 +151,12 @@ export class RevocationWatches {
   readonly #byId = new Map<string, RevocationWatch>();
   readonly #byHandle = new Map<string, Set<string>>();
   /**
-   * Per plane (`aws`, `okta`, `k8s`), how many handles carry each value: an event none of whose values
-   * is here is skipped without building its handles, and an event of a plane with no watch at once.
+   * Per handle kind (`aws:key`, `aws:session`, `aws:role-session`, `okta:session`, `okta:user`,
+   * `k8s:user`), how many handles carry each value: an event none of whose values is watched under
+   * the kind `eventHandles` would give it is skipped without building its handles, and a kind with
+   * no watch costs no lookup.
    */
-  readonly #values: Record<string, Map<string, number>> = { aws: new Map(), okta: new Map(), k8s: new Map() };
+  readonly #values = new Map<string, Map<string, number>>();
   /** No window ends before this (a lower bound): most batches skip the scan of `ended`. */
   #nextEndMs = Number.POSITIVE_INFINITY;
 
@@ -182,7 +184,7 @@ export class RevocationWatches {
         ids = new Set();
         this.#byHandle.set(h, ids);
         const v = handleValue(h);
-        const values = this.#planeValues(h);
+        const values = this.#kindValues(h);
         values.set(v, (values.get(v) ?? 0) + 1);
       }
       ids.add(w.revocationId);
@@ -199,7 +201,7 @@ export class RevocationWatches {
       if (ids?.size === 0) {
         this.#byHandle.delete(h);
         const v = handleValue(h);
-        const values = this.#planeValues(h);
+        const values = this.#kindValues(h);
         const n = (values.get(v) ?? 1) - 1;
         if (n > 0) values.set(v, n);
         else values.delete(v);
@@ -224,32 +226,42 @@ export class RevocationWatches {
     return out;
   }
 
-  #planeValues(handle: string): Map<string, number> {
-    const plane = handle.slice(0, handle.indexOf(':'));
-    let values = this.#values[plane];
+  #kindValues(handle: string): Map<string, number> {
+    const kind = handle.slice(0, handle.indexOf(':', handle.indexOf(':') + 1));
+    let values = this.#values.get(kind);
     if (!values) {
       values = new Map();
-      this.#values[plane] = values;
+      this.#values.set(kind, values);
     }
     return values;
   }
 
-  /** The per-event check, without allocating: does any value the event's handles would carry have a watch? */
+  /** Whether a value is watched under a handle kind (no lookup when the kind has no watch). */
+  #watched(kind: string, value: unknown): boolean {
+    const values = this.#values.get(kind);
+    return values !== undefined && values.size > 0 && typeof value === 'string' && value !== '' && values.has(value);
+  }
+
+  /**
+   * The per-event check, without allocating: is any handle `eventHandles(e)` would give watched?
+   * The same handles, kind by kind, so it never says no where `touched` would find a watch.
+   */
   #mayTouch(e: AuditEvent): boolean {
-    const v = this.#values[e.source === 'cloudtrail' ? 'aws' : e.source];
-    if (!v || v.size === 0) return false;
     const sk = e.actor.sessionKey;
-    if (sk !== null && v.has(sk)) return true;
     if (e.source === 'cloudtrail') {
       const ui = (e.raw as { userIdentity?: { accessKeyId?: unknown; arn?: unknown; type?: unknown } }).userIdentity;
-      // An IAM user's session key is its access key: looked up once. Only role sessions have a role-session handle.
       const key = ui?.accessKeyId;
-      if (typeof key === 'string' && key !== sk && v.has(key)) return true;
-      return ui?.type === 'AssumedRole' && typeof ui.arn === 'string' && v.has(ui.arn);
+      if (this.#watched('aws:key', key)) return true;
+      if (sk !== null && sk !== key && this.#watched('aws:session', sk)) return true;
+      return (
+        ui?.type === 'AssumedRole' &&
+        typeof ui.arn === 'string' &&
+        ui.arn.includes(':assumed-role/') &&
+        this.#watched('aws:role-session', ui.arn)
+      );
     }
-    if (e.source === 'okta') return e.actor.id !== null && v.has(e.actor.id);
-    const user = (e.raw as { user?: { username?: unknown } }).user?.username;
-    return typeof user === 'string' && v.has(user);
+    if (e.source === 'okta') return this.#watched('okta:session', sk) || this.#watched('okta:user', e.actor.id);
+    return this.#watched('k8s:user', (e.raw as { user?: { username?: unknown } }).user?.username);
   }
 
   allowanceMs(w: RevocationWatch): number {
