@@ -29,22 +29,16 @@ export interface PersonActivity {
  * One activity as another detector member saw it (`topics.people`): with several members, the
  * planes of one person are usually on partitions of different members (events are keyed by actor).
  */
-export interface Sighting {
+export type Sighting = Pick<
+  PersonActivity,
+  'id' | 'personId' | 'source' | 'key' | 'principal' | 'principalId' | 'firstMs' | 'lastMs' | 'breakGlassSessionId'
+> & {
   v: 1;
   /** The member that saw it. */
   from: string;
-  id: string;
-  personId: string;
-  source: Source;
-  key: string;
-  principal: string | null;
-  principalId: string | null;
-  firstMs: number;
-  lastMs: number;
-  breakGlassSessionId: string | null;
   /** Its latest event: a followed revocation reads the plane's principal, groups and keys from it. */
   event: AuditEvent;
-}
+};
 
 const NONE: readonly BreakGlassSession[] = Object.freeze([]);
 

@@ -18,6 +18,25 @@ export function uniqueName(prefix: string): string {
 }
 
 /** Settings that make groups join and rebalance in about a second (defaults are production-sized). */
+/** Topics of one detector test, each its own (a shared one would hold earlier runs' records on the same broker). */
+export function uniqueTopics(): {
+  events: string;
+  deadLetters: string;
+  alerts: string;
+  tickets: string;
+  revocations: string;
+  people: string;
+} {
+  return {
+    events: uniqueName('events'),
+    deadLetters: uniqueName('dlq'),
+    alerts: uniqueName('alerts'),
+    tickets: uniqueName('tickets'),
+    revocations: uniqueName('revocations'),
+    people: uniqueName('people'),
+  };
+}
+
 export function kafkaTestOptions(overrides: Partial<KafkaBusOptions> = {}): KafkaBusOptions {
   return {
     brokers: kafkaBrokers(),

@@ -16,7 +16,7 @@ import { migrate, openStore } from '../../core/store/index.js';
 import type { Alert } from '../../detectors/alerts/alert.js';
 import { iamStandIn, k8sStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
 import { startDetectorService } from '../../detectors/service.js';
-import { deleteTopics, kafkaTestOptions, uniqueName, waitFor } from '../bus/helpers.js';
+import { deleteTopics, kafkaTestOptions, uniqueName, uniqueTopics, waitFor } from '../bus/helpers.js';
 import { cloudtrail, k8s, okta } from '../support/events.js';
 import { federated, identities, oidcUser, PEOPLE, samlLogin } from './people-support.js';
 
@@ -42,15 +42,7 @@ describe('one person across planes, live (Kafka, chDB, stand-ins)', () => {
     const store = openStore({ kind: 'chdb', path: join(mkdtempSync(join(tmpdir(), 'gw-people-live-')), 'store') });
     closers.push(() => store.close());
     await migrate(store);
-    const topics = {
-      events: uniqueName('events'),
-      deadLetters: uniqueName('dlq'),
-      alerts: uniqueName('alerts'),
-      tickets: uniqueName('tickets'),
-      revocations: uniqueName('revocations'),
-      // Its own people topic: the default one would hold the sightings of earlier runs on the same broker.
-      people: uniqueName('people'),
-    };
+    const topics = uniqueTopics();
     topicsMade.push(...Object.values(topics));
     const config = parseConfig(
       {

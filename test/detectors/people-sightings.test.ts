@@ -15,7 +15,7 @@ import { PersonLinker } from '../../detectors/people/linker.js';
 import { parseSighting, sightingOf } from '../../detectors/people/sightings.js';
 import { iamStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
 import { type DetectorService, startDetectorService } from '../../detectors/service.js';
-import { deleteTopics, kafkaTestOptions, uniqueName, waitFor } from '../bus/helpers.js';
+import { deleteTopics, kafkaTestOptions, uniqueName, uniqueTopics, waitFor } from '../bus/helpers.js';
 import { cloudtrail, k8s, okta } from '../support/events.js';
 import { federated, identities, oidcUser, PEOPLE, samlLogin } from './people-support.js';
 
@@ -119,14 +119,7 @@ describe('person sightings between detector members', () => {
     const iam = await iamStandIn({ accessKeyId: 'AKIAGLASSWATCH', roles: ['OktaAdmins'] });
     const oktaApi = await oktaStandIn({ token: 't0k', users: [`00u-${ADMIN}`] });
     closers.push(iam.close, oktaApi.close);
-    const topics = {
-      events: uniqueName('events'),
-      deadLetters: uniqueName('dlq'),
-      alerts: uniqueName('alerts'),
-      tickets: uniqueName('tickets'),
-      revocations: uniqueName('revocations'),
-      people: uniqueName('people'),
-    };
+    const topics = uniqueTopics();
     topicsMade.push(...Object.values(topics));
     const config = parseConfig(
       {
