@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../core/bus/kafka.js';
-import { parseConfig } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
 import { silentLogger } from '../../core/log.js';
 import { identityKey } from '../../core/pipeline/stage.js';
@@ -18,7 +17,7 @@ import { iamStandIn, k8sStandIn, oktaStandIn } from '../../detectors/revoke/stan
 import { startDetectorService } from '../../detectors/service.js';
 import { deleteTopics, kafkaTestOptions, uniqueName, uniqueTopics, waitFor } from '../bus/helpers.js';
 import { cloudtrail, k8s, okta } from '../support/events.js';
-import { federated, identities, oidcUser, PEOPLE, samlLogin } from './people-support.js';
+import { federated, liveConfig, oidcUser, samlLogin } from './people-support.js';
 
 const ADMIN = 'emergency-admin@example.com';
 const topicsMade: string[] = [];
@@ -44,20 +43,7 @@ describe('one person across planes, live (Kafka, chDB, stand-ins)', () => {
     await migrate(store);
     const topics = uniqueTopics();
     topicsMade.push(...Object.values(topics));
-    const config = parseConfig(
-      {
-        bus: { kind: 'kafka', brokers: kafkaTestOptions().brokers },
-        topics,
-        identities: identities(true),
-        detector: { people: PEOPLE },
-        revocation: {
-          aws: { endpoint: iam.url, accessKeyId: 'AKIAGLASSWATCH', secretAccessKey: 'secret' },
-          okta: { orgUrl: oktaApi.url, token: 't0k' },
-          k8s: { server: k8sApi.url, token: 'sa-token' },
-        },
-      },
-      'people-live.yml',
-    );
+    const config = liveConfig(topics, { iam, okta: oktaApi, k8s: k8sApi }, 'people-live.yml');
     const bus = new KafkaBus(kafkaTestOptions());
     closers.push(() => bus.close());
     const alerts: Alert[] = [];

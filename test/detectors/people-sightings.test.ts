@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../core/bus/kafka.js';
 import type { BusMessage } from '../../core/bus/types.js';
-import { Fields, parseConfig } from '../../core/config.js';
+import { Fields } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
 import { createLogger } from '../../core/log.js';
 import { identityKey } from '../../core/pipeline/stage.js';
@@ -17,7 +17,7 @@ import { iamStandIn, oktaStandIn } from '../../detectors/revoke/standins.js';
 import { type DetectorService, startDetectorService } from '../../detectors/service.js';
 import { deleteTopics, kafkaTestOptions, uniqueName, uniqueTopics, waitFor } from '../bus/helpers.js';
 import { cloudtrail, k8s, okta } from '../support/events.js';
-import { federated, identities, oidcUser, PEOPLE, samlLogin } from './people-support.js';
+import { federated, liveConfig, oidcUser, PEOPLE, samlLogin } from './people-support.js';
 
 const ADMIN = 'emergency-admin@example.com';
 const topicsMade: string[] = [];
@@ -121,19 +121,7 @@ describe('person sightings between detector members', () => {
     closers.push(iam.close, oktaApi.close);
     const topics = uniqueTopics();
     topicsMade.push(...Object.values(topics));
-    const config = parseConfig(
-      {
-        bus: { kind: 'kafka', brokers: kafkaTestOptions().brokers },
-        topics,
-        identities: identities(true),
-        detector: { people: PEOPLE },
-        revocation: {
-          aws: { endpoint: iam.url, accessKeyId: 'AKIAGLASSWATCH', secretAccessKey: 'secret' },
-          okta: { orgUrl: oktaApi.url, token: 't0k' },
-        },
-      },
-      'people-members.yml',
-    );
+    const config = liveConfig(topics, { iam, okta: oktaApi }, 'people-members.yml');
     const bus = new KafkaBus(kafkaTestOptions());
     closers.push(() => bus.close());
     const group = uniqueName('det');

@@ -1,6 +1,8 @@
 // Generated audit records of one person federating from Okta into AWS (SAML) and Kubernetes (OIDC),
 // in the shapes CloudTrail and the API server write them; shared by the linking tests and the bench.
+import { type GlasswatchConfig, parseConfig } from '../../core/config.js';
 import type { AuditEvent } from '../../core/event.js';
+import { kafkaTestOptions } from '../bus/helpers.js';
 import { cloudtrail } from '../support/events.js';
 
 export const ACCOUNT = '111122223333';
@@ -87,4 +89,29 @@ export function federated(login: string, role: string, created: string) {
       attributes: { creationDate: created, mfaAuthenticated: 'false' },
     },
   };
+}
+
+/**
+ * The live linking config on the test broker: the identities following links, detector.people, and
+ * the revocation targets of the stand-ins given (AWS IAM and Okta; Kubernetes when given).
+ */
+export function liveConfig(
+  topics: Record<string, string>,
+  stands: { iam: { url: string }; okta: { url: string }; k8s?: { url: string } },
+  file: string,
+): GlasswatchConfig {
+  return parseConfig(
+    {
+      bus: { kind: 'kafka', brokers: kafkaTestOptions().brokers },
+      topics,
+      identities: identities(true),
+      detector: { people: PEOPLE },
+      revocation: {
+        aws: { endpoint: stands.iam.url, accessKeyId: 'AKIAGLASSWATCH', secretAccessKey: 'secret' },
+        okta: { orgUrl: stands.okta.url, token: 't0k' },
+        ...(stands.k8s ? { k8s: { server: stands.k8s.url, token: 'sa-token' } } : {}),
+      },
+    },
+    file,
+  );
 }
