@@ -21,7 +21,7 @@ export interface PersonActivity {
   breakGlassSessionId: string | null;
   /** Checked for late links already (once, when it began: later sessions link to it themselves, in `linksOf`). */
   checked: boolean;
-  /** The lastMs other detector members were last told (sharing on); -1: never told, or seen by another member. */
+  /** The lastMs other detector members were last told (sharing on), or NOT_TOLD, THEIRS or QUEUED. */
   sharedMs: number;
 }
 
@@ -41,6 +41,10 @@ export type Sighting = Pick<
 };
 
 const NONE: readonly BreakGlassSession[] = Object.freeze([]);
+/** sharedMs states besides a time: not told yet; another member's to tell; in the outbox. */
+const NOT_TOLD = -1;
+const THEIRS = -2;
+const QUEUED = -3;
 
 export function linkedSessionOf(a: PersonActivity): LinkedSession {
   return {
@@ -101,17 +105,17 @@ export class PersonLinker {
   /** Activity `takeShared` gave out whose publishing failed: told again with the next. */
   requeue(activity: readonly PersonActivity[]): void {
     for (const a of activity) {
-      if (a.sharedMs === -2) continue;
-      a.sharedMs = -1;
+      if (a.sharedMs === THEIRS) continue;
+      a.sharedMs = NOT_TOLD;
       this.#shareIfDue(a);
     }
   }
 
   #shareIfDue(a: PersonActivity): void {
     // Bounded: an activity is told when it begins and then at most four times a window, not per event.
-    if (this.#outbox && a.sharedMs !== -2 && (a.sharedMs < 0 || a.lastMs - a.sharedMs >= this.options.windowMs / 4)) {
-      if (a.sharedMs !== -3) this.#outbox.push(a);
-      a.sharedMs = -3; // queued
+    if (this.#outbox && a.sharedMs !== THEIRS && (a.sharedMs < 0 || a.lastMs - a.sharedMs >= this.options.windowMs / 4)) {
+      if (a.sharedMs !== QUEUED) this.#outbox.push(a);
+      a.sharedMs = QUEUED;
     }
   }
 
@@ -154,7 +158,7 @@ export class PersonLinker {
       breakGlassSessionId: s.breakGlassSessionId,
       checked: false,
       // Another member's to tell: never published again from here.
-      sharedMs: -2,
+      sharedMs: THEIRS,
     };
     byKey.set(s.key, a);
     this.#personList(s.personId).push(a);
@@ -185,7 +189,7 @@ export class PersonLinker {
     let a = byKey.get(key);
     if (a && a.personId === personId && timeMs - a.lastMs <= this.options.windowMs) {
       // Another member's until now (a partition moved here): this member tells its news from now on.
-      if (a.sharedMs === -2) a.sharedMs = a.lastMs;
+      if (a.sharedMs === THEIRS) a.sharedMs = a.lastMs;
       if (timeMs > a.lastMs) {
         a.lastMs = timeMs;
         a.lastEvent = e;
@@ -206,7 +210,7 @@ export class PersonLinker {
       lastEvent: e,
       breakGlassSessionId: null,
       checked: false,
-      sharedMs: -1,
+      sharedMs: NOT_TOLD,
     };
     byKey.set(key, a);
     this.#personList(personId).push(a);
@@ -220,7 +224,7 @@ export class PersonLinker {
       a.breakGlassSessionId = session.id;
       // The other members name it by the break-glass session from now on.
       if (this.#outbox && a.sharedMs >= 0) {
-        a.sharedMs = -1;
+        a.sharedMs = NOT_TOLD;
         this.#shareIfDue(a);
       }
     }
