@@ -6,7 +6,7 @@
  * credential change that counts as rotation evidence) are generated inside the engine with
  * INSERT ... SELECT FROM numbers() in batches of 1M, so the load measures the store, not JavaScript.
  * Proportionate side tables: N/200 sessions with 3 versions each, inserted separately, (a quarter
- * unauthorized), one ticket per authorized session plus unused and self-approved ones, N/20 alerts,
+ * unauthorized; each keyed by the handle of 40 events from its first, about 13 of them its own source's), one ticket per authorized session plus unused and self-approved ones, N/20 alerts,
  * one or two revocations per unauthorized session. Every INSERT names its columns, so a column a
  * later migration adds (with a default) cannot break it.
  */
@@ -56,7 +56,7 @@ FROM (SELECT number, number % 9973 = 0 AS rotation FROM numbers({from:UInt64}, {
 export const SESSIONS_SQL = `
 INSERT INTO sessions (session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers,
   first_event_id, unauthorized_event_id, start, end, events, activity_command, activity_data, activity_config, source_ips,
-  account, org, cluster, detected_at)
+  account, org, cluster, detected_at, keys)
 SELECT
   concat('bgs-', toString(s)) AS session_id,
   toUInt64(v) AS version,
@@ -74,7 +74,9 @@ SELECT
   toUInt32(5 * v), toUInt32(v), toUInt32(s % 3), toUInt32(s % 2),
   ['203.0.113.7'],
   if(source = 'cloudtrail', '111122223333', ''), if(source = 'okta', 'example.okta.com', ''), if(source = 'k8s', 'prod-eu1', ''),
-  start + toIntervalSecond(1)
+  start + toIntervalSecond(1),
+  -- The handle of the session's events (e-200s .. e-200s+39 carry k-5s): the activity report's actions.
+  [concat(identity, '\\0', 'k-', toString(s * 5))]
 FROM (
   SELECT intDiv(number, 3) AS s, number % 3 + 1 AS v,
          fromUnixTimestamp64Milli(toInt64({base:Int64} + intDiv(intDiv(number, 3) * {span:Int64}, {s:Int64})), 'UTC') AS start

@@ -9,6 +9,8 @@
  * gained fields (actions, ticket timeline, attempts, earlyMs). Every field the old rows had is
  * otherwise equal. Re-written again for issue 15: unauthorized-use revocation records gained the
  * verification fields (all null in this store) and its totals `verified` and `ineffective` (0).
+ * Re-written once more, by the untuned code, when the fixture's sessions gained keys (issue 16): the
+ * activity report's actions had been empty, so the query that finds them was neither timed nor pinned.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
