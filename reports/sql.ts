@@ -43,16 +43,10 @@ export function querySql(name: QueryName): string {
  */
 export async function runQuery<T = Record<string, unknown>>(store: Store, name: QueryName, params: Record<string, unknown>): Promise<T[]> {
   try {
-    // Names once, then value arrays: less than half the bytes of JSONEachRow for wide report rows
-    // (16,667 sessions: 5 MB instead of 12 MB), which chDB must write and Node must parse.
-    const result = await store.client.query({ query: querySql(name), query_params: params, format: 'JSONCompactEachRowWithNames' });
-    const [names, ...rows] = await result.json<unknown[]>();
-    if (!names) return [];
-    return rows.map((values) => {
-      const row: Record<string, unknown> = {};
-      for (let i = 0; i < names.length; i++) row[names[i] as string] = values[i];
-      return row as T;
-    });
+    // One array per column: one JSON.parse of the whole result, about half the time of a parse
+    // per row line, and each name written once (16,667 sessions: 5 MB).
+    const result = await store.client.query({ query: querySql(name), query_params: params, format: 'JSONColumnsWithMetadata' });
+    return rowsOfColumns<T>((await result.json()) as unknown as ColumnsResult);
   } catch (cause) {
     throw new ReportError('BG_REPORT_QUERY', `report query ${name} failed on ${store.describe}: ${(cause as Error).message}`, {
       stage: 'storing',
@@ -62,15 +56,58 @@ export async function runQuery<T = Record<string, unknown>>(store: Store, name: 
   }
 }
 
+/** JSONColumnsWithMetadata: `data` holds one array per column (and no key at all for zero rows). */
+interface ColumnsResult {
+  data: Record<string, unknown[]>;
+  rows: number;
+}
+
+function rowsOfColumns<T>(result: ColumnsResult): T[] {
+  const names = Object.keys(result.data);
+  const values = names.map((name) => result.data[name] as unknown[]);
+  const rows = new Array<T>(result.rows);
+  for (let i = 0; i < result.rows; i++) {
+    const row: Record<string, unknown> = {};
+    for (let c = 0; c < names.length; c++) row[names[c] as string] = (values[c] as unknown[])[i];
+    rows[i] = row as T;
+  }
+  return rows;
+}
+
 /** Epoch milliseconds as a string or number from either engine; -1 (our "none" sentinel) becomes null. */
 export function msOrNull(v: unknown): number | null {
   const n = Number(v);
   return Number.isFinite(n) && n >= 0 ? n : null;
 }
 
+/**
+ * `new Date(ms).toISOString()`, at a fraction of its cost for the hundreds of thousands of times a
+ * large report shows: the date part is formatted once per day, the time of day by arithmetic.
+ */
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (!Number.isInteger(ms) || ms < 0 || ms > MAX_ISO_MS) return new Date(ms).toISOString();
+  const day = Math.floor(ms / DAY_MS);
+  let prefix = dayPrefix.get(day);
+  if (prefix === undefined) {
+    prefix = new Date(day * DAY_MS).toISOString().slice(0, 11);
+    if (dayPrefix.size >= 4096) dayPrefix.clear();
+    dayPrefix.set(day, prefix);
+  }
+  let rest = ms - day * DAY_MS;
+  const milli = rest % 1000;
+  rest = (rest - milli) / 1000;
+  const sec = rest % 60;
+  rest = (rest - sec) / 60;
+  const min = rest % 60;
+  const hour = (rest - min) / 60;
+  return `${prefix}${TWO[hour]}:${TWO[min]}:${TWO[sec]}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
 }
+
+const DAY_MS = 86_400_000;
+/** 9999-12-31T23:59:59.999Z: later years take six digits and a sign. */
+const MAX_ISO_MS = 253_402_300_799_999;
+const TWO = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const dayPrefix = new Map<number, string>();
 
 export function isoOrNull(v: unknown): string | null {
   const ms = msOrNull(v);

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../core/config.js';
-import { canonicalJson } from '../../reports/digest.js';
+import { canonicalJson, canonicalWalk } from '../../reports/digest.js';
 import { parseReportsConfig } from '../../reports/options.js';
 import { parseInstant, parsePeriod, previousPeriod, zonedMidnight } from '../../reports/period.js';
 import { csvField } from '../../reports/render/csv.js';
 import { barChart, escapeHtml } from '../../reports/render/html.js';
+import { iso } from '../../reports/sql.js';
 
 const at = (iso: string) => Date.parse(iso);
 const span = (p: { fromMs: number; toMs: number }) => [new Date(p.fromMs).toISOString(), new Date(p.toMs).toISOString()];
@@ -92,6 +93,38 @@ describe('HTML', () => {
 describe('canonical JSON', () => {
   it('sorts keys at every depth and keeps array order', () => {
     expect(canonicalJson({ b: 1, a: { d: [2, 1], c: null } })).toBe('{"a":{"c":null,"d":[2,1]},"b":1}');
+  });
+
+  it('the fast form equals the walk on every kind of value, the ones it hands back to the walk included', () => {
+    const values: unknown[] = [
+      { z: 'é\n"q"', a: [1, -0, 1.5e300, Number.NaN, Number.POSITIVE_INFINITY, undefined, null, true], m: { y: undefined, x: false } },
+      // Keys an object would place first whatever their insertion order, and keys sorting by code unit.
+      { '10': 'ten', '9': 'nine', b: { '2': 1, a: 2 }, Z: 1, é: 2, _: 3 },
+      { when: new Date(0), list: [new Map(), () => 1] },
+      [[], {}, [{}], 'top', 3, false, null, undefined],
+      Object.assign(Object.create(null), { b: 2, a: 1 }),
+      JSON.parse('{"b":1,"__proto__":{"x":1},"a":2}'),
+      undefined,
+      'plain',
+    ];
+    // The shape of a report row, many times over, in objects of two key orders.
+    values.push({
+      rows: Array.from({ length: 200 }, (_, i) => (i % 2 ? { id: i, at: iso(i * 997), tags: [`t${i}`] } : { tags: [], at: null, id: i })),
+    });
+    for (const v of values) expect(canonicalJson(v)).toBe(canonicalWalk(v));
+  });
+});
+
+describe('ISO times', () => {
+  it('are those of Date#toISOString, across days, leap days and the edges of four-digit years', () => {
+    const times = [0, 1, 999, 1000, 59_999, 86_399_999, 86_400_000, Date.parse('2024-02-29T23:59:59.999Z'), 253_402_300_799_999];
+    for (let i = 0; i < 20_000; i++) times.push(Math.floor(((i * 7919) % 20_000) * 12_670_115_039.99));
+    for (const ms of times) expect(iso(ms)).toBe(new Date(ms).toISOString());
+    // Outside the fast range: the engine's own answer, the six-digit year and its error included.
+    expect(iso(253_402_300_800_000)).toBe(new Date(253_402_300_800_000).toISOString());
+    expect(iso(-1)).toBe('1969-12-31T23:59:59.999Z');
+    expect(iso(1.5)).toBe(new Date(1.5).toISOString());
+    expect(() => iso(Number.NaN)).toThrow(RangeError);
   });
 });
 
