@@ -88,8 +88,9 @@ export async function buildReport(name: string, ctx: BuildContext): Promise<AnyR
         stage: 'config',
       },
     );
-  const report = await def.build(ctx);
-  const notice = retentionNotice(ctx.period, await storeRetention(ctx.store), ctx.nowMs ?? Date.now());
+  // The TTLs are read while the report is built (its rows are not affected by them).
+  const [report, retention] = await Promise.all([def.build(ctx), storeRetention(ctx.store)]);
+  const notice = retentionNotice(ctx.period, retention, ctx.nowMs ?? Date.now());
   return notice ? withRetention(report, ctx.period, notice) : report;
 }
 

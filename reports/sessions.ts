@@ -57,6 +57,7 @@ function revocationsOf(r: SessionRow): RevocationAttempt[] {
   return ids
     .map((id, i) => {
       const ttr = Number(r.revocation_time_to_revoke_ms[i]);
+      const v = verificationOf(r, i);
       return {
         revocationId: id,
         target: String(r.revocation_targets[i] ?? ''),
@@ -67,7 +68,10 @@ function revocationsOf(r: SessionRow): RevocationAttempt[] {
         completedAt: iso(Number(r.revocation_completed_ms[i])),
         // The dispatcher writes -1 for manual hand-offs: nothing was measured.
         timeToRevokeMs: Number.isFinite(ttr) && ttr >= 0 ? ttr : null,
-        ...verificationOf(r, i),
+        verified: v.verified,
+        verifiedAt: v.verifiedAt,
+        verifyEventId: v.verifyEventId,
+        verifyDetail: v.verifyDetail,
       };
     })
     .sort((a, b) => (a.revocationId < b.revocationId ? -1 : a.revocationId > b.revocationId ? 1 : 0));
@@ -100,13 +104,15 @@ function common(r: SessionRow) {
   const startMs = Number(r.start_ms);
   const detectedMs = msOrNull(r.detected_ms);
   const records = revocationsOf(r);
+  const { revocation, timeToRevokeMs } = summarize(records);
   return {
     startMs,
     endMs: Number(r.end_ms),
     detectedMs,
     timeToDetectMs: detectedMs === null ? null : detectedMs - startMs,
     records,
-    ...summarize(records),
+    revocation,
+    timeToRevokeMs,
     activity: { command: Number(r.activity_command), data: Number(r.activity_data), config: Number(r.activity_config) },
   };
 }

@@ -65,6 +65,21 @@ LEFT JOIN
   FROM session_detections
   WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
     AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+    -- Only the versions joined below (the latest, of the verdict asked for) are merged: the older
+    -- versions of every session in the period made up most of this aggregation (unauthorized-use:
+    -- 50,000 states merged for 4,168 rows).
+    AND (session_id, version) IN (
+      SELECT session_id, version
+      FROM (
+        SELECT session_id, version, verdict
+        FROM sessions
+        WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+          AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+        ORDER BY version DESC
+        LIMIT 1 BY session_id
+      )
+      WHERE {verdict:String} = '' OR verdict = {verdict:String}
+    )
   GROUP BY session_id, version
 ) AS d ON d.session_id = s.session_id AND d.version = s.version
 LEFT JOIN

@@ -5,7 +5,9 @@ import { parseReportsConfig } from '../../reports/options.js';
 import { parseInstant, parsePeriod, previousPeriod, zonedMidnight } from '../../reports/period.js';
 import { csvField } from '../../reports/render/csv.js';
 import { barChart, escapeHtml } from '../../reports/render/html.js';
+import { sortFindings } from '../../reports/rotation.js';
 import { iso } from '../../reports/sql.js';
+import type { RotationFinding } from '../../reports/types.js';
 
 const at = (iso: string) => Date.parse(iso);
 const span = (p: { fromMs: number; toMs: number }) => [new Date(p.fromMs).toISOString(), new Date(p.toMs).toISOString()];
@@ -145,5 +147,34 @@ describe('reports config', () => {
     expect(() => parseReportsConfig(parseConfig({ reports: { from: 'nobody' } }, 'gw.yml'))).toThrow(
       /reports\.from: must be a mail address/,
     );
+  });
+});
+
+describe('rotation findings order', () => {
+  it('is the order of the joined keys, with fields that are prefixes of others and fields holding a NUL', () => {
+    const parts = ['', 'a', 'ab', 'a\u0000b', 'b', 'B', 'é'];
+    let seed = 7;
+    const pick = () => {
+      seed = (seed * 48_271) % 2_147_483_647;
+      return parts[seed % parts.length] as string;
+    };
+    const make = (i: number): RotationFinding =>
+      ({
+        check: i % 2 ? 'after-use' : 'max-age',
+        identity: pick(),
+        principal: pick(),
+        scope: i % 5 ? pick() : null,
+        usedAt: i % 3 ? null : pick(),
+        sessionId: pick(),
+      }) as unknown as RotationFinding;
+    const key = (f: RotationFinding) => [f.check, f.identity, f.principal, f.scope ?? '', f.usedAt ?? '', f.sessionId ?? ''].join('\u0000');
+    const byKey = (list: RotationFinding[]) => [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)).map(key);
+    const all = Array.from({ length: 300 }, (_, i) => make(i));
+    const withoutNul = all.filter((f) => ![f.identity, f.principal, f.scope, f.usedAt, f.sessionId].includes('a\u0000b'));
+    for (const list of [all, withoutNul]) {
+      const sorted = [...list].reverse();
+      sortFindings(sorted);
+      expect(sorted.map(key)).toEqual(byKey(list));
+    }
   });
 });
