@@ -42,7 +42,7 @@ export const BENCHES: Bench[] = [
   },
   { name: 'sql', script: 'bench-sql.ts', args: [datasets] },
   { name: 'store-insert', script: 'bench-store-insert.ts' },
-  { name: 'reports', script: 'bench-reports.ts' },
+  { name: 'reports', script: 'bench-reports.ts', node: ['--expose-gc'] },
   { name: 'evidence', script: 'bench-evidence.ts' },
   { name: 'log-validation', script: 'bench-log-validation.ts' },
   { name: 'detect', script: 'bench-detect.ts', node: ['--expose-gc'] },
