@@ -128,6 +128,8 @@ const ROOT_ACTIONS = new Set([
 ]);
 const USER_ACTIONS = new Set([...ROOT_ACTIONS, 'iam.amazonaws.com:UpdateLoginProfile']);
 const OKTA_ACTIONS = new Set(['user.account.reset_password', 'user.account.update_password', 'user.mfa.factor.reset_all']);
+/** Every action that can be rotation evidence: what the store keeps in `credential_changes` (migration 16). */
+export const EVIDENCE_ACTIONS: readonly string[] = [...new Set([...USER_ACTIONS, ...OKTA_ACTIONS])];
 
 /** Whether one stored event changes this credential (the rules in the header comment). */
 function changes(c: Credential, e: EvidenceRow): boolean {

@@ -418,7 +418,61 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         ORDER BY (confirmation_id, state, at)`,
       ],
     },
+    {
+      version: 16,
+      name: 'credential changes: the rotation evidence, kept apart from the events as they are stored',
+      // The rotation report reads the successful credential changes of 90 days and more: a scan of
+      // every event of the period for a handful of rows. This table holds them alone, filled by a
+      // view on every insert into `events` (the sink's, through events_intake_mv, and replay's), with
+      // the events' key, version and retention, so a reader deduplicates and ages them alike.
+      statements: [
+        `CREATE TABLE IF NOT EXISTS credential_changes (
+          source LowCardinality(String),
+          id String,
+          time DateTime64(3, 'UTC'),
+          action LowCardinality(String),
+          actor_name String,
+          actor_type LowCardinality(String),
+          account String,
+          org String,
+          targets String,
+          ingested_at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree(ingested_at)
+        PARTITION BY toYYYYMM(time)
+        ORDER BY (source, toDate(time), id)
+        TTL toDateTime(time) + INTERVAL ${days} DAY`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS credential_changes_mv TO credential_changes AS
+          ${credentialChangesSelect()}`,
+        // The events stored before this migration; a repeated backfill collapses onto the same rows.
+        `INSERT INTO credential_changes ${credentialChangesSelect()}`,
+      ],
+    },
   ];
+}
+
+/**
+ * Successful credential changes that may be rotation evidence (reports/rotation.ts decides per
+ * credential which count): CloudTrail password, login profile, access key and MFA changes; Okta
+ * password and factor resets. Constants, as DDL takes no parameters.
+ */
+export const CREDENTIAL_CHANGE_ACTIONS: readonly string[] = [
+  'signin.amazonaws.com:PasswordUpdated',
+  'iam.amazonaws.com:ChangePassword',
+  'iam.amazonaws.com:UpdateLoginProfile',
+  'iam.amazonaws.com:CreateAccessKey',
+  'iam.amazonaws.com:DeleteAccessKey',
+  'iam.amazonaws.com:EnableMFADevice',
+  'iam.amazonaws.com:DeactivateMFADevice',
+  'user.account.reset_password',
+  'user.account.update_password',
+  'user.mfa.factor.reset_all',
+];
+
+function credentialChangesSelect(): string {
+  const actions = CREDENTIAL_CHANGE_ACTIONS.map((a) => `'${a}'`).join(', ');
+  return `SELECT source, id, time, action, actor_name, actor_type, account, org, targets, ingested_at
+          FROM events
+          WHERE action IN (${actions}) AND outcome = 'success' AND source IN ('cloudtrail', 'okta')`;
 }
 
 /** Evidence tables and the time their TTL counts from (constants: DDL takes no parameters). */
@@ -439,6 +493,8 @@ export const EVIDENCE_TTL: readonly { table: string; column: string }[] = [
 export const RAW_TTL: readonly { table: string; column: string }[] = [
   { table: 'events', column: 'time' },
   { table: 'dead_letters', column: 'at' },
+  // Events kept apart (migration 16): removed with the events they copy.
+  { table: 'credential_changes', column: 'time' },
 ];
 
 /**
