@@ -2,6 +2,24 @@
 -- Parameters: from_ms, to_ms (Int64, epoch milliseconds), verdict (String: '' for every session).
 -- `start` is the session's first event time and is the same in every version of a session, so
 -- filtering on it before LIMIT 1 BY keeps exactly the latest version (no FINAL) and prunes partitions.
+WITH latest AS (
+  -- The latest version of each session of the period, of the verdict asked for, before the joins:
+  -- they then run for these sessions only. Only the columns read below: `keys` (the detector's
+  -- restore state) and the rest stay on disk.
+  SELECT *
+  FROM
+  (
+    SELECT session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers, first_event_id,
+           unauthorized_event_id, source_ips, account, org, cluster, start, end, events, activity_command, activity_data,
+           activity_config, detected_at
+    FROM sessions
+    WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
+      AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
+    ORDER BY version DESC
+    LIMIT 1 BY session_id
+  )
+  WHERE {verdict:String} = '' OR verdict = {verdict:String}
+)
 SELECT
   s.session_id AS session_id,
   toString(s.identity) AS identity,
@@ -39,26 +57,7 @@ SELECT
   r.verified_ms AS revocation_verified_ms,
   r.verify_event_ids AS revocation_verify_event_ids,
   r.verify_details AS revocation_verify_details
-FROM
-(
-  -- Only the columns read below: `keys` (the detector's restore state) and the rest stay on disk.
-  SELECT session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers, first_event_id,
-         unauthorized_event_id, source_ips, account, org, cluster, start, end, events, activity_command, activity_data,
-         activity_config, detected_at
-  FROM
-  (
-    SELECT session_id, version, identity, source, principal, verdict, reason, ticket_id, approvers, first_event_id,
-           unauthorized_event_id, source_ips, account, org, cluster, start, end, events, activity_command, activity_data,
-           activity_config, detected_at
-    FROM sessions
-    WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-      AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-    ORDER BY version DESC
-    LIMIT 1 BY session_id
-  )
-  -- The verdict of the latest version, before the joins: they then run for these sessions only.
-  WHERE {verdict:String} = '' OR verdict = {verdict:String}
-) AS s
+FROM latest AS s
 LEFT JOIN
 (
   SELECT session_id, version, argMinMerge(first_detection) AS first_detected_at
@@ -68,18 +67,7 @@ LEFT JOIN
     -- Only the versions joined below (the latest, of the verdict asked for) are merged: the older
     -- versions of every session in the period made up most of this aggregation (unauthorized-use:
     -- 50,000 states merged for 4,168 rows).
-    AND (session_id, version) IN (
-      SELECT session_id, version
-      FROM (
-        SELECT session_id, version, verdict
-        FROM sessions
-        WHERE start >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
-          AND start < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-        ORDER BY version DESC
-        LIMIT 1 BY session_id
-      )
-      WHERE {verdict:String} = '' OR verdict = {verdict:String}
-    )
+    AND (session_id, version) IN (SELECT session_id, version FROM latest)
   GROUP BY session_id, version
 ) AS d ON d.session_id = s.session_id AND d.version = s.version
 LEFT JOIN
