@@ -17,6 +17,12 @@ beforeAll(async () => {
   store = openStore({ kind: 'chdb', path: join(dir, 'store') });
   await migrate(store);
 });
+
+describe('logValidationForEvents on a store that validates nothing', () => {
+  it('answers absent for every event (never valid)', async () => {
+    expect((await logValidationForEvents(store, ['e1', 'e2'])).size).toBe(0);
+  });
+});
 afterAll(async () => {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
@@ -74,5 +80,23 @@ describe('logValidationForEvents', () => {
       },
     ]);
     expect((await logValidationForEvents(store, ['p1'])).get('p1')).toEqual({ objectKey: 'p.json.gz', status: 'pending' });
+  });
+
+  it('finds events in every chunk of a long id list (one query per 50,000 ids on chDB)', async () => {
+    const ids = Array.from({ length: 120_000 }, (_, i) => `bulk-${i}`);
+    await new StoreValidationRecorder(store).record([
+      {
+        bucket: 'trail',
+        objectKey: 'bulk.json.gz',
+        status: 'valid',
+        digestKey: 'd/2.json.gz',
+        reason: '',
+        eventIds: [ids[0]!, ids[50_000]!, ids[119_999]!],
+        checkedAt: '2026-01-03T00:00:00.000Z',
+      },
+    ]);
+    const map = await logValidationForEvents(store, ['e3', ...ids]);
+    expect([...map.keys()].sort()).toEqual(['bulk-0', 'bulk-119999', 'bulk-50000', 'e3']);
+    expect(map.get('bulk-119999')).toEqual({ objectKey: 'bulk.json.gz', status: 'valid' });
   });
 });
