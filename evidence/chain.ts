@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { GlasswatchError, withRetry } from '../core/errors.js';
 import type { EvidenceHook, Store } from '../core/store/client.js';
 import { canonicalJson, canonicalRowJson } from './canonical.js';
+import { ChainJournal, type JournalRow, recoverJournals, settleChain } from './journal.js';
 import type { EvidenceKeys } from './keys.js';
 import { keyOf, rowContent, tableColumns } from './normalize.js';
 import { evidenceTable } from './tables.js';
@@ -17,6 +18,11 @@ import { evidenceTable } from './tables.js';
  * between leaves a chained row that is not stored, which `audit verify` reports as missing until the
  * replay that follows every crash stores it. A replay re-inserting an identical row chains it again
  * (a new record with the same content), which verify accepts: ReplacingMergeTree keeps one row.
+ *
+ * With a journal (chDB stores, evidence/journal.ts) an append is a local file write and the records
+ * reach audit_log in one insert per drain (`drainMs`, or sooner past `drainRecords`); checkpoints
+ * sign what a drain stored. A failed drain fails the next append (fail closed: the flush, and so
+ * the offset commit, waits until the chain reaches the store again).
  */
 export const GENESIS_HASH = '0'.repeat(64);
 const CHECKPOINT_DOMAIN = 'glasswatch-audit-checkpoint-v1\n';
@@ -62,6 +68,8 @@ export interface ChainOptions {
   /** @default 1000 */
   checkpointEvery?: number;
   retries?: number;
+  /** A write-ahead journal folder (evidence/journal.ts); absent: every append is its own audit_log insert. */
+  journal?: { dir: string; drainMs?: number; drainRecords?: number } | null;
 }
 
 interface Entry {
@@ -84,6 +92,13 @@ export class AuditChain implements EvidenceHook {
   #uncertain = true;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** The head audit_log holds (what a checkpoint may sign). */
+  #stored = { seq: 0, hash: GENESIS_HASH };
+  #journal: ChainJournal | null = null;
+  readonly #journalOptions: ChainOptions['journal'];
+  #drainTail: Promise<unknown> = Promise.resolve();
+  #drainTimer: NodeJS.Timeout | null = null;
+  #drainFailed: unknown = null;
 
   private constructor(store: Store, options: ChainOptions) {
     this.#store = store;
@@ -91,12 +106,17 @@ export class AuditChain implements EvidenceHook {
     this.#keys = options.keys;
     this.#every = options.checkpointEvery ?? 1000;
     this.#retries = options.retries ?? 4;
+    this.#journalOptions = options.journal ?? null;
   }
 
   /** The writer's chain, continued from its stored head. */
   static async open(store: Store, options: ChainOptions): Promise<AuditChain> {
     const chain = new AuditChain(store, options);
+    const journal = options.journal;
+    // A crash's leftovers first, so this chain continues from them rather than reusing their numbers.
+    if (journal) await recoverJournals(store, { dir: journal.dir, insert: (rows) => chain.#insert('audit_log', rows) });
     await chain.#serial(() => chain.#readHead());
+    if (journal) chain.#journal = new ChainJournal(journal.dir, chain.writer);
     return chain;
   }
 
@@ -137,60 +157,127 @@ export class AuditChain implements EvidenceHook {
     return entries;
   }
 
-  /** Appends records (in one audit_log insert) and signs a checkpoint when one is due. */
+  /** Appends records (in one audit_log insert, or one journal write) and signs a checkpoint when one is due. */
   append(entries: Entry[]): Promise<void> {
     return this.#serial(async () => {
       if (this.#closed) throw new GlasswatchError('BG_EVIDENCE_CLOSED', `audit chain ${this.writer} is closed`, { stage: 'storing' });
+      if (this.#drainFailed) await this.#drain();
       if (this.#uncertain) await this.#readHead();
-      const at = new Date().toISOString();
-      let seq = this.#seq;
-      let prev = this.#hash;
-      const rows = entries.map((e) => {
-        seq++;
-        const record: ChainRecord = { writer: this.writer, seq, prev_hash: prev, ...e };
-        prev = recordHash(record);
-        return {
-          writer: this.writer,
-          seq,
-          at,
-          kind: e.kind,
-          tbl: e.table,
-          key: e.key,
-          content: e.content,
-          prev_hash: record.prev_hash,
-          hash: prev,
-        };
-      });
+      const rows = this.#records(entries);
+      const last = rows[rows.length - 1]!;
+      const journal = this.#journal;
+      if (journal) {
+        journal.write(rows);
+        this.#seq = last.seq;
+        this.#hash = last.hash;
+        if (journal.pending >= (this.#journalOptions?.drainRecords ?? 5000)) this.#drainInBackground();
+        else if (!this.#drainTimer) {
+          this.#drainTimer = setTimeout(() => this.#drainInBackground(), this.#journalOptions?.drainMs ?? 1000);
+          this.#drainTimer.unref();
+        }
+        return;
+      }
       this.#uncertain = true;
       await this.#insert('audit_log', rows);
-      this.#seq = seq;
-      this.#hash = prev;
+      this.#seq = last.seq;
+      this.#hash = last.hash;
+      this.#stored = { seq: last.seq, hash: last.hash };
       this.#uncertain = false;
       if (this.#seq - this.#checkpointed >= this.#every) await this.#checkpoint();
     });
   }
 
-  /** Signs the current head now (nothing to sign when no record came since the last checkpoint). */
+  #records(entries: Entry[]): JournalRow[] {
+    const at = new Date().toISOString();
+    let seq = this.#seq;
+    let prev = this.#hash;
+    return entries.map((e) => {
+      seq++;
+      const record: ChainRecord = { writer: this.writer, seq, prev_hash: prev, ...e };
+      prev = recordHash(record);
+      return {
+        writer: this.writer,
+        seq,
+        at,
+        kind: e.kind,
+        tbl: e.table,
+        key: e.key,
+        content: e.content,
+        prev_hash: record.prev_hash,
+        hash: prev,
+      };
+    });
+  }
+
+  /**
+   * Moves what the journal holds into audit_log (one insert per sealed segment) and signs a
+   * checkpoint when one is due. Without a journal there is nothing to move.
+   */
+  drain(): Promise<void> {
+    return this.#drain();
+  }
+
+  #drainInBackground(): void {
+    // A failure is kept in #drainFailed: the next append retries the drain and fails with it.
+    this.#drain().catch(() => {});
+  }
+
+  #drain(): Promise<void> {
+    const run = this.#drainTail.then(async () => {
+      if (this.#drainTimer) clearTimeout(this.#drainTimer);
+      this.#drainTimer = null;
+      const journal = this.#journal;
+      if (!journal) return;
+      try {
+        for (const seg of [...journal.seal()]) {
+          await this.#insert('audit_log', seg.rows);
+          const last = seg.rows[seg.rows.length - 1]!;
+          this.#stored = { seq: last.seq, hash: last.hash };
+          journal.drained(seg);
+        }
+        this.#drainFailed = null;
+      } catch (err) {
+        this.#drainFailed = err;
+        throw err;
+      }
+      if (this.#stored.seq - this.#checkpointed >= this.#every) await this.#checkpoint();
+    });
+    this.#drainTail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Signs the stored head now (nothing to sign when no record came since the last checkpoint). */
   checkpoint(): Promise<void> {
-    return this.#serial(() => this.#checkpoint());
+    return this.#serial(async () => {
+      await this.#drain();
+      await this.#checkpoint();
+    });
   }
 
   async close(): Promise<void> {
     await this.#serial(async () => {
       if (this.#closed) return;
-      if (!this.#uncertain) await this.#checkpoint();
       this.#closed = true;
+      try {
+        // Whatever cannot be drained now stays in the journal: the next open moves it.
+        await this.#drain();
+        if (!this.#uncertain) await this.#checkpoint();
+      } finally {
+        if (this.#drainTimer) clearTimeout(this.#drainTimer);
+        this.#journal?.close();
+      }
     });
   }
 
   async #checkpoint(): Promise<void> {
-    if (this.#seq === 0 || this.#seq === this.#checkpointed) return;
-    const c = { writer: this.writer, seq: this.#seq, hash: this.#hash, keyId: this.#keys.keyId };
+    const { seq, hash } = this.#stored;
+    if (seq === 0 || seq === this.#checkpointed) return;
+    const c = { writer: this.writer, seq, hash, keyId: this.#keys.keyId };
     const signature = this.#keys.sign(checkpointPayload(c));
     await this.#insert('audit_checkpoints', [
       { writer: c.writer, seq: c.seq, hash: c.hash, key_id: c.keyId, signature, at: new Date().toISOString() },
     ]);
-    this.#checkpointed = this.#seq;
+    this.#checkpointed = seq;
   }
 
   async #readHead(): Promise<void> {
@@ -202,6 +289,7 @@ export class AuditChain implements EvidenceHook {
     const [signed] = await q('SELECT seq, hash FROM audit_checkpoints WHERE writer = {writer:String} ORDER BY seq DESC LIMIT 1');
     this.#seq = head ? Number(head.seq) : 0;
     this.#hash = head ? head.hash : GENESIS_HASH;
+    this.#stored = { seq: this.#seq, hash: this.#hash };
     this.#checkpointed = signed ? Number(signed.seq) : 0;
     this.#uncertain = false;
   }
@@ -242,6 +330,7 @@ export class AuditChain implements EvidenceHook {
 
 /** The head of every writer's chain (reports are stamped with these). */
 export async function chainHeads(store: Store): Promise<Array<{ writer: string; seq: number; hash: string }>> {
+  await settleChain(store);
   const rows = await (
     await store.client.query({
       query: 'SELECT writer, max(seq) AS head_seq, argMax(hash, seq) AS head_hash FROM audit_log GROUP BY writer ORDER BY writer',

@@ -6,6 +6,7 @@ import { canonicalJson } from './canonical.js';
 import { AuditChain } from './chain.js';
 import { evidenceConfig } from './config.js';
 import { configSha256, rulePackSha256 } from './fingerprint.js';
+import { journalDirOf } from './journal.js';
 import { loadEvidenceKeys } from './keys.js';
 
 /**
@@ -34,6 +35,8 @@ export async function startEvidence(
     writer: settings.writer ?? writerId(options.command, options.instance),
     keys,
     checkpointEvery: settings.checkpointEvery,
+    // chDB: appends go to a journal beside the store, drained each second (evidence/journal.ts).
+    journal: journalDirOf(store) === null ? null : { dir: journalDirOf(store)! },
   });
   store.evidence = chain;
   const content = {

@@ -1,6 +1,7 @@
 import type { Store } from '../core/store/client.js';
 import { EVIDENCE_TTL, migrations, RAW_TTL } from '../core/store/migrations.js';
 import { canonicalJson } from '../evidence/canonical.js';
+import { settleChain } from '../evidence/journal.js';
 import { ReportError } from './errors.js';
 import type { Period } from './types.js';
 
@@ -159,6 +160,7 @@ export async function recordRetentionHorizon(
     evidenceTables: EVIDENCE_TTL.map((t) => t.table),
   };
   const key = `raw<${content.rawEventsFrom ?? 'never'};evidence<${content.evidenceFrom ?? 'never'}`;
+  await settleChain(store); // a record still in a journal counts as written
   const known = await (
     await store.client.query({
       query: "SELECT count() AS n FROM audit_log WHERE kind = 'retention' AND key = {key:String}",

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Store } from '../core/store/client.js';
+import { settleChain } from '../evidence/journal.js';
 import { verifySignature } from '../evidence/keys.js';
 import { verifyAudit } from '../evidence/verify.js';
 import { verifyDigest } from './digest.js';
@@ -94,6 +95,7 @@ async function evidenceCheck(store: Store, doc: SignedReport, trusted: TrustedKe
 async function chainCheck(store: Store, doc: SignedReport): Promise<VerifyCheck> {
   const heads = Array.isArray(doc.metadata.chainHeads) ? doc.metadata.chainHeads : [];
   if (heads.length === 0) return { check: 'chain', ok: true, detail: 'the report was built from a store with no audit chain yet' };
+  await settleChain(store);
   const missing: string[] = [];
   for (const h of heads) {
     const rows = await (

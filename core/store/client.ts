@@ -50,6 +50,8 @@ export interface EvidenceHook {
    * meanwhile.
    */
   prepareTables?(batches: Array<{ table: string; rows: Record<string, unknown>[] }>): Promise<{ appended: Promise<void> }>;
+  /** Moves journaled chain records into audit_log now (evidence/journal.ts); absent: appends are stored at once. */
+  drain?(): Promise<void>;
   /** Signs the last checkpoint; called when the store closes. */
   close(): Promise<void>;
 }
