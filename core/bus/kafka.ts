@@ -329,6 +329,10 @@ export class KafkaBus implements Bus {
       pendingCount = 0;
       await commitOffsetsIfNecessary();
     };
+    if (options.beforeBatch && batch.messages.length > 0)
+      await options.beforeBatch(batch.messages.map((m) => toBusMessage(batch.topic, batch.partition, m))).catch((err: unknown) => {
+        this.#log.debug('beforeBatch failed: each message looks up on its own', { topic: batch.topic, error: errorMessage(err) });
+      });
     try {
       for (const m of batch.messages) {
         if (!isRunning() || isStale() || !running()) break;

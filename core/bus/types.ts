@@ -58,6 +58,12 @@ export interface SubscribeOptions {
   /** @default 1000 */
   afterBatchEvery?: number;
   /**
+   * Kafka only: called with a fetched batch of one partition before its first message is handled,
+   * so a handler's per-message lookups can be made once per batch. Only an optimization: a failure
+   * is ignored, and the in-process bus never calls it.
+   */
+  beforeBatch?: (messages: readonly BusMessage[]) => Promise<void>;
+  /**
    * Partitions handled at once by this member (order stays per partition). For stages whose handler
    * waits on a peer (an output, a revocation target): one slow call then holds one partition, not all.
    * The in-process bus has one partition per topic. @default the bus's `partitionsConsumedConcurrently` (1)

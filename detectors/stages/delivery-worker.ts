@@ -65,6 +65,12 @@ export class DeliveryWorker {
   readonly #held: HeldAlerts | null;
   /** Ids held (or read back held) and not yet sent. */
   readonly #heldIds = new Set<string>();
+  /**
+   * Whether the ledger had each alert of a fetched batch as delivered, asked once for the batch
+   * (beforeBatch) instead of once per alert: each lookup waited behind the store's inserts, and the
+   * alerts of a partition, sent one after another, fell seconds behind at load. An entry is used once.
+   */
+  readonly #known = new Map<string, boolean>();
 
   constructor(readonly o: DeliveryWorkerOptions) {
     const window = o.output.routing?.groupWindowSeconds ?? 60;
@@ -97,6 +103,7 @@ export class DeliveryWorker {
       // Each alert waits on the output and the ledger: partitions in parallel, so alerts of other
       // sessions do not queue behind one (at 2k events/s alerts waited seconds for a sequential worker).
       partitionsConcurrently: 8,
+      beforeBatch: (messages) => this.#lookUp(messages),
       handler: (m) => this.#handle(m),
     });
     if (this.#grouper) {
@@ -185,11 +192,34 @@ export class DeliveryWorker {
     return Date.now() - oldest >= this.o.policy.maxAgeMs;
   }
 
+  async #lookUp(messages: readonly BusMessage[]): Promise<void> {
+    const ids: string[] = [];
+    for (const m of messages) {
+      try {
+        const a = decodeAlert(m);
+        if (a) ids.push(a.id);
+      } catch {
+        // Not an alert: its handler dead-letters it.
+      }
+    }
+    if (ids.length === 0) return;
+    const done = await this.o.ledger.deliveredAmong(this.name, ids);
+    if (this.#known.size > 100_000) this.#known.clear();
+    for (const id of ids) this.#known.set(id, done.has(id));
+  }
+
   async #send(batch: CompleteAlert[], attempts: number): Promise<void> {
-    const done = await this.o.ledger.deliveredAmong(
-      this.name,
-      batch.map((a) => a.id),
-    );
+    // Looked up with its batch when it was fetched, unless sent since (a copy of it earlier in the
+    // batch), retried or held: those ask the ledger again.
+    const unknown: string[] = [];
+    const done = new Set<string>();
+    for (const a of batch) {
+      const known = attempts === 1 ? this.#known.get(a.id) : undefined;
+      this.#known.delete(a.id);
+      if (known === true) done.add(a.id);
+      else if (known === undefined) unknown.push(a.id);
+    }
+    if (unknown.length > 0) for (const id of await this.o.ledger.deliveredAmong(this.name, unknown)) done.add(id);
     const todo = batch.filter((a) => !done.has(a.id));
     this.stats.skipped += batch.length - todo.length;
     const first = todo[0];
@@ -200,6 +230,7 @@ export class DeliveryWorker {
       await this.o.ledger.recordMany(
         todo.map((a) => ({ alertId: a.id, output: this.name, status: 'delivered', attempts, at, messageId, error: null })),
       );
+      for (const a of todo) this.#known.set(a.id, true);
       this.stats.delivered += todo.length;
     }
     await this.#release(batch);
