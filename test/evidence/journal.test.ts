@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,9 @@ describe('audit chain journal', () => {
     const lines = readdirSync(journal).flatMap((f) => readFileSync(join(journal, f), 'utf8').split('\n').filter(Boolean));
     expect(lines.map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     for (const f of readdirSync(journal)) expect(readFileSync(join(journal, f)).length).toBeGreaterThan(0);
+    // Evidence content: the folder and its files are the store's user's only.
+    expect(statSync(journal).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(journal)) expect(statSync(join(journal, f)).mode & 0o777).toBe(0o600);
 
     await chain.drain();
     expect(await records(store, 'detect@g')).toBe(12);
