@@ -31,12 +31,13 @@ export async function startEvidence(
   if (store.evidence instanceof AuditChain) return store.evidence;
   const settings = evidenceConfig(config);
   const keys = await loadEvidenceKeys({ signingKeyFile: settings.signingKey, store });
+  const journalDir = journalDirOf(store);
   const chain = await AuditChain.open(store, {
     writer: settings.writer ?? writerId(options.command, options.instance),
     keys,
     checkpointEvery: settings.checkpointEvery,
     // chDB: appends go to a journal beside the store, drained each second (evidence/journal.ts).
-    journal: journalDirOf(store) === null ? null : { dir: journalDirOf(store)! },
+    journal: journalDir === null ? null : { dir: journalDir },
   });
   store.evidence = chain;
   const content = {

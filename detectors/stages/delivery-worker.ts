@@ -6,7 +6,7 @@ import { type Alert, alertId, type CompleteAlert, type Severity } from '../alert
 import type { DeliveryLedger } from '../alerts/dispatcher.js';
 import type { AlertOutput } from '../alerts/outputs.js';
 import { routeAccepts, SessionGrouper } from '../alerts/routing.js';
-import { decodeAlert } from './alert-stage.js';
+import { ALERT_STAGE, decodeAlert, STAGE_HEADERS } from './alert-stage.js';
 import { HeldAlerts } from './held-alerts.js';
 import { backoffMs, pause, type RetryPolicy } from './policy.js';
 
@@ -193,14 +193,12 @@ export class DeliveryWorker {
   }
 
   async #lookUp(messages: readonly BusMessage[]): Promise<void> {
+    // The id header the appender sets (alertMessage), not a second parse of every body: an alert
+    // whose body says otherwise finds no entry under its own id and asks the ledger itself.
     const ids: string[] = [];
     for (const m of messages) {
-      try {
-        const a = decodeAlert(m);
-        if (a) ids.push(a.id);
-      } catch {
-        // Not an alert: its handler dead-letters it.
-      }
+      const id = m.headers[STAGE_HEADERS.stage] === ALERT_STAGE ? m.headers[STAGE_HEADERS.id] : undefined;
+      if (id) ids.push(id);
     }
     if (ids.length === 0) return;
     const done = await this.o.ledger.deliveredAmong(this.name, ids);
