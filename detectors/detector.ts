@@ -1,6 +1,7 @@
 import type { AuditEvent } from '../core/event.js';
 import type { Logger } from '../core/log.js';
 import type { EventStage } from '../core/pipeline/stage.js';
+import { GroupFlush } from '../core/store/group-flush.js';
 import type { StoreWriter } from '../core/store/writer.js';
 import type { SigmaEngine } from '../rules/engine/index.js';
 import { ALERT_TYPES, type Alert, type AlertType, alertId } from './alerts/alert.js';
@@ -22,6 +23,7 @@ import { alertRow, sessionRow } from './rows.js';
 import { type BreakGlassSession, SessionTracker } from './sessions.js';
 import type { DetectorStateSink, PartitionState, StateChange } from './state/changelog.js';
 import { type PendingVerdict, PendingVerdicts } from './state/pending.js';
+import { StateWrites } from './state/writes.js';
 import { type Coverage, DEFAULT_NEAR_WINDOW_MINUTES, type TicketLedger, type Use } from './tickets/ledger.js';
 
 export interface DetectorOptions {
@@ -104,6 +106,15 @@ export class BreakGlassDetector implements EventStage {
   readonly pending = new PendingVerdicts();
   /** Changes not yet in `state`, and the events partition of each session. */
   #changes: StateChange[] = [];
+  readonly #stateWrites = new StateWrites(
+    () => this.options.state,
+    async () => {
+      const outputs = [this.options.alerts, this.options.revocations] as Array<{ settle?: () => Promise<void> }>;
+      await Promise.all(outputs.map((o) => o.settle?.()));
+    },
+  );
+  /** Concurrent partitions' flushes share one (the engine takes one insert at a time). */
+  readonly #flushes = new GroupFlush(() => this.#flushOnce());
   readonly #partitionOf = new Map<string, number>();
   #partition = 0;
   /** Events, fired verdicts and assignments run one at a time: they share the sessions. */
@@ -313,6 +324,7 @@ export class BreakGlassDetector implements EventStage {
         }
         // Not written yet: the changelog has the partition's state, and its events come again.
         this.#changes = this.#changes.filter((c) => !lost.has(c.partition));
+        this.#stateWrites.dropPartitions(lost);
         for (const id of [...this.#heldSessions.keys()]) if (!this.pending.has(id)) this.#heldSessions.delete(id);
       }
       for (const [p, offset] of gained.applied) this.#applied.set(p, BigInt(offset));
@@ -533,6 +545,14 @@ export class BreakGlassDetector implements EventStage {
   }
 
   async #writeSessions(): Promise<void> {
+    await this.#collectSessions();
+    const changes = this.#changes;
+    this.#changes = [];
+    await this.#stateWrites.write(changes);
+  }
+
+  /** Closes idle sessions and hands the changed ones to the store writer and the state changes. */
+  async #collectSessions(): Promise<void> {
     const writer = this.options.writer;
     const state = this.options.state;
     const live = this.options.clock === 'live';
@@ -552,27 +572,31 @@ export class BreakGlassDetector implements EventStage {
       if (writer && !this.pending.has(s.id)) await writer.add('sessions', sessionRow(s));
     }
     this.#dirty.clear();
-    const changes = this.#changes;
-    this.#changes = [];
-    if (!state || changes.length === 0) return;
-    try {
-      // The alerts and revocation orders behind these changes are on their topics first: a crash
-      // in between raises them again (same ids, deduplicated downstream), never loses them.
-      const outputs = [this.options.alerts, this.options.revocations] as Array<{ settle?: () => Promise<void> }>;
-      await Promise.all(outputs.map((o) => o.settle?.()));
-      await state.write(changes);
-    } catch (err) {
-      // Kept for the next write: the caller fails, so the event's offset is not committed either.
-      this.#changes = [...changes, ...this.#changes];
-      throw err;
-    }
   }
 
-  async flush(): Promise<void> {
-    await this.#exclusive(async () => {
-      await this.#writeSessions();
-      await this.options.writer?.flush();
+  /**
+   * Resolves once everything handled before the call is written: session and alert rows in the
+   * store, state in the changelog (after its alerts and orders are on their topics). What to
+   * write is taken under the lock; the writes run outside it, so the other partitions' events
+   * are judged while the store or the broker answers (before, a flush stopped all judging).
+   */
+  flush(): Promise<void> {
+    return this.#flushes.flush();
+  }
+
+  async #flushOnce(): Promise<void> {
+    const writes = await this.#exclusive(async () => {
+      await this.#collectSessions();
+      const changes = this.#changes;
+      this.#changes = [];
+      // Both take what they write now; observed at once, awaited below.
+      const started = [this.#stateWrites.write(changes), this.options.writer?.flush() ?? Promise.resolve()];
+      for (const w of started) w.catch(() => {});
+      return started;
     });
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async close(): Promise<void> {

@@ -221,6 +221,9 @@ export async function startDetectorService(o: DetectorServiceOptions): Promise<D
     groupId: group,
     fromBeginning: true,
     deadLetterTopic: config.topics.deadLetters,
+    // The partitions of a fetch are judged together and share one flush; while it writes, the
+    // other partitions' events are judged (one at a time, they waited for every flush: issue 14).
+    partitionsConcurrently: 8,
     onAssignment: async (assigned) => {
       if (!changelog) return;
       const mine = new Set(assigned.filter((a) => a.topic === config.topics.events).map((a) => a.partition));
