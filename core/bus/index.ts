@@ -14,7 +14,8 @@ export type BusConfig = { kind: 'memory' } | ({ kind: 'kafka' } & KafkaBusOption
 export function createBus(config: BusConfig): Bus {
   switch (config.kind) {
     case 'memory':
-      return new MemoryBus();
+      // The pipeline's bus: what every group has consumed is dropped, or a long run would hold it all.
+      return new MemoryBus({ keepConsumed: false });
     case 'kafka': {
       const { kind: _kind, ...options } = config;
       return new KafkaBus(options);

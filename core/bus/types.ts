@@ -58,9 +58,9 @@ export interface SubscribeOptions {
   /** @default 1000 */
   afterBatchEvery?: number;
   /**
-   * Kafka only: called with a fetched batch of one partition before its first message is handled,
-   * so a handler's per-message lookups can be made once per batch. Only an optimization: a failure
-   * is ignored, and the in-process bus never calls it.
+   * Called with a fetched batch of one partition before its first message is handled (the in-process
+   * bus: what is waiting, at most 500), so a handler's per-message lookups can be made once per
+   * batch. Only an optimization: a failure is ignored.
    */
   beforeBatch?: (messages: readonly BusMessage[]) => Promise<void>;
   /**

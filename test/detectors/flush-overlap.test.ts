@@ -90,7 +90,10 @@ describe('detector flushes overlap judging', () => {
     const stored = async () =>
       (
         await (
-          await store!.client.query({ query: "SELECT identity FROM alerts WHERE type = 'breakglass.unauthorized' ORDER BY identity", format: 'JSONEachRow' })
+          await store!.client.query({
+            query: "SELECT identity FROM alerts WHERE type = 'breakglass.unauthorized' ORDER BY identity",
+            format: 'JSONEachRow',
+          })
         ).json<{ identity: string }>()
       ).map((r) => r.identity);
     expect(await stored()).toContain('bg-a');

@@ -7,6 +7,7 @@
  *   from the first POST until the status line counts every event, with 1..N detector processes
  *   (`BENCH_DETECTORS=1,2,3`: the extra ones are `glasswatch detect` members of the same group);
  * - p50/p99 from intake to the alert at half of the saturated rate.
+ * `BENCH_BUS=memory` runs the same `start` on the in-process bus (no broker).
  * `BENCH_PROFILE=DIR` runs the pipeline under `node --cpu-prof --cpu-prof-dir DIR`.
  * Needs KAFKA_BROKERS (default 127.0.0.1:9092).
  */
@@ -26,6 +27,8 @@ const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
 const TOTAL = Number(process.env.BENCH_EVENTS ?? benchSize({ full: 200_000, smoke: 20_000 }));
 const PER_REQUEST = 1000;
 const CONCURRENCY = 4;
+// BENCH_BUS=memory: the same `start` on the in-process bus (no broker, no kafkajs), one detector.
+const MEMORY = process.env.BENCH_BUS === 'memory';
 const DETECTORS = (process.env.BENCH_DETECTORS ?? '1')
   .split(',')
   .map(Number)
@@ -173,7 +176,7 @@ async function runOnce(detectors: number): Promise<void> {
   const alerts = join(dir, 'alerts.jsonl');
   const config = (store: string) => ({
     store: { path: store },
-    bus: { kind: 'kafka', brokers, clientId: 'glasswatch-bench' },
+    bus: MEMORY ? { kind: 'memory' } : { kind: 'kafka', brokers, clientId: 'glasswatch-bench' },
     topics,
     collectors: {
       checkpointDir: join(dir, 'checkpoints'),
@@ -231,20 +234,20 @@ async function runOnce(detectors: number): Promise<void> {
     let judgedAt = 0;
     let publishedAt = 0;
     const deadline = performance.now() + 600_000;
-    const admin = new Kafka({ clientId: 'bench-live-watch', brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
+    const admin = MEMORY ? null : new Kafka({ clientId: 'bench-live-watch', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin?.connect();
     let polled = 0;
     // With several detector processes the verdicts are theirs: judged is when the detector group's
     // committed offsets cover every event (a batch is committed only once judged and written).
     const detectGroup = `${ROLE_GROUPS.detect}.${topics.events}`;
     while (storedAt === 0 || judgedAt === 0) {
       if (detectors > 1 && !judgedAt && polled % 4 === 1) {
-        const committed = await admin.fetchOffsets({ groupId: detectGroup, topics: [topics.events] });
+        const committed = await admin!.fetchOffsets({ groupId: detectGroup, topics: [topics.events] });
         const sum = committed.flatMap((t) => t.partitions).reduce((n, o) => n + Math.max(0, Number(o.offset)), 0);
         if (sum >= expected) judgedAt = performance.now();
       }
       // Intake → on the events topic: where the time goes between the receiver and the consumers.
-      if (!publishedAt && polled++ % 4 === 0) {
+      if (admin && !publishedAt && polled++ % 4 === 0) {
         const offsets = await admin.fetchTopicOffsets(topics.events);
         if (offsets.reduce((n, o) => n + Number(o.high), 0) >= expected) publishedAt = performance.now();
       }
@@ -254,11 +257,11 @@ async function runOnce(detectors: number): Promise<void> {
       if (performance.now() > deadline) throw new Error(`stalled at ${JSON.stringify(c)} of ${expected}`);
       await sleep(50);
     }
-    await admin.disconnect();
+    await admin?.disconnect();
     const cpu = cpuSeconds(start.child.pid) - cpu0;
     const shares1 = cpuShares(start.child.pid);
     const rate = (ms: number) => Math.round(TOTAL / (ms / 1000));
-    const p = { detectors, events: TOTAL, perRequest: PER_REQUEST };
+    const p = { detectors, events: TOTAL, perRequest: PER_REQUEST, ...(MEMORY ? { bus: 'memory' } : {}) };
     console.log(`live pipeline, ${detectors} detector process(es), ${TOTAL} events:`);
     console.log(`  webhook accepting ${Math.round(acceptingMs)} ms after the process start`);
     console.log(
@@ -270,14 +273,19 @@ async function runOnce(detectors: number): Promise<void> {
       console.log(
         `  pipeline process CPU ${cpu.toFixed(1)} s: ${Math.round(TOTAL / cpu)} events per CPU-second (all threads, intake + store + detect)`,
       );
-      figure('live.events_per_cpu_second', Math.round(TOTAL / cpu), 'events/s', { detectors, events: TOTAL });
+      figure('live.events_per_cpu_second', Math.round(TOTAL / cpu), 'events/s', {
+        detectors,
+        events: TOTAL,
+        ...(MEMORY ? { bus: 'memory' } : {}),
+      });
       // Per event, by where it runs: what a 2-core machine can give at most is 2 CPU-seconds per second.
       const us = (k: keyof typeof shares1) => ((shares1[k] - shares0[k]) * 1e6) / TOTAL;
       const parts = (['main', 'other', 'broker', 'driver'] as const).filter((k) => Number.isFinite(us(k)));
       console.log(
         `  CPU per event: ${parts.map((k) => `${k === 'main' ? 'pipeline main thread' : k === 'other' ? 'pipeline other threads (chDB, libuv, GC)' : k === 'broker' ? 'Kafka broker' : 'bench driver (HTTP client)'} ${us(k).toFixed(0)} µs`).join(', ')}`,
       );
-      for (const k of parts) figure(`live.cpu_per_event.${k}`, us(k), 'µs', { detectors, events: TOTAL });
+      for (const k of parts)
+        figure(`live.cpu_per_event.${k}`, us(k), 'µs', { detectors, events: TOTAL, ...(MEMORY ? { bus: 'memory' } : {}) });
       const threads = [...threadGroups(start.child.pid)]
         .map(([name, cpu]) => [name, ((cpu - (threads0.get(name) ?? 0)) * 1e6) / TOTAL] as const)
         .filter(([, us]) => us >= 1)
@@ -296,7 +304,7 @@ async function runOnce(detectors: number): Promise<void> {
   } finally {
     for (const p of procs) p.child.kill('SIGTERM');
     await Promise.all(procs.map((p) => p.exited));
-    await deleteTopics(Object.values(topics));
+    if (!MEMORY) await deleteTopics(Object.values(topics));
     rmSync(dir, { recursive: true, force: true });
   }
 }

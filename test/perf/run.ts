@@ -48,6 +48,7 @@ export const BENCHES: Bench[] = [
   { name: 'detect', script: 'bench-detect.ts', node: ['--expose-gc'] },
   { name: 'confirm', script: 'bench-confirm.ts' },
   { name: 'bus', script: 'bench-bus.ts', smokeEnv: { BENCH_MESSAGES: '5000' } },
+  { name: 'memory-bus', script: 'bench-memory-bus.ts', node: ['--expose-gc'] },
   { name: 'spool', script: 'bench-spool.ts', smokeEnv: { BENCH_SPOOL_EVENTS: '5000' } },
   { name: 'live', script: 'bench-live.ts' },
   { name: 'alert-formats', script: 'bench-alert-formats.ts' },
