@@ -3,7 +3,7 @@ import { DEAD_LETTER_HEADERS } from '../../core/bus/types.js';
 import { errorMessage, GlasswatchError, isRetriable } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { type Alert, alertId, type CompleteAlert, type Severity } from '../alerts/alert.js';
-import type { DeliveryLedger } from '../alerts/dispatcher.js';
+import type { DeliveryLedger, DeliveryRecord } from '../alerts/dispatcher.js';
 import type { AlertOutput } from '../alerts/outputs.js';
 import { routeAccepts, SessionGrouper } from '../alerts/routing.js';
 import { ALERT_STAGE, decodeAlert, STAGE_HEADERS } from './alert-stage.js';
@@ -71,8 +71,18 @@ export class DeliveryWorker {
    * alerts of a partition, sent one after another, fell seconds behind at load. An entry is used once.
    */
   readonly #known = new Map<string, boolean>();
+  /**
+   * In-process bus: the ledger records of what was sent, written once per batch before its commit
+   * instead of one insert per alert. Its one partition sends alerts one after another, and each
+   * record waited behind the sink's inserts (bench:live on that bus: verdict -> written p50 5.5-11.8 s
+   * at 3.5-4.3k events/s). Nothing on that bus outlives the process, so a wider window between
+   * send and record costs nothing there; on Kafka each alert is still recorded before the next.
+   */
+  readonly #deferRecords: boolean;
+  #records: DeliveryRecord[] = [];
 
   constructor(readonly o: DeliveryWorkerOptions) {
+    this.#deferRecords = o.bus.kind === 'memory';
     const window = o.output.routing?.groupWindowSeconds ?? 60;
     this.#grouper = o.output.sendGroup && window > 0 ? new SessionGrouper(window * 1000) : null;
     this.#held = this.#grouper && o.bus.kind === 'kafka' ? new HeldAlerts(o.bus, o.groupId, o.log) : null;
@@ -105,6 +115,7 @@ export class DeliveryWorker {
       partitionsConcurrently: 8,
       beforeBatch: (messages) => this.#lookUp(messages),
       handler: (m) => this.#handle(m),
+      ...(this.#deferRecords ? { afterBatch: () => this.#writeRecords(), afterBatchEvery: 200 } : {}),
     });
     if (this.#grouper) {
       this.#timer = setInterval(() => {
@@ -144,7 +155,7 @@ export class DeliveryWorker {
     if (flight.attempts > 0) await pause(backoffMs(flight.attempts - 1, this.o.policy), this.#stopping.signal);
     flight.attempts++;
     try {
-      await this.#send(flight.batch, flight.attempts);
+      await this.#send(flight.batch, flight.attempts, this.#deferRecords);
       if (flight.attempts > 1)
         this.o.log.info('alert delivered after retries', { output: this.name, alertId: flight.batch[0]?.id, attempts: flight.attempts });
     } catch (err) {
@@ -206,7 +217,19 @@ export class DeliveryWorker {
     for (const id of ids) this.#known.set(id, done.has(id));
   }
 
-  async #send(batch: CompleteAlert[], attempts: number): Promise<void> {
+  /** The records kept for the batch's end; a failed write keeps them for the next (the bus hands the batch again, and #known skips what was sent). */
+  async #writeRecords(): Promise<void> {
+    const records = this.#records;
+    this.#records = [];
+    try {
+      await this.o.ledger.recordMany(records);
+    } catch (err) {
+      this.#records = [...records, ...this.#records];
+      throw err;
+    }
+  }
+
+  async #send(batch: CompleteAlert[], attempts: number, deferRecord = false): Promise<void> {
     // Looked up with its batch when it was fetched, unless sent since (a copy of it earlier in the
     // batch), retried or held: those ask the ledger again.
     const unknown: string[] = [];
@@ -225,9 +248,11 @@ export class DeliveryWorker {
       const out = this.o.output;
       const messageId = todo.length === 1 || !out.sendGroup ? await out.send(first) : await out.sendGroup(todo);
       const at = new Date().toISOString();
-      await this.o.ledger.recordMany(
-        todo.map((a) => ({ alertId: a.id, output: this.name, status: 'delivered', attempts, at, messageId, error: null })),
+      const records = todo.map(
+        (a): DeliveryRecord => ({ alertId: a.id, output: this.name, status: 'delivered', attempts, at, messageId, error: null }),
       );
+      if (deferRecord) this.#records.push(...records);
+      else await this.o.ledger.recordMany(records);
       for (const a of todo) this.#known.set(a.id, true);
       this.stats.delivered += todo.length;
     }
@@ -298,6 +323,9 @@ export class DeliveryWorker {
     this.#stopping.abort();
     if (this.#timer) clearInterval(this.#timer);
     await this.#sub?.stop();
+    await this.#writeRecords().catch((err: unknown) =>
+      this.o.log.error('delivery records not written at shutdown', { output: this.name, error: errorMessage(err) }),
+    );
     await this.#flushing;
     for (const batch of this.#grouper?.drain() ?? []) this.#heldRetry.push({ batch, attempts: 0 });
     for (const d of this.#heldRetry.splice(0)) {

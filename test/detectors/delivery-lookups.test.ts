@@ -7,9 +7,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KafkaBus } from '../../core/bus/kafka.js';
+import { MemoryBus } from '../../core/bus/memory.js';
 import { silentLogger } from '../../core/log.js';
 import { type Alert, type CompleteAlert, completeAlert } from '../../detectors/alerts/alert.js';
-import { MemoryDeliveryLedger } from '../../detectors/alerts/dispatcher.js';
+import { type DeliveryRecord, MemoryDeliveryLedger } from '../../detectors/alerts/dispatcher.js';
 import { WebhookOutput } from '../../detectors/alerts/outputs.js';
 import { alertMessage } from '../../detectors/stages/alert-stage.js';
 import { DeliveryWorker } from '../../detectors/stages/delivery-worker.js';
@@ -21,6 +22,11 @@ afterAll(() => deleteTopics(topics));
 /** The in-process ledger, counting the lookups that reach it. */
 class CountingLedger extends MemoryDeliveryLedger {
   lookups = 0;
+  writes = 0;
+  override async recordMany(entries: readonly DeliveryRecord[]): Promise<void> {
+    if (entries.length > 0) this.writes++;
+    return super.recordMany(entries);
+  }
   override async deliveredAmong(output: string, alertIds: readonly string[]): Promise<Set<string>> {
     this.lookups++;
     return super.deliveredAmong(output, alertIds);
@@ -103,6 +109,53 @@ describe('delivery worker lookups', () => {
       // One lookup per fetched batch (a batch per partition, 3 partitions; a few more if the broker split them), never one per alert.
       expect(ledger.lookups).toBeGreaterThanOrEqual(1);
       expect(ledger.lookups).toBeLessThanOrEqual(9);
+    } finally {
+      await worker.stop();
+      await bus.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('on the in-process bus: one lookup and one ledger write per batch, every alert sent once and recorded', async () => {
+    // Found with bench:live on the in-process bus: its one partition sends alerts one after another
+    // and each waited for its own ledger insert, so alerts were written 5.5-11.8 s after their verdict.
+    const run = uniqueName('memory-lookups');
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        received.push(String(req.headers['idempotency-key']));
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const bus = new MemoryBus();
+    const ledger = new CountingLedger();
+    const output = new WebhookOutput({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, secret: 's', name: 'soc' });
+    const alerts = Array.from({ length: 300 }, (_, n) => alert(run, n));
+    await ledger.record({ alertId: alerts[7]!.id, output: 'soc', status: 'delivered', attempts: 1, at: '', messageId: null, error: null });
+    const writesBefore = ledger.writes;
+    await bus.publish('alerts', [...alerts, alerts[20]!].map(alertMessage));
+    const worker = await new DeliveryWorker({
+      bus,
+      topic: 'alerts',
+      output,
+      ledger,
+      log: silentLogger,
+      policy: { maxAgeMs: 60_000, initialDelayMs: 100, maxDelayMs: 1000 },
+      groupId: 'soc',
+      deadLetterTopic: 'dlq',
+      raise: async () => {},
+    }).start();
+    try {
+      const expected = alerts.filter((_, n) => n !== 7).map((a) => a.id);
+      await waitFor(() => received.length >= expected.length && worker.stats.skipped >= 2, 'every alert delivered or skipped', 60_000);
+      await waitFor(() => bus.messages('alerts').length === 301 && ledger.writes - writesBefore >= 2, 'the records written', 10_000);
+      expect([...received].sort()).toEqual([...expected].sort());
+      for (const id of expected) expect(await ledger.delivered('soc', id)).toBe(true);
+      // Batches of at most 500 looked up at once, records written at each 200th message and at the end.
+      expect(ledger.lookups).toBeLessThanOrEqual(3);
+      expect(ledger.writes - writesBefore).toBeLessThanOrEqual(3);
     } finally {
       await worker.stop();
       await bus.close();
