@@ -59,24 +59,30 @@ function alert(run: string, n: number): CompleteAlert {
   );
 }
 
+/** A real SOC webhook receiver, and the output that sends to it: the idempotency key of each request it got. */
+async function socWebhook() {
+  const received: string[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received.push(String(req.headers['idempotency-key']));
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const output = new WebhookOutput({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, secret: 's', name: 'soc' });
+  return { received, server, output };
+}
+
 describe('delivery worker lookups', () => {
   it('looks up a fetched batch at once, skips what was delivered before and sends a repeated alert once', async () => {
     const run = uniqueName('lookups');
     const topic = uniqueName('alerts');
     const deadLetters = uniqueName('dlq');
     topics.push(topic, deadLetters);
-    const received: string[] = [];
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        received.push(String(req.headers['idempotency-key']));
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { received, server, output } = await socWebhook();
     const bus = new KafkaBus(kafkaTestOptions());
     const ledger = new CountingLedger();
-    const output = new WebhookOutput({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, secret: 's', name: 'soc' });
     const alerts = Array.from({ length: 60 }, (_, n) => alert(run, n));
     // Delivered by an earlier worker: skipped. Published twice: sent once.
     for (const n of [3, 4, 5])
@@ -120,18 +126,9 @@ describe('delivery worker lookups', () => {
     // Found with bench:live on the in-process bus: its one partition sends alerts one after another
     // and each waited for its own ledger insert, so alerts were written 5.5-11.8 s after their verdict.
     const run = uniqueName('memory-lookups');
-    const received: string[] = [];
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        received.push(String(req.headers['idempotency-key']));
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { received, server, output } = await socWebhook();
     const bus = new MemoryBus();
     const ledger = new CountingLedger();
-    const output = new WebhookOutput({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, secret: 's', name: 'soc' });
     const alerts = Array.from({ length: 300 }, (_, n) => alert(run, n));
     await ledger.record({ alertId: alerts[7]!.id, output: 'soc', status: 'delivered', attempts: 1, at: '', messageId: null, error: null });
     const writesBefore = ledger.writes;
