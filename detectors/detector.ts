@@ -545,14 +545,14 @@ export class BreakGlassDetector implements EventStage {
   }
 
   async #writeSessions(): Promise<void> {
-    await this.#collectSessions();
-    const changes = this.#changes;
-    this.#changes = [];
-    await this.#stateWrites.write(changes);
+    await (await this.#collectSessions()).written;
   }
 
-  /** Closes idle sessions and hands the changed ones to the store writer and the state changes. */
-  async #collectSessions(): Promise<void> {
+  /**
+   * Closes idle sessions, hands the changed ones to the store writer and every state change so far
+   * to the ordered changelog writes; `written` resolves once those are in the changelog.
+   */
+  async #collectSessions(): Promise<{ written: Promise<void> }> {
     const writer = this.options.writer;
     const state = this.options.state;
     const live = this.options.clock === 'live';
@@ -572,6 +572,9 @@ export class BreakGlassDetector implements EventStage {
       if (writer && !this.pending.has(s.id)) await writer.add('sessions', sessionRow(s));
     }
     this.#dirty.clear();
+    const changes = this.#changes;
+    this.#changes = [];
+    return { written: this.#stateWrites.write(changes) };
   }
 
   /**
@@ -586,11 +589,9 @@ export class BreakGlassDetector implements EventStage {
 
   async #flushOnce(): Promise<void> {
     const writes = await this.#exclusive(async () => {
-      await this.#collectSessions();
-      const changes = this.#changes;
-      this.#changes = [];
+      const { written } = await this.#collectSessions();
       // Both take what they write now; observed at once, awaited below.
-      const started = [this.#stateWrites.write(changes), this.options.writer?.flush() ?? Promise.resolve()];
+      const started = [written, this.options.writer?.flush() ?? Promise.resolve()];
       for (const w of started) w.catch(() => {});
       return started;
     });

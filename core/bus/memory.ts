@@ -119,7 +119,6 @@ export class MemoryBus implements Bus {
           const key = keyOf(topic);
           const t = this.#topic(topic);
           let next = this.#committed.get(key)!;
-          const start = next;
           let askedUpTo = next;
           while (running && next < t.base + t.log.length) {
             if (options.beforeBatch && next >= askedUpTo) {
@@ -141,7 +140,7 @@ export class MemoryBus implements Bus {
                 commit(topic, next);
               } catch {
                 // Not durable: deliver again from the last committed position, after a pause.
-                next = this.#committed.get(key) ?? start;
+                next = this.#committed.get(key)!;
                 await new Promise((resolve) => setTimeout(resolve, 50));
               }
             }

@@ -80,6 +80,8 @@ export class DeliveryWorker {
    */
   readonly #deferRecords: boolean;
   #records: DeliveryRecord[] = [];
+  /** The alerts of `#records`: sent, so a batch handed again (a failed record write) skips them. */
+  readonly #recordIds = new Set<string>();
 
   constructor(readonly o: DeliveryWorkerOptions) {
     this.#deferRecords = o.bus.kind === 'memory';
@@ -212,17 +214,25 @@ export class DeliveryWorker {
       if (id) ids.push(id);
     }
     if (ids.length === 0) return;
-    const done = await this.o.ledger.deliveredAmong(this.name, ids);
+    const done = await this.#deliveredAmong(ids);
     if (this.#known.size > 100_000) this.#known.clear();
     for (const id of ids) this.#known.set(id, done.has(id));
   }
 
-  /** The records kept for the batch's end; a failed write keeps them for the next (the bus hands the batch again, and #known skips what was sent). */
+  /** Delivered as the ledger says, or sent with its record still waiting for the batch's end. */
+  async #deliveredAmong(ids: string[]): Promise<Set<string>> {
+    const done = await this.o.ledger.deliveredAmong(this.name, ids);
+    for (const id of ids) if (this.#recordIds.has(id)) done.add(id);
+    return done;
+  }
+
+  /** The records kept for the batch's end; a failed write keeps them for the next (the bus hands the batch again, and #deliveredAmong skips what was sent). */
   async #writeRecords(): Promise<void> {
     const records = this.#records;
     this.#records = [];
     try {
       await this.o.ledger.recordMany(records);
+      for (const r of records) this.#recordIds.delete(r.alertId);
     } catch (err) {
       this.#records = [...records, ...this.#records];
       throw err;
@@ -240,7 +250,7 @@ export class DeliveryWorker {
       if (known === true) done.add(a.id);
       else if (known === undefined) unknown.push(a.id);
     }
-    if (unknown.length > 0) for (const id of await this.o.ledger.deliveredAmong(this.name, unknown)) done.add(id);
+    if (unknown.length > 0) for (const id of await this.#deliveredAmong(unknown)) done.add(id);
     const todo = batch.filter((a) => !done.has(a.id));
     this.stats.skipped += batch.length - todo.length;
     const first = todo[0];
@@ -251,8 +261,10 @@ export class DeliveryWorker {
       const records = todo.map(
         (a): DeliveryRecord => ({ alertId: a.id, output: this.name, status: 'delivered', attempts, at, messageId, error: null }),
       );
-      if (deferRecord) this.#records.push(...records);
-      else await this.o.ledger.recordMany(records);
+      if (deferRecord) {
+        this.#records.push(...records);
+        for (const a of todo) this.#recordIds.add(a.id);
+      } else await this.o.ledger.recordMany(records);
       for (const a of todo) this.#known.set(a.id, true);
       this.stats.delivered += todo.length;
     }

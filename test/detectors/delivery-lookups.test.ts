@@ -23,7 +23,13 @@ afterAll(() => deleteTopics(topics));
 class CountingLedger extends MemoryDeliveryLedger {
   lookups = 0;
   writes = 0;
+  /** Refuses this many record writes first (a store that is briefly down). */
+  refuse = 0;
   override async recordMany(entries: readonly DeliveryRecord[]): Promise<void> {
+    if (entries.length > 0 && this.refuse > 0) {
+      this.refuse--;
+      throw new Error('store unavailable');
+    }
     if (entries.length > 0) this.writes++;
     return super.recordMany(entries);
   }
@@ -153,6 +159,37 @@ describe('delivery worker lookups', () => {
       // Batches of at most 500 looked up at once, records written at each 200th message and at the end.
       expect(ledger.lookups).toBeLessThanOrEqual(3);
       expect(ledger.writes - writesBefore).toBeLessThanOrEqual(3);
+    } finally {
+      await worker.stop();
+      await bus.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  it('on the in-process bus: a record write that fails hands the batch again, and nothing is sent twice', async () => {
+    const run = uniqueName('memory-refused');
+    const { received, server, output } = await socWebhook();
+    const bus = new MemoryBus();
+    const ledger = new CountingLedger();
+    ledger.refuse = 2;
+    const alerts = Array.from({ length: 50 }, (_, n) => alert(run, n));
+    await bus.publish('alerts', alerts.map(alertMessage));
+    const worker = await new DeliveryWorker({
+      bus,
+      topic: 'alerts',
+      output,
+      ledger,
+      log: silentLogger,
+      policy: { maxAgeMs: 60_000, initialDelayMs: 100, maxDelayMs: 1000 },
+      groupId: 'soc',
+      deadLetterTopic: 'dlq',
+      raise: async () => {},
+    }).start();
+    try {
+      await waitFor(() => ledger.refuse === 0 && ledger.writes >= 1, 'the records written after two refusals', 10_000);
+      for (const a of alerts) expect(await ledger.delivered('soc', a.id)).toBe(true);
+      // Each alert reached the SOC once, though its batch was handed to the worker three times.
+      expect([...received].sort()).toEqual(alerts.map((a) => a.id).sort());
     } finally {
       await worker.stop();
       await bus.close();
