@@ -80,6 +80,21 @@ async function socWebhook() {
   return { received, server, output };
 }
 
+/** A delivery worker of the alerts topic on the in-process bus. */
+function inProcessWorker(bus: MemoryBus, output: WebhookOutput, ledger: CountingLedger): Promise<DeliveryWorker> {
+  return new DeliveryWorker({
+    bus,
+    topic: 'alerts',
+    output,
+    ledger,
+    log: silentLogger,
+    policy: { maxAgeMs: 60_000, initialDelayMs: 100, maxDelayMs: 1000 },
+    groupId: 'soc',
+    deadLetterTopic: 'dlq',
+    raise: async () => {},
+  }).start();
+}
+
 describe('delivery worker lookups', () => {
   it('looks up a fetched batch at once, skips what was delivered before and sends a repeated alert once', async () => {
     const run = uniqueName('lookups');
@@ -139,17 +154,7 @@ describe('delivery worker lookups', () => {
     await ledger.record({ alertId: alerts[7]!.id, output: 'soc', status: 'delivered', attempts: 1, at: '', messageId: null, error: null });
     const writesBefore = ledger.writes;
     await bus.publish('alerts', [...alerts, alerts[20]!].map(alertMessage));
-    const worker = await new DeliveryWorker({
-      bus,
-      topic: 'alerts',
-      output,
-      ledger,
-      log: silentLogger,
-      policy: { maxAgeMs: 60_000, initialDelayMs: 100, maxDelayMs: 1000 },
-      groupId: 'soc',
-      deadLetterTopic: 'dlq',
-      raise: async () => {},
-    }).start();
+    const worker = await inProcessWorker(bus, output, ledger);
     try {
       const expected = alerts.filter((_, n) => n !== 7).map((a) => a.id);
       await waitFor(() => received.length >= expected.length && worker.stats.skipped >= 2, 'every alert delivered or skipped', 60_000);
@@ -174,17 +179,7 @@ describe('delivery worker lookups', () => {
     ledger.refuse = 2;
     const alerts = Array.from({ length: 50 }, (_, n) => alert(run, n));
     await bus.publish('alerts', alerts.map(alertMessage));
-    const worker = await new DeliveryWorker({
-      bus,
-      topic: 'alerts',
-      output,
-      ledger,
-      log: silentLogger,
-      policy: { maxAgeMs: 60_000, initialDelayMs: 100, maxDelayMs: 1000 },
-      groupId: 'soc',
-      deadLetterTopic: 'dlq',
-      raise: async () => {},
-    }).start();
+    const worker = await inProcessWorker(bus, output, ledger);
     try {
       await waitFor(() => ledger.refuse === 0 && ledger.writes >= 1, 'the records written after two refusals', 10_000);
       for (const a of alerts) expect(await ledger.delivered('soc', a.id)).toBe(true);
