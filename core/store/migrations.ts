@@ -212,13 +212,9 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
       version: 4,
       name: 'materialized rule fields and skip indexes, so a retro-hunt reads small columns before any JSON',
       statements: [
-        ...FIELD_COLUMNS.map(
-          (c) => `ALTER TABLE events ADD COLUMN IF NOT EXISTS ${c.column} LowCardinality(String) MATERIALIZED ${fieldColumnExpression(c)}`,
-        ),
+        ...fieldColumnStatements(4),
         // The sort key holds toDate(time) only: a window of hours inside a day is pruned by this.
         'ALTER TABLE events ADD INDEX IF NOT EXISTS time_minmax time TYPE minmax GRANULARITY 1',
-        // Granules without a rare event name (StopLogging, DeleteTrail...) are skipped by a hunt for it.
-        ...FIELD_COLUMNS.map((c) => `ALTER TABLE events ADD INDEX IF NOT EXISTS ${c.column}_set ${c.column} TYPE set(256) GRANULARITY 1`),
       ],
     },
     {
@@ -447,6 +443,14 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
         `INSERT INTO credential_changes ${credentialChangesSelect()}`,
       ],
     },
+    {
+      version: 17,
+      name: "CloudTrail eventType as a field column, and a hash of the id for a hunt's candidate keys",
+      // Parts stored before this compute both when read, until they merge. A hunt looks up every
+      // version of its candidate keys: probing 10M fixed-width hashes instead of 10M id strings
+      // takes ~165 ms instead of ~310 ms (333k candidates).
+      statements: [...fieldColumnStatements(17), 'ALTER TABLE events ADD COLUMN IF NOT EXISTS id_hash UInt64 MATERIALIZED cityHash64(id)'],
+    },
   ];
 }
 
@@ -509,18 +513,34 @@ export interface FieldColumn {
   column: string;
   source: 'cloudtrail' | 'okta' | 'k8s';
   field: string;
+  /** The migration that adds it. */
+  since: 4 | 17;
 }
 
 export const FIELD_COLUMNS: readonly FieldColumn[] = [
-  { column: 'ct_event_name', source: 'cloudtrail', field: 'eventName' },
-  { column: 'ct_event_source', source: 'cloudtrail', field: 'eventSource' },
-  { column: 'ct_error_code', source: 'cloudtrail', field: 'errorCode' },
-  { column: 'ct_identity_type', source: 'cloudtrail', field: 'userIdentity.type' },
-  { column: 'okta_event_type', source: 'okta', field: 'eventType' },
-  { column: 'k8s_verb', source: 'k8s', field: 'verb' },
-  { column: 'k8s_resource', source: 'k8s', field: 'objectRef.resource' },
-  { column: 'k8s_api_group', source: 'k8s', field: 'objectRef.apiGroup' },
+  { column: 'ct_event_name', source: 'cloudtrail', field: 'eventName', since: 4 },
+  { column: 'ct_event_source', source: 'cloudtrail', field: 'eventSource', since: 4 },
+  { column: 'ct_error_code', source: 'cloudtrail', field: 'errorCode', since: 4 },
+  { column: 'ct_identity_type', source: 'cloudtrail', field: 'userIdentity.type', since: 4 },
+  { column: 'okta_event_type', source: 'okta', field: 'eventType', since: 4 },
+  { column: 'k8s_verb', source: 'k8s', field: 'verb', since: 4 },
+  { column: 'k8s_resource', source: 'k8s', field: 'objectRef.resource', since: 4 },
+  { column: 'k8s_api_group', source: 'k8s', field: 'objectRef.apiGroup', since: 4 },
+  // Rare in SigmaHQ (one rule) but in both root rules of our pack and SigmaHQ's root-usage rule:
+  // `not eventType: AwsServiceEvent` was the one item of a root hunt that still read raw.
+  { column: 'ct_event_type', source: 'cloudtrail', field: 'eventType', since: 17 },
 ];
+
+/** A migration's field columns: each one MATERIALIZED, with a set index (a hunt for a rare value skips granules without it). */
+function fieldColumnStatements(since: FieldColumn['since']): string[] {
+  const added = FIELD_COLUMNS.filter((c) => c.since === since);
+  return [
+    ...added.map(
+      (c) => `ALTER TABLE events ADD COLUMN IF NOT EXISTS ${c.column} LowCardinality(String) MATERIALIZED ${fieldColumnExpression(c)}`,
+    ),
+    ...added.map((c) => `ALTER TABLE events ADD INDEX IF NOT EXISTS ${c.column}_set ${c.column} TYPE set(256) GRANULARITY 1`),
+  ];
+}
 
 /** DDL expression of a field column (names are constants above, not input: DDL takes no parameters). */
 export function fieldColumnExpression(c: FieldColumn): string {

@@ -38,7 +38,11 @@ const or = (xs: Cond[]): Cond => {
  * over several sources stays correct; only the columns of the rule's own sources can narrow anything.
  */
 export function fieldColumns(sources: readonly SourceName[]): Map<string, string> {
-  return new Map(FIELD_COLUMNS.filter((c) => sources.includes(c.source)).map((c) => [c.field, c.column]));
+  const by = new Map<string, string[]>();
+  for (const c of FIELD_COLUMNS.filter((x) => sources.includes(x.source))) by.set(c.field, [...(by.get(c.field) ?? []), c.column]);
+  // A field two sources have (Okta's and CloudTrail's eventType), for a rule over both: each column is
+  // '' on the other source's rows, so their concatenation is the row's own column.
+  return new Map([...by].map(([field, cols]) => [field, cols.length === 1 ? (cols[0] as string) : `concat(${cols.join(', ')})`]));
 }
 
 /**

@@ -163,8 +163,9 @@ function rangeSql(params: Params, options: SqlOptions, sources: readonly string[
  * with these ids are deduplicated and evaluated. That is exact: the latest version of a key can
  * match only if it passes the necessary conditions, so a key none of whose versions passes has
  * no match, and for a candidate key every version is still read, so the same version wins the
- * deduplication as without the filter. (An id of another source in the set only adds work:
- * `id IN` is several times cheaper than a `(source, id)` tuple set.)
+ * deduplication as without the filter. (An id of another source in the set only adds work: a
+ * single key is several times cheaper than a `(source, id)` tuple set.) Only on the store's own
+ * `events` table, which has the field columns and `id_hash`.
  */
 function candidatesSql(
   rule: RuleIR,
@@ -178,11 +179,12 @@ function candidatesSql(
   const literals = columns ? null : prefilterSql(rule, params, 'raw');
   if (!columns && !literals) return null;
   const table = params.add(options.table ?? 'events', 'Identifier');
-  // `id IN` on the id itself (not a hash of it): the engine skips the scan when the set is empty and
-  // prunes granules by the sort key's id when it is small (10M events, no match: 25 ms against 120 ms).
+  // On the id's stored hash (migration 17): every version of a key shares it, so the set holds whole
+  // keys, and a colliding key only adds rows that are evaluated exactly. 10M events: 165 ms against
+  // 310 ms for `id IN` with 333k candidates; 28 ms against 12 ms with none.
   const sql = columns
-    ? `id IN (SELECT id FROM ${table} PREWHERE ${columns} WHERE ${rangeSql(params, options, sources)})`
-    : `id IN (SELECT id FROM ${table} WHERE ${rangeSql(params, options, sources)} AND ${literals})`;
+    ? `id_hash IN (SELECT id_hash FROM ${table} PREWHERE ${columns} WHERE ${rangeSql(params, options, sources)})`
+    : `id_hash IN (SELECT id_hash FROM ${table} WHERE ${rangeSql(params, options, sources)} AND ${literals})`;
   return { sql, literals: literals !== null, columns };
 }
 

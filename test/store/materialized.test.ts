@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
 import { FIELD_COLUMNS } from '../../core/store/migrations.js';
 import { loadRules, SigmaEngine, type SourceName } from '../../rules/engine/index.js';
+import { fieldColumns } from '../../rules/sql/columns.js';
 import { compileRuleSql, latestEventsSql, Params, QUERY_SETTINGS } from '../../rules/sql/index.js';
 
 const RULES = `
@@ -51,6 +52,13 @@ detection:
   b: { errorCode: AccessDenied }
   condition: a or not b
 ---
+title: root not service event
+logsource: { product: aws, service: cloudtrail }
+detection:
+  sel: { userIdentity.type: Root }
+  service: { eventType: AwsServiceEvent }
+  condition: sel and not service
+---
 title: k8s exec
 logsource: { category: application, product: kubernetes, service: audit }
 detection:
@@ -77,6 +85,10 @@ const EVENTS: Ev[] = [
   { source: 'okta', id: 'okta-2', raw: { eventType: 'user.session.start' } },
   // CloudTrail has an eventType too: the okta column must not take it.
   ct('ct-event-type', { eventType: 'user.account.reset_password' }),
+  ct('root-api', { userIdentity: { type: 'Root' }, eventType: 'AwsApiCall' }),
+  ct('root-service', { userIdentity: { type: 'Root' }, eventType: 'AwsServiceEvent' }),
+  ct('root-service-cased', { userIdentity: { type: 'root' }, eventType: 'awsserviceevent' }),
+  ct('root-type-number', { userIdentity: { type: 'Root' }, eventType: 7 }),
   { source: 'k8s', id: 'k8s-1', raw: { verb: 'create', objectRef: { resource: 'pods', subresource: 'exec' } } },
   {
     source: 'k8s',
@@ -147,7 +159,7 @@ describe('materialized field columns', () => {
 
   it('holds a value only when reading it is unambiguous', async () => {
     const got = await rows<Record<string, string>>(
-      `SELECT id, ct_event_name, ct_identity_type, ct_error_code, okta_event_type, k8s_resource FROM events
+      `SELECT id, ct_event_name, ct_identity_type, ct_error_code, okta_event_type, ct_event_type, k8s_resource FROM events
        ORDER BY id, ingested_at LIMIT 1 BY id`,
     );
     const by = Object.fromEntries(got.map((r) => [r.id, r]));
@@ -160,6 +172,9 @@ describe('materialized field columns', () => {
     expect(by.number?.ct_error_code).toBe(''); // a number, not a string
     expect(by['okta-1']?.okta_event_type).toBe('user.account.reset_password');
     expect(by['ct-event-type']?.okta_event_type).toBe('');
+    expect(by['ct-event-type']?.ct_event_type).toBe('user.account.reset_password');
+    expect(by['okta-1']?.ct_event_type).toBe('');
+    expect(by['root-type-number']?.ct_event_type).toBe('');
     expect(by['k8s-2']?.k8s_resource).toBe('');
   });
 
@@ -171,6 +186,19 @@ describe('materialized field columns', () => {
     // Every item is an equality on a column: rows holding both values are decided without raw.
     expect(sql).toContain('UNION ALL');
     expect(sql).toMatch(/ORDER BY source, id, ingested_at DESC, raw_hash DESC/);
+  });
+
+  it('a root-usage rule (`not eventType: AwsServiceEvent`) is decided on the columns too', () => {
+    const rule = loaded.rules.find((r) => r.title === 'root not service event')!;
+    const { sql } = compileRuleSql(rule);
+    expect(sql).toContain('UNION ALL');
+    expect(sql).toContain("if((ct_identity_type != '' AND ct_event_type != ''), (lower(ct_identity_type) IN");
+  });
+
+  it('a field two sources have is read from both columns for both sources (each is empty on the other)', () => {
+    expect(fieldColumns(['okta', 'cloudtrail']).get('eventType')).toBe('concat(okta_event_type, ct_event_type)');
+    expect(fieldColumns(['cloudtrail']).get('eventType')).toBe('ct_event_type');
+    expect(fieldColumns(['okta']).get('eventType')).toBe('okta_event_type');
   });
 
   it.each(loaded.rules.map((r) => [r.title, r] as const))('%s: SQL returns exactly what the evaluator matches', async (_t, rule) => {
