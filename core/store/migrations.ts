@@ -515,12 +515,19 @@ export interface FieldColumn {
   field: string;
   /** The migration that adds it. */
   since: 4 | 17;
+  /**
+   * From this migration on, the column holds NUL ('\0') where the field is certainly absent (no value
+   * at all, not even null), so `exists` and `null` tests are decided on it too. Parts stored before
+   * hold '' there, which is still "unknown, read raw". A value containing NUL is ''.
+   */
+  absent?: 17;
 }
 
 export const FIELD_COLUMNS: readonly FieldColumn[] = [
   { column: 'ct_event_name', source: 'cloudtrail', field: 'eventName', since: 4 },
   { column: 'ct_event_source', source: 'cloudtrail', field: 'eventSource', since: 4 },
-  { column: 'ct_error_code', source: 'cloudtrail', field: 'errorCode', since: 4 },
+  // `errorCode|exists` is how most of our pack's AWS rules leave out failed calls.
+  { column: 'ct_error_code', source: 'cloudtrail', field: 'errorCode', since: 4, absent: 17 },
   { column: 'ct_identity_type', source: 'cloudtrail', field: 'userIdentity.type', since: 4 },
   { column: 'okta_event_type', source: 'okta', field: 'eventType', since: 4 },
   { column: 'k8s_verb', source: 'k8s', field: 'verb', since: 4 },
@@ -529,15 +536,20 @@ export const FIELD_COLUMNS: readonly FieldColumn[] = [
   // Rare in SigmaHQ (one rule) but in both root rules of our pack and SigmaHQ's root-usage rule:
   // `not eventType: AwsServiceEvent` was the one item of a root hunt that still read raw.
   { column: 'ct_event_type', source: 'cloudtrail', field: 'eventType', since: 17 },
+  // Our root-activity rule keeps calls no service made for the root user (`invokedBy|exists`).
+  { column: 'ct_invoked_by', source: 'cloudtrail', field: 'userIdentity.invokedBy', since: 17, absent: 17 },
 ];
 
 /** A migration's field columns: each one MATERIALIZED, with a set index (a hunt for a rare value skips granules without it). */
 function fieldColumnStatements(since: FieldColumn['since']): string[] {
   const added = FIELD_COLUMNS.filter((c) => c.since === since);
+  // A column that starts marking absence after it was added: new parts mark it, old ones keep ''.
+  const marking = FIELD_COLUMNS.filter((c) => c.absent === since && c.since < since);
   return [
     ...added.map(
       (c) => `ALTER TABLE events ADD COLUMN IF NOT EXISTS ${c.column} LowCardinality(String) MATERIALIZED ${fieldColumnExpression(c)}`,
     ),
+    ...marking.map((c) => `ALTER TABLE events MODIFY COLUMN ${c.column} LowCardinality(String) MATERIALIZED ${fieldColumnExpression(c)}`),
     ...added.map((c) => `ALTER TABLE events ADD INDEX IF NOT EXISTS ${c.column}_set ${c.column} TYPE set(256) GRANULARITY 1`),
   ];
 }
@@ -549,10 +561,20 @@ export function fieldColumnExpression(c: FieldColumn): string {
   // One pass over the document for the raw value text; only a JSON string is decoded (JSONExtractString
   // would return an array's or object's text), and non-ASCII values become '' (JS and ClickHouse
   // lower-case them differently).
-  const text = `JSONExtractRaw(raw, ${path.map((p) => `'${p}'`).join(', ')})`;
+  const keys = path.map((p) => `'${p}'`).join(', ');
+  const text = `JSONExtractRaw(raw, ${keys})`;
   const decoded = `arrayMap(t -> JSONExtractString(t), arrayFilter(t -> startsWith(t, '"'), [${text}]))`;
-  const ascii = `arrayElement(arrayFilter(v -> length(v) = lengthUTF8(v), ${decoded}), 1)`;
-  const unambiguous = path.length > 1 ? `if(JSONHas(raw, '${c.field}'), '', ${ascii})` : ascii;
+  const ascii = c.absent
+    ? `arrayElement(arrayFilter(v -> length(v) = lengthUTF8(v) AND position(v, '\\0') = 0, ${decoded}), 1)`
+    : `arrayElement(arrayFilter(v -> length(v) = lengthUTF8(v), ${decoded}), 1)`;
+  let value = ascii;
+  if (c.absent) {
+    if (path.length > 2) throw new Error(`field column ${c.column}: absence is marked for paths of one or two keys`);
+    // Certainly absent: no key on the path, and no array on the way whose elements might hold it.
+    const none = path.length === 1 ? `NOT JSONHas(raw, ${keys})` : `NOT JSONHas(raw, ${keys}) AND JSONType(raw, '${path[0]}') != 'Array'`;
+    value = `if(${none}, '\\0', ${ascii})`;
+  }
+  const unambiguous = path.length > 1 ? `if(JSONHas(raw, '${c.field}'), '', ${value})` : value;
   return `if(source = '${c.source}', ${unambiguous}, '')`;
 }
 

@@ -53,13 +53,29 @@ export function columnTestSql(item: ItemIR, params: Params, columns: Map<string,
   const column = item.field === null ? undefined : columns.get(item.field);
   if (!column) return null;
   const texts = item.values.map(plainEquality);
-  if (texts.length === 0 || texts.some((t) => t === null)) return null;
-  const test =
-    item.linking === 'or'
-      ? `lower(${column}) IN ${params.strs([...new Set(texts as string[])])}`
-      : (and(texts.map((t) => `lower(${column}) = ${params.str(t as string)}`)) as string);
-  return { column, test };
+  if (texts.length === 0) return null;
+  if (texts.every((t) => t !== null)) {
+    const test =
+      item.linking === 'or'
+        ? `lower(${column}) IN ${params.strs([...new Set(texts as string[])])}`
+        : (and(texts.map((t) => `lower(${column}) = ${params.str(t as string)}`)) as string);
+    return { column, test };
+  }
+  // Presence, on a column that marks a certainly absent field with NUL (its value is then the only one).
+  if (!MARKS_ABSENCE.has(column)) return null;
+  const tests: string[] = [];
+  for (const [i, v] of item.values.entries()) {
+    const text = texts[i];
+    if (text !== null && text !== undefined) tests.push(`lower(${column}) = ${params.str(text)}`);
+    else if (v.kind === 'exists') tests.push(v.value ? `${column} != '\\0'` : `${column} = '\\0'`);
+    else if (v.kind === 'null') tests.push(`${column} = '\\0'`);
+    else return null;
+  }
+  return { column, test: tests.length === 1 ? (tests[0] as string) : `(${tests.join(item.linking === 'or' ? ' OR ' : ' AND ')})` };
 }
+
+/** Columns holding NUL where their field is certainly absent (core/store/migrations.ts, FieldColumn.absent). */
+const MARKS_ABSENCE = new Set(FIELD_COLUMNS.filter((c) => c.absent !== undefined).map((c) => c.column));
 
 export function columnPrefilterSql(rule: RuleIR, params: Params, sources: readonly SourceName[]): string | null {
   const columns = fieldColumns(sources);

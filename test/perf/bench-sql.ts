@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ruleMatches } from '../../cli/hunt.js';
 import { migrate, openStore } from '../../core/store/index.js';
@@ -140,11 +141,21 @@ try {
     if (!r) throw new Error(`rule ${file} not found`);
     return r;
   };
+  // Our pack's root rule (presence of invokedBy, decided on the columns) and its CloudTrail tampering
+  // rule (`contains` on identity fields: the JSON is read for every candidate).
+  const pack = loadRules([fileURLToPath(new URL('../../rules/breakglass', import.meta.url))]);
+  const packRule = (file: string): RuleIR => {
+    const r = pack.rules.find((x) => x.file.endsWith(file));
+    if (!r) throw new Error(`pack rule ${file} not found`);
+    return r;
+  };
   const rules = [
     pick('aws_root_account_usage.yml'), // nested path + null + neq-like not
     pick('aws_cloudtrail_disable_logging.yml'), // OR of equalities
     pick('aws_sts_assumerole_misuse.yml'), // nested equality, broad
     pick('aws_enum_buckets.yml'), // contains on a nested field
+    packRule('aws_root_activity.yml'),
+    packRule('aws_breakglass_cloudtrail_tampering.yml'),
   ];
   for (const rule of rules) {
     const times: number[] = [];

@@ -59,6 +59,28 @@ detection:
   service: { eventType: AwsServiceEvent }
   condition: sel and not service
 ---
+title: root by a person
+logsource: { product: aws, service: cloudtrail }
+detection:
+  sel: { userIdentity.type: Root }
+  invoked: { userIdentity.invokedBy|exists: true }
+  console: { userIdentity.invokedBy: signin.amazonaws.com }
+  condition: sel and not (invoked and not console)
+---
+title: no error code
+logsource: { product: aws, service: cloudtrail }
+detection:
+  sel: { eventName: StopLogging }
+  failed: { errorCode|exists: true }
+  condition: sel and not failed
+---
+title: error code null or denied
+logsource: { product: aws, service: cloudtrail }
+detection:
+  none: { errorCode: null }
+  denied: { errorCode: AccessDenied }
+  condition: none or denied
+---
 title: k8s exec
 logsource: { category: application, product: kubernetes, service: audit }
 detection:
@@ -89,6 +111,15 @@ const EVENTS: Ev[] = [
   ct('root-service', { userIdentity: { type: 'Root' }, eventType: 'AwsServiceEvent' }),
   ct('root-service-cased', { userIdentity: { type: 'root' }, eventType: 'awsserviceevent' }),
   ct('root-type-number', { userIdentity: { type: 'Root' }, eventType: 7 }),
+  // userIdentity.invokedBy present, absent, null, a number, an array on the way, a literal dotted key, NUL.
+  ct('invoked-service', { userIdentity: { type: 'Root', invokedBy: 'ec2.amazonaws.com' }, eventName: 'StopLogging' }),
+  ct('invoked-console', { userIdentity: { type: 'Root', invokedBy: 'signin.amazonaws.com' } }),
+  ct('invoked-null', { userIdentity: { type: 'Root', invokedBy: null }, errorCode: null, eventName: 'StopLogging' }),
+  ct('invoked-number', { userIdentity: { type: 'Root', invokedBy: 5 } }),
+  ct('identity-array', { userIdentity: [{ type: 'Root', invokedBy: 'ec2.amazonaws.com' }], eventName: 'StopLogging', errorCode: '' }),
+  ct('identity-string', { userIdentity: 'Root', errorCode: 'AccessDenied' }),
+  ct('invoked-dotted', { userIdentity: { type: 'Root' }, 'userIdentity.invokedBy': 'ec2.amazonaws.com' }),
+  ct('invoked-nul', { userIdentity: { type: 'Root', invokedBy: '\u0000' }, errorCode: '\u0000', eventName: 'StopLogging' }),
   { source: 'k8s', id: 'k8s-1', raw: { verb: 'create', objectRef: { resource: 'pods', subresource: 'exec' } } },
   {
     source: 'k8s',
@@ -159,7 +190,7 @@ describe('materialized field columns', () => {
 
   it('holds a value only when reading it is unambiguous', async () => {
     const got = await rows<Record<string, string>>(
-      `SELECT id, ct_event_name, ct_identity_type, ct_error_code, okta_event_type, ct_event_type, k8s_resource FROM events
+      `SELECT id, ct_event_name, ct_identity_type, ct_error_code, okta_event_type, ct_event_type, ct_invoked_by, k8s_resource FROM events
        ORDER BY id, ingested_at LIMIT 1 BY id`,
     );
     const by = Object.fromEntries(got.map((r) => [r.id, r]));
@@ -175,6 +206,15 @@ describe('materialized field columns', () => {
     expect(by['ct-event-type']?.ct_event_type).toBe('user.account.reset_password');
     expect(by['okta-1']?.ct_event_type).toBe('');
     expect(by['root-type-number']?.ct_event_type).toBe('');
+    // NUL marks a certainly absent field on the columns that mark absence; '' stays "unknown".
+    expect(by['nested-root']?.ct_invoked_by).toBe('\u0000');
+    expect(by['identity-string']?.ct_invoked_by).toBe('\u0000');
+    expect(by.plain?.ct_error_code).toBe('\u0000');
+    expect(by['invoked-service']?.ct_invoked_by).toBe('ec2.amazonaws.com');
+    for (const id of ['invoked-null', 'invoked-number', 'identity-array', 'invoked-dotted', 'invoked-nul'])
+      expect(by[id]?.ct_invoked_by).toBe('');
+    for (const id of ['invoked-null', 'identity-array', 'invoked-nul', 'number']) expect(by[id]?.ct_error_code).toBe('');
+    expect(by['okta-1']?.ct_invoked_by).toBe('');
     expect(by['k8s-2']?.k8s_resource).toBe('');
   });
 
@@ -193,6 +233,14 @@ describe('materialized field columns', () => {
     const { sql } = compileRuleSql(rule);
     expect(sql).toContain('UNION ALL');
     expect(sql).toContain("if((ct_identity_type != '' AND ct_event_type != ''), (lower(ct_identity_type) IN");
+  });
+
+  it('presence tests (`exists`, `null`) are decided on a column that marks absence', () => {
+    for (const title of ['root by a person', 'no error code', 'error code null or denied']) {
+      const { sql } = compileRuleSql(loaded.rules.find((r) => r.title === title)!);
+      expect(sql, title).toContain('UNION ALL');
+      expect(sql, title).toContain("'\\0'");
+    }
   });
 
   it('a field two sources have is read from both columns for both sources (each is empty on the other)', () => {

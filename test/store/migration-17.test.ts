@@ -19,6 +19,14 @@ detection:
   sel: { userIdentity.type: Root }
   service: { eventType: AwsServiceEvent }
   condition: sel and not service
+---
+title: root by a person, no error
+logsource: { product: aws, service: cloudtrail }
+detection:
+  sel: { userIdentity.type: Root }
+  invoked: { userIdentity.invokedBy|exists: true }
+  failed: { errorCode|exists: true }
+  condition: sel and not invoked and not failed
 `;
 
 const ct = (id: string, raw: Record<string, unknown>) => ({ id, raw: { eventVersion: '1.08', ...raw } });
@@ -28,6 +36,8 @@ const BEFORE = [
   ct('no-type', { userIdentity: { type: 'Root' } }),
   ct('user', { userIdentity: { type: 'IAMUser' }, eventType: 'AwsApiCall' }),
   ct('became-service', { userIdentity: { type: 'Root' }, eventType: 'AwsApiCall' }),
+  ct('invoked', { userIdentity: { type: 'Root', invokedBy: 'ec2.amazonaws.com' }, eventType: 'AwsApiCall' }),
+  ct('failed', { userIdentity: { type: 'Root' }, eventType: 'AwsApiCall', errorCode: 'AccessDenied' }),
 ];
 // Stored after the migration: a later version of one old key.
 const AFTER = [
@@ -77,13 +87,18 @@ it('a hunt over parts stored before migration 17 returns what the evaluator matc
   await insert(AFTER);
   const engine = new SigmaEngine(rule);
   const latest = new Map([...BEFORE, ...AFTER].map((e) => [e.id, e.raw]));
-  const expected = [...latest].filter(([, raw]) => engine.match('cloudtrail', raw).length > 0).map(([id]) => id);
-  const { sql, params } = compileRuleSql(rule.rules[0]!);
-  const got = (await (await store.client.query({ query: sql, query_params: params, format: 'JSONEachRow' })).json<{ id: string }>()).map(
-    (r) => r.id,
-  );
-  expect(got.sort()).toEqual(expected.sort());
-  expect(got.sort()).toEqual(['api', 'new', 'no-type']);
+  const hunt = async (title: string) => {
+    const r = rule.rules.find((x) => x.title === title)!;
+    const expected = [...latest].filter(([, raw]) => engine.match('cloudtrail', raw).some((m) => m.rule === r.key)).map(([id]) => id);
+    const { sql, params } = compileRuleSql(r);
+    const result = await store.client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
+    const got = (await result.json<{ id: string }>()).map((x) => x.id).sort();
+    expect(got, title).toEqual(expected.sort());
+    return got;
+  };
+  expect(await hunt('root not service event')).toEqual(['api', 'failed', 'invoked', 'new', 'no-type']);
+  // Old parts hold '' for an absent errorCode or invokedBy (unknown: raw is read); new parts mark it.
+  expect(await hunt('root by a person, no error')).toEqual(['api', 'became-service', 'new', 'no-type', 'service']);
   // The old part's hash is the one a new part stores.
   const hashes = await (
     await store.client.query({ query: 'SELECT DISTINCT id_hash = cityHash64(id) AS same FROM events', format: 'JSONEachRow' })
