@@ -119,6 +119,14 @@ const EVENTS: Ev[] = [
   ct('identity-array', { userIdentity: [{ type: 'Root', invokedBy: 'ec2.amazonaws.com' }], eventName: 'StopLogging', errorCode: '' }),
   ct('identity-string', { userIdentity: 'Root', errorCode: 'AccessDenied' }),
   ct('invoked-dotted', { userIdentity: { type: 'Root' }, 'userIdentity.invokedBy': 'ec2.amazonaws.com' }),
+  // An integer beyond 64 bits: the insert's JSON parser (simdjson) rejects the whole document, so
+  // its columns must say "unknown", never "absent".
+  ct('big-integer', {
+    big: 9.876543210987654e19,
+    userIdentity: { type: 'Root', invokedBy: 'ec2.amazonaws.com' },
+    errorCode: 'AccessDenied',
+    eventName: 'StopLogging',
+  }),
   ct('invoked-nul', { userIdentity: { type: 'Root', invokedBy: '\u0000' }, errorCode: '\u0000', eventName: 'StopLogging' }),
   { source: 'k8s', id: 'k8s-1', raw: { verb: 'create', objectRef: { resource: 'pods', subresource: 'exec' } } },
   {
@@ -214,6 +222,8 @@ describe('materialized field columns', () => {
     for (const id of ['invoked-null', 'invoked-number', 'identity-array', 'invoked-dotted', 'invoked-nul'])
       expect(by[id]?.ct_invoked_by).toBe('');
     for (const id of ['invoked-null', 'identity-array', 'invoked-nul', 'number']) expect(by[id]?.ct_error_code).toBe('');
+    expect(by['big-integer']?.ct_error_code).not.toBe('\u0000');
+    expect(by['big-integer']?.ct_invoked_by).not.toBe('\u0000');
     expect(by['okta-1']?.ct_invoked_by).toBe('');
     expect(by['k8s-2']?.k8s_resource).toBe('');
   });
