@@ -1,6 +1,6 @@
 import type { Store } from '../core/store/client.js';
 import { logValidationForEvents } from './log-validation.js';
-import { iso, isoOrNull, runQuery, strings, textOrNull } from './sql.js';
+import { iso, isoOrNull, runColumns, runQuery, strings, textOrNull } from './sql.js';
 import type { LogValidationStatus, SessionAction, SessionLogValidation, SignInAttempt, TicketTimeline } from './types.js';
 
 /**
@@ -60,23 +60,48 @@ export function targetText(targets: string): string | null {
   return parts.length ? parts.join('; ') : null;
 }
 
-/** Every action of the sessions that started in the period, by session id, in time order. */
+/**
+ * Every action of the sessions that started in the period, by session id, in time order. Read
+ * column by column (a month of 16,667 sessions has 221k actions): no object per row but the action,
+ * and each distinct target list parsed once.
+ */
 export async function actionsBySession(store: Store, fromMs: number, toMs: number): Promise<Map<string, SessionAction[]>> {
-  const rows = await runQuery<ActionRow>(store, 'session-actions', { from_ms: fromMs, to_ms: toMs });
+  const { data, rows } = await runColumns(store, 'session-actions', { from_ms: fromMs, to_ms: toMs });
+  const col = <K extends keyof ActionRow>(name: K) => (data[name] ?? []) as ActionRow[K][];
+  const [sessionIds, times, actions, targets, outcomes, categories, eventIds] = [
+    col('session_id'),
+    col('time_ms'),
+    col('action'),
+    col('targets'),
+    col('outcome'),
+    col('category'),
+    col('event_id'),
+  ];
+  const texts = new Map<string, string | null>();
   const out = new Map<string, SessionAction[]>();
-  for (const r of rows) {
-    let list = out.get(r.session_id);
-    if (!list) {
-      list = [];
-      out.set(r.session_id, list);
+  let list: SessionAction[] = [];
+  let current: string | undefined;
+  for (let i = 0; i < rows; i++) {
+    // Rows come ordered by session: one map lookup per session, not per action.
+    const id = sessionIds[i] as string;
+    if (id !== current) {
+      current = id;
+      list = out.get(id) ?? [];
+      out.set(id, list);
+    }
+    const t = targets[i] as string;
+    let target = texts.get(t);
+    if (target === undefined) {
+      target = targetText(t);
+      texts.set(t, target);
     }
     list.push({
-      time: iso(Number(r.time_ms)),
-      action: r.action,
-      target: targetText(r.targets),
-      outcome: r.outcome,
-      category: textOrNull(r.category),
-      eventId: r.event_id,
+      time: iso(Number(times[i])),
+      action: actions[i] as string,
+      target,
+      outcome: outcomes[i] as string,
+      category: textOrNull(categories[i]),
+      eventId: eventIds[i] as string,
     });
   }
   return out;

@@ -42,11 +42,20 @@ export function querySql(name: QueryName): string {
  * (server), which the builders pass through `Number()`.
  */
 export async function runQuery<T = Record<string, unknown>>(store: Store, name: QueryName, params: Record<string, unknown>): Promise<T[]> {
+  return rowsOfColumns<T>(await runColumns(store, name, params));
+}
+
+/**
+ * A report query's rows as one array per column: one JSON.parse of the whole result, about half the
+ * time of a parse per row line, and each name written once (16,667 sessions: 5 MB). A builder that
+ * walks hundreds of thousands of rows reads the columns without making an object per row.
+ */
+export async function runColumns(store: Store, name: QueryName, params: Record<string, unknown>): Promise<ColumnsResult> {
   try {
-    // One array per column: one JSON.parse of the whole result, about half the time of a parse
-    // per row line, and each name written once (16,667 sessions: 5 MB).
     const result = await store.client.query({ query: querySql(name), query_params: params, format: 'JSONColumnsWithMetadata' });
-    return rowsOfColumns<T>((await result.json()) as unknown as ColumnsResult);
+    const columns = (await result.json()) as unknown as ColumnsResult;
+    // No key at all for zero rows.
+    return { data: columns.data ?? {}, rows: Number(columns.rows ?? 0) };
   } catch (cause) {
     throw new ReportError('BG_REPORT_QUERY', `report query ${name} failed on ${store.describe}: ${(cause as Error).message}`, {
       stage: 'storing',
@@ -57,7 +66,7 @@ export async function runQuery<T = Record<string, unknown>>(store: Store, name: 
 }
 
 /** JSONColumnsWithMetadata: `data` holds one array per column (and no key at all for zero rows). */
-interface ColumnsResult {
+export interface ColumnsResult {
   data: Record<string, unknown[]>;
   rows: number;
 }
