@@ -445,15 +445,15 @@ export function migrations(options: SchemaOptions = {}): Migration[] {
     },
     {
       version: 17,
-      name: 'field columns that share one parse and mark an absent field (and eventType, invokedBy), and a hash of the id',
+      name: 'cheaper field columns that mark an absent field (and eventType, invokedBy), and a hash of the id',
       // Parts stored before this compute both when read, until they merge. A hunt looks up every
       // version of its candidate keys: probing 10M fixed-width hashes instead of 10M id strings
       // takes ~165 ms instead of ~310 ms (333k candidates).
       statements: [
         ...fieldColumnStatements(17),
-        // The earlier columns get the expressions that share one parse of the document (and errorCode
-        // marks absence). Only new parts use them: old ones keep their values, which mean the same
-        // ('' for an absent errorCode there is "unknown").
+        // The earlier columns get the cheaper expressions (a dotted key found by text, one parse per
+        // parent), and errorCode marks absence. Only new parts use them: old ones keep their values,
+        // which mean the same ('' for an absent errorCode there is "unknown").
         ...FIELD_COLUMNS.filter((c) => c.since < 17).map(
           (c) => `ALTER TABLE events MODIFY COLUMN ${c.column} LowCardinality(String) MATERIALIZED ${fieldColumnExpression(c)}`,
         ),
@@ -563,39 +563,31 @@ function fieldColumnStatements(since: FieldColumn['since']): string[] {
 /**
  * DDL expression of a field column (names are constants above, not input: DDL takes no parameters).
  *
- * Parses are shared: the engine computes an expression that several columns of one insert use only
- * once, so every column reads the document's top-level keys from one `JSONExtractKeys(raw)`, and the
- * columns under one parent (`userIdentity`, `objectRef`) its text from one `JSONExtractRaw`.
- * Only a JSON string is decoded (JSONExtractString would return an array's or object's text), and
- * non-ASCII values become '' (JS and ClickHouse lower-case them differently).
- *
- * Absence is marked only where the document was parsed: a parser that rejects it (the insert's
- * simdjson refuses an integer beyond 64 bits) gives no keys at all, which reads as "unknown".
+ * `raw` is exactly `JSON.stringify` of the event (core/store/writer.ts), so a key `k` at any depth
+ * appears in it as the text `"k"`, never escaped. That answers two questions without parsing:
+ * - a literal dotted key beside the nested one (the evaluator reads both, so the column says '')
+ *   exists only if `"a.b"` occurs;
+ * - a field is certainly absent (the columns that mark absence hold NUL) when `k"` occurs nowhere:
+ *   no key of that name at any depth, nor a dotted key ending in it. This holds whatever parser the
+ *   insert uses (its simdjson rejects a whole document holding an integer beyond 64 bits).
+ * The columns under one parent (`userIdentity`, `objectRef`) share one `JSONExtractRaw` of it, which
+ * the engine computes once per insert. Only a JSON string is decoded (JSONExtractString would return
+ * an array's or object's text), and non-ASCII values become '' (JS and ClickHouse lower-case them
+ * differently).
  */
 export function fieldColumnExpression(c: FieldColumn): string {
   const path = c.field.split('.');
   if (!path.every((p) => /^[A-Za-z][A-Za-z0-9]*$/.test(p))) throw new Error(`field column ${c.column}: unsafe path ${c.field}`);
   if (path.length > 2) throw new Error(`field column ${c.column}: a path of one or two keys`);
   const [first, second] = path as [string, string | undefined];
-  const keys = 'JSONExtractKeys(raw)';
   const parent = `JSONExtractRaw(raw, '${first}')`;
   const text = second === undefined ? parent : `JSONExtractRaw(${parent}, '${second}')`;
   const decoded = `arrayMap(t -> JSONExtractString(t), arrayFilter(t -> startsWith(t, '"'), [${text}]))`;
   const ascii = c.absent
     ? `arrayElement(arrayFilter(v -> length(v) = lengthUTF8(v) AND position(v, '\\0') = 0, ${decoded}), 1)`
     : `arrayElement(arrayFilter(v -> length(v) = lengthUTF8(v), ${decoded}), 1)`;
-  let value = ascii;
-  if (c.absent) {
-    // Certainly absent: the document parsed, and no key on the path (a parent that is not an object,
-    // an array aside, holds no keys); an array on the way might hold it in an element.
-    const none =
-      second === undefined
-        ? `notEmpty(${keys}) AND NOT has(${keys}, '${first}')`
-        : `notEmpty(${keys}) AND NOT startsWith(${parent}, '[') AND NOT has(JSONExtractKeys(${parent}), '${second}')`;
-    value = `if(${none}, '\\0', ${ascii})`;
-  }
-  // A literal dotted key beside the nested one: the evaluator reads both.
-  const unambiguous = second === undefined ? value : `if(has(${keys}, '${c.field}'), '', ${value})`;
+  const value = c.absent ? `if(position(raw, '${second ?? first}"') = 0, '\\0', ${ascii})` : ascii;
+  const unambiguous = second === undefined ? value : `if(position(raw, '"${c.field}"') > 0, '', ${value})`;
   return `if(source = '${c.source}', ${unambiguous}, '')`;
 }
 
