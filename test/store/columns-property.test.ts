@@ -4,14 +4,15 @@
  * and documents the insert's JSON parser rejects (an integer beyond 64 bits). A hunt decided on
  * the columns (presence tests included) must return exactly what the evaluator matches.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
-import { loadRules, SigmaEngine } from '../../rules/engine/index.js';
+import { SigmaEngine } from '../../rules/engine/index.js';
 import { compileRuleSql } from '../../rules/sql/index.js';
+import { insertRaw, rulesFromText } from './helpers/stores.js';
 
 const RULES = `
 title: root by a person
@@ -80,13 +81,7 @@ const record = fc.record(
 
 let dir: string;
 let store: Store;
-const loaded = (() => {
-  const d = mkdtempSync(join(tmpdir(), 'gw-colprop-rules-'));
-  writeFileSync(join(d, 'rules.yml'), RULES);
-  const l = loadRules([join(d, 'rules.yml')]);
-  rmSync(d, { recursive: true, force: true });
-  return l;
-})();
+const loaded = rulesFromText(RULES);
 const engine = new SigmaEngine(loaded);
 // As stored and as the evaluator reads it: JSON text (an absent option is no key at all).
 const events = fc
@@ -97,12 +92,10 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gw-colprop-'));
   store = openStore({ kind: 'chdb', path: join(dir, 'store') });
   await migrate(store, { retentionDays: 20_000 });
-  await store.client.insert({
-    table: 'events',
-    values: events.map((e) => ({ source: 'cloudtrail', id: e.id, time: '2026-03-01T10:00:00.000Z', raw: JSON.stringify(e.raw) })),
-    format: 'JSONEachRow',
-    clickhouse_settings: { date_time_input_format: 'best_effort' },
-  });
+  await insertRaw(
+    store,
+    events.map((e) => ({ source: 'cloudtrail', ...e })),
+  );
 });
 
 afterAll(async () => {

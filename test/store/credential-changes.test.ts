@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../core/event.js';
 import { insertEventLines } from '../../core/store/event-lines.js';
-import { migrate, migrations, openStore, type Store } from '../../core/store/index.js';
+import { migrate, openStore, type Store } from '../../core/store/index.js';
 import { CREDENTIAL_CHANGE_ACTIONS, RAW_TTL } from '../../core/store/migrations.js';
 import { normalizeDocument } from '../../ingest/index.js';
 import { reconcileRetention } from '../../reports/retention.js';
 import { EVIDENCE_ACTIONS } from '../../reports/rotation.js';
+import { migrateBefore } from './helpers/stores.js';
 
 let dir: string;
 let store: Store;
@@ -44,14 +45,7 @@ const ids = async () => (await rows<{ id: string }>('SELECT DISTINCT id FROM cre
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gw-credchanges-'));
   store = openStore({ kind: 'chdb', path: join(dir, 'store') });
-  // A store as it was before migration 16: every earlier migration applied and recorded.
-  await store.client.command({
-    query: `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version`,
-  });
-  for (const m of migrations({ retentionDays: 20_000 }).filter((m) => m.version < 16)) {
-    for (const statement of m.statements) await store.client.command({ query: statement });
-    await store.client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
-  }
+  await migrateBefore(store, 16);
 }, 60_000);
 
 afterAll(async () => {

@@ -4,15 +4,16 @@
  * returns exactly what the evaluator matches on the events where a column could mislead
  * (literal dotted keys, arrays, numbers, non-ASCII case folding, other sources, re-ingested versions).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
 import { FIELD_COLUMNS } from '../../core/store/migrations.js';
-import { loadRules, SigmaEngine, type SourceName } from '../../rules/engine/index.js';
+import { SigmaEngine, type SourceName } from '../../rules/engine/index.js';
 import { fieldColumns } from '../../rules/sql/columns.js';
 import { compileRuleSql, latestEventsSql, Params, QUERY_SETTINGS } from '../../rules/sql/index.js';
+import { insertRaw, rulesFromText } from './helpers/stores.js';
 
 const RULES = `
 title: stop logging
@@ -151,13 +152,7 @@ const LATER: Ev[] = [
 
 let dir: string;
 let store: Store;
-const loaded = (() => {
-  const d = mkdtempSync(join(tmpdir(), 'gw-mat-rules-'));
-  writeFileSync(join(d, 'rules.yml'), RULES);
-  const l = loadRules([join(d, 'rules.yml')]);
-  rmSync(d, { recursive: true, force: true });
-  return l;
-})();
+const loaded = rulesFromText(RULES);
 const engine = new SigmaEngine(loaded);
 
 const rows = <T>(query: string, params: Record<string, unknown> = {}) =>
@@ -167,16 +162,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gw-mat-'));
   store = openStore({ kind: 'chdb', path: join(dir, 'store') });
   await migrate(store, { retentionDays: 20_000 });
-  const insert = (evs: Ev[]) =>
-    store.client.insert({
-      table: 'events',
-      values: evs.map((e) => ({ source: e.source, id: e.id, time: '2026-03-01T10:00:00.000Z', raw: JSON.stringify(e.raw) })),
-      format: 'JSONEachRow',
-      clickhouse_settings: { date_time_input_format: 'best_effort' },
-    });
-  await insert(EVENTS);
+  await insertRaw(store, EVENTS);
   await new Promise((r) => setTimeout(r, 20));
-  await insert(LATER);
+  await insertRaw(store, LATER);
 });
 
 afterAll(async () => {

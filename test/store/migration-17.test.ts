@@ -3,14 +3,14 @@
  * are computed from the stored rows when their old parts are read, so a hunt over an upgraded
  * store returns exactly what the evaluator matches, old versions and new alike.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
-import { migrations } from '../../core/store/migrations.js';
-import { loadRules, SigmaEngine } from '../../rules/engine/index.js';
+import { SigmaEngine } from '../../rules/engine/index.js';
 import { compileRuleSql } from '../../rules/sql/index.js';
+import { insertRaw, migrateBefore, rulesFromText } from './helpers/stores.js';
 
 const RULE = `
 title: root not service event
@@ -47,32 +47,18 @@ const AFTER = [
 
 let dir: string;
 let store: Store;
-const rule = (() => {
-  const d = mkdtempSync(join(tmpdir(), 'gw-m17-rule-'));
-  writeFileSync(join(d, 'rule.yml'), RULE);
-  const l = loadRules([join(d, 'rule.yml')]);
-  rmSync(d, { recursive: true, force: true });
-  return l;
-})();
+const rule = rulesFromText(RULE);
 
 const insert = (evs: { id: string; raw: Record<string, unknown> }[]) =>
-  store.client.insert({
-    table: 'events',
-    values: evs.map((e) => ({ source: 'cloudtrail', id: e.id, time: '2026-03-01T10:00:00.000Z', raw: JSON.stringify(e.raw) })),
-    format: 'JSONEachRow',
-    clickhouse_settings: { date_time_input_format: 'best_effort' },
-  });
+  insertRaw(
+    store,
+    evs.map((e) => ({ source: 'cloudtrail', ...e })),
+  );
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gw-m17-'));
   store = openStore({ kind: 'chdb', path: join(dir, 'store') });
-  await store.client.command({
-    query: `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version`,
-  });
-  for (const m of migrations({ retentionDays: 20_000 }).filter((x) => x.version < 17)) {
-    for (const statement of m.statements) await store.client.command({ query: statement });
-    await store.client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name }], format: 'JSONEachRow' });
-  }
+  await migrateBefore(store, 17);
 }, 60_000);
 
 afterAll(async () => {
