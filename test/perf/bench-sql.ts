@@ -4,8 +4,9 @@
  *   node --import tsx test/perf/bench-sql.ts <datasets-dir> [--events N]
  *
  * 1. Compile time of every rule of `<datasets>/sigma-rules-all/rules` (load time apart).
- * 2. Query time of a few compiled rules over N synthetic CloudTrail events (default
- *    1,000,000) in a temporary chDB store. Each query runs 3 times; every time is printed
+ * 2. Query time of six compiled rules (four SigmaHQ, two of our pack) over N synthetic CloudTrail
+ *    events (default 1,000,000; every one with an eventType, as real records have) in a temporary
+ *    chDB store, read as `glasswatch hunt` reads them. Each query runs 3 times; every time is printed
  *    (the first includes reading the parts from disk into the page cache), the median is the figure.
  *    BENCH_STORE=<folder> keeps the store there and reuses it when it holds N events.
  */
