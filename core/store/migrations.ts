@@ -542,7 +542,7 @@ export const FIELD_COLUMNS: readonly FieldColumn[] = [
   { column: 'k8s_verb', source: 'k8s', field: 'verb', since: 4 },
   { column: 'k8s_resource', source: 'k8s', field: 'objectRef.resource', since: 4 },
   { column: 'k8s_api_group', source: 'k8s', field: 'objectRef.apiGroup', since: 4 },
-  // Rare in SigmaHQ (one rule) but in both root rules of our pack and SigmaHQ's root-usage rule:
+  // Rare in SigmaHQ (one rule), but in its root-usage rule and our pack's root-activity rule:
   // `not eventType: AwsServiceEvent` was the one item of a root hunt that still read raw.
   { column: 'ct_event_type', source: 'cloudtrail', field: 'eventType', since: 17 },
   // Our root-activity rule keeps calls no service made for the root user (`invokedBy|exists`).
