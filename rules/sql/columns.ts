@@ -6,19 +6,24 @@
  * - a column holds the field's ASCII string value when reading it is unambiguous and '' otherwise
  *   (absent, number, array, object, non-ASCII, a literal dotted key beside the nested one, another
  *   source); every test here lets '' through;
- * - only positive, case-insensitive plain equalities contribute (`plainEquality`): the evaluator
- *   compares `value.toLowerCase()` with the lower-cased text, which for an ASCII value is
- *   ClickHouse's ASCII `lower()`;
+ * - only positive items contribute, as their exact test on the column (`columnTestSql`): plain
+ *   case-insensitive equalities (the evaluator compares `value.toLowerCase()` with the lower-cased
+ *   text, which for an ASCII value is ClickHouse's ASCII `lower()`), wildcards such as `contains`,
+ *   case-sensitive strings, regexes, and presence on a column that marks absence;
  * - `not`, `neq` and anything else add no condition (true), so AND/OR only ever widen.
+ * `decidedOnColumnsSql` goes further: the rows where the columns settle the whole rule, `not` included.
  * A set test is written `lower(c) IN [...]`, not `has([...], lower(c))`: IN is evaluated once per
  * LowCardinality dictionary entry and can use the set skip index, `has` builds the array per row
  * (10M events: ~25 ms against ~350 ms).
  */
 import { FIELD_COLUMNS } from '../../core/store/migrations.js';
 import { plainEquality } from '../engine/compile.js';
-import type { ConditionIR, DetectionIR, ItemIR, RuleIR } from '../engine/ir.js';
+import type { ConditionIR, DetectionIR, ItemIR, RuleIR, ValueIR } from '../engine/ir.js';
 import type { SourceName } from '../engine/logsources.js';
+import { plainText } from '../engine/sigma-string.js';
 import type { Params } from './params.js';
+import { re2Pattern } from './regex.js';
+import { likePattern } from './values.js';
 
 /** SQL boolean, or null for "no condition" (true). */
 type Cond = string | null;
@@ -47,31 +52,59 @@ export function fieldColumns(sources: readonly SourceName[]): Map<string, string
 
 /**
  * An item's exact test on its column when the column is not '' (the value is then the field's only
- * value, an ASCII string), or null when the item is not a plain equality on a column field.
+ * value, an ASCII string, or NUL for a certainly absent field on a column that marks absence), or
+ * null when the item's field has no column or a value the column cannot answer (a number, a CIDR...).
  */
 export function columnTestSql(item: ItemIR, params: Params, columns: Map<string, string>): { column: string; test: string } | null {
   const column = item.field === null ? undefined : columns.get(item.field);
   if (!column) return null;
   const texts = item.values.map(plainEquality);
   if (texts.length === 0) return null;
-  if (texts.every((t) => t !== null)) {
+  // (A NUL text would equal the mark of an absent field: the guarded tests below.)
+  if (texts.every((t) => t !== null && !t.includes('\0'))) {
     const test =
       item.linking === 'or'
         ? `lower(${column}) IN ${params.strs([...new Set(texts as string[])])}`
         : (and(texts.map((t) => `lower(${column}) = ${params.str(t as string)}`)) as string);
     return { column, test };
   }
-  // Presence, on a column that marks a certainly absent field with NUL (its value is then the only one).
-  if (!MARKS_ABSENCE.has(column)) return null;
+  // Wildcards, case-sensitive strings and regexes on the one string value; presence on a column that
+  // marks a certainly absent field with NUL (no string test may then match the NUL).
+  const absence = MARKS_ABSENCE.has(column);
   const tests: string[] = [];
-  for (const [i, v] of item.values.entries()) {
-    const text = texts[i];
-    if (text !== null && text !== undefined) tests.push(`lower(${column}) = ${params.str(text)}`);
-    else if (v.kind === 'exists') tests.push(v.value ? `${column} != '\\0'` : `${column} = '\\0'`);
-    else if (v.kind === 'null') tests.push(`${column} = '\\0'`);
-    else return null;
+  for (const v of item.values) {
+    const test = valueTestSql(v, column, params, absence);
+    if (test === null) return null;
+    tests.push(test);
   }
   return { column, test: tests.length === 1 ? (tests[0] as string) : `(${tests.join(item.linking === 'or' ? ' OR ' : ' AND ')})` };
+}
+
+/**
+ * One value's test on a column holding the field's ASCII string value, as the SQL over the JSON
+ * (values.ts) tests each decoded string: ASCII `lower` is the evaluator's `toLowerCase` there.
+ */
+function valueTestSql(v: ValueIR, column: string, params: Params, absence: boolean): string | null {
+  const present = (test: string) => (absence ? `(${column} != '\\0' AND ${test})` : test);
+  switch (v.kind) {
+    case 'string': {
+      const text = plainText(v.parts);
+      const subject = v.cased ? column : `lower(${column})`;
+      const fold = v.cased ? (x: string) => x : (x: string) => x.toLowerCase();
+      return text !== null
+        ? present(`${subject} = ${params.str(fold(text))}`)
+        : present(`like(${subject}, ${params.str(likePattern(v.parts, fold))})`);
+    }
+    case 'regex':
+      return present(`match(${column}, ${params.str(re2Pattern(v.pattern, v.flags))})`);
+    case 'exists':
+      if (!absence) return null;
+      return v.value ? `${column} != '\\0'` : `${column} = '\\0'`;
+    case 'null':
+      return absence ? `${column} = '\\0'` : null;
+    default:
+      return null;
+  }
 }
 
 /** Columns holding NUL where their field is certainly absent (core/store/migrations.ts, FieldColumn.absent). */
@@ -86,11 +119,15 @@ export function columnPrefilterSql(rule: RuleIR, params: Params, sources: readon
     const column = columns.get(it.field);
     if (!column) return null;
     const texts = it.values.map(plainEquality);
-    if (it.linking === 'or') {
-      if (texts.some((t) => t === null)) return null;
-      return `(${column} = '' OR lower(${column}) IN ${params.strs([...new Set(texts as string[])])})`;
+    if (texts.every((t) => t !== null && !t.includes('\0'))) {
+      if (it.linking === 'or') return `(${column} = '' OR lower(${column}) IN ${params.strs([...new Set(texts as string[])])})`;
+      return and(texts.map((t) => `(${column} = '' OR lower(${column}) = ${params.str(t as string)})`));
     }
-    return and(texts.map((t) => (t === null ? null : `(${column} = '' OR lower(${column}) = ${params.str(t)})`)));
+    // A wildcard (`contains`), a regex or a presence test: the exact test, where the column holds a value.
+    const exact = columnTestSql(it, params, columns);
+    if (exact) return `(${column} = '' OR ${exact.test})`;
+    if (it.linking === 'or') return null;
+    return and(texts.map((t) => (t === null || t.includes('\0') ? null : `(${column} = '' OR lower(${column}) = ${params.str(t)})`)));
   };
   const detection = (d: DetectionIR): Cond =>
     d.kind === 'item' ? item(d) : d.kind === 'allOf' ? and(d.items.map(detection)) : or(d.items.map(detection));
@@ -115,31 +152,94 @@ export function columnPrefilterSql(rule: RuleIR, params: Params, sources: readon
   return or(rule.conditions.map(condition));
 }
 
+/** What the columns know of a condition on a row: SQL that holds where it certainly holds, and where it certainly fails. */
+interface Known {
+  yes: string;
+  no: string;
+}
+
+const UNKNOWN: Known = { yes: '0', no: '0' };
+const not = (k: Known): Known => ({ yes: k.no, no: k.yes });
+const all = (xs: string[]): string =>
+  xs.includes('0') ? '0' : xs.length === 1 ? (xs[0] as string) : `(${[...new Set(xs)].join(' AND ')})`;
+const any = (xs: string[]): string => {
+  const kept = [...new Set(xs.filter((x) => x !== '0'))];
+  return kept.length === 0 ? '0' : kept.length === 1 ? (kept[0] as string) : `(${kept.join(' OR ')})`;
+};
+const both = (ks: Known[]): Known => ({ yes: all(ks.map((k) => k.yes)), no: any(ks.map((k) => k.no)) });
+const either = (ks: Known[]): Known => ({ yes: any(ks.map((k) => k.yes)), no: all(ks.map((k) => k.no)) });
+
 /**
- * `(c1 != '' AND ...)` over the columns of every item the rule's conditions use, when each such item
- * is a plain equality on a column field: a row where all of them hold a value is decided by
- * `RuleSqlBuilder.ruleOnColumns` exactly, without `raw`. Null when some item needs the JSON.
+ * The rule on the field columns, in three-valued (Kleene) logic: an item is known where its column
+ * holds a value and unknown where it is '' or the item has no column test; AND is false when one
+ * side is, OR true when one side is. Where the result is known it is the evaluator's whatever the
+ * unknown items hold, so those rows need no `raw` (`decided`, with the hit `onColumns`). So trail
+ * tampering is decided for every call but one by a break-glass principal that may have removed
+ * Insights selectors (`insightType: null`, a field with no column): its eventName says no first.
+ * Null when the columns can never decide the rule.
  */
-export function decidedOnColumnsSql(rule: RuleIR, params: Params, columns: Map<string, string>): string | null {
-  const used = new Set<string>();
-  const collect = (c: ConditionIR): void => {
-    if (c.kind === 'ref') used.add(c.name);
-    else if (c.kind === 'of') for (const n of c.names) used.add(n);
-    else if (c.kind === 'not') collect(c.arg);
-    else for (const a of c.args) collect(a);
-  };
-  for (const c of rule.conditions) collect(c);
-  const needed = new Set<string>();
-  const items = (d: DetectionIR): ItemIR[] => (d.kind === 'item' ? [d] : d.items.flatMap(items));
-  for (const name of used) {
-    const det = rule.detections[name];
-    if (!det) return null;
-    for (const it of items(det)) {
-      const t = columnTestSql(it, params, columns);
-      if (!t) return null;
-      needed.add(t.column);
+export function decidedOnColumnsSql(
+  rule: RuleIR,
+  params: Params,
+  columns: Map<string, string>,
+): { decided: string; onColumns: string; threeValued: boolean } | null {
+  // When every item the rule reads has a column test, the rows whose columns all hold a value (nearly
+  // all rows) are decided by the plain rule: a shorter test than the three-valued form, which took
+  // ~20% longer over 10M events. Else the three-valued form, each item guarded by its column's value.
+  const read = new Set<string>();
+  let guard = false;
+  const plain = onColumns(rule, (it) => {
+    const t = columnTestSql(it, params, columns);
+    if (!t) {
+      guard = true;
+      return UNKNOWN;
     }
-  }
-  if (needed.size === 0) return null;
-  return `(${[...needed].map((c) => `${c} != ''`).join(' AND ')})`;
+    read.add(t.column);
+    return { yes: t.test, no: `NOT ${t.test}` };
+  });
+  if (!guard)
+    return read.size === 0 ? null : { decided: all([...read].map((c) => `${c} != ''`)), onColumns: plain.yes, threeValued: false };
+  const known = onColumns(rule, (it) => {
+    const t = columnTestSql(it, params, columns);
+    if (!t) return UNKNOWN;
+    const has = `${t.column} != ''`;
+    return { yes: `(${has} AND ${t.test})`, no: `(${has} AND NOT ${t.test})` };
+  });
+  const decided = any([known.yes, known.no]);
+  return decided === '0' ? null : { decided, onColumns: known.yes, threeValued: true };
+}
+
+/** The rule's conditions (OR-ed) in three-valued logic over what `item` says of each item. */
+function onColumns(rule: RuleIR, test: (it: ItemIR) => Known): Known {
+  const item = (it: ItemIR): Known => (it.negated ? not(test(it)) : test(it));
+  const detection = (d: DetectionIR): Known =>
+    d.kind === 'item' ? item(d) : d.kind === 'allOf' ? both(d.items.map(detection)) : either(d.items.map(detection));
+  const dets = new Map<string, Known>();
+  const named = (name: string): Known => {
+    let k = dets.get(name);
+    if (!k) {
+      const d = rule.detections[name];
+      if (!d) throw new Error(`undefined search-identifier ${name}`);
+      k = detection(d);
+      dets.set(name, k);
+    }
+    return k;
+  };
+  const condition = (c: ConditionIR): Known => {
+    switch (c.kind) {
+      case 'ref':
+        return named(c.name);
+      case 'not':
+        return not(condition(c.arg));
+      case 'and':
+        return both(c.args.map(condition));
+      case 'or':
+        return either(c.args.map(condition));
+      case 'of': {
+        const ks = c.names.map(named);
+        return c.quantifier === 'all' ? both(ks) : either(ks);
+      }
+    }
+  };
+  return either(rule.conditions.map(condition));
 }

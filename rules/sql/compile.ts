@@ -51,8 +51,6 @@ function toMs(value: string | number, name: string): number {
 export class RuleSqlBuilder {
   readonly fields: FieldResolver;
   private readonly values: ValueCompiler;
-  /** Set by ruleOnColumns: every item reads its column only. */
-  private columnsOnly = false;
 
   constructor(
     readonly params: Params,
@@ -68,11 +66,6 @@ export class RuleSqlBuilder {
   }
 
   item(item: ItemIR): string {
-    if (this.columnsOnly) {
-      const t = this.columns ? columnTestSql(item, this.params, this.columns) : null;
-      if (!t) throw new Error(`item ${item.path} cannot be decided on a column`);
-      return item.negated ? `NOT ${t.test}` : t.test;
-    }
     const field = item.field === null ? this.fields.keywords() : this.fields.field(item.field);
     let tests: string[];
     const equalities = item.values.map(plainEquality);
@@ -109,16 +102,6 @@ export class RuleSqlBuilder {
         const all = cond.kind === 'and' || (cond.kind === 'of' && cond.quantifier === 'all');
         return args.length === 1 ? (args[0] as string) : `(${args.join(all ? ' AND ' : ' OR ')})`;
       }
-    }
-  }
-
-  /** The rule on the field columns alone: exact on rows where `decidedOnColumnsSql` holds. */
-  ruleOnColumns(rule: RuleIR): string {
-    this.columnsOnly = true;
-    try {
-      return this.rule(rule, false);
-    } finally {
-      this.columnsOnly = false;
     }
   }
 
@@ -238,9 +221,9 @@ export function compileRuleSql(rule: RuleIR, options: SqlOptions = {}): Compiled
   // id with one that did; the filters are only necessary conditions, so leaving them out cannot
   // change a result).
   const hit = builder.rule(rule, !candidates?.literals);
-  const decided = own ? decidedOnColumnsSql(rule, params, fieldColumns(sources)) : null;
-  const rows = decided
-    ? decidedSplitSql(params, options, sources, candidates, decided, builder.ruleOnColumns(rule), hit)
+  const split = own ? decidedOnColumnsSql(rule, params, fieldColumns(sources)) : null;
+  const rows = split
+    ? decidedSplitSql(params, options, sources, candidates, split, hit)
     : latestEventsSql(params, options, sources, `${hit} AS hit`, candidates?.sql);
   // No `time` text: a hunt matching 300k events would format and ship 300k date strings it does not need.
   const sql = [
@@ -257,8 +240,8 @@ export function compileRuleSql(rule: RuleIR, options: SqlOptions = {}): Compiled
 
 /**
  * The latest version of each candidate row with its `hit`, in two halves that partition the rows:
- * those whose field columns all hold a value are decided on the columns (no `raw` read: PREWHERE
- * leaves its granules unread), the others by the JSON evaluation. Deduplication then orders by
+ * those the field columns decide (columns.ts, decidedOnColumnsSql) get the hit on the columns (no
+ * `raw` read: PREWHERE leaves its granules unread), the others the JSON evaluation. Deduplication then orders by
  * (newest ingest, raw_hash), the same order as latestEventsSql's cityHash64(raw), so the same
  * version wins.
  *
@@ -273,17 +256,23 @@ function decidedSplitSql(
   options: SqlOptions,
   sources: readonly string[],
   candidates: { sql: string; columns: string | null } | null,
-  decided: string,
-  onColumns: string,
+  split: { decided: string; onColumns: string; threeValued: boolean },
   hit: string,
 ): string {
+  const { decided, onColumns } = split;
   const table = params.add(options.table ?? 'events', 'Identifier');
   const range = rangeSql(params, options, sources);
   const row = 'SELECT source, id, time, ingested_at, raw_hash';
+  // The three-valued `decided` is long: in PREWHERE it is computed on every row of the table (trail
+  // tampering, 10M events: ~250 ms). The keys of the undecided candidates are looked up first, a set
+  // where it is computed only on the rows passing the column pre-filter (a WHERE after PREWHERE). The
+  // rest of the condition implies that lookup, so it changes no row.
+  const undecided = (columns: string) =>
+    split.threeValued ? `id_hash IN (SELECT id_hash FROM ${table} PREWHERE ${columns} WHERE ${range} AND NOT ${decided}) AND ` : '';
   const halves = candidates?.columns
     ? [
         `${row}, if(${decided}, ${onColumns}, 0) AS hit FROM ${table} PREWHERE ${candidates.sql} AND NOT (${candidates.columns} AND NOT ${decided}) WHERE ${range}`,
-        `${row}, ${hit} AS hit FROM ${table} PREWHERE ${candidates.columns} AND NOT ${decided} WHERE ${range}`,
+        `${row}, ${hit} AS hit FROM ${table} PREWHERE ${undecided(candidates.columns)}${candidates.columns} AND NOT ${decided} WHERE ${range}`,
       ]
     : [
         // The split first: the candidate ids are looked up only in granules holding rows of that half.
