@@ -68,7 +68,7 @@ afterAll(async () => {
 
 it('a hunt over parts stored before migration 17 returns what the evaluator matches', async () => {
   await insert(BEFORE);
-  expect((await migrate(store, { retentionDays: 20_000 })).applied).toEqual([17]);
+  expect((await migrate(store, { retentionDays: 20_000 })).applied[0]).toBe(17);
   await new Promise((r) => setTimeout(r, 20));
   await insert(AFTER);
   const engine = new SigmaEngine(rule);
