@@ -20,6 +20,7 @@ import { migrate, openStore } from '../../core/store/index.js';
 import { loadRules, type RuleIR } from '../../rules/engine/index.js';
 import { compileRuleSql } from '../../rules/sql/index.js';
 import { benchSize, figure } from './figures.js';
+import { userIdentity } from './identities.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { events: { type: 'string' } } });
 const datasets = positionals[0];
@@ -86,11 +87,9 @@ function event(i: number) {
   const time = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString();
   const raw = {
     eventVersion: '1.08',
-    userIdentity: {
-      type: rnd(50) === 0 ? 'Root' : 'IAMUser',
-      arn: `arn:aws:iam::111122223333:user/u${rnd(500)}`,
-      accountId: '111122223333',
-    },
+    // Root 1 in 50, an assumed role 1 in 25 (so SigmaHQ's broad assume-role rule matches ~400k, as the
+    // other broad rules here), an IAM user otherwise; 1 user or role in 100 a break-glass one.
+    userIdentity: userIdentity(rnd(50) === 0 ? 'Root' : rnd(25) === 0 ? 'AssumedRole' : 'IAMUser', rnd(500), rnd(100) === 0),
     eventTime: time,
     eventSource: SOURCES[rnd(SOURCES.length)],
     eventName: name,

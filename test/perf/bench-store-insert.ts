@@ -7,7 +7,7 @@
  * Method: one chDB store holds `events` (the current schema) and `events_v3`, the same table as
  * migration 1 created it (what every store had before migration 4), and `events_hunt`, that table with
  * the hunt columns alone. The same batches of 50,000
- * synthetic events (a third each CloudTrail, Okta, Kubernetes, raw JSON of ~450 bytes, all
+ * synthetic events (a third each CloudTrail, Okta, Kubernetes, raw JSON of ~470 bytes, CloudTrail identities shaped as AWS writes them, all
  * normalized columns set, JSONEachRow through @clickhouse/client as StoreWriter sends them) are
  * inserted into all three, each going first in turn, so all see the same machine load.
  */
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, migrations, openStore } from '../../core/store/index.js';
 import { benchSize, figure } from './figures.js';
+import { userIdentity } from './identities.js';
 
 const N = Number(process.env.BENCH_EVENTS ?? benchSize({ full: 300_000, smoke: 10_000 }));
 const BATCH = Math.min(N, 50_000);
@@ -33,11 +34,7 @@ function raw(source: string, i: number, time: string): Record<string, unknown> {
   if (source === 'cloudtrail')
     return {
       eventVersion: '1.08',
-      userIdentity: {
-        type: pick(['IAMUser', 'AssumedRole', 'Root']),
-        arn: `arn:aws:iam::111122223333:user/u${rnd(500)}`,
-        accountId: '111122223333',
-      },
+      userIdentity: userIdentity(pick(['IAMUser', 'AssumedRole', 'Root'] as const), rnd(500), rnd(100) === 0),
       eventTime: time,
       eventSource: pick(['s3.amazonaws.com', 'iam.amazonaws.com', 'sts.amazonaws.com', 'cloudtrail.amazonaws.com']),
       eventName: pick(['GetObject', 'PutObject', 'AssumeRole', 'CreateUser', 'StopLogging', 'ListUsers']),
