@@ -4,15 +4,11 @@
  * and documents the insert's JSON parser rejects (an integer beyond 64 bits). A hunt decided on
  * the columns (presence tests included) must return exactly what the evaluator matches.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { migrate, openStore, type Store } from '../../core/store/index.js';
+import type { Store } from '../../core/store/index.js';
 import { SigmaEngine } from '../../rules/engine/index.js';
-import { compileRuleSql } from '../../rules/sql/index.js';
-import { insertRaw, rulesFromText } from './helpers/stores.js';
+import { huntAndEvaluator, rulesFromText, sampled, storeHolding } from './helpers/stores.js';
 
 const RULES = `
 title: root by a person
@@ -79,29 +75,17 @@ const record = fc.record(
   { requiredKeys: [] },
 );
 
-let dir: string;
 let store: Store;
+let close: () => Promise<void>;
 const loaded = rulesFromText(RULES);
 const engine = new SigmaEngine(loaded);
-// As stored and as the evaluator reads it: JSON text (an absent option is no key at all).
-const events = fc
-  .sample(record, { numRuns: 600, seed: 20261202 })
-  .map((r, i) => ({ id: `g${i}`, raw: JSON.parse(JSON.stringify({ eventVersion: '1.08', ...r })) as Record<string, unknown> }));
+const events = sampled(record, 600);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'gw-colprop-'));
-  store = openStore({ kind: 'chdb', path: join(dir, 'store') });
-  await migrate(store, { retentionDays: 20_000 });
-  await insertRaw(
-    store,
-    events.map((e) => ({ source: 'cloudtrail', ...e })),
-  );
+  ({ store, close } = await storeHolding('gw-colprop-', events));
 });
 
-afterAll(async () => {
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => close?.());
 
 it('loads the rules, and the generated records cover absent, NUL-marked and unknown columns', async () => {
   expect(loaded.rejected).toEqual([]);
@@ -119,14 +103,8 @@ it('loads the rules, and the generated records cover absent, NUL-marked and unkn
 });
 
 it.each(loaded.rules.map((r) => [r.title, r] as const))('%s: the hunt returns exactly what the evaluator matches', async (_t, rule) => {
-  const expected = events
-    .filter((e) => engine.match('cloudtrail', e.raw).some((m) => m.rule === rule.key))
-    .map((e) => e.id)
-    .sort();
-  const { sql, params } = compileRuleSql(rule);
+  const { sql, got, expected } = await huntAndEvaluator(store, engine, rule, events);
   expect(sql).toContain('UNION ALL'); // decided on the columns where they hold values
-  const result = await store.client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
-  const got = (await result.json<{ id: string }>()).map((r) => r.id).sort();
   expect(got).toEqual(expected);
   expect(expected.length).toBeGreaterThan(5);
 });

@@ -6,15 +6,11 @@
  * identity can take (absent, null, a number, non-ASCII, NUL, an array on the way, a literal dotted
  * key joining any run of the path's keys, a document the insert's JSON parser rejects).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { migrate, openStore, type Store } from '../../core/store/index.js';
+import type { Store } from '../../core/store/index.js';
 import { SigmaEngine } from '../../rules/engine/index.js';
-import { compileRuleSql } from '../../rules/sql/index.js';
-import { insertRaw, rulesFromText } from './helpers/stores.js';
+import { huntAndEvaluator, rulesFromText, sampled, storeHolding } from './helpers/stores.js';
 
 const RULES = `
 title: break-glass principal
@@ -157,28 +153,17 @@ const record = fc.record(
   { requiredKeys: ['eventName'] },
 );
 
-let dir: string;
 let store: Store;
+let close: () => Promise<void>;
 const loaded = rulesFromText(RULES);
 const engine = new SigmaEngine(loaded);
-const events = fc
-  .sample(record, { numRuns: 800, seed: 20261202 })
-  .map((r, i) => ({ id: `g${i}`, raw: JSON.parse(JSON.stringify({ eventVersion: '1.08', ...r })) as Record<string, unknown> }));
+const events = sampled(record, 800);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'gw-identity-'));
-  store = openStore({ kind: 'chdb', path: join(dir, 'store') });
-  await migrate(store, { retentionDays: 20_000 });
-  await insertRaw(
-    store,
-    events.map((e) => ({ source: 'cloudtrail', ...e })),
-  );
+  ({ store, close } = await storeHolding('gw-identity-', events));
 });
 
-afterAll(async () => {
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => close?.());
 
 it('the identity columns hold a value where it is unambiguous, NUL for an absent user name, and "unknown" otherwise', async () => {
   expect(loaded.rejected).toEqual([]);
@@ -225,14 +210,8 @@ it('the identity columns hold a value where it is unambiguous, NUL for an absent
 });
 
 it.each(loaded.rules.map((r) => [r.title, r] as const))('%s: the hunt returns exactly what the evaluator matches', async (_t, rule) => {
-  const expected = events
-    .filter((e) => engine.match('cloudtrail', e.raw).some((m) => m.rule === rule.key))
-    .map((e) => e.id)
-    .sort();
-  const { sql, params } = compileRuleSql(rule);
+  const { sql, got, expected } = await huntAndEvaluator(store, engine, rule, events);
   expect(sql).toContain('UNION ALL'); // decided on the columns where they settle the rule
-  const result = await store.client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
-  const got = (await result.json<{ id: string }>()).map((r) => r.id).sort();
   expect(got).toEqual(expected);
   expect(expected.length).toBeGreaterThan(5);
   expect(expected.length).toBeLessThan(events.length - 5);

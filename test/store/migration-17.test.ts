@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrate, openStore, type Store } from '../../core/store/index.js';
 import { SigmaEngine } from '../../rules/engine/index.js';
-import { compileRuleSql } from '../../rules/sql/index.js';
-import { insertRaw, migrateBefore, rulesFromText } from './helpers/stores.js';
+import { huntAndEvaluator, insertRaw, migrateBefore, rulesFromText } from './helpers/stores.js';
 
 const RULE = `
 title: root not service event
@@ -72,14 +71,10 @@ it('a hunt over parts stored before migration 17 returns what the evaluator matc
   await new Promise((r) => setTimeout(r, 20));
   await insert(AFTER);
   const engine = new SigmaEngine(rule);
-  const latest = new Map([...BEFORE, ...AFTER].map((e) => [e.id, e.raw]));
+  const latest = [...new Map([...BEFORE, ...AFTER].map((e) => [e.id, e.raw]))].map(([id, raw]) => ({ id, raw }));
   const hunt = async (title: string) => {
-    const r = rule.rules.find((x) => x.title === title)!;
-    const expected = [...latest].filter(([, raw]) => engine.match('cloudtrail', raw).some((m) => m.rule === r.key)).map(([id]) => id);
-    const { sql, params } = compileRuleSql(r);
-    const result = await store.client.query({ query: sql, query_params: params, format: 'JSONEachRow' });
-    const got = (await result.json<{ id: string }>()).map((x) => x.id).sort();
-    expect(got, title).toEqual(expected.sort());
+    const { got, expected } = await huntAndEvaluator(store, engine, rule.rules.find((x) => x.title === title)!, latest);
+    expect(got, title).toEqual(expected);
     return got;
   };
   expect(await hunt('root not service event')).toEqual(['api', 'failed', 'invoked', 'new', 'no-type']);
