@@ -118,16 +118,17 @@ export function columnPrefilterSql(rule: RuleIR, params: Params, sources: readon
     if (it.negated || it.field === null) return null;
     const column = columns.get(it.field);
     if (!column) return null;
-    const texts = it.values.map(plainEquality);
-    if (texts.every((t) => t !== null && !t.includes('\0'))) {
-      if (it.linking === 'or') return `(${column} = '' OR lower(${column}) IN ${params.strs([...new Set(texts as string[])])})`;
-      return and(texts.map((t) => `(${column} = '' OR lower(${column}) = ${params.str(t as string)})`));
-    }
-    // A wildcard (`contains`), a regex or a presence test: the exact test, where the column holds a value.
+    // The item's exact test, where the column holds a value.
     const exact = columnTestSql(it, params, columns);
     if (exact) return `(${column} = '' OR ${exact.test})`;
     if (it.linking === 'or') return null;
-    return and(texts.map((t) => (t === null || t.includes('\0') ? null : `(${column} = '' OR lower(${column}) = ${params.str(t)})`)));
+    // An AND list with a value the column cannot answer (a number...): each value it can is still necessary.
+    return and(
+      it.values.map((v) => {
+        const one = columnTestSql({ ...it, values: [v] }, params, columns);
+        return one ? `(${column} = '' OR ${one.test})` : null;
+      }),
+    );
   };
   const detection = (d: DetectionIR): Cond =>
     d.kind === 'item' ? item(d) : d.kind === 'allOf' ? and(d.items.map(detection)) : or(d.items.map(detection));
